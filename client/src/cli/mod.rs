@@ -1,0 +1,7 @@
+//! Command-line front end: flag definitions, output rendering, exit codes.
+
+pub mod args;
+pub mod connect;
+pub mod exit;
+pub mod logging;
+pub mod render;

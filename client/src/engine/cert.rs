@@ -1,0 +1,78 @@
+//! What the server's certificate says, for the report and for CredSSP.
+
+use std::time::SystemTime;
+
+use sha2::{Digest as _, Sha256};
+use x509_parser::prelude::{FromDer as _, X509Certificate};
+
+use crate::report::CertificateInfo;
+
+/// The parsed certificate plus the key CredSSP binds to.
+pub struct Inspected {
+    pub info: CertificateInfo,
+    /// Contents of the SubjectPublicKeyInfo BIT STRING: what MS-CSSP 3.1.5 calls the
+    /// server's public key (pubKeyAuth is computed over it).
+    pub public_key: Vec<u8>,
+}
+
+/// Parses a DER certificate. `now` is passed in so that expiry is testable.
+pub fn inspect(der: &[u8], now: SystemTime) -> Result<Inspected, String> {
+    let (_, cert) = X509Certificate::from_der(der).map_err(|e| format!("unparsable server certificate: {e}"))?;
+    let now_unix = now
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0);
+    let validity = cert.validity();
+    let not_before = validity.not_before.timestamp();
+    let not_after = validity.not_after.timestamp();
+    let self_signed = cert.subject() == cert.issuer() && cert.verify_signature(None).is_ok();
+
+    let info = CertificateInfo {
+        sha256: fingerprint(der),
+        subject: cert.subject().to_string(),
+        issuer: cert.issuer().to_string(),
+        not_before: rfc3339(not_before),
+        not_after: rfc3339(not_after),
+        self_signed,
+        expired: now_unix > not_after,
+        not_yet_valid: now_unix < not_before,
+    };
+    Ok(Inspected {
+        info,
+        public_key: cert.public_key().subject_public_key.data.to_vec(),
+    })
+}
+
+/// `AB:CD:...`, the form `openssl x509 -fingerprint -sha256` prints, so users can compare.
+pub fn fingerprint(der: &[u8]) -> String {
+    Sha256::digest(der)
+        .iter()
+        .map(|b| format!("{b:02X}"))
+        .collect::<Vec<_>>()
+        .join(":")
+}
+
+fn rfc3339(unix: i64) -> String {
+    time::OffsetDateTime::from_unix_timestamp(unix)
+        .ok()
+        .and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok())
+        .unwrap_or_else(|| unix.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fingerprint_format_matches_openssl() {
+        // sha256("") as openssl prints it.
+        assert!(fingerprint(b"").starts_with("E3:B0:C4:42:98:FC:1C:14"));
+        assert_eq!(fingerprint(b"").len(), 32 * 3 - 1);
+    }
+
+    #[test]
+    fn garbage_is_an_error_not_a_panic() {
+        assert!(inspect(&[0x30, 0x03, 0x02, 0x01], SystemTime::now()).is_err());
+        assert!(inspect(&[], SystemTime::now()).is_err());
+    }
+}

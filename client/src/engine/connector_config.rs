@@ -1,0 +1,94 @@
+//! The one place that builds ironrdp's `connector::Config` (~45 public fields, no
+//! `Default`): every field rdpshim does not vary is fixed here, with the reason.
+
+use ironrdp_connector::{Config, Credentials, DesktopSize};
+use ironrdp_pdu::gcc::{self, MultiTransportFlags};
+use ironrdp_pdu::rdp::capability_sets::{MajorPlatformType, RailSupportLevel};
+use ironrdp_pdu::rdp::client_info::PerformanceFlags;
+
+use crate::attempt::AttemptSpec;
+
+/// The desktop we ask for. Servers may answer with another size (xrdp uses ours; a shadow
+/// server uses its own screen), and the report carries what the server chose.
+pub const DESKTOP: DesktopSize = DesktopSize {
+    width: 1024,
+    height: 768,
+};
+
+/// What mstsc advertises when UDP is allowed: both reliable and lossy UDP, preferring UDP,
+/// with Soft-Sync (MS-RDPBCGR 2.2.1.3.8).
+fn udp_flags() -> MultiTransportFlags {
+    MultiTransportFlags::TRANSPORT_TYPE_UDP_FECR
+        | MultiTransportFlags::TRANSPORT_TYPE_UDP_FECL
+        | MultiTransportFlags::TRANSPORT_TYPE_UDP_PREFERRED
+        | MultiTransportFlags::SOFT_SYNC_TCP_TO_UDP
+}
+
+pub fn build(spec: &AttemptSpec) -> Config {
+    let (username, password, domain) = match &spec.credentials {
+        Some(c) => (
+            c.username.clone(),
+            c.password.expose().to_owned(),
+            c.domain.clone(),
+        ),
+        // TLS-only servers (xrdp) show their own login screen: no credentials needed.
+        None => (String::new(), String::new(), None),
+    };
+
+    Config {
+        desktop_size: DESKTOP,
+        monitor_layout: None,
+        desktop_scale_factor: 0,
+        desktop_physical_size: None,
+        desktop_orientation: None,
+        device_scale_factor: None,
+        monitor_extended_layout: None,
+        relative_mouse_input: false,
+        // NLA on requests HYBRID|HYBRID_EX *only*: offering SSL too would let anyone on the
+        // path answer "SSL selected" and skip NLA without the user noticing.
+        enable_tls: !spec.nla,
+        enable_credssp: spec.nla,
+        // IronRDP does Standard RDP Security only without encryption: never over a network.
+        enable_standard_rdp_security: false,
+        credentials: Credentials::UsernamePassword { username, password },
+        domain,
+        client_build: 0,
+        client_name: "rdpshim".to_owned(),
+        keyboard_type: gcc::KeyboardType::IBM_ENHANCED,
+        keyboard_subtype: 0,
+        keyboard_functional_keys_count: 12,
+        keyboard_layout: 0x409,
+        connection_type: gcc::ConnectionType::Lan,
+        ime_file_name: String::new(),
+        bitmap: None,
+        dig_product_id: String::new(),
+        client_dir: "C:\\Windows\\System32\\mstscax.dll".to_owned(),
+        alternate_shell: String::new(),
+        work_dir: String::new(),
+        remote_application_mode: false,
+        rail_support_level: RailSupportLevel::empty(),
+        platform: platform(),
+        hardware_id: None,
+        request_data: None,
+        autologon: false,
+        enable_audio_playback: false,
+        enable_audio_capture: false,
+        performance_flags: PerformanceFlags::default(),
+        license_cache: None,
+        timezone_info: Default::default(),
+        compression_type: None,
+        // No pointer handling: rdpshim proves a connection, it does not draw a cursor.
+        enable_server_pointer: false,
+        pointer_software_rendering: true,
+        multitransport_flags: spec.udp.then(udp_flags),
+        support_dyn_vc_gfx_protocol: false,
+    }
+}
+
+fn platform() -> MajorPlatformType {
+    if cfg!(target_os = "macos") {
+        MajorPlatformType::MACINTOSH
+    } else {
+        MajorPlatformType::UNIX
+    }
+}

@@ -1,0 +1,177 @@
+//! The legacy stack: OpenSSL at security level 0, for servers that speak only TLS 1.0/1.1
+//! or only CBC suites with RSA key exchange (Server 2008 R2 / 2012 R2 era configurations).
+//!
+//! Used only when asked for (`--tls-stack openssl`) or by a planner after rustls failed with
+//! a version or suite mismatch; every use is a downgrade the caller announces.
+
+use std::pin::Pin;
+
+use openssl::ssl::{ErrorCode, SslConnector, SslMethod, SslOptions, SslSessionCacheMode, SslVerifyMode, SslVersion};
+use tokio::net::TcpStream;
+use tokio_openssl::SslStream;
+
+use super::{HandshakeError, Upgraded, is_peer_closed, setup_error};
+use crate::attempt::{TlsChoice, TlsStack, TlsVersion};
+use crate::report::{FailureClass, TlsSession};
+
+/// OpenSSL's own default list with the security level dropped to 0, which re-enables
+/// TLS 1.0/1.1, SHA-1 signatures and small RSA keys.
+const LEGACY_CIPHERS: &str = "DEFAULT:@SECLEVEL=0";
+
+pub(super) fn connector(choice: &TlsChoice) -> Result<SslConnector, String> {
+    let mut builder = SslConnector::builder(SslMethod::tls_client()).map_err(|e| format!("OpenSSL: {e}"))?;
+    builder.set_security_level(0);
+    let (min, max) = match choice.version {
+        None => (SslVersion::TLS1, SslVersion::TLS1_2),
+        Some(version) => {
+            let v = ssl_version(version);
+            (v, v)
+        }
+    };
+    builder
+        .set_min_proto_version(Some(min))
+        .and_then(|()| builder.set_max_proto_version(Some(max)))
+        .map_err(|e| format!("OpenSSL cannot pin TLS {min:?}..{max:?}: {e}"))?;
+    let ciphers = match &choice.ciphers {
+        // Keep the level-0 marker so a user list of CBC suites is not filtered out again.
+        Some(list) if !list.contains("@SECLEVEL") => format!("{list}:@SECLEVEL=0"),
+        Some(list) => list.clone(),
+        None => LEGACY_CIPHERS.to_owned(),
+    };
+    builder
+        .set_cipher_list(&ciphers)
+        .map_err(|e| format!("OpenSSL rejects the cipher list `{ciphers}`: {e}"))?;
+    builder.set_verify(SslVerifyMode::NONE);
+    // CredSSP does not support TLS session resumption (MS-CSSP 3.1.5).
+    builder.set_session_cache_mode(SslSessionCacheMode::OFF);
+    builder.set_options(SslOptions::NO_TICKET);
+    Ok(builder.build())
+}
+
+fn ssl_version(version: TlsVersion) -> SslVersion {
+    match version {
+        TlsVersion::Tls10 => SslVersion::TLS1,
+        TlsVersion::Tls11 => SslVersion::TLS1_1,
+        TlsVersion::Tls12 => SslVersion::TLS1_2,
+        TlsVersion::Tls13 => SslVersion::TLS1_3,
+    }
+}
+
+pub(super) async fn handshake(
+    tcp: TcpStream,
+    choice: &TlsChoice,
+    server_name: &str,
+    is_ip: bool,
+) -> Result<Upgraded, HandshakeError> {
+    let connector = connector(choice).map_err(setup_error)?;
+    let ssl = connector
+        .configure()
+        .map(|mut c| {
+            c.set_use_server_name_indication(!is_ip);
+            c.set_verify_hostname(false);
+            c
+        })
+        .and_then(|c| c.into_ssl(server_name))
+        .map_err(|e| setup_error(format!("OpenSSL: {e}")))?;
+    let mut stream = SslStream::new(ssl, tcp).map_err(|e| setup_error(format!("OpenSSL: {e}")))?;
+    Pin::new(&mut stream).connect().await.map_err(classify)?;
+
+    let ssl = stream.ssl();
+    let certificate_der = ssl
+        .peer_certificate()
+        .and_then(|cert| cert.to_der().ok())
+        .ok_or_else(|| HandshakeError {
+            class: FailureClass::TlsOther("no-certificate".into()),
+            detail: "the server sent no certificate".into(),
+        })?;
+    let version = match ssl.version_str() {
+        "TLSv1" => TlsVersion::Tls10,
+        "TLSv1.1" => TlsVersion::Tls11,
+        "TLSv1.3" => TlsVersion::Tls13,
+        _ => TlsVersion::Tls12,
+    };
+    let cipher = ssl
+        .current_cipher()
+        .map(|c| c.name().to_owned())
+        .unwrap_or_default();
+
+    Ok(Upgraded {
+        stream: Box::new(stream),
+        session: TlsSession {
+            stack: TlsStack::Openssl,
+            version,
+            cipher,
+        },
+        certificate_der,
+    })
+}
+
+/// OpenSSL reports handshake failures as reason strings; these are stable across 1.1 and 3.x.
+fn classify(error: openssl::ssl::Error) -> HandshakeError {
+    let detail = format!("TLS handshake (OpenSSL): {error}");
+    if let Some(io) = error.io_error() {
+        let class = if is_peer_closed(io) {
+            FailureClass::PeerClosed
+        } else {
+            FailureClass::TlsOther(format!("{:?}", io.kind()))
+        };
+        return HandshakeError { class, detail };
+    }
+    let reasons: Vec<String> = error
+        .ssl_error()
+        .map(|stack| {
+            stack
+                .errors()
+                .iter()
+                .filter_map(|e| e.reason().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default();
+    if reasons.is_empty() && matches!(error.code(), ErrorCode::SYSCALL | ErrorCode::ZERO_RETURN) {
+        // EOF without close_notify: the server hung up on our ClientHello.
+        return HandshakeError {
+            class: FailureClass::PeerClosed,
+            detail,
+        };
+    }
+    let has = |needle: &str| reasons.iter().any(|r| r.contains(needle));
+    let class = if has("unsupported protocol")
+        || has("alert protocol version")
+        || has("wrong version number")
+        || has("no protocols available")
+        || has("version too low")
+    {
+        FailureClass::TlsVersionMismatch
+    } else if has("handshake failure")
+        || has("no shared cipher")
+        || has("no ciphers available")
+        || has("insufficient security")
+    {
+        FailureClass::TlsCipherMismatch
+    } else {
+        FailureClass::TlsOther(
+            reasons
+                .first()
+                .map(|r| r.replace(' ', "-"))
+                .unwrap_or_else(|| "unknown".to_owned()),
+        )
+    };
+    HandshakeError { class, detail }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pinned_versions_and_bad_cipher_lists() {
+        let mut choice = TlsChoice {
+            stack: TlsStack::Openssl,
+            version: Some(TlsVersion::Tls10),
+            ciphers: Some("ECDHE-RSA-AES128-SHA".into()),
+        };
+        assert!(connector(&choice).is_ok());
+        choice.ciphers = Some("NOT-A-CIPHER".into());
+        assert!(connector(&choice).unwrap_err().contains("NOT-A-CIPHER"));
+    }
+}

@@ -1,0 +1,138 @@
+//! The `--json` shape: one object per run. Field names are a public interface (scripts and
+//! CI parse them); add fields, do not rename them.
+
+use serde::Serialize;
+
+use crate::report::{AttemptReport, CertificateInfo, FailureClass, StageTime};
+
+#[derive(Debug, Serialize)]
+pub struct RunJson<'a> {
+    pub host: &'a str,
+    pub port: u16,
+    pub connected: bool,
+    pub attempts: Vec<AttemptJson<'a>>,
+    /// The certificate of the last attempt that completed TLS.
+    pub certificate: Option<&'a CertificateInfo>,
+    pub desktop: Option<DesktopJson>,
+    pub screenshot: Option<String>,
+    pub warnings: Vec<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct DesktopJson {
+    pub width: u16,
+    pub height: u16,
+}
+
+#[derive(Debug, Serialize)]
+pub struct AttemptJson<'a> {
+    pub address: Option<String>,
+    pub server_name: &'a str,
+    pub nla: bool,
+    pub tls: TlsJson,
+    pub udp: bool,
+    /// Last stage reached.
+    pub stage: &'static str,
+    /// "ok" or a failure class.
+    pub outcome: &'static str,
+    /// RDP_NEG_FAILURE code name, for `negotiation-failure`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub code: Option<String>,
+    /// TLS alert or reason, for `tls-other`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub alert: Option<String>,
+    pub detail: String,
+    pub selected_protocol: Option<String>,
+    /// Milliseconds for the whole attempt.
+    pub ms: f64,
+    pub stages: &'a [StageTime],
+}
+
+#[derive(Debug, Serialize)]
+pub struct TlsJson {
+    pub stack: &'static str,
+    /// Negotiated version when the handshake completed, else the requested pin or "auto".
+    pub version: String,
+    /// Negotiated suite, else the requested list, else null.
+    pub cipher: Option<String>,
+}
+
+impl<'a> AttemptJson<'a> {
+    pub fn from_report(report: &'a AttemptReport) -> Self {
+        let tls = match &report.tls {
+            Some(session) => TlsJson {
+                stack: session.stack.as_str(),
+                version: session.version.as_str().to_owned(),
+                cipher: Some(session.cipher.clone()),
+            },
+            None => TlsJson {
+                stack: report.tls_requested.stack.as_str(),
+                version: report
+                    .tls_requested
+                    .version
+                    .map_or("auto", |v| v.as_str())
+                    .to_owned(),
+                cipher: report.tls_requested.ciphers.clone(),
+            },
+        };
+        let (outcome, code, alert, detail, selected_protocol) = match &report.result {
+            Ok(connected) => (
+                "ok",
+                None,
+                None,
+                format!(
+                    "first frame {}x{}",
+                    connected.desktop_width, connected.desktop_height
+                ),
+                Some(connected.selected_protocol.clone()),
+            ),
+            Err(failure) => {
+                let code = match &failure.class {
+                    FailureClass::NegotiationFailure(code) => Some(code.name()),
+                    _ => None,
+                };
+                let alert = match &failure.class {
+                    FailureClass::TlsOther(alert) => Some(alert.clone()),
+                    _ => None,
+                };
+                (failure.class.as_str(), code, alert, failure.detail.clone(), None)
+            }
+        };
+        Self {
+            address: report.address.map(|a| a.to_string()),
+            server_name: &report.server_name,
+            nla: report.nla,
+            tls,
+            udp: report.udp,
+            stage: report.stage().as_str(),
+            outcome,
+            code,
+            alert,
+            detail,
+            selected_protocol,
+            ms: (report.total.as_secs_f64() * 10_000.0).round() / 10.0,
+            stages: &report.stages,
+        }
+    }
+}
+
+impl<'a> RunJson<'a> {
+    pub fn new(host: &'a str, port: u16, attempts: &'a [AttemptReport], warnings: Vec<String>) -> Self {
+        let last = attempts.last();
+        let connected = last.is_some_and(AttemptReport::is_connected);
+        let success = last.and_then(|r| r.result.as_ref().ok());
+        Self {
+            host,
+            port,
+            connected,
+            attempts: attempts.iter().map(AttemptJson::from_report).collect(),
+            certificate: attempts.iter().rev().find_map(|r| r.certificate.as_ref()),
+            desktop: success.map(|c| DesktopJson {
+                width: c.desktop_width,
+                height: c.desktop_height,
+            }),
+            screenshot: success.and_then(|c| c.screenshot.as_ref().map(|p| p.display().to_string())),
+            warnings,
+        }
+    }
+}

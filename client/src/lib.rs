@@ -1,0 +1,16 @@
+//! rdpshim: an RDP client that finds a working connection configuration.
+//!
+//! The library is split so each part can be read on its own:
+//! - [`attempt`]: the knobs of one attempt (plain data);
+//! - [`engine`]: carries out one attempt over the network (the only module with sockets);
+//! - [`report`]: what an attempt observed, with failure classes a planner can branch on;
+//! - [`secret`]: the password (the only module that reads it);
+//! - [`json`]: the `--json` output shape;
+//! - [`advice`]: human warnings derived from a report.
+
+pub mod advice;
+pub mod attempt;
+pub mod engine;
+pub mod json;
+pub mod report;
+pub mod secret;

@@ -1,0 +1,16 @@
+//! The `rdpshim` binary: parse flags, run the command, map the outcome to an exit code.
+//! Thin on purpose; the work happens in the library.
+
+mod cli;
+
+use std::process::ExitCode;
+
+use clap::Parser as _;
+
+fn main() -> ExitCode {
+    let args = cli::args::Cli::parse();
+    cli::logging::init(args.verbose);
+    match args.command {
+        cli::args::Command::Connect(connect) => cli::connect::run(&connect),
+    }
+}

@@ -1,0 +1,109 @@
+//! The only module that touches the password.
+//!
+//! A [`Password`] cannot be printed: its `Debug` and `Display` say `<redacted>`, it has no
+//! `Serialize`, and its bytes are zeroed on drop. The engine hands it to CredSSP through
+//! [`Password::expose`] and nowhere else; a grep for `expose(` finds every use.
+
+use std::fmt;
+use std::io::{self, BufRead, IsTerminal as _};
+
+use zeroize::Zeroizing;
+
+/// Environment variable read when neither `--password-stdin` nor a prompt is used.
+pub const PASSWORD_ENV: &str = "RDPSHIM_PASSWORD";
+
+/// A secret that never appears in logs, JSON, or debug output.
+#[derive(Clone)]
+pub struct Password(Zeroizing<String>);
+
+impl Password {
+    pub fn new(secret: impl Into<String>) -> Self {
+        Self(Zeroizing::new(secret.into()))
+    }
+
+    /// The clear text, for the one place that must send it (CredSSP).
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl fmt::Debug for Password {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Password(<redacted>)")
+    }
+}
+
+impl fmt::Display for Password {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("<redacted>")
+    }
+}
+
+/// Where the password comes from. Never from an argument: argv is world-readable in `ps`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PasswordSource {
+    /// One line read from standard input (`--password-stdin`).
+    Stdin,
+    /// `RDPSHIM_PASSWORD`, then an interactive prompt when a terminal is attached.
+    EnvOrPrompt,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum PasswordError {
+    #[error("reading the password from standard input: {0}")]
+    Stdin(io::Error),
+    #[error("standard input ended before a password line")]
+    StdinEmpty,
+    #[error("no password: set {PASSWORD_ENV}, pass --password-stdin, or run on a terminal to be prompted")]
+    NoSource,
+    #[error("reading the password at the prompt: {0}")]
+    Prompt(io::Error),
+}
+
+/// Obtains the password for `user@host` from the chosen source.
+pub fn read_password(source: PasswordSource, prompt_for: &str) -> Result<Password, PasswordError> {
+    match source {
+        PasswordSource::Stdin => read_stdin_line(),
+        PasswordSource::EnvOrPrompt => {
+            if let Ok(value) = std::env::var(PASSWORD_ENV) {
+                return Ok(Password::new(value));
+            }
+            if !io::stdin().is_terminal() {
+                return Err(PasswordError::NoSource);
+            }
+            rpassword::prompt_password(format!("Password for {prompt_for}: "))
+                .map(Password::new)
+                .map_err(PasswordError::Prompt)
+        }
+    }
+}
+
+fn read_stdin_line() -> Result<Password, PasswordError> {
+    let mut line = Zeroizing::new(String::new());
+    let read = io::stdin()
+        .lock()
+        .read_line(&mut line)
+        .map_err(PasswordError::Stdin)?;
+    if read == 0 {
+        return Err(PasswordError::StdinEmpty);
+    }
+    let trimmed = line.trim_end_matches(['\r', '\n']);
+    Ok(Password::new(trimmed))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_and_display_never_show_the_secret() {
+        let password = Password::new("hunter2-secret");
+        assert!(!format!("{password:?}").contains("hunter2"));
+        assert!(!format!("{password}").contains("hunter2"));
+        assert_eq!(password.expose(), "hunter2-secret");
+    }
+}

@@ -1,0 +1,1 @@
+//! Saved per-host profiles (issue 3).
