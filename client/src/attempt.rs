@@ -236,7 +236,15 @@ mod tests {
                 "{input}"
             );
         }
-        for bad in ["", "server:0", "server:99999", "server:x", ":3389", "[::1", "[::1]x"] {
+        for bad in [
+            "",
+            "server:0",
+            "server:99999",
+            "server:x",
+            ":3389",
+            "[::1",
+            "[::1]x",
+        ] {
             assert!(parse_host_port(bad).is_err(), "{bad} should be rejected");
         }
     }

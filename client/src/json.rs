@@ -95,7 +95,13 @@ impl<'a> AttemptJson<'a> {
                     FailureClass::TlsOther(alert) => Some(alert.clone()),
                     _ => None,
                 };
-                (failure.class.as_str(), code, alert, failure.detail.clone(), None)
+                (
+                    failure.class.as_str(),
+                    code,
+                    alert,
+                    failure.detail.clone(),
+                    None,
+                )
             }
         };
         Self {
@@ -117,7 +123,12 @@ impl<'a> AttemptJson<'a> {
 }
 
 impl<'a> RunJson<'a> {
-    pub fn new(host: &'a str, port: u16, attempts: &'a [AttemptReport], warnings: Vec<String>) -> Self {
+    pub fn new(
+        host: &'a str,
+        port: u16,
+        attempts: &'a [AttemptReport],
+        warnings: Vec<String>,
+    ) -> Self {
         let last = attempts.last();
         let connected = last.is_some_and(AttemptReport::is_connected);
         let success = last.and_then(|r| r.result.as_ref().ok());
@@ -131,7 +142,8 @@ impl<'a> RunJson<'a> {
                 width: c.desktop_width,
                 height: c.desktop_height,
             }),
-            screenshot: success.and_then(|c| c.screenshot.as_ref().map(|p| p.display().to_string())),
+            screenshot: success
+                .and_then(|c| c.screenshot.as_ref().map(|p| p.display().to_string())),
             warnings,
         }
     }

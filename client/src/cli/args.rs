@@ -7,7 +7,9 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-use rdpshim::attempt::{AttemptSpec, DialTarget, StageTimeouts, TlsChoice, TlsStack, TlsVersion, parse_host_port};
+use rdpshim::attempt::{
+    parse_host_port, AttemptSpec, DialTarget, StageTimeouts, TlsChoice, TlsStack, TlsVersion,
+};
 
 pub const EXIT_CODES_HELP: &str = "\
 Exit codes:
@@ -148,7 +150,9 @@ pub struct ConnectArgs {
 }
 
 fn parse_timeout(s: &str) -> Result<Duration, String> {
-    let secs: f64 = s.parse().map_err(|_| format!("`{s}` is not a number of seconds"))?;
+    let secs: f64 = s
+        .parse()
+        .map_err(|_| format!("`{s}` is not a number of seconds"))?;
     if !(0.05..=3600.0).contains(&secs) {
         return Err("the timeout must be between 0.05 and 3600 seconds".to_owned());
     }
@@ -233,16 +237,28 @@ mod tests {
     fn old_tls_picks_openssl_unless_rustls_is_forced() {
         let spec = parse(&["host", "--tls", "1.0"]).to_spec().unwrap();
         assert_eq!(spec.tls.stack, TlsStack::Openssl);
-        assert!(parse(&["host", "--tls", "1.0", "--tls-stack", "rustls"]).to_spec().is_err());
+        assert!(parse(&["host", "--tls", "1.0", "--tls-stack", "rustls"])
+            .to_spec()
+            .is_err());
     }
 
     #[test]
     fn address_keeps_the_host_as_server_name() {
-        let spec = parse(&["name:3390", "--address", "127.0.0.1"]).to_spec().unwrap();
-        assert_eq!(spec.dial, DialTarget::Address("127.0.0.1:3390".parse().unwrap()));
+        let spec = parse(&["name:3390", "--address", "127.0.0.1"])
+            .to_spec()
+            .unwrap();
+        assert_eq!(
+            spec.dial,
+            DialTarget::Address("127.0.0.1:3390".parse().unwrap())
+        );
         assert_eq!(spec.effective_server_name(), "name");
-        let spec = parse(&["name", "--address", "[::1]:4000"]).to_spec().unwrap();
-        assert_eq!(spec.dial, DialTarget::Address("[::1]:4000".parse().unwrap()));
+        let spec = parse(&["name", "--address", "[::1]:4000"])
+            .to_spec()
+            .unwrap();
+        assert_eq!(
+            spec.dial,
+            DialTarget::Address("[::1]:4000".parse().unwrap())
+        );
     }
 
     #[test]

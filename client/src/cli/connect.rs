@@ -23,7 +23,10 @@ pub fn run(args: &ConnectArgs) -> ExitCode {
         eprintln!("note: the fallback ladder is not available yet; making one attempt with the knobs given");
     }
 
-    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
         Ok(runtime) => runtime,
         Err(e) => return usage(&format!("cannot start the async runtime: {e}")),
     };
@@ -38,7 +41,10 @@ pub fn run(args: &ConnectArgs) -> ExitCode {
             warnings.push(format!("the screenshot was not saved: {error}"));
         }
         if connected.declined_multitransport {
-            warnings.push("the server offered UDP multitransport; declined, the session stays on TCP".to_owned());
+            warnings.push(
+                "the server offered UDP multitransport; declined, the session stays on TCP"
+                    .to_owned(),
+            );
         }
     }
 
@@ -50,7 +56,8 @@ pub fn run(args: &ConnectArgs) -> ExitCode {
     let mut stdout = std::io::stdout().lock();
     if args.json {
         let json = RunJson::new(&spec.host, spec.port, &reports, warnings);
-        let text = serde_json::to_string(&json).unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}"));
+        let text =
+            serde_json::to_string(&json).unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}"));
         let _ = writeln!(stdout, "{text}");
     } else {
         let _ = write!(stdout, "{}", render::summary(&spec, &reports[0]));

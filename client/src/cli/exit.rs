@@ -16,7 +16,9 @@ pub fn for_report(last: &AttemptReport) -> ExitCode {
         Ok(_) => CONNECTED,
         Err(failure) => match (&failure.class, failure.stage) {
             (FailureClass::AuthFailed, _) => AUTH_FAILED,
-            (FailureClass::Dns | FailureClass::TcpRefused | FailureClass::TcpTimeout, _) => UNREACHABLE,
+            (FailureClass::Dns | FailureClass::TcpRefused | FailureClass::TcpTimeout, _) => {
+                UNREACHABLE
+            }
             (FailureClass::Timeout, Stage::Dns | Stage::Tcp) => UNREACHABLE,
             _ => NO_WORKING_CONFIGURATION,
         },

@@ -2,11 +2,13 @@
 
 use tracing_subscriber::EnvFilter;
 
-/// -v: rdpshim's own debug events; -vv: protocol libraries too. `RUST_LOG` overrides.
+/// Default: rdpshim's warnings only; -v: rdpshim's own debug events; -vv: protocol libraries too. `RUST_LOG` overrides.
 pub fn init(verbose: u8) {
     let default = match verbose {
-        0 => "warn",
-        1 => "warn,rdpshim=debug",
+        // Protocol libraries log recoverable oddities of real servers at WARN/ERROR
+        // (xrdp's grant_id, for one); they are noise unless asked for.
+        0 => "off,rdpshim=warn",
+        1 => "off,rdpshim=debug",
         _ => "debug,rdpshim=trace",
     };
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));

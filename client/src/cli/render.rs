@@ -9,16 +9,28 @@ pub fn attempt_line(number: usize, spec: &AttemptSpec, report: &AttemptReport) -
         .address
         .map_or_else(|| format!("{}:{}", spec.host, spec.port), |a| a.to_string());
     let tls = match &report.tls {
-        Some(s) => format!("{} TLS {} {}", s.stack.as_str(), s.version.as_str(), s.cipher),
+        Some(s) => format!(
+            "{} TLS {} {}",
+            s.stack.as_str(),
+            s.version.as_str(),
+            s.cipher
+        ),
         None => format!(
             "{}/{}{}",
             spec.tls.stack.as_str(),
             spec.tls.version.map_or("auto", |v| v.as_str()),
-            spec.tls.ciphers.as_ref().map(|c| format!(" [{c}]")).unwrap_or_default()
+            spec.tls
+                .ciphers
+                .as_ref()
+                .map(|c| format!(" [{c}]"))
+                .unwrap_or_default()
         ),
     };
     let outcome = match &report.result {
-        Ok(c) => format!("ok ({}, {}x{})", c.selected_protocol, c.desktop_width, c.desktop_height),
+        Ok(c) => format!(
+            "ok ({}, {}x{})",
+            c.selected_protocol, c.desktop_width, c.desktop_height
+        ),
         Err(f) => format!("{} at {}: {}", f.class, f.stage, f.detail),
     };
     format!(
@@ -55,16 +67,27 @@ pub fn summary(spec: &AttemptSpec, report: &AttemptReport) -> String {
                 report
                     .tls
                     .as_ref()
-                    .map(|s| format!(", TLS {} ({}, {})", s.version.as_str(), s.cipher, s.stack.as_str()))
+                    .map(|s| format!(
+                        ", TLS {} ({}, {})",
+                        s.version.as_str(),
+                        s.cipher,
+                        s.stack.as_str()
+                    ))
                     .unwrap_or_default()
             ));
-            out.push_str(&format!("  desktop: {}x{}\n", c.desktop_width, c.desktop_height));
+            out.push_str(&format!(
+                "  desktop: {}x{}\n",
+                c.desktop_width, c.desktop_height
+            ));
             if let Some(path) = &c.screenshot {
                 out.push_str(&format!("  screenshot: {}\n", path.display()));
             }
         }
         Err(f) => {
-            out.push_str(&format!("not connected to {}:{}: {}\n", spec.host, spec.port, f));
+            out.push_str(&format!(
+                "not connected to {}:{}: {}\n",
+                spec.host, spec.port, f
+            ));
         }
     }
     if let Some(cert) = &report.certificate {
@@ -77,5 +100,9 @@ pub fn summary(spec: &AttemptSpec, report: &AttemptReport) -> String {
 }
 
 fn on_off(value: bool) -> &'static str {
-    if value { "on" } else { "off" }
+    if value {
+        "on"
+    } else {
+        "off"
+    }
 }

@@ -17,7 +17,8 @@ pub struct Inspected {
 
 /// Parses a DER certificate. `now` is passed in so that expiry is testable.
 pub fn inspect(der: &[u8], now: SystemTime) -> Result<Inspected, String> {
-    let (_, cert) = X509Certificate::from_der(der).map_err(|e| format!("unparsable server certificate: {e}"))?;
+    let (_, cert) = X509Certificate::from_der(der)
+        .map_err(|e| format!("unparsable server certificate: {e}"))?;
     let now_unix = now
         .duration_since(SystemTime::UNIX_EPOCH)
         .map(|d| d.as_secs() as i64)
@@ -55,7 +56,10 @@ pub fn fingerprint(der: &[u8]) -> String {
 fn rfc3339(unix: i64) -> String {
     time::OffsetDateTime::from_unix_timestamp(unix)
         .ok()
-        .and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok())
+        .and_then(|t| {
+            t.format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        })
         .unwrap_or_else(|| unix.to_string())
 }
 

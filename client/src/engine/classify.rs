@@ -13,10 +13,12 @@ use crate::report::{Failure, FailureClass, NegotiationCode, Stage};
 
 /// Classifies an error raised while the connector was in `stage`.
 pub fn connector_failure(stage: Stage, error: &ConnectorError) -> Failure {
-    let detail = error.report().to_string();
+    let mut detail = error.report().to_string();
     let class = match error.kind() {
         ConnectorErrorKind::Negotiation(failure) => {
-            FailureClass::NegotiationFailure(NegotiationCode::from_u32(u32::from(failure.code())))
+            let code = NegotiationCode::from_u32(u32::from(failure.code()));
+            detail = format!("{failure} ({})", code.name());
+            FailureClass::NegotiationFailure(code)
         }
         ConnectorErrorKind::AccessDenied => FailureClass::AuthFailed,
         ConnectorErrorKind::Credssp(sspi_error) => credssp_class(sspi_error),
@@ -31,7 +33,14 @@ pub fn connector_failure(stage: Stage, error: &ConnectorError) -> Failure {
 
 /// Classifies a read or write error on the framed stream.
 pub fn io_failure(stage: Stage, error: &io::Error) -> Failure {
-    Failure::new(stage, io_class(error), format!("{error}"))
+    let class = io_class(error);
+    let detail = match class {
+        FailureClass::PeerClosed => {
+            format!("the server closed the connection during {stage} ({error})")
+        }
+        _ => format!("{error}"),
+    };
+    Failure::new(stage, class, detail)
 }
 
 fn io_class(error: &io::Error) -> FailureClass {
@@ -80,7 +89,9 @@ pub fn credssp_class(error: &ironrdp_connector::sspi::Error) -> FailureClass {
         }
     }
     match error.error_type {
-        ErrorKind::LogonDenied | ErrorKind::NoCredentials | ErrorKind::UnknownCredentials => FailureClass::AuthFailed,
+        ErrorKind::LogonDenied | ErrorKind::NoCredentials | ErrorKind::UnknownCredentials => {
+            FailureClass::AuthFailed
+        }
         _ => FailureClass::CredsspError,
     }
 }

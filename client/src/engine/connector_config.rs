@@ -35,6 +35,7 @@ pub fn build(spec: &AttemptSpec) -> Config {
         None => (String::new(), String::new(), None),
     };
 
+    let password_is_empty = password.is_empty();
     Config {
         desktop_size: DESKTOP,
         monitor_layout: None,
@@ -70,7 +71,9 @@ pub fn build(spec: &AttemptSpec) -> Config {
         platform: platform(),
         hardware_id: None,
         request_data: None,
-        autologon: false,
+        // With TLS-only security the credentials travel in the Client Info PDU; a server
+        // that checks them (FreeRDP shadow) only logs on with INFO_AUTOLOGON.
+        autologon: !password_is_empty,
         enable_audio_playback: false,
         enable_audio_capture: false,
         performance_flags: PerformanceFlags::default(),

@@ -48,7 +48,11 @@ async fn exchange(
     server_public_key: Vec<u8>,
 ) -> Result<(), Failure> {
     let ClientConnectorState::Credssp { selected_protocol } = connector.state else {
-        return Err(Failure::new(Stage::Credssp, FailureClass::ProtocolError, "connector is not at CredSSP"));
+        return Err(Failure::new(
+            Stage::Credssp,
+            FailureClass::ProtocolError,
+            "connector is not at CredSSP",
+        ));
     };
     if connector.config.credentials_missing() {
         return Err(Failure::new(

@@ -49,7 +49,10 @@ pub async fn connect(addr: SocketAddr, limit: Duration) -> Result<TcpStream, Fai
             return Err(Failure::new(
                 Stage::Tcp,
                 FailureClass::TcpTimeout,
-                format!("no answer from {addr} within {} (a firewall dropping packets, or a dead host)", secs(limit)),
+                format!(
+                    "no answer from {addr} within {} (a firewall dropping packets, or a dead host)",
+                    secs(limit)
+                ),
             ));
         }
         Ok(Err(e)) => return Err(classify_connect_error(addr, &e)),

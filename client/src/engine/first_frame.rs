@@ -72,7 +72,9 @@ pub async fn wait(
             let settle_deadline = first_at + SETTLE_MAX;
             loop {
                 let quiet_deadline = (Instant::now() + SETTLE_QUIET).min(settle_deadline);
-                match tokio::time::timeout_at(quiet_deadline, step(framed, &mut stage, &mut image)).await {
+                match tokio::time::timeout_at(quiet_deadline, step(framed, &mut stage, &mut image))
+                    .await
+                {
                     Ok(Ok(_)) if Instant::now() < settle_deadline => continue,
                     _ => break,
                 }
@@ -113,9 +115,13 @@ async fn step(
         .read_pdu()
         .await
         .map_err(|e| io_failure(Stage::FirstFrame, &e))?;
-    let outputs = stage
-        .process(image, action, &frame, None)
-        .map_err(|e| Failure::new(Stage::FirstFrame, FailureClass::ProtocolError, e.report().to_string()))?;
+    let outputs = stage.process(image, action, &frame, None).map_err(|e| {
+        Failure::new(
+            Stage::FirstFrame,
+            FailureClass::ProtocolError,
+            e.report().to_string(),
+        )
+    })?;
     let mut drew = false;
     for output in outputs {
         match output {
@@ -128,7 +134,10 @@ async fn step(
                 return Err(Failure::new(
                     Stage::FirstFrame,
                     FailureClass::PeerClosed,
-                    format!("the server ended the session before the first frame: {}", reason.description()),
+                    format!(
+                        "the server ended the session before the first frame: {}",
+                        reason.description()
+                    ),
                 ));
             }
             _ => {}

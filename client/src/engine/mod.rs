@@ -21,9 +21,8 @@ mod x224;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::{Duration, SystemTime};
 
-
 use ironrdp_connector::ClientConnector;
-use ironrdp_tokio::{TokioFramed, mark_as_upgraded, skip_connect_begin};
+use ironrdp_tokio::{mark_as_upgraded, skip_connect_begin, TokioFramed};
 use tokio::time::Instant;
 
 pub use cert::fingerprint;
@@ -112,7 +111,11 @@ pub async fn run_attempt(spec: &AttemptSpec) -> AttemptReport {
     report
 }
 
-async fn attempt(spec: &AttemptSpec, clock: &mut StageClock, observed: &mut Observed) -> Result<Connected, Failure> {
+async fn attempt(
+    spec: &AttemptSpec,
+    clock: &mut StageClock,
+    observed: &mut Observed,
+) -> Result<Connected, Failure> {
     let t = &spec.timeouts;
 
     let address = match &spec.dial {
@@ -140,20 +143,29 @@ async fn attempt(spec: &AttemptSpec, clock: &mut StageClock, observed: &mut Obse
     clock.enter(Stage::Tls);
     let (tcp, leftover) = framed.into_inner();
     let server_name = spec.effective_server_name();
-    let upgraded = match tokio::time::timeout(t.tls, tls::upgrade(tcp, &spec.tls, server_name)).await {
-        Err(_) => {
-            return Err(Failure::new(
-                Stage::Tls,
-                FailureClass::Timeout,
-                format!("TLS handshake did not complete within {}", dial::secs(t.tls)),
-            ));
-        }
-        Ok(Err(e)) => return Err(Failure::new(Stage::Tls, e.class, e.detail)),
-        Ok(Ok(upgraded)) => upgraded,
-    };
+    let upgraded =
+        match tokio::time::timeout(t.tls, tls::upgrade(tcp, &spec.tls, server_name)).await {
+            Err(_) => {
+                return Err(Failure::new(
+                    Stage::Tls,
+                    FailureClass::Timeout,
+                    format!(
+                        "TLS handshake did not complete within {}",
+                        dial::secs(t.tls)
+                    ),
+                ));
+            }
+            Ok(Err(e)) => return Err(Failure::new(Stage::Tls, e.class, e.detail)),
+            Ok(Ok(upgraded)) => upgraded,
+        };
     observed.tls = Some(upgraded.session.clone());
-    let inspected = cert::inspect(&upgraded.certificate_der, SystemTime::now())
-        .map_err(|e| Failure::new(Stage::Tls, FailureClass::TlsOther("bad-certificate".into()), e))?;
+    let inspected = cert::inspect(&upgraded.certificate_der, SystemTime::now()).map_err(|e| {
+        Failure::new(
+            Stage::Tls,
+            FailureClass::TlsOther("bad-certificate".into()),
+            e,
+        )
+    })?;
     observed.certificate = Some(inspected.info.clone());
 
     let should_upgrade = skip_connect_begin(&mut connector);

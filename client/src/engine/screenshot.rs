@@ -10,7 +10,10 @@ use ironrdp_session::image::DecodedImage;
 
 pub fn write_png(path: &Path, image: &DecodedImage) -> Result<(), String> {
     if image.pixel_format() != PixelFormat::RgbA32 {
-        return Err(format!("unexpected pixel format {:?}", image.pixel_format()));
+        return Err(format!(
+            "unexpected pixel format {:?}",
+            image.pixel_format()
+        ));
     }
     let tmp = path.with_extension("png.partial");
     let result = encode(&tmp, image).and_then(|()| {

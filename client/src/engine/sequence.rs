@@ -3,27 +3,33 @@
 
 use std::time::Duration;
 
-use ironrdp_connector::{ClientConnector, ClientConnectorState, ConnectionOutcome, ConnectionResult, MultitransportResult};
+use ironrdp_connector::{
+    ClientConnector, ClientConnectorState, ConnectionOutcome, ConnectionResult,
+    MultitransportResult,
+};
 use ironrdp_core::WriteBuf;
 use ironrdp_pdu::rdp::multitransport::MultitransportResponsePdu;
-use ironrdp_tokio::{TokioFramed, complete_multitransport, single_sequence_step};
+use ironrdp_tokio::{complete_multitransport, single_sequence_step, TokioFramed};
 use tokio::time::Instant;
 
-use super::StageClock;
 use super::classify::connector_failure;
 use super::dial::secs;
 use super::tls::BoxStream;
+use super::StageClock;
 use crate::report::{Failure, FailureClass, Stage};
 
 /// Which of our stages a connector state belongs to.
 pub fn stage_of(state: &ClientConnectorState) -> Stage {
     use ClientConnectorState as S;
     match state {
-        S::Consumed | S::ConnectionInitiationSendRequest | S::ConnectionInitiationWaitConfirm { .. } => Stage::X224,
+        S::Consumed
+        | S::ConnectionInitiationSendRequest
+        | S::ConnectionInitiationWaitConfirm { .. } => Stage::X224,
         S::EnhancedSecurityUpgrade { .. } => Stage::Tls,
-        S::Credssp { .. } | S::EntraAuthWaitNonce | S::EntraAuthPending { .. } | S::EntraAuthWaitResult => {
-            Stage::Credssp
-        }
+        S::Credssp { .. }
+        | S::EntraAuthWaitNonce
+        | S::EntraAuthPending { .. }
+        | S::EntraAuthWaitResult => Stage::Credssp,
         S::BasicSettingsExchangeSendInitial { .. }
         | S::BasicSettingsExchangeWaitResponse { .. }
         | S::ChannelConnection { .. }
@@ -72,10 +78,13 @@ pub async fn run(
             // (MS-RDPBCGR 3.2.5.15.1) so the server carries on over TCP.
             let decline = MultitransportResult::Failure(MultitransportResponsePdu::E_ABORT);
             tracing::info!("declining the server's UDP multitransport request");
-            tokio::time::timeout_at(deadline, complete_multitransport(connector, framed, decline))
-                .await
-                .map_err(|_| timeout(stage, limit))?
-                .map_err(|e| connector_failure(stage, &e))?;
+            tokio::time::timeout_at(
+                deadline,
+                complete_multitransport(connector, framed, decline),
+            )
+            .await
+            .map_err(|_| timeout(stage, limit))?
+            .map_err(|e| connector_failure(stage, &e))?;
             declined_multitransport = true;
             continue;
         }
@@ -108,6 +117,9 @@ fn timeout(stage: Stage, limit: Duration) -> Failure {
     Failure::new(
         stage,
         FailureClass::Timeout,
-        format!("the server stopped answering during {stage} (limit {})", secs(limit)),
+        format!(
+            "the server stopped answering during {stage} (limit {})",
+            secs(limit)
+        ),
     )
 }

@@ -50,9 +50,13 @@ async fn exchange(
             .map_err(|e| io_failure(Stage::X224, &e))?;
     }
 
-    let hint = connector
-        .next_pdu_hint()
-        .ok_or_else(|| Failure::new(Stage::X224, FailureClass::ProtocolError, "connector expects no confirm"))?;
+    let hint = connector.next_pdu_hint().ok_or_else(|| {
+        Failure::new(
+            Stage::X224,
+            FailureClass::ProtocolError,
+            "connector expects no confirm",
+        )
+    })?;
     let confirm = framed
         .read_by_hint(hint)
         .await
@@ -75,11 +79,16 @@ async fn exchange(
         .step(&confirm, None, &mut buf)
         .map_err(|e| connector_failure(Stage::X224, &e))?;
     match connector.state {
-        ClientConnectorState::EnhancedSecurityUpgrade { selected_protocol } => Ok(selected_protocol),
+        ClientConnectorState::EnhancedSecurityUpgrade { selected_protocol } => {
+            Ok(selected_protocol)
+        }
         ref other => Err(Failure::new(
             Stage::X224,
             FailureClass::ProtocolError,
-            format!("unexpected connector state after X.224: {}", ironrdp_connector::State::name(other)),
+            format!(
+                "unexpected connector state after X.224: {}",
+                ironrdp_connector::State::name(other)
+            ),
         )),
     }
 }

@@ -50,7 +50,11 @@ pub fn validate(choice: &TlsChoice) -> Result<(), String> {
 }
 
 /// Runs the TLS handshake on `tcp` with `server_name` as SNI (none for an IP literal).
-pub async fn upgrade(tcp: TcpStream, choice: &TlsChoice, server_name: &str) -> Result<Upgraded, HandshakeError> {
+pub async fn upgrade(
+    tcp: TcpStream,
+    choice: &TlsChoice,
+    server_name: &str,
+) -> Result<Upgraded, HandshakeError> {
     let is_ip = server_name.parse::<IpAddr>().is_ok();
     match choice.stack {
         TlsStack::Rustls => rustls::handshake(tcp, choice, server_name, is_ip).await,

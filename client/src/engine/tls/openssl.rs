@@ -6,11 +6,13 @@
 
 use std::pin::Pin;
 
-use openssl::ssl::{ErrorCode, SslConnector, SslMethod, SslOptions, SslSessionCacheMode, SslVerifyMode, SslVersion};
+use openssl::ssl::{
+    ErrorCode, SslConnector, SslMethod, SslOptions, SslSessionCacheMode, SslVerifyMode, SslVersion,
+};
 use tokio::net::TcpStream;
 use tokio_openssl::SslStream;
 
-use super::{HandshakeError, Upgraded, is_peer_closed, setup_error};
+use super::{is_peer_closed, setup_error, HandshakeError, Upgraded};
 use crate::attempt::{TlsChoice, TlsStack, TlsVersion};
 use crate::report::{FailureClass, TlsSession};
 
@@ -19,7 +21,8 @@ use crate::report::{FailureClass, TlsSession};
 const LEGACY_CIPHERS: &str = "DEFAULT:@SECLEVEL=0";
 
 pub(super) fn connector(choice: &TlsChoice) -> Result<SslConnector, String> {
-    let mut builder = SslConnector::builder(SslMethod::tls_client()).map_err(|e| format!("OpenSSL: {e}"))?;
+    let mut builder =
+        SslConnector::builder(SslMethod::tls_client()).map_err(|e| format!("OpenSSL: {e}"))?;
     builder.set_security_level(0);
     let (min, max) = match choice.version {
         None => (SslVersion::TLS1, SslVersion::TLS1_2),

@@ -10,11 +10,13 @@ use std::sync::Arc;
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::crypto::WebPkiSupportedAlgorithms;
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
-use rustls::{AlertDescription, ClientConfig, DigitallySignedStruct, PeerIncompatible, SignatureScheme};
+use rustls::{
+    AlertDescription, ClientConfig, DigitallySignedStruct, PeerIncompatible, SignatureScheme,
+};
 use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
 
-use super::{HandshakeError, Upgraded, is_peer_closed, setup_error};
+use super::{is_peer_closed, setup_error, HandshakeError, Upgraded};
 use crate::attempt::{TlsChoice, TlsStack, TlsVersion};
 use crate::report::{FailureClass, TlsSession};
 
@@ -57,7 +59,9 @@ pub(super) fn client_config(choice: &TlsChoice, is_ip: bool) -> Result<ClientCon
     };
 
     let provider = Arc::new(provider);
-    let verifier = Arc::new(AcceptAnyCertificate(provider.signature_verification_algorithms));
+    let verifier = Arc::new(AcceptAnyCertificate(
+        provider.signature_verification_algorithms,
+    ));
     let mut config = ClientConfig::builder_with_provider(provider)
         .with_protocol_versions(versions)
         .map_err(|e| format!("no usable TLS configuration: {e}"))?
@@ -141,7 +145,9 @@ fn classify(error: std::io::Error) -> HandshakeError {
             | PeerIncompatible::Tls12NotOfferedOrEnabled
             | PeerIncompatible::SupportedVersionsExtensionRequired,
         ) => FailureClass::TlsVersionMismatch,
-        rustls::Error::AlertReceived(AlertDescription::HandshakeFailure | AlertDescription::InsufficientSecurity)
+        rustls::Error::AlertReceived(
+            AlertDescription::HandshakeFailure | AlertDescription::InsufficientSecurity,
+        )
         | rustls::Error::PeerIncompatible(
             PeerIncompatible::NoCipherSuitesInCommon
             | PeerIncompatible::NoKxGroupsInCommon
@@ -225,17 +231,24 @@ mod tests {
     #[test]
     fn alert_names_are_kebab_case() {
         assert_eq!(alert_name(AlertDescription::BadRecordMac), "bad-record-mac");
-        assert_eq!(alert_name(AlertDescription::ProtocolVersion), "protocol-version");
+        assert_eq!(
+            alert_name(AlertDescription::ProtocolVersion),
+            "protocol-version"
+        );
     }
 
     #[test]
     fn old_versions_and_unknown_suites_are_usage_errors() {
         let mut choice = TlsChoice::modern();
         choice.version = Some(TlsVersion::Tls10);
-        assert!(client_config(&choice, false).unwrap_err().contains("openssl"));
+        assert!(client_config(&choice, false)
+            .unwrap_err()
+            .contains("openssl"));
         choice.version = None;
         choice.ciphers = Some("AES128-SHA".into());
-        assert!(client_config(&choice, false).unwrap_err().contains("AES128-SHA"));
+        assert!(client_config(&choice, false)
+            .unwrap_err()
+            .contains("AES128-SHA"));
         choice.ciphers = Some("tls13_aes_128_gcm_sha256".into());
         assert!(client_config(&choice, false).is_ok());
     }

@@ -1,0 +1,117 @@
+//! Running the real `rdpshim` binary against lab servers and reading what it says.
+
+#![allow(dead_code)] // each test file uses a different subset
+
+use std::io::Write as _;
+use std::path::Path;
+use std::process::{Command, Stdio};
+
+pub use rdpshim_tests::LabServer;
+use serde_json::Value;
+
+/// Path of the binary under test (built by cargo for this test target).
+pub const RDPSHIM: &str = env!("CARGO_BIN_EXE_rdpshim");
+
+/// What one rdpshim run produced.
+#[derive(Debug)]
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Run {
+    /// The `--json` object on stdout.
+    pub fn json(&self) -> Value {
+        serde_json::from_str(self.stdout.trim()).unwrap_or_else(|e| {
+            panic!(
+                "stdout is not one JSON object ({e}):\n{}\nstderr:\n{}",
+                self.stdout, self.stderr
+            )
+        })
+    }
+
+    /// The first (for --no-fallback: only) attempt.
+    pub fn attempt(&self) -> Value {
+        self.json()["attempts"][0].clone()
+    }
+
+    pub fn outcome(&self) -> String {
+        self.attempt()["outcome"].as_str().unwrap_or("").to_owned()
+    }
+
+    pub fn stage(&self) -> String {
+        self.attempt()["stage"].as_str().unwrap_or("").to_owned()
+    }
+}
+
+/// Runs `rdpshim connect TARGET --no-fallback --json ARGS...` for `server` (under the
+/// server's hosts file when it has one), feeding `stdin` if given.
+pub fn connect(server: &LabServer, args: &[&str], stdin: Option<&str>) -> Run {
+    let target = server.dial_addr();
+    let mut command = server.command(RDPSHIM);
+    command
+        .args(["connect", &target, "--no-fallback", "--json"])
+        .args(args);
+    command
+        .env_remove("RDPSHIM_PASSWORD")
+        .env_remove("RUST_LOG");
+    run(command, stdin)
+}
+
+pub fn run(mut command: Command, stdin: Option<&str>) -> Run {
+    command
+        .stdin(if stdin.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = command.spawn().expect("spawn rdpshim");
+    if let Some(input) = stdin {
+        let mut pipe = child.stdin.take().expect("stdin pipe");
+        pipe.write_all(input.as_bytes()).expect("write stdin");
+    }
+    let out = child.wait_with_output().expect("wait for rdpshim");
+    Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+/// Starts a lab server or fails the test with the lab's own explanation.
+pub fn start(kind: &str) -> LabServer {
+    LabServer::start(kind).unwrap_or_else(|e| panic!("lab server {kind} did not start:\n{e}"))
+}
+
+/// Asserts that `path` is a real desktop picture: the expected size and not one flat colour.
+pub fn assert_real_screenshot(path: &Path, width: u32, height: u32) {
+    let file = std::fs::File::open(path)
+        .unwrap_or_else(|e| panic!("no screenshot at {}: {e}", path.display()));
+    let decoder = png::Decoder::new(std::io::BufReader::new(file));
+    let mut reader = decoder.read_info().expect("valid PNG header");
+    let mut buf = vec![0; reader.output_buffer_size()];
+    let info = reader.next_frame(&mut buf).expect("valid PNG data");
+    assert_eq!(
+        (info.width, info.height),
+        (width, height),
+        "screenshot size"
+    );
+    let bytes = &buf[..info.buffer_size()];
+    let pixel = (info.line_size / info.width as usize).max(1);
+    let mut colours = std::collections::HashSet::new();
+    for px in bytes.chunks_exact(pixel) {
+        colours.insert(px[..3.min(pixel)].to_vec());
+        if colours.len() > 16 {
+            break;
+        }
+    }
+    assert!(
+        colours.len() > 16,
+        "screenshot {} has only {} colours: not a real desktop",
+        path.display(),
+        colours.len()
+    );
+}

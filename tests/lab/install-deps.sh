@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# Install what tests/lab needs on Debian 12 (as root). Idempotent: does nothing when all is there.
+#   tests/lab/install-deps.sh           lab servers only
+#   tests/lab/install-deps.sh --peers   also sslscan (to inspect servers by hand)
+set -euo pipefail
+
+packages=(
+    xrdp                # xrdp-* kinds (also makes /etc/xrdp/rsakeys.ini)
+    freerdp2-shadow-x11 # shadow-* kinds (freerdp-shadow-cli)
+    winpr-utils         # winpr-hash: SAM file for shadow-nla
+    freerdp2-x11        # xfreerdp: the reference client for checks by hand
+    xvfb                # X display for the shadow kinds
+    x11-xserver-utils   # xsetroot: non-uniform root window
+    x11-apps            # xclock on the shadow screen, xwd for screenshots
+    iproute2            # ip netns/veth, ss
+    iptables            # netns-drop / netns-reject
+    openssl             # certificates
+    python3             # closer / staller / probes (stdlib only)
+    util-linux          # unshare, setsid, flock
+)
+if [[ "${1:-}" == --peers ]]; then
+    packages+=(sslscan)
+fi
+
+if [[ $EUID -ne 0 ]]; then
+    echo "install-deps.sh: run as root" >&2
+    exit 1
+fi
+
+missing=()
+for p in "${packages[@]}"; do
+    if [[ "$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null)" != "install ok installed" ]]; then
+        missing+=("$p")
+    fi
+done
+
+if ((${#missing[@]})); then
+    echo "install-deps.sh: installing ${missing[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+
+# The xrdp package makes its RSA keys in postinst; make sure they exist (xrdp needs them
+# even for TLS-only configurations).
+if [[ ! -s /etc/xrdp/rsakeys.ini ]]; then
+    xrdp-keygen xrdp /etc/xrdp/rsakeys.ini
+fi
+echo "install-deps.sh: lab dependencies present"
