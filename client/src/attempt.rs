@@ -154,6 +154,9 @@ pub struct AttemptSpec {
     pub timeouts: StageTimeouts,
     /// Save the first decoded frame as PNG here.
     pub screenshot: Option<PathBuf>,
+    /// SHA-256 fingerprint the certificate must have (trust on first use). A different
+    /// certificate stops the attempt after TLS, before CredSSP sends anything.
+    pub pinned_certificate: Option<String>,
 }
 
 impl AttemptSpec {
@@ -170,6 +173,7 @@ impl AttemptSpec {
             credentials: None,
             timeouts: StageTimeouts::default(),
             screenshot: None,
+            pinned_certificate: None,
         }
     }
 

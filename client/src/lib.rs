@@ -6,11 +6,13 @@
 //! - [`report`]: what an attempt observed, with failure classes a planner can branch on;
 //! - [`secret`]: the password (the only module that reads it);
 //! - [`json`]: the `--json` output shape;
+//! - [`planner`]: the pure fallback planner (no I/O, no clock);
 //! - [`advice`]: human warnings derived from a report.
 
 pub mod advice;
 pub mod attempt;
 pub mod engine;
 pub mod json;
+pub mod planner;
 pub mod report;
 pub mod secret;

@@ -129,6 +129,10 @@ pub enum FailureClass {
     Timeout,
     /// The server sent something we could not decode or did not expect.
     ProtocolError,
+    /// The server requires NLA and no credentials were given: ask for them, do not downgrade.
+    CredentialsRequired,
+    /// The certificate differs from the pinned one; stopped before any credential was sent.
+    CertificateChanged,
 }
 
 impl FailureClass {
@@ -149,6 +153,8 @@ impl FailureClass {
             Self::Licensing => "licensing",
             Self::Timeout => "timeout",
             Self::ProtocolError => "protocol-error",
+            Self::CredentialsRequired => "credentials-required",
+            Self::CertificateChanged => "certificate-changed",
         }
     }
 }
@@ -244,6 +250,8 @@ pub struct Connected {
 pub struct AttemptReport {
     /// The address dialled, when resolution got that far.
     pub address: Option<SocketAddr>,
+    /// Every address the host name resolved to (empty when an address was given).
+    pub resolved: Vec<SocketAddr>,
     pub server_name: String,
     pub nla: bool,
     pub udp: bool,

@@ -57,7 +57,7 @@ async fn exchange(
     if connector.config.credentials_missing() {
         return Err(Failure::new(
             Stage::Credssp,
-            FailureClass::AuthFailed,
+            FailureClass::CredentialsRequired,
             "the server requires NLA and no user name was given (-u USER)",
         ));
     }

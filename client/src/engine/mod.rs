@@ -76,6 +76,7 @@ impl StageClock {
 /// Everything the attempt learned before it ended, filled in as it goes.
 struct Observed {
     address: Option<SocketAddr>,
+    resolved: Vec<SocketAddr>,
     tls: Option<crate::report::TlsSession>,
     certificate: Option<crate::report::CertificateInfo>,
 }
@@ -87,6 +88,7 @@ pub async fn run_attempt(spec: &AttemptSpec) -> AttemptReport {
     let mut clock = StageClock::default();
     let mut observed = Observed {
         address: None,
+        resolved: Vec::new(),
         tls: None,
         certificate: None,
     };
@@ -94,6 +96,7 @@ pub async fn run_attempt(spec: &AttemptSpec) -> AttemptReport {
     let result = attempt(spec, &mut clock, &mut observed).await;
     let report = AttemptReport {
         address: observed.address,
+        resolved: observed.resolved,
         server_name: spec.effective_server_name().to_owned(),
         nla: spec.nla,
         udp: spec.udp,
@@ -122,7 +125,8 @@ async fn attempt(
         DialTarget::Address(address) => *address,
         DialTarget::ResolveHost => {
             clock.enter(Stage::Dns);
-            dial::resolve(&spec.host, spec.port, t.dns).await?[0]
+            observed.resolved = dial::resolve(&spec.host, spec.port, t.dns).await?;
+            observed.resolved[0]
         }
     };
     observed.address = Some(address);
@@ -167,6 +171,18 @@ async fn attempt(
         )
     })?;
     observed.certificate = Some(inspected.info.clone());
+    if let Some(pinned) = &spec.pinned_certificate {
+        if !pinned.eq_ignore_ascii_case(&inspected.info.sha256) {
+            return Err(Failure::new(
+                Stage::Tls,
+                FailureClass::CertificateChanged,
+                format!(
+                    "the server certificate changed: pinned {pinned}, presented {}; nothing was sent",
+                    inspected.info.sha256
+                ),
+            ));
+        }
+    }
 
     let should_upgrade = skip_connect_begin(&mut connector);
     let _upgraded = mark_as_upgraded(should_upgrade, &mut connector);

@@ -1,0 +1,576 @@
+//! Table tests: every failure class from every state, and the lab's scenarios replayed
+//! without a server.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use super::*;
+use crate::attempt::TlsVersion;
+
+const V6: &str = "[::1]:3389";
+const V4: &str = "127.0.0.1:3389";
+
+fn addr(text: &str) -> SocketAddr {
+    text.parse().unwrap()
+}
+
+fn named() -> Policy {
+    Policy::new(None, 3389)
+}
+
+fn strongest() -> Knobs {
+    Knobs {
+        dial: Dial::ByName,
+        ip_as_server_name: false,
+        nla: true,
+        tls: tls_ladder()[0].clone(),
+        udp: true,
+    }
+}
+
+fn rung(index: usize) -> TlsChoice {
+    tls_ladder()[index].clone()
+}
+
+fn with(knobs: &Knobs, change: impl FnOnce(&mut Knobs)) -> Knobs {
+    let mut k = knobs.clone();
+    change(&mut k);
+    k
+}
+
+fn failed(knobs: Knobs, stage: Stage, class: FailureClass) -> Tried {
+    let dialled = match &knobs.dial {
+        Dial::Ip(a) => Some(*a),
+        Dial::ByName => Some(addr(V6)),
+    };
+    let resolved = match knobs.dial {
+        Dial::ByName if stage != Stage::Dns => vec![addr(V6), addr(V4)],
+        _ => Vec::new(),
+    };
+    Tried {
+        knobs,
+        with_credentials: true,
+        failure: Some((stage, class)),
+        resolved,
+        dialled: if stage == Stage::Dns { None } else { dialled },
+    }
+}
+
+fn next_knobs(policy: &Policy, history: &[Tried]) -> Knobs {
+    match next(policy, history, true, Duration::ZERO) {
+        Decision::Attempt { knobs, .. } | Decision::NeedCredentials { knobs, .. } => knobs,
+        Decision::Verdict(v) => panic!("expected an attempt, got verdict {v:?}"),
+    }
+}
+
+fn verdict(policy: &Policy, history: &[Tried]) -> Verdict {
+    match next(policy, history, true, Duration::ZERO) {
+        Decision::Verdict(v) => v,
+        other => panic!("expected a verdict, got {other:?}"),
+    }
+}
+
+fn all_classes() -> Vec<FailureClass> {
+    use FailureClass as F;
+    let mut classes = vec![
+        F::Dns,
+        F::TcpRefused,
+        F::TcpTimeout,
+        F::RdpSecuritySelected,
+        F::TlsVersionMismatch,
+        F::TlsCipherMismatch,
+        F::TlsOther("bad-record-mac".into()),
+        F::TlsOther("unrecognized-name".into()),
+        F::PeerClosed,
+        F::AuthFailed,
+        F::CredsspError,
+        F::Licensing,
+        F::Timeout,
+        F::ProtocolError,
+        F::CredentialsRequired,
+        F::CertificateChanged,
+    ];
+    for code in 1..=8 {
+        classes.push(F::NegotiationFailure(NegotiationCode::from_u32(code)));
+    }
+    classes
+}
+
+const ALL_STAGES: [Stage; 9] = [
+    Stage::Dns,
+    Stage::Tcp,
+    Stage::X224,
+    Stage::Tls,
+    Stage::Credssp,
+    Stage::Mcs,
+    Stage::Licensing,
+    Stage::Capabilities,
+    Stage::FirstFrame,
+];
+
+fn states() -> Vec<Knobs> {
+    let s = strongest();
+    vec![
+        s.clone(),
+        with(&s, |k| k.nla = false),
+        with(&s, |k| k.tls = rung(1)),
+        with(&s, |k| k.tls = rung(2)),
+        with(&s, |k| {
+            k.tls = rung(4);
+            k.nla = false
+        }),
+        with(&s, |k| k.udp = false),
+        with(&s, |k| k.dial = Dial::Ip(addr(V4))),
+        with(&s, |k| {
+            k.dial = Dial::Ip(addr(V4));
+            k.ip_as_server_name = true
+        }),
+    ]
+}
+
+#[test]
+fn the_first_attempt_is_what_mstsc_would_do() {
+    let decision = next(&named(), &[], false, Duration::ZERO);
+    assert_eq!(
+        decision,
+        Decision::Attempt {
+            knobs: strongest(),
+            fallbacks: vec![]
+        }
+    );
+}
+
+/// The properties that must hold for every failure class from every state.
+#[test]
+fn every_class_from_every_state() {
+    for state in states() {
+        for class in all_classes() {
+            for stage in ALL_STAGES {
+                let history = [failed(state.clone(), stage, class.clone())];
+                let decision = next(&named(), &history, true, Duration::ZERO);
+                let context = format!("{class} at {stage} from {state:?}: {decision:?}");
+                match (&class, &decision) {
+                    (FailureClass::AuthFailed, Decision::Verdict(v)) => {
+                        assert_eq!(v.kind, VerdictKind::AuthFailed, "{context}")
+                    }
+                    (FailureClass::AuthFailed, _) => {
+                        panic!("auth failure must stop at once: {context}")
+                    }
+                    (FailureClass::CertificateChanged, Decision::Verdict(v)) => {
+                        assert_eq!(v.kind, VerdictKind::CertificateChanged, "{context}")
+                    }
+                    (FailureClass::CertificateChanged, _) => {
+                        panic!("a changed certificate must stop: {context}")
+                    }
+                    (FailureClass::RdpSecuritySelected, d) => {
+                        assert!(matches!(d, Decision::Verdict(_)), "{context}")
+                    }
+                    (_, Decision::Attempt { knobs, .. }) => {
+                        assert_ne!(
+                            knobs, &state,
+                            "never the same configuration twice: {context}"
+                        );
+                    }
+                    _ => {}
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn credential_problems_never_downgrade() {
+    for state in states() {
+        let history = [failed(
+            state.clone(),
+            Stage::Credssp,
+            FailureClass::AuthFailed,
+        )];
+        assert_eq!(verdict(&named(), &history).kind, VerdictKind::AuthFailed);
+
+        let mut history = [failed(
+            state.clone(),
+            Stage::Credssp,
+            FailureClass::CredentialsRequired,
+        )];
+        history[0].with_credentials = false;
+        match next(&named(), &history, false, Duration::ZERO) {
+            Decision::NeedCredentials { knobs, fallbacks } => {
+                assert_eq!(knobs, state, "same knobs, with credentials");
+                assert!(fallbacks.is_empty());
+            }
+            other => panic!("expected a request for credentials, got {other:?}"),
+        }
+    }
+}
+
+/// Each row: the failure of the strongest attempt and the change the next attempt makes.
+#[test]
+fn what_each_failure_changes() {
+    type Row = (
+        Stage,
+        FailureClass,
+        fn(&Knobs) -> Knobs,
+        &'static [Fallback],
+    );
+    let rows: Vec<Row> = vec![
+        (
+            Stage::X224,
+            FailureClass::NegotiationFailure(NegotiationCode::SslRequiredByServer),
+            |k| with(k, |k| k.nla = false),
+            &[Fallback::NlaOff],
+        ),
+        (
+            Stage::Tls,
+            FailureClass::TlsVersionMismatch,
+            |k| with(k, |k| k.tls = rung(3)),
+            &[Fallback::TlsVersionDowngrade],
+        ),
+        (
+            Stage::Tls,
+            FailureClass::TlsCipherMismatch,
+            |k| with(k, |k| k.tls = rung(2)),
+            &[Fallback::CipherDowngrade],
+        ),
+        (
+            Stage::Tls,
+            FailureClass::PeerClosed,
+            |k| with(k, |k| k.tls = rung(1)),
+            &[Fallback::TlsVersionDowngrade],
+        ),
+        (
+            Stage::Tcp,
+            FailureClass::TcpRefused,
+            |k| with(k, |k| k.dial = Dial::Ip(addr(V4))),
+            &[Fallback::IpForHostname],
+        ),
+        (
+            Stage::Tcp,
+            FailureClass::TcpTimeout,
+            |k| with(k, |k| k.dial = Dial::Ip(addr(V4))),
+            &[Fallback::IpForHostname],
+        ),
+        (
+            Stage::Credssp,
+            FailureClass::CredsspError,
+            |k| with(k, |k| k.ip_as_server_name = true),
+            &[Fallback::IpForHostname],
+        ),
+        (
+            Stage::Capabilities,
+            FailureClass::PeerClosed,
+            |k| with(k, |k| k.udp = false),
+            &[Fallback::UdpOff],
+        ),
+        (
+            Stage::FirstFrame,
+            FailureClass::Timeout,
+            |k| with(k, |k| k.udp = false),
+            &[Fallback::UdpOff],
+        ),
+    ];
+    for (stage, class, expected, names) in rows {
+        let history = [failed(strongest(), stage, class.clone())];
+        match next(&named(), &history, true, Duration::ZERO) {
+            Decision::Attempt { knobs, fallbacks } => {
+                assert_eq!(knobs, expected(&strongest()), "{class} at {stage}");
+                assert_eq!(fallbacks, names, "{class} at {stage}");
+            }
+            other => panic!("{class} at {stage}: expected an attempt, got {other:?}"),
+        }
+    }
+}
+
+#[test]
+fn dead_ends_are_verdicts() {
+    use FailureClass as F;
+    let rows = [
+        (
+            Stage::X224,
+            F::RdpSecuritySelected,
+            VerdictKind::NoWorkingConfiguration,
+        ),
+        (
+            Stage::X224,
+            F::NegotiationFailure(NegotiationCode::SslNotAllowedByServer),
+            VerdictKind::NoWorkingConfiguration,
+        ),
+        (
+            Stage::X224,
+            F::NegotiationFailure(NegotiationCode::SslCertNotOnServer),
+            VerdictKind::NoWorkingConfiguration,
+        ),
+        (
+            Stage::Licensing,
+            F::Licensing,
+            VerdictKind::NoWorkingConfiguration,
+        ),
+        (
+            Stage::Credssp,
+            F::Timeout,
+            VerdictKind::NoWorkingConfiguration,
+        ),
+        (
+            Stage::Credssp,
+            F::PeerClosed,
+            VerdictKind::NoWorkingConfiguration,
+        ),
+    ];
+    for (stage, class, kind) in rows {
+        let v = verdict(&named(), &[failed(strongest(), stage, class.clone())]);
+        assert_eq!(v.kind, kind, "{class} at {stage}: {}", v.reason);
+    }
+}
+
+#[test]
+fn an_ip_host_that_refuses_or_closes_ends_at_once() {
+    let ip = addr(V4);
+    let policy = Policy::new(Some(ip.ip()), 3389);
+    let first = next_knobs(&policy, &[]);
+    assert_eq!(first.dial, Dial::Ip(ip));
+    for (stage, class, kind) in [
+        (
+            Stage::Tcp,
+            FailureClass::TcpRefused,
+            VerdictKind::Unreachable,
+        ),
+        (
+            Stage::Tcp,
+            FailureClass::TcpTimeout,
+            VerdictKind::Unreachable,
+        ),
+        (
+            Stage::X224,
+            FailureClass::PeerClosed,
+            VerdictKind::NoWorkingConfiguration,
+        ),
+        (
+            Stage::X224,
+            FailureClass::Timeout,
+            VerdictKind::NoWorkingConfiguration,
+        ),
+    ] {
+        let v = verdict(&policy, &[failed(first.clone(), stage, class.clone())]);
+        assert_eq!(v.kind, kind, "{class}: {}", v.reason);
+    }
+}
+
+#[test]
+fn dns_failure_uses_known_addresses_or_stops() {
+    let history = [failed(strongest(), Stage::Dns, FailureClass::Dns)];
+    let v = verdict(&named(), &history);
+    assert_eq!(v.kind, VerdictKind::Unreachable);
+    assert!(v.reason.contains("--resolve"), "{}", v.reason);
+
+    let mut policy = named();
+    policy.known_addresses = vec![addr("192.0.2.7:3389")];
+    let mut history = history.to_vec();
+    history[0].resolved.clear();
+    let knobs = next_knobs(&policy, &history);
+    assert_eq!(knobs.dial, Dial::Ip(addr("192.0.2.7:3389")));
+}
+
+/// The lab's TLS 1.0-only xrdp: SSL_REQUIRED, then two version mismatches, then TLS 1.0.
+#[test]
+fn tls10_server_walks_down_to_tls10_with_named_fallbacks() {
+    let policy = named();
+    let mut history = Vec::new();
+    let mut applied = Vec::new();
+    let outcomes = [
+        (
+            Stage::X224,
+            FailureClass::NegotiationFailure(NegotiationCode::SslRequiredByServer),
+        ),
+        (Stage::Tls, FailureClass::TlsVersionMismatch),
+        (Stage::Tls, FailureClass::TlsVersionMismatch),
+    ];
+    let mut knobs = next_knobs(&policy, &history);
+    for (stage, class) in outcomes {
+        history.push(failed(knobs.clone(), stage, class));
+        match next(&policy, &history, true, Duration::ZERO) {
+            Decision::Attempt {
+                knobs: k,
+                fallbacks,
+            } => {
+                applied.extend(fallbacks);
+                knobs = k;
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+    assert_eq!(knobs.tls, rung(4));
+    assert_eq!(knobs.tls.version, Some(TlsVersion::Tls10));
+    assert!(!knobs.nla);
+    let used = fallbacks_used(&strongest(), &knobs, &applied);
+    assert_eq!(used, [Fallback::NlaOff, Fallback::TlsVersionDowngrade]);
+}
+
+#[test]
+fn a_floor_is_never_crossed() {
+    let mut policy = named();
+    policy.floor = Grade::Tls12;
+    let history = [failed(
+        strongest(),
+        Stage::Tls,
+        FailureClass::TlsVersionMismatch,
+    )];
+    let v = verdict(&policy, &history);
+    assert_eq!(v.kind, VerdictKind::RefusedByPolicy);
+    assert!(v.reason.contains("--min-security tls12"), "{}", v.reason);
+
+    policy.floor = Grade::Legacy;
+    let history = [failed(
+        strongest(),
+        Stage::X224,
+        FailureClass::NegotiationFailure(NegotiationCode::SslRequiredByServer),
+    )];
+    assert_eq!(
+        verdict(&policy, &history).kind,
+        VerdictKind::RefusedByPolicy
+    );
+
+    policy.floor = Grade::Modern;
+    let history = [failed(
+        strongest(),
+        Stage::Tls,
+        FailureClass::TlsCipherMismatch,
+    )];
+    assert_eq!(
+        verdict(&policy, &history).kind,
+        VerdictKind::RefusedByPolicy
+    );
+}
+
+#[test]
+fn the_profile_goes_first_and_guards_against_downgrades() {
+    let saved = with(&strongest(), |k| k.tls = rung(2));
+    let mut policy = named();
+    policy.profile = Some(saved.clone());
+    assert_eq!(next_knobs(&policy, &[]), saved, "profile first");
+
+    // The saved configuration stops working; TLS 1.3 is still worth a try (stronger)...
+    let mut history = vec![failed(
+        saved.clone(),
+        Stage::Tls,
+        FailureClass::TlsVersionMismatch,
+    )];
+    let knobs = next_knobs(&policy, &history);
+    assert_eq!(knobs.tls, rung(0));
+    // ...but when only TLS 1.1 and below remain: refuse.
+    history.push(failed(knobs, Stage::Tls, FailureClass::TlsVersionMismatch));
+    let v = verdict(&policy, &history);
+    assert_eq!(v.kind, VerdictKind::RefusedByPolicy);
+    assert!(
+        v.reason.contains("downgrade") && v.reason.contains("TLS 1.2 -> TLS 1.1"),
+        "{}",
+        v.reason
+    );
+
+    policy.accept_downgrade = true;
+    assert_eq!(next_knobs(&policy, &history).tls, rung(3));
+
+    // A stronger configuration is never a downgrade: the ladder starts over from the top.
+    policy.accept_downgrade = false;
+    let old = with(&strongest(), |k| k.tls = rung(4));
+    policy.profile = Some(old.clone());
+    let history = [failed(old, Stage::Tls, FailureClass::TlsVersionMismatch)];
+    assert_eq!(next_knobs(&policy, &history).tls, rung(0));
+}
+
+#[test]
+fn pinned_dimensions_are_never_varied() {
+    let mut policy = named();
+    policy.pins.nla = Some(true);
+    let history = [failed(
+        strongest(),
+        Stage::X224,
+        FailureClass::NegotiationFailure(NegotiationCode::SslRequiredByServer),
+    )];
+    let v = verdict(&policy, &history);
+    assert!(v.reason.contains("--nla on"), "{}", v.reason);
+
+    let mut policy = named();
+    policy.pins.tls = Some(rung(0));
+    let history = [failed(
+        strongest(),
+        Stage::Tls,
+        FailureClass::TlsVersionMismatch,
+    )];
+    assert!(verdict(&policy, &history).reason.contains("pinned TLS"));
+}
+
+#[test]
+fn hybrid_required_without_credentials_asks_for_them() {
+    let off = with(&strongest(), |k| k.nla = false);
+    let mut policy = named();
+    policy.profile = Some(off.clone());
+    let history = [Tried {
+        with_credentials: false,
+        ..failed(
+            off,
+            Stage::X224,
+            FailureClass::NegotiationFailure(NegotiationCode::HybridRequiredByServer),
+        )
+    }];
+    match next(&policy, &history, false, Duration::ZERO) {
+        Decision::NeedCredentials { knobs, fallbacks } => {
+            assert!(knobs.nla);
+            assert_eq!(fallbacks, [Fallback::NlaOn]);
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn budget_and_deadline_end_the_ladder() {
+    let mut policy = named();
+    policy.max_attempts = 1;
+    let history = [failed(
+        strongest(),
+        Stage::Tls,
+        FailureClass::TlsVersionMismatch,
+    )];
+    assert!(verdict(&policy, &history).reason.contains("budget"));
+
+    let policy = named();
+    match next(&policy, &history, true, Duration::from_secs(600)) {
+        Decision::Verdict(v) => assert!(v.reason.contains("deadline"), "{}", v.reason),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn ladders_always_terminate() {
+    // Whatever the server answers, the planner ends within the rungs it has.
+    for class in all_classes() {
+        for stage in ALL_STAGES {
+            let policy = named();
+            let mut history = Vec::new();
+            let mut steps = 0;
+            while let Decision::Attempt { knobs, .. } | Decision::NeedCredentials { knobs, .. } =
+                next(&policy, &history, true, Duration::ZERO)
+            {
+                history.push(failed(knobs, stage, class.clone()));
+                steps += 1;
+                assert!(
+                    steps <= policy.max_attempts,
+                    "{class} at {stage} does not terminate"
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn weakened_properties_are_named() {
+    let s = strongest();
+    assert_eq!(
+        weakened_property(&s, &with(&s, |k| k.nla = false)).unwrap(),
+        "NLA turned off"
+    );
+    assert!(weakened_property(&s, &with(&s, |k| k.tls = rung(2)))
+        .unwrap()
+        .contains("CBC"));
+    assert_eq!(weakened_property(&s, &with(&s, |k| k.udp = false)), None);
+    assert_eq!(weakened_property(&with(&s, |k| k.tls = rung(4)), &s), None);
+}
