@@ -3,6 +3,8 @@
 
 use serde::Serialize;
 
+use crate::ladder::Run;
+use crate::planner::{Fallback, VerdictKind};
 use crate::report::{AttemptReport, CertificateInfo, FailureClass, StageTime};
 
 #[derive(Debug, Serialize)]
@@ -10,12 +12,35 @@ pub struct RunJson<'a> {
     pub host: &'a str,
     pub port: u16,
     pub connected: bool,
+    /// Fallbacks the winning configuration carries, in the order applied; empty when the
+    /// first attempt worked.
+    pub fallbacks: Vec<Fallback>,
+    /// Why the run stopped without a connection.
+    pub verdict: Option<VerdictJson>,
+    /// Milliseconds for the whole run.
+    pub ms: f64,
     pub attempts: Vec<AttemptJson<'a>>,
     /// The certificate of the last attempt that completed TLS.
     pub certificate: Option<&'a CertificateInfo>,
     pub desktop: Option<DesktopJson>,
     pub screenshot: Option<String>,
     pub warnings: Vec<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct VerdictJson {
+    pub kind: &'static str,
+    pub reason: String,
+}
+
+pub fn verdict_kind_name(kind: VerdictKind) -> &'static str {
+    match kind {
+        VerdictKind::AuthFailed => "auth-failed",
+        VerdictKind::NoWorkingConfiguration => "no-working-configuration",
+        VerdictKind::Unreachable => "unreachable",
+        VerdictKind::RefusedByPolicy => "refused-by-policy",
+        VerdictKind::CertificateChanged => "certificate-changed",
+    }
 }
 
 #[derive(Debug, Serialize)]
@@ -26,6 +51,9 @@ pub struct DesktopJson {
 
 #[derive(Debug, Serialize)]
 pub struct AttemptJson<'a> {
+    pub number: usize,
+    /// Fallbacks this attempt applied relative to the previous one.
+    pub changed: Vec<Fallback>,
     pub address: Option<String>,
     pub server_name: &'a str,
     pub nla: bool,
@@ -58,7 +86,7 @@ pub struct TlsJson {
 }
 
 impl<'a> AttemptJson<'a> {
-    pub fn from_report(report: &'a AttemptReport) -> Self {
+    pub fn from_report(number: usize, changed: Vec<Fallback>, report: &'a AttemptReport) -> Self {
         let tls = match &report.tls {
             Some(session) => TlsJson {
                 stack: session.stack.as_str(),
@@ -105,6 +133,8 @@ impl<'a> AttemptJson<'a> {
             }
         };
         Self {
+            number,
+            changed,
             address: report.address.map(|a| a.to_string()),
             server_name: &report.server_name,
             nla: report.nla,
@@ -123,21 +153,29 @@ impl<'a> AttemptJson<'a> {
 }
 
 impl<'a> RunJson<'a> {
-    pub fn new(
-        host: &'a str,
-        port: u16,
-        attempts: &'a [AttemptReport],
-        warnings: Vec<String>,
-    ) -> Self {
-        let last = attempts.last();
-        let connected = last.is_some_and(AttemptReport::is_connected);
-        let success = last.and_then(|r| r.result.as_ref().ok());
+    pub fn new(host: &'a str, port: u16, run: &'a Run, warnings: Vec<String>) -> Self {
+        let reports: Vec<&AttemptReport> = run.steps.iter().map(|s| &s.report).collect();
+        let success = reports.last().and_then(|r| r.result.as_ref().ok());
         Self {
             host,
             port,
-            connected,
-            attempts: attempts.iter().map(AttemptJson::from_report).collect(),
-            certificate: attempts.iter().rev().find_map(|r| r.certificate.as_ref()),
+            connected: run.result.is_ok(),
+            fallbacks: run
+                .result
+                .as_ref()
+                .map(|s| s.fallbacks.clone())
+                .unwrap_or_default(),
+            verdict: run.result.as_ref().err().map(|v| VerdictJson {
+                kind: verdict_kind_name(v.kind),
+                reason: v.reason.clone(),
+            }),
+            ms: (run.elapsed.as_secs_f64() * 10_000.0).round() / 10.0,
+            attempts: run
+                .steps
+                .iter()
+                .map(|s| AttemptJson::from_report(s.number, s.fallbacks.clone(), &s.report))
+                .collect(),
+            certificate: reports.iter().rev().find_map(|r| r.certificate.as_ref()),
             desktop: success.map(|c| DesktopJson {
                 width: c.desktop_width,
                 height: c.desktop_height,

@@ -6,6 +6,7 @@
 //! - [`report`]: what an attempt observed, with failure classes a planner can branch on;
 //! - [`secret`]: the password (the only module that reads it);
 //! - [`json`]: the `--json` output shape;
+//! - [`ladder`]: runs the planner's decisions through the engine;
 //! - [`planner`]: the pure fallback planner (no I/O, no clock);
 //! - [`advice`]: human warnings derived from a report.
 
@@ -13,6 +14,7 @@ pub mod advice;
 pub mod attempt;
 pub mod engine;
 pub mod json;
+pub mod ladder;
 pub mod planner;
 pub mod report;
 pub mod secret;

@@ -1,5 +1,6 @@
-//! Every flag, defined once (clap derive). These types stop at the CLI: [`ConnectArgs::to_spec`]
-//! converts them into the engine's own [`AttemptSpec`] and nothing below sees clap.
+//! Every flag, defined once (clap derive). These types stop at the CLI:
+//! [`ConnectArgs::to_request`] converts them into the ladder's own [`Request`] (policy, pins,
+//! timeouts) and nothing below sees clap.
 
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
@@ -7,17 +8,19 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-use rdpshim::attempt::{
-    parse_host_port, AttemptSpec, DialTarget, StageTimeouts, TlsChoice, TlsStack, TlsVersion,
-};
+use rdpshim::attempt::{parse_host_port, StageTimeouts, TlsChoice, TlsStack, TlsVersion};
+use rdpshim::ladder::Request;
+use rdpshim::planner::{Dial, Grade, Pins, Policy};
 
 pub const EXIT_CODES_HELP: &str = "\
 Exit codes:
   0  connected (first frame decoded)
   2  usage error
   3  authentication failed (wrong password, unknown user, account restrictions)
-  4  no working configuration (the attempt failed; see the failure class)
-  5  unreachable (DNS failure, connection refused, no answer)";
+  4  no working configuration (the diagnosis says why)
+  5  unreachable (DNS failure, connection refused, no answer)
+  6  refused by policy (--min-security, or a possible downgrade against the profile)
+  7  certificate changed (see both fingerprints; --accept-new-cert to trust the new one)";
 
 #[derive(Debug, Parser)]
 #[command(
@@ -85,23 +88,48 @@ pub enum StackArg {
     Openssl,
 }
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum FloorArg {
+    /// NLA with rustls (TLS 1.3/1.2, AEAD suites only).
+    Modern,
+    /// NLA with TLS 1.2 at least (CBC suites allowed).
+    Tls12,
+    /// NLA with any TLS version, down to TLS 1.0.
+    Legacy,
+    /// Anything, including TLS-only logon without NLA (the default).
+    NoNla,
+}
+
+impl FloorArg {
+    fn grade(self) -> Grade {
+        match self {
+            Self::Modern => Grade::Modern,
+            Self::Tls12 => Grade::Tls12,
+            Self::Legacy => Grade::Legacy,
+            Self::NoNla => Grade::NoNla,
+        }
+    }
+}
+
 #[derive(Debug, Args)]
 pub struct ConnectArgs {
     /// Server as HOST, HOST:PORT, [IPV6]:PORT or an IP literal (port 3389 by default).
     #[arg(value_name = "HOST[:PORT]")]
     pub target: String,
 
-    /// Make exactly one attempt with the knobs given; no fallbacks.
+    /// Make exactly one attempt with the knobs given (defaults: NLA on, TLS auto on rustls,
+    /// UDP on, dial the resolved name); no fallbacks.
     #[arg(long)]
     pub no_fallback: bool,
 
-    /// NLA (CredSSP). on = request HYBRID_EX|HYBRID only; off = request TLS only.
-    #[arg(long, value_enum, default_value = "on")]
-    pub nla: OnOff,
+    /// NLA (CredSSP): on = request HYBRID_EX|HYBRID only; off = request TLS only. Pins the
+    /// dimension; without it the ladder decides.
+    #[arg(long, value_enum)]
+    pub nla: Option<OnOff>,
 
     /// TLS version: auto (1.3/1.2 on rustls, 1.2..1.0 on OpenSSL) or a pin.
-    #[arg(long, value_enum, default_value = "auto")]
-    pub tls: TlsArg,
+    #[arg(long, value_enum)]
+    pub tls: Option<TlsArg>,
 
     /// TLS implementation. Default: rustls, or OpenSSL when --tls is 1.1 or 1.0.
     #[arg(long, value_enum)]
@@ -112,12 +140,17 @@ pub struct ConnectArgs {
     pub ciphers: Option<String>,
 
     /// Advertise UDP multitransport (a server offer is declined; the session stays on TCP).
-    #[arg(long, value_enum, default_value = "on")]
-    pub udp: OnOff,
+    #[arg(long, value_enum)]
+    pub udp: Option<OnOff>,
 
     /// Dial this IP (or IP:PORT) instead of resolving HOST; HOST stays the TLS/CredSSP name.
     #[arg(long, value_name = "IP")]
     pub address: Option<String>,
+
+    /// An address to try for HOST when its name fails, as curl's --resolve: HOST:ADDR or
+    /// HOST:PORT:ADDR (repeatable).
+    #[arg(long, value_name = "HOST:ADDR")]
+    pub resolve: Vec<String>,
 
     /// Name for TLS SNI and the CredSSP target (an IP literal = no SNI, NTLM).
     #[arg(long, value_name = "NAME")]
@@ -131,8 +164,8 @@ pub struct ConnectArgs {
     #[arg(short = 'd', long = "domain", value_name = "DOMAIN")]
     pub domain: Option<String>,
 
-    /// Read the password from the first line of standard input (otherwise RDPSHIM_PASSWORD,
-    /// otherwise a prompt). There is deliberately no flag that takes the password itself.
+    /// Read the password from the first line of standard input (otherwise the keyring,
+    /// RDPSHIM_PASSWORD, or a prompt). There is deliberately no flag that takes the password.
     #[arg(long)]
     pub password_stdin: bool,
 
@@ -143,6 +176,30 @@ pub struct ConnectArgs {
     /// Time limit for each network stage, in seconds.
     #[arg(long, value_name = "SECONDS", default_value = "10", value_parser = parse_timeout)]
     pub timeout: Duration,
+
+    /// Overall time limit for the whole ladder, in seconds.
+    #[arg(long, value_name = "SECONDS", default_value = "90", value_parser = parse_timeout)]
+    pub deadline: Duration,
+
+    /// At most this many attempts.
+    #[arg(long, value_name = "N", default_value = "12", value_parser = clap::value_parser!(u16).range(1..=100))]
+    pub max_attempts: u16,
+
+    /// Never go below this security level; exit with the verdict instead.
+    #[arg(long, value_enum, default_value = "no-nla")]
+    pub min_security: FloorArg,
+
+    /// Allow a configuration weaker than the one the saved profile recorded.
+    #[arg(long)]
+    pub accept_downgrade: bool,
+
+    /// Accept a server certificate that differs from the pinned one (and pin the new one).
+    #[arg(long)]
+    pub accept_new_cert: bool,
+
+    /// Do not save or update the host's profile.
+    #[arg(long)]
+    pub no_save: bool,
 
     /// Print one JSON object on stdout instead of the human summary.
     #[arg(long)]
@@ -160,11 +217,16 @@ fn parse_timeout(s: &str) -> Result<Duration, String> {
 }
 
 impl ConnectArgs {
-    /// The engine's view of these flags. Credentials are added by the caller (they come
-    /// from the secret module, never from here).
-    pub fn to_spec(&self) -> Result<AttemptSpec, String> {
-        let (host, port) = parse_host_port(&self.target)?;
-        let version = self.tls.version();
+    pub fn host_port(&self) -> Result<(String, u16), String> {
+        parse_host_port(&self.target)
+    }
+
+    /// The TLS pin, when any TLS flag was given.
+    fn tls_pin(&self) -> Result<Option<TlsChoice>, String> {
+        if self.tls.is_none() && self.tls_stack.is_none() && self.ciphers.is_none() {
+            return Ok(None);
+        }
+        let version = self.tls.and_then(TlsArg::version);
         let stack = match (self.tls_stack, version) {
             (Some(StackArg::Rustls), Some(v @ (TlsVersion::Tls10 | TlsVersion::Tls11))) => {
                 return Err(format!(
@@ -183,22 +245,80 @@ impl ConnectArgs {
             ciphers: self.ciphers.clone(),
         };
         rdpshim::engine::tls::validate(&tls)?;
-
-        let dial = match &self.address {
-            None => DialTarget::ResolveHost,
-            Some(text) => DialTarget::Address(parse_address(text, port)?),
-        };
-
-        let mut spec = AttemptSpec::strongest(host, port);
-        spec.dial = dial;
-        spec.server_name = self.server_name.clone();
-        spec.nla = self.nla.is_on();
-        spec.tls = tls;
-        spec.udp = self.udp.is_on();
-        spec.timeouts = StageTimeouts::uniform(self.timeout);
-        spec.screenshot = self.screenshot.clone();
-        Ok(spec)
+        Ok(Some(tls))
     }
+
+    /// The engine's view of these flags: the policy (pins, floor, budget) and the request.
+    /// Credentials and the profile are added by the caller.
+    pub fn to_request(&self) -> Result<Request, String> {
+        let (host, port) = self.host_port()?;
+        let host_ip = host.parse::<IpAddr>().ok();
+        let mut policy = Policy::new(host_ip, port);
+        policy.pins = Pins {
+            dial: match &self.address {
+                None => None,
+                Some(text) => Some(Dial::Ip(parse_address(text, port)?)),
+            },
+            server_name: self.server_name.is_some(),
+            nla: self.nla.map(OnOff::is_on),
+            tls: self.tls_pin()?,
+            udp: self.udp.map(OnOff::is_on),
+        };
+        if self.no_fallback {
+            // Exactly one attempt with the knobs given, defaults for the rest.
+            let pins = &mut policy.pins;
+            pins.nla.get_or_insert(true);
+            pins.udp.get_or_insert(true);
+            pins.tls.get_or_insert_with(TlsChoice::modern);
+            pins.server_name = true;
+            if pins.dial.is_none() && host_ip.is_none() {
+                pins.dial = Some(Dial::ByName);
+            }
+            policy.max_attempts = 1;
+        } else {
+            policy.max_attempts = usize::from(self.max_attempts);
+        }
+        policy.floor = self.min_security.grade();
+        policy.accept_downgrade = self.accept_downgrade;
+        policy.deadline = self.deadline;
+        policy.known_addresses = self
+            .resolve
+            .iter()
+            .map(|entry| parse_resolve(entry, port))
+            .collect::<Result<Vec<_>, _>>()?
+            .into_iter()
+            .filter(|(name, _)| name.eq_ignore_ascii_case(&host))
+            .map(|(_, address)| address)
+            .collect();
+
+        Ok(Request {
+            host,
+            port,
+            policy,
+            server_name: self.server_name.clone(),
+            credentials: None,
+            timeouts: StageTimeouts::uniform(self.timeout),
+            screenshot: self.screenshot.clone(),
+            pinned_certificate: None,
+        })
+    }
+}
+
+/// `HOST:ADDR` or `HOST:PORT:ADDR` (curl's form); ADDR may be a bracketed IPv6 literal.
+fn parse_resolve(entry: &str, default_port: u16) -> Result<(String, SocketAddr), String> {
+    let bad = || format!("--resolve `{entry}`: expected HOST:ADDR or HOST:PORT:ADDR");
+    let (host, rest) = entry.split_once(':').ok_or_else(bad)?;
+    if host.is_empty() {
+        return Err(bad());
+    }
+    let strip = |s: &str| s.trim_start_matches('[').trim_end_matches(']').to_owned();
+    if let Ok(ip) = strip(rest).parse::<IpAddr>() {
+        return Ok((host.to_owned(), SocketAddr::new(ip, default_port)));
+    }
+    let (port, address) = rest.split_once(':').ok_or_else(bad)?;
+    let port: u16 = port.parse().map_err(|_| bad())?;
+    let ip: IpAddr = strip(address).parse().map_err(|_| bad())?;
+    Ok((host.to_owned(), SocketAddr::new(ip, port)))
 }
 
 fn parse_address(text: &str, default_port: u16) -> Result<SocketAddr, String> {
@@ -225,40 +345,73 @@ mod tests {
     }
 
     #[test]
-    fn defaults_are_the_strongest_configuration() {
-        let spec = parse(&["host"]).to_spec().unwrap();
-        assert!(spec.nla && spec.udp);
-        assert_eq!(spec.tls, TlsChoice::modern());
-        assert_eq!(spec.port, 3389);
-        assert_eq!(spec.dial, DialTarget::ResolveHost);
+    fn no_fallback_pins_every_dimension_to_the_defaults() {
+        let request = parse(&["host", "--no-fallback"]).to_request().unwrap();
+        let pins = &request.policy.pins;
+        assert_eq!(pins.nla, Some(true));
+        assert_eq!(pins.udp, Some(true));
+        assert_eq!(pins.tls, Some(TlsChoice::modern()));
+        assert_eq!(pins.dial, Some(Dial::ByName));
+        assert_eq!(request.policy.max_attempts, 1);
+        assert_eq!(request.port, 3389);
+    }
+
+    #[test]
+    fn the_ladder_pins_only_what_was_given() {
+        let request = parse(&["host", "--nla", "off"]).to_request().unwrap();
+        assert_eq!(request.policy.pins.nla, Some(false));
+        assert_eq!(request.policy.pins.tls, None);
+        assert_eq!(request.policy.pins.udp, None);
+        assert!(request.policy.max_attempts > 1);
     }
 
     #[test]
     fn old_tls_picks_openssl_unless_rustls_is_forced() {
-        let spec = parse(&["host", "--tls", "1.0"]).to_spec().unwrap();
-        assert_eq!(spec.tls.stack, TlsStack::Openssl);
+        let request = parse(&["host", "--tls", "1.0"]).to_request().unwrap();
+        assert_eq!(request.policy.pins.tls.unwrap().stack, TlsStack::Openssl);
         assert!(parse(&["host", "--tls", "1.0", "--tls-stack", "rustls"])
-            .to_spec()
+            .to_request()
             .is_err());
     }
 
     #[test]
-    fn address_keeps_the_host_as_server_name() {
-        let spec = parse(&["name:3390", "--address", "127.0.0.1"])
-            .to_spec()
+    fn address_pins_the_dial_and_keeps_the_host_name() {
+        let request = parse(&["name:3390", "--address", "127.0.0.1"])
+            .to_request()
             .unwrap();
         assert_eq!(
-            spec.dial,
-            DialTarget::Address("127.0.0.1:3390".parse().unwrap())
+            request.policy.pins.dial,
+            Some(Dial::Ip("127.0.0.1:3390".parse().unwrap()))
         );
-        assert_eq!(spec.effective_server_name(), "name");
-        let spec = parse(&["name", "--address", "[::1]:4000"])
-            .to_spec()
+        assert_eq!(request.host, "name");
+        let request = parse(&["name", "--address", "[::1]:4000"])
+            .to_request()
             .unwrap();
         assert_eq!(
-            spec.dial,
-            DialTarget::Address("[::1]:4000".parse().unwrap())
+            request.policy.pins.dial,
+            Some(Dial::Ip("[::1]:4000".parse().unwrap()))
         );
+    }
+
+    #[test]
+    fn resolve_hints_in_the_manner_of_curl() {
+        let request = parse(&[
+            "srv:3390",
+            "--resolve",
+            "srv:10.1.2.3",
+            "--resolve",
+            "srv:3390:[fd00::5]",
+            "--resolve",
+            "other:10.9.9.9",
+        ])
+        .to_request()
+        .unwrap();
+        let expected: Vec<SocketAddr> = vec![
+            "10.1.2.3:3390".parse().unwrap(),
+            "[fd00::5]:3390".parse().unwrap(),
+        ];
+        assert_eq!(request.policy.known_addresses, expected);
+        assert!(parse(&["srv", "--resolve", "srv"]).to_request().is_err());
     }
 
     #[test]

@@ -1,26 +1,24 @@
-//! `rdpshim connect`: one attempt with the knobs given (`--no-fallback`).
+//! `rdpshim connect`: the fallback ladder, or exactly one attempt with `--no-fallback`.
 
 use std::io::Write as _;
 use std::process::ExitCode;
 
-use rdpshim::attempt::{AttemptSpec, Credentials};
+use rdpshim::attempt::Credentials;
 use rdpshim::json::RunJson;
 use rdpshim::secret::{self, PasswordSource};
 
 use super::args::ConnectArgs;
+use super::progress::Console;
 use super::{exit, render};
 
 pub fn run(args: &ConnectArgs) -> ExitCode {
-    let mut spec = match args.to_spec() {
-        Ok(spec) => spec,
+    let mut request = match args.to_request() {
+        Ok(request) => request,
         Err(message) => return usage(&message),
     };
-    match credentials(args, &spec) {
-        Ok(credentials) => spec.credentials = credentials,
+    match credentials(args, &request.host) {
+        Ok(credentials) => request.credentials = credentials,
         Err(message) => return usage(&message),
-    }
-    if !args.no_fallback {
-        eprintln!("note: the fallback ladder is not available yet; making one attempt with the knobs given");
     }
 
     let runtime = match tokio::runtime::Builder::new_current_thread()
@@ -30,64 +28,67 @@ pub fn run(args: &ConnectArgs) -> ExitCode {
         Ok(runtime) => runtime,
         Err(e) => return usage(&format!("cannot start the async runtime: {e}")),
     };
-    let report = runtime.block_on(rdpshim::engine::run_attempt(&spec));
+    let (host, port) = (request.host.clone(), request.port);
+    let mut console = Console::new(args.json, &host, args.user.clone(), args.domain.clone());
+    let run = runtime.block_on(rdpshim::ladder::run(request, &mut console));
 
     let mut warnings = Vec::new();
-    if let Some(cert) = &report.certificate {
-        warnings.extend(rdpshim::advice::certificate_warnings(cert));
-    }
-    if let Ok(connected) = &report.result {
-        if let Some(error) = &connected.screenshot_error {
-            warnings.push(format!("the screenshot was not saved: {error}"));
+    if let Some(report) = run.steps.last().map(|s| &s.report) {
+        if let Some(cert) = &report.certificate {
+            warnings.extend(rdpshim::advice::certificate_warnings(cert));
         }
-        if connected.declined_multitransport {
-            warnings.push(
-                "the server offered UDP multitransport; declined, the session stays on TCP"
-                    .to_owned(),
-            );
+        if let Ok(connected) = &report.result {
+            if let Some(error) = &connected.screenshot_error {
+                warnings.push(format!("the screenshot was not saved: {error}"));
+            }
+            if connected.declined_multitransport {
+                warnings.push(
+                    "the server offered UDP multitransport; declined, the session stays on TCP"
+                        .to_owned(),
+                );
+            }
         }
     }
-
-    eprintln!("{}", render::attempt_line(1, &spec, &report));
     for warning in &warnings {
         eprintln!("warning: {warning}");
     }
-    let reports = [report];
+    eprintln!("{}", render::final_line(&run));
+
     let mut stdout = std::io::stdout().lock();
     if args.json {
-        let json = RunJson::new(&spec.host, spec.port, &reports, warnings);
+        let json = RunJson::new(&host, port, &run, warnings);
         let text =
             serde_json::to_string(&json).unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}"));
         let _ = writeln!(stdout, "{text}");
-    } else {
-        let _ = write!(stdout, "{}", render::summary(&spec, &reports[0]));
+    } else if let (Ok(_), Some(step)) = (&run.result, run.steps.last()) {
+        let _ = write!(stdout, "{}", render::summary(&step.report));
     }
-    exit::for_report(&reports[0])
+    match &run.result {
+        Ok(_) => exit::connected(),
+        Err(verdict) => exit::for_verdict(verdict.kind),
+    }
 }
 
-/// Credentials when a user was named. The password is read only if NLA may need it.
-fn credentials(args: &ConnectArgs, spec: &AttemptSpec) -> Result<Option<Credentials>, String> {
+/// Credentials when a user was named: the password comes from stdin, the environment or a
+/// prompt, never from an argument.
+fn credentials(args: &ConnectArgs, host: &str) -> Result<Option<Credentials>, String> {
     let Some(user) = &args.user else {
         if args.password_stdin {
             return Err("--password-stdin needs a user name (-u USER)".to_owned());
         }
         return Ok(None);
     };
-    if !spec.nla && !args.password_stdin {
-        // TLS-only logon happens on the server's own login screen.
-        return Ok(Some(Credentials {
-            username: user.clone(),
-            domain: args.domain.clone(),
-            password: secret::Password::new(""),
-        }));
-    }
     let source = if args.password_stdin {
         PasswordSource::Stdin
     } else {
         PasswordSource::EnvOrPrompt
     };
-    let who = format!("{user}@{}", spec.host);
-    let password = secret::read_password(source, &who).map_err(|e| e.to_string())?;
+    let password = match secret::read_password(source, &format!("{user}@{host}")) {
+        Ok(password) => password,
+        // No password source: NLA servers will say so; TLS-only servers do not need one.
+        Err(secret::PasswordError::NoSource) => return Ok(None),
+        Err(e) => return Err(e.to_string()),
+    };
     Ok(Some(Credentials {
         username: user.clone(),
         domain: args.domain.clone(),

@@ -2,26 +2,26 @@
 
 use std::process::ExitCode;
 
-use rdpshim::report::{AttemptReport, FailureClass, Stage};
+use rdpshim::planner::VerdictKind;
 
 pub const CONNECTED: u8 = 0;
 pub const USAGE: u8 = 2;
 pub const AUTH_FAILED: u8 = 3;
 pub const NO_WORKING_CONFIGURATION: u8 = 4;
 pub const UNREACHABLE: u8 = 5;
+pub const REFUSED_BY_POLICY: u8 = 6;
+pub const CERTIFICATE_CHANGED: u8 = 7;
 
-/// The exit code for a run whose last attempt is `last`.
-pub fn for_report(last: &AttemptReport) -> ExitCode {
-    let code = match &last.result {
-        Ok(_) => CONNECTED,
-        Err(failure) => match (&failure.class, failure.stage) {
-            (FailureClass::AuthFailed, _) => AUTH_FAILED,
-            (FailureClass::Dns | FailureClass::TcpRefused | FailureClass::TcpTimeout, _) => {
-                UNREACHABLE
-            }
-            (FailureClass::Timeout, Stage::Dns | Stage::Tcp) => UNREACHABLE,
-            _ => NO_WORKING_CONFIGURATION,
-        },
-    };
-    ExitCode::from(code)
+pub fn for_verdict(kind: VerdictKind) -> ExitCode {
+    ExitCode::from(match kind {
+        VerdictKind::AuthFailed => AUTH_FAILED,
+        VerdictKind::NoWorkingConfiguration => NO_WORKING_CONFIGURATION,
+        VerdictKind::Unreachable => UNREACHABLE,
+        VerdictKind::RefusedByPolicy => REFUSED_BY_POLICY,
+        VerdictKind::CertificateChanged => CERTIFICATE_CHANGED,
+    })
+}
+
+pub fn connected() -> ExitCode {
+    ExitCode::from(CONNECTED)
 }

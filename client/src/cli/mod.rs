@@ -4,4 +4,5 @@ pub mod args;
 pub mod connect;
 pub mod exit;
 pub mod logging;
+pub mod progress;
 pub mod render;

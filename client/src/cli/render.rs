@@ -1,10 +1,20 @@
 //! Human-readable lines. Only the edge renders for people; everything below returns data.
 
-use rdpshim::attempt::AttemptSpec;
+use rdpshim::ladder::{Run, Step};
+use rdpshim::planner::{describe, Fallback, Knobs};
 use rdpshim::report::AttemptReport;
 
-/// `attempt 1: 127.0.0.1:3389 (name localhost) nla=on tls=rustls/auto udp=on -> ok at first-frame, 41 ms`
-pub fn attempt_line(number: usize, spec: &AttemptSpec, report: &AttemptReport) -> String {
+/// `attempt 2 [nla-off]: 127.0.0.1:3389 (name srv) nla=off tls=rustls TLS 1.3 ... -> ok (ssl, 1024x768), 41 ms`
+pub fn attempt_line(step: &Step) -> String {
+    let report = &step.report;
+    let spec = &step.spec;
+    let changed = if step.number == 1 {
+        "first".to_owned()
+    } else if step.fallbacks.is_empty() {
+        "retry".to_owned()
+    } else {
+        join(&step.fallbacks)
+    };
     let address = report
         .address
         .map_or_else(|| format!("{}:{}", spec.host, spec.port), |a| a.to_string());
@@ -28,13 +38,14 @@ pub fn attempt_line(number: usize, spec: &AttemptSpec, report: &AttemptReport) -
     };
     let outcome = match &report.result {
         Ok(c) => format!(
-            "ok ({}, {}x{})",
+            "ok at first-frame ({}, {}x{})",
             c.selected_protocol, c.desktop_width, c.desktop_height
         ),
         Err(f) => format!("{} at {}: {}", f.class, f.stage, f.detail),
     };
     format!(
-        "attempt {number}: {address} (name {}) nla={} tls={tls} udp={} -> {outcome}, {} ms",
+        "attempt {} [{changed}]: {address} (name {}) nla={} tls={tls} udp={} -> {outcome}, {} ms",
+        step.number,
         report.server_name,
         on_off(report.nla),
         on_off(report.udp),
@@ -42,52 +53,90 @@ pub fn attempt_line(number: usize, spec: &AttemptSpec, report: &AttemptReport) -
     )
 }
 
-/// The final summary on stdout.
-pub fn summary(spec: &AttemptSpec, report: &AttemptReport) -> String {
-    let mut out = String::new();
-    match &report.result {
-        Ok(c) => {
-            out.push_str(&format!(
-                "connected to {}:{} via {} in {} ms ({} stages: {})\n",
-                spec.host,
-                spec.port,
-                report.address.map(|a| a.to_string()).unwrap_or_default(),
-                report.total.as_millis(),
-                report.stages.len(),
-                report
-                    .stages
-                    .iter()
-                    .map(|t| format!("{} {:.1}", t.stage, t.elapsed.as_secs_f64() * 1000.0))
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ));
-            out.push_str(&format!(
-                "  security: {}{}\n",
-                c.selected_protocol,
-                report
-                    .tls
-                    .as_ref()
-                    .map(|s| format!(
-                        ", TLS {} ({}, {})",
+/// The progress line shown on a terminal while an attempt runs.
+pub fn progress_line(number: usize, knobs: &Knobs, fallbacks: &[Fallback]) -> String {
+    let what = if fallbacks.is_empty() {
+        String::new()
+    } else {
+        format!("{}: ", join(fallbacks))
+    };
+    format!("[attempt {number}] trying {what}{} ...", describe(knobs))
+}
+
+/// The final line: which fallbacks won, or the verdict.
+pub fn final_line(run: &Run) -> String {
+    let attempts = run.steps.len();
+    let plural = if attempts == 1 { "attempt" } else { "attempts" };
+    let ms = run.elapsed.as_millis();
+    match &run.result {
+        Ok(success) => {
+            let tls = run
+                .steps
+                .last()
+                .and_then(|s| s.report.tls.as_ref())
+                .map(|s| {
+                    format!(
+                        "TLS {}, {}",
                         s.version.as_str(),
-                        s.cipher,
-                        s.stack.as_str()
-                    ))
-                    .unwrap_or_default()
-            ));
-            out.push_str(&format!(
-                "  desktop: {}x{}\n",
-                c.desktop_width, c.desktop_height
-            ));
-            if let Some(path) = &c.screenshot {
-                out.push_str(&format!("  screenshot: {}\n", path.display()));
+                        stack_name(s.stack.as_str())
+                    )
+                })
+                .unwrap_or_default();
+            let nla = if success.winner.nla { "NLA" } else { "no NLA" };
+            if success.fallbacks.is_empty() {
+                format!(
+                    "connected without fallbacks ({tls}, {nla}) in {attempts} {plural}, {ms} ms"
+                )
+            } else {
+                format!(
+                    "connected with fallbacks {} ({tls}, {nla}) in {attempts} {plural}, {ms} ms",
+                    success
+                        .fallbacks
+                        .iter()
+                        .map(|f| f.as_str())
+                        .collect::<Vec<_>>()
+                        .join(" + ")
+                )
             }
         }
-        Err(f) => {
-            out.push_str(&format!(
-                "not connected to {}:{}: {}\n",
-                spec.host, spec.port, f
-            ));
+        Err(verdict) => format!(
+            "not connected: {} ({attempts} {plural}, {ms} ms)",
+            verdict.reason
+        ),
+    }
+}
+
+/// Details after a connection, on stdout.
+pub fn summary(report: &AttemptReport) -> String {
+    let mut out = String::new();
+    if let Ok(c) = &report.result {
+        out.push_str(&format!(
+            "connected to {} via {} in {} ms (to first frame {:.1} ms)\n",
+            report.server_name,
+            report.address.map(|a| a.to_string()).unwrap_or_default(),
+            report.total.as_millis(),
+            report.connect_to_first_frame().as_secs_f64() * 1000.0,
+        ));
+        out.push_str(&format!(
+            "  security: {}{}\n",
+            c.selected_protocol,
+            report
+                .tls
+                .as_ref()
+                .map(|s| format!(
+                    ", TLS {} ({}, {})",
+                    s.version.as_str(),
+                    s.cipher,
+                    s.stack.as_str()
+                ))
+                .unwrap_or_default()
+        ));
+        out.push_str(&format!(
+            "  desktop: {}x{}\n",
+            c.desktop_width, c.desktop_height
+        ));
+        if let Some(path) = &c.screenshot {
+            out.push_str(&format!("  screenshot: {}\n", path.display()));
         }
     }
     if let Some(cert) = &report.certificate {
@@ -97,6 +146,22 @@ pub fn summary(spec: &AttemptSpec, report: &AttemptReport) -> String {
         ));
     }
     out
+}
+
+fn join(fallbacks: &[Fallback]) -> String {
+    fallbacks
+        .iter()
+        .map(|f| f.as_str())
+        .collect::<Vec<_>>()
+        .join("+")
+}
+
+fn stack_name(stack: &str) -> &'static str {
+    if stack == "openssl" {
+        "OpenSSL"
+    } else {
+        "rustls"
+    }
 }
 
 fn on_off(value: bool) -> &'static str {

@@ -185,6 +185,21 @@ fn plan(
                 "internal: the planner was asked to continue after a connection",
             ));
         }
+        terminal_verdict(last, has_credentials)?;
+        if matches!(last.failure, Some((_, FailureClass::CredentialsRequired))) && !has_credentials
+        {
+            if history.len() >= policy.max_attempts {
+                return Err(Verdict::new(
+                    VerdictKind::AuthFailed,
+                    "the server requires NLA: give a user name (-u USER) and a password",
+                ));
+            }
+            // Same knobs, with credentials: a credential problem is never a reason to downgrade.
+            return Ok(Decision::NeedCredentials {
+                knobs: last.knobs.clone(),
+                fallbacks: Vec::new(),
+            });
+        }
         if history.len() >= policy.max_attempts {
             return Err(give_up(
                 format!(
@@ -202,18 +217,6 @@ fn plan(
                 ),
                 last,
             ));
-        }
-        terminal_verdict(last, has_credentials)?;
-    }
-
-    if let Some(last) = history.last() {
-        if matches!(last.failure, Some((_, FailureClass::CredentialsRequired))) && !has_credentials
-        {
-            // Same knobs, with credentials: a credential problem is never a reason to downgrade.
-            return Ok(Decision::NeedCredentials {
-                knobs: last.knobs.clone(),
-                fallbacks: Vec::new(),
-            });
         }
     }
 

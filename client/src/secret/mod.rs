@@ -50,6 +50,8 @@ pub enum PasswordSource {
     Stdin,
     /// `RDPSHIM_PASSWORD`, then an interactive prompt when a terminal is attached.
     EnvOrPrompt,
+    /// An interactive prompt only.
+    Prompt,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -75,6 +77,11 @@ pub fn read_password(source: PasswordSource, prompt_for: &str) -> Result<Passwor
             if !io::stdin().is_terminal() {
                 return Err(PasswordError::NoSource);
             }
+            rpassword::prompt_password(format!("Password for {prompt_for}: "))
+                .map(Password::new)
+                .map_err(PasswordError::Prompt)
+        }
+        PasswordSource::Prompt => {
             rpassword::prompt_password(format!("Password for {prompt_for}: "))
                 .map(Password::new)
                 .map_err(PasswordError::Prompt)

@@ -43,20 +43,55 @@ impl Run {
     pub fn stage(&self) -> String {
         self.attempt()["stage"].as_str().unwrap_or("").to_owned()
     }
+
+    /// The `fallbacks` names of a ladder run.
+    pub fn fallbacks(&self) -> Vec<String> {
+        self.json()["fallbacks"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|v| v.as_str().map(str::to_owned))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    pub fn attempts(&self) -> usize {
+        self.json()["attempts"].as_array().map_or(0, Vec::len)
+    }
+
+    pub fn verdict(&self) -> String {
+        self.json()["verdict"]["kind"]
+            .as_str()
+            .unwrap_or("")
+            .to_owned()
+    }
 }
 
 /// Runs `rdpshim connect TARGET --no-fallback --json ARGS...` for `server` (under the
 /// server's hosts file when it has one), feeding `stdin` if given.
 pub fn connect(server: &LabServer, args: &[&str], stdin: Option<&str>) -> Run {
+    let mut full = vec!["--no-fallback"];
+    full.extend_from_slice(args);
+    ladder(server, &full, stdin)
+}
+
+/// Runs `rdpshim connect TARGET --json ARGS...` (the fallback ladder) for `server`, with the
+/// profiles kept in the server's private directory.
+pub fn ladder(server: &LabServer, args: &[&str], stdin: Option<&str>) -> Run {
     let target = server.dial_addr();
     let mut command = server.command(RDPSHIM);
-    command
-        .args(["connect", &target, "--no-fallback", "--json"])
-        .args(args);
+    command.args(["connect", &target, "--json"]).args(args);
     command
         .env_remove("RDPSHIM_PASSWORD")
-        .env_remove("RUST_LOG");
+        .env_remove("RUST_LOG")
+        .env("RDPSHIM_CONFIG_DIR", config_dir(server));
     run(command, stdin)
+}
+
+/// Where rdpshim keeps this server's profiles during a test.
+pub fn config_dir(server: &LabServer) -> std::path::PathBuf {
+    server.dir().join("rdpshim-config")
 }
 
 pub fn run(mut command: Command, stdin: Option<&str>) -> Run {

@@ -1,0 +1,149 @@
+//! The fallback ladder: the planner's decisions carried out by the engine, one attempt at a
+//! time. The planner decides (pure), the engine connects (I/O); this module only connects
+//! the two and keeps the record.
+
+mod spec;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+use crate::attempt::{AttemptSpec, Credentials, StageTimeouts};
+use crate::planner::{self, Decision, Fallback, Knobs, Policy, Tried, Verdict, VerdictKind};
+use crate::report::AttemptReport;
+
+pub use spec::spec_for;
+
+/// What the caller wants connected, and how.
+#[derive(Debug, Clone)]
+pub struct Request {
+    pub host: String,
+    pub port: u16,
+    pub policy: Policy,
+    /// `--server-name`: the TLS/CredSSP name for every attempt.
+    pub server_name: Option<String>,
+    pub credentials: Option<Credentials>,
+    pub timeouts: StageTimeouts,
+    pub screenshot: Option<PathBuf>,
+    /// The pinned certificate fingerprint (from the profile), unless the user accepted a new one.
+    pub pinned_certificate: Option<String>,
+}
+
+/// One attempt of the run.
+#[derive(Debug)]
+pub struct Step {
+    pub number: usize,
+    pub knobs: Knobs,
+    /// The fallbacks this attempt applied relative to the one before.
+    pub fallbacks: Vec<Fallback>,
+    pub spec: AttemptSpec,
+    pub report: AttemptReport,
+}
+
+#[derive(Debug, Clone)]
+pub struct Success {
+    pub winner: Knobs,
+    /// Fallbacks the winning configuration carries, in the order they were applied.
+    pub fallbacks: Vec<Fallback>,
+}
+
+#[derive(Debug)]
+pub struct Run {
+    pub steps: Vec<Step>,
+    pub result: Result<Success, Verdict>,
+    pub elapsed: Duration,
+    /// Credentials obtained during the run (the caller may save the password).
+    pub credentials: Option<Credentials>,
+}
+
+/// Hooks for the front end: progress, per-attempt lines, and asking for credentials.
+pub trait Observer {
+    fn starting(&mut self, _number: usize, _knobs: &Knobs, _fallbacks: &[Fallback]) {}
+    fn finished(&mut self, _step: &Step) {}
+    /// The server needs NLA credentials; `None` when they cannot be had (no terminal).
+    fn credentials(&mut self) -> Option<Credentials> {
+        None
+    }
+}
+
+/// Runs the ladder to a connection or a verdict.
+pub async fn run(mut request: Request, observer: &mut dyn Observer) -> Run {
+    let started = Instant::now();
+    let mut steps: Vec<Step> = Vec::new();
+    let mut tried: Vec<Tried> = Vec::new();
+    let mut applied: Vec<Fallback> = Vec::new();
+
+    let result = loop {
+        let elapsed = started.elapsed();
+        let decision = planner::next(
+            &request.policy,
+            &tried,
+            request.credentials.is_some(),
+            elapsed,
+        );
+        let (knobs, fallbacks) = match decision {
+            Decision::Verdict(verdict) => break Err(verdict),
+            Decision::Attempt { knobs, fallbacks } => (knobs, fallbacks),
+            Decision::NeedCredentials { knobs, fallbacks } => match observer.credentials() {
+                Some(credentials) => {
+                    request.credentials = Some(credentials);
+                    (knobs, fallbacks)
+                }
+                None => {
+                    break Err(Verdict {
+                        kind: VerdictKind::AuthFailed,
+                        reason: "the server requires NLA and no credentials are available: \
+                                 give -u USER and a password (--password-stdin, RDPSHIM_PASSWORD, or a terminal)"
+                            .to_owned(),
+                    });
+                }
+            },
+        };
+
+        let number = steps.len() + 1;
+        observer.starting(number, &knobs, &fallbacks);
+        let remaining = request.policy.deadline.saturating_sub(started.elapsed());
+        let spec = spec_for(&request, &knobs, &tried, remaining);
+        let report = crate::engine::run_attempt(&spec).await;
+
+        tried.push(Tried {
+            knobs: knobs.clone(),
+            with_credentials: request.credentials.is_some(),
+            failure: report
+                .result
+                .as_ref()
+                .err()
+                .map(|f| (f.stage, f.class.clone())),
+            resolved: report.resolved.clone(),
+            dialled: report.address,
+        });
+        applied.extend(fallbacks.iter().copied());
+        let connected = report.is_connected();
+        let step = Step {
+            number,
+            knobs,
+            fallbacks,
+            spec,
+            report,
+        };
+        observer.finished(&step);
+        steps.push(step);
+
+        if connected {
+            let winner = tried.last().expect("just pushed").knobs.clone();
+            let first = &tried[0].knobs;
+            break Ok(Success {
+                fallbacks: planner::fallbacks_used(first, &winner, &applied),
+                winner,
+            });
+        }
+    };
+
+    Run {
+        steps,
+        result,
+        elapsed: started.elapsed(),
+        credentials: request.credentials,
+    }
+}

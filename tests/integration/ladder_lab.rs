@@ -1,0 +1,196 @@
+//! `rdpshim connect HOST` with no knobs against every lab server: the ladder finds the
+//! working configuration by itself and names the fallbacks, or ends with a clear verdict.
+
+mod common;
+
+use common::{assert_real_screenshot, ladder, start, LabServer, Run};
+
+fn explain(server: &LabServer, run: &Run) -> String {
+    format!(
+        "{} (exit {})\nstdout: {}\nstderr: {}\nserver logs:\n{}",
+        server.kind,
+        run.code,
+        run.stdout,
+        run.stderr,
+        server.logs()
+    )
+}
+
+/// Connects with no knobs and checks the fallbacks named; returns the run.
+fn connects_with(
+    server: &LabServer,
+    extra: &[&str],
+    stdin: Option<&str>,
+    fallbacks: &[&str],
+) -> Run {
+    let png = server.dir().join("ladder.png");
+    let mut args = vec!["--screenshot", png.to_str().unwrap()];
+    args.extend_from_slice(extra);
+    let run = ladder(server, &args, stdin);
+    assert_eq!(run.code, 0, "must connect: {}", explain(server, &run));
+    assert_eq!(
+        run.fallbacks(),
+        fallbacks,
+        "fallbacks: {}",
+        explain(server, &run)
+    );
+    assert_real_screenshot(&png, 1024, 768);
+    let stderr_final = run.stderr.lines().last().unwrap_or("");
+    if fallbacks.is_empty() {
+        assert!(stderr_final.contains("without fallbacks"), "{stderr_final}");
+    } else {
+        assert!(
+            stderr_final.contains(&format!(
+                "connected with fallbacks {}",
+                fallbacks.join(" + ")
+            )),
+            "final line names the fallbacks: {stderr_final}"
+        );
+    }
+    run
+}
+
+/// Ends without a connection, with a verdict, within the deadline.
+fn verdict_for(server: &LabServer, kind: &str, exit: i32) -> Run {
+    let run = ladder(server, &["--timeout", "2", "--deadline", "20"], None);
+    assert_eq!(run.verdict(), kind, "verdict: {}", explain(server, &run));
+    assert_eq!(run.code, exit, "exit code: {}", explain(server, &run));
+    let ms = run.json()["ms"].as_f64().unwrap();
+    assert!(ms < 20_000.0, "ended within the deadline ({ms} ms)");
+    assert!(
+        run.stderr.contains("not connected: "),
+        "a verdict line: {}",
+        run.stderr
+    );
+    run
+}
+
+#[test]
+fn tls10_server_needs_a_version_downgrade() {
+    let server = start("xrdp-tls10");
+    let run = connects_with(&server, &[], None, &["nla-off", "tls-version-downgrade"]);
+    let last = &run.json()["attempts"]
+        .as_array()
+        .unwrap()
+        .last()
+        .unwrap()
+        .clone();
+    assert_eq!(last["tls"]["version"], "1.0");
+    assert_eq!(last["tls"]["stack"], "openssl");
+    assert!(
+        run.stderr.contains("warning: tls-version-downgrade"),
+        "downgrade announced"
+    );
+}
+
+#[test]
+fn aes128sha_server_needs_a_cipher_downgrade() {
+    let server = start("xrdp-aes128sha");
+    let run = connects_with(&server, &[], None, &["nla-off", "cipher-downgrade"]);
+    assert!(
+        run.stderr.contains("warning: cipher-downgrade"),
+        "downgrade announced"
+    );
+}
+
+#[test]
+fn tls_only_servers_need_nla_off() {
+    for kind in ["shadow-tls", "xrdp-modern", "xrdp-expired"] {
+        let server = start(kind);
+        let run = connects_with(&server, &[], None, &["nla-off"]);
+        assert!(run.stderr.contains("warning: nla-off"), "NLA off announced");
+    }
+}
+
+#[test]
+fn nla_server_connects_first_time_with_credentials() {
+    let server = start("shadow-nla");
+    let password = format!("{}\n", server.password);
+    let run = connects_with(
+        &server,
+        &["-u", &server.user, "--password-stdin"],
+        Some(&password),
+        &[],
+    );
+    assert_eq!(run.attempts(), 1);
+}
+
+#[test]
+fn wrong_password_is_one_attempt_and_exit_3() {
+    let server = start("shadow-nla");
+    let run = ladder(
+        &server,
+        &["-u", &server.user, "--password-stdin"],
+        Some("wrong-password\n"),
+    );
+    assert_eq!(
+        run.attempts(),
+        1,
+        "a downgrade never answers a credential problem: {}",
+        explain(&server, &run)
+    );
+    assert_eq!(run.code, 3, "{}", explain(&server, &run));
+    assert_eq!(run.verdict(), "auth-failed");
+}
+
+#[test]
+fn nla_server_without_credentials_says_so() {
+    let server = start("shadow-nla");
+    let run = ladder(&server, &[], None);
+    assert_eq!(run.code, 3, "{}", explain(&server, &run));
+    assert!(run.json()["verdict"]["reason"]
+        .as_str()
+        .unwrap()
+        .contains("-u USER"));
+}
+
+#[test]
+fn dead_ipv6_first_needs_ip_for_hostname() {
+    let server = start("ipv6-first");
+    let run = connects_with(&server, &[], None, &["ip-for-hostname", "nla-off"]);
+    let attempts = run.json()["attempts"].as_array().unwrap().clone();
+    assert_eq!(attempts[0]["outcome"], "tcp-refused");
+    assert_eq!(
+        attempts.last().unwrap()["address"],
+        format!("127.0.0.1:{}", server.port)
+    );
+}
+
+#[test]
+fn unreachable_servers_end_with_a_verdict() {
+    let server = start("xrdp-rdp-only");
+    let run = verdict_for(&server, "no-working-configuration", 4);
+    assert!(run.json()["verdict"]["reason"]
+        .as_str()
+        .unwrap()
+        .contains("Standard RDP Security"));
+
+    let server = start("closer");
+    let run = verdict_for(&server, "no-working-configuration", 4);
+    assert!(run.json()["verdict"]["reason"]
+        .as_str()
+        .unwrap()
+        .contains("closes the connection"));
+
+    let server = start("netns-drop");
+    let run = verdict_for(&server, "unreachable", 5);
+    assert!(run.json()["verdict"]["reason"]
+        .as_str()
+        .unwrap()
+        .contains("firewall"));
+
+    let server = start("netns-reject");
+    let run = verdict_for(&server, "unreachable", 5);
+    assert!(run.json()["verdict"]["reason"]
+        .as_str()
+        .unwrap()
+        .contains("refuse"));
+}
+
+#[test]
+fn a_security_floor_is_refused_by_policy() {
+    let server = start("xrdp-tls10");
+    let run = ladder(&server, &["--min-security", "tls12"], None);
+    assert_eq!(run.code, 6, "{}", explain(&server, &run));
+    assert_eq!(run.verdict(), "refused-by-policy");
+}
