@@ -17,6 +17,12 @@ packages=(
     openssl             # certificates
     python3             # closer / staller / probes (stdlib only)
     util-linux          # unshare, setsid, flock
+    libssl-dev          # building rdpshim: the openssl crate (legacy TLS)
+    pkg-config          # building rdpshim: finds libssl
+    gcc                 # building rdpshim: ring, openssl-sys
+    gnome-keyring       # a real Secret Service for the keyring tests
+    dbus-x11            # dbus-launch for a private session bus
+    dbus                # dbus-run-session / dbus-daemon
 )
 if [[ "${1:-}" == --peers ]]; then
     packages+=(sslscan)
