@@ -12,5 +12,6 @@ fn main() -> ExitCode {
     cli::logging::init(args.verbose);
     match args.command {
         cli::args::Command::Connect(connect) => cli::connect::run(&connect),
+        cli::args::Command::Generate { artifact } => cli::generate::run(artifact),
     }
 }

@@ -43,6 +43,12 @@ pub enum Command {
     /// Connect to HOST[:PORT] and prove the connection by decoding the first frame.
     #[command(after_help = EXIT_CODES_HELP)]
     Connect(ConnectArgs),
+    /// Print the man page or shell completions (for packaging).
+    #[command(hide = true)]
+    Generate {
+        #[arg(value_enum)]
+        artifact: super::generate::Artifact,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -341,6 +347,7 @@ mod tests {
         full.extend_from_slice(args);
         match Cli::try_parse_from(full).expect("parses").command {
             Command::Connect(c) => c,
+            other => panic!("not connect: {other:?}"),
         }
     }
 

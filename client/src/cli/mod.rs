@@ -3,6 +3,7 @@
 pub mod args;
 pub mod connect;
 pub mod exit;
+pub mod generate;
 pub mod logging;
 pub mod progress;
 pub mod render;
