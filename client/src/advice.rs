@@ -2,9 +2,17 @@
 
 use crate::report::CertificateInfo;
 
-/// What is wrong with the server certificate and what to do about it on the server.
-pub fn certificate_warnings(cert: &CertificateInfo) -> Vec<String> {
+/// What is wrong with the server certificate for `server_name`, and what to do about it on
+/// the server.
+pub fn certificate_warnings(cert: &CertificateInfo, server_name: &str) -> Vec<String> {
     let mut warnings = Vec::new();
+    if !name_matches(&cert.names, server_name) {
+        warnings.push(format!(
+            "the server certificate is for {} and not for `{server_name}`: connect by the name in the \
+             certificate, or issue the server a certificate that names it",
+            if cert.names.is_empty() { "no name".to_owned() } else { cert.names.join(", ") }
+        ));
+    }
     if cert.expired {
         warnings.push(format!(
             "the server certificate expired on {}: renew the Remote Desktop certificate on the server \
@@ -28,6 +36,20 @@ pub fn certificate_warnings(cert: &CertificateInfo) -> Vec<String> {
     warnings
 }
 
+/// RFC 6125 matching, simplified: case-insensitive, `*.` matches exactly one left-most label.
+pub fn name_matches(names: &[String], server_name: &str) -> bool {
+    let wanted = server_name.trim_end_matches('.').to_ascii_lowercase();
+    names.iter().any(|name| {
+        let name = name.trim_end_matches('.').to_ascii_lowercase();
+        match name.strip_prefix("*.") {
+            Some(suffix) => wanted
+                .split_once('.')
+                .is_some_and(|(label, rest)| !label.is_empty() && rest == suffix),
+            None => name == wanted,
+        }
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -42,15 +64,33 @@ mod tests {
             self_signed,
             expired,
             not_yet_valid: false,
+            names: vec!["x".into()],
         }
     }
 
     #[test]
     fn expired_certificate_names_the_fix() {
-        let w = certificate_warnings(&cert(true, false));
+        let w = certificate_warnings(&cert(true, false), "x");
         assert_eq!(w.len(), 1);
         assert!(w[0].contains("renew the Remote Desktop certificate"));
-        assert!(certificate_warnings(&cert(false, false)).is_empty());
-        assert_eq!(certificate_warnings(&cert(true, true)).len(), 2);
+        assert!(certificate_warnings(&cert(false, false), "x").is_empty());
+        assert_eq!(certificate_warnings(&cert(true, true), "x").len(), 2);
+    }
+
+    #[test]
+    fn name_mismatch_is_reported() {
+        let w = certificate_warnings(&cert(false, false), "other.example");
+        assert_eq!(w.len(), 1);
+        assert!(w[0].contains("not for `other.example`"));
+    }
+
+    #[test]
+    fn wildcards_match_one_label() {
+        let names = vec!["*.corp.example".to_owned(), "10.0.0.5".to_owned()];
+        assert!(name_matches(&names, "srv.corp.example"));
+        assert!(name_matches(&names, "SRV.corp.example."));
+        assert!(!name_matches(&names, "a.srv.corp.example"));
+        assert!(!name_matches(&names, "corp.example"));
+        assert!(name_matches(&names, "10.0.0.5"));
     }
 }

@@ -207,6 +207,8 @@ pub struct CertificateInfo {
     pub self_signed: bool,
     pub expired: bool,
     pub not_yet_valid: bool,
+    /// DNS names and IP addresses the certificate is for (subjectAltName, else the CN).
+    pub names: Vec<String>,
 }
 
 /// The TLS session that was negotiated.

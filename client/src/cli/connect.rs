@@ -35,7 +35,7 @@ pub fn run(args: &ConnectArgs) -> ExitCode {
     let mut warnings = Vec::new();
     if let Some(report) = run.steps.last().map(|s| &s.report) {
         if let Some(cert) = &report.certificate {
-            warnings.extend(rdpshim::advice::certificate_warnings(cert));
+            warnings.extend(rdpshim::advice::certificate_warnings(cert, &report.server_name));
         }
         if let Ok(connected) = &report.result {
             if let Some(error) = &connected.screenshot_error {

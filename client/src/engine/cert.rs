@@ -37,11 +37,45 @@ pub fn inspect(der: &[u8], now: SystemTime) -> Result<Inspected, String> {
         self_signed,
         expired: now_unix > not_after,
         not_yet_valid: now_unix < not_before,
+        names: names(&cert),
     };
     Ok(Inspected {
         info,
         public_key: cert.public_key().subject_public_key.data.to_vec(),
     })
+}
+
+/// The names a client may check the server name against: subjectAltName DNS names and IP
+/// addresses, or the subject CN when there is no SAN (Windows' self-signed RDP certificates
+/// carry only a CN with the machine's FQDN).
+fn names(cert: &X509Certificate<'_>) -> Vec<String> {
+    use x509_parser::extensions::GeneralName;
+    let mut names = Vec::new();
+    if let Ok(Some(san)) = cert.subject_alternative_name() {
+        for name in &san.value.general_names {
+            match name {
+                GeneralName::DNSName(dns) => names.push(dns.to_string()),
+                GeneralName::IPAddress(bytes) => match bytes.len() {
+                    4 => names.push(std::net::Ipv4Addr::new(bytes[0], bytes[1], bytes[2], bytes[3]).to_string()),
+                    16 => {
+                        let mut octets = [0u8; 16];
+                        octets.copy_from_slice(bytes);
+                        names.push(std::net::Ipv6Addr::from(octets).to_string());
+                    }
+                    _ => {}
+                },
+                _ => {}
+            }
+        }
+    }
+    if names.is_empty() {
+        names.extend(
+            cert.subject()
+                .iter_common_name()
+                .filter_map(|cn| cn.as_str().ok().map(str::to_owned)),
+        );
+    }
+    names
 }
 
 /// `AB:CD:...`, the form `openssl x509 -fingerprint -sha256` prints, so users can compare.
