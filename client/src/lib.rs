@@ -6,6 +6,7 @@
 //! - [`report`]: what an attempt observed, with failure classes a planner can branch on;
 //! - [`secret`]: the password (the only module that reads it);
 //! - [`json`]: the `--json` output shape;
+//! - [`saved`]: the saved profile as planner knobs, and a run written back into it;
 //! - [`ladder`]: runs the planner's decisions through the engine;
 //! - [`planner`]: the pure fallback planner (no I/O, no clock);
 //! - [`advice`]: human warnings derived from a report.
@@ -17,4 +18,5 @@ pub mod json;
 pub mod ladder;
 pub mod planner;
 pub mod report;
+pub mod saved;
 pub mod secret;

@@ -21,6 +21,7 @@ fn rdpshim(target: &str, args: &[&str]) -> Run {
         .args(["connect", target, "--json"])
         .args(args)
         .env("RDPSHIM_CONFIG_DIR", &config)
+        .env("RDPSHIM_NO_KEYRING", "1")
         .env_remove("RDPSHIM_PASSWORD")
         .env_remove("RUST_LOG");
     let result = run(command, None);

@@ -35,6 +35,7 @@ fn connects_with(
         explain(server, &run)
     );
     assert_real_screenshot(&png, 1024, 768);
+    second_connect_takes_one_attempt(server, extra, stdin);
     let stderr_final = run.stderr.lines().last().unwrap_or("");
     if fallbacks.is_empty() {
         assert!(stderr_final.contains("without fallbacks"), "{stderr_final}");
@@ -48,6 +49,13 @@ fn connects_with(
         );
     }
     run
+}
+
+/// The saved profile makes the next connect succeed first time.
+fn second_connect_takes_one_attempt(server: &LabServer, extra: &[&str], stdin: Option<&str>) {
+    let run = ladder(server, extra, stdin);
+    assert_eq!(run.code, 0, "second connect: {}", explain(server, &run));
+    assert_eq!(run.attempts(), 1, "second connect uses the profile: {}", explain(server, &run));
 }
 
 /// Ends without a connection, with a verdict, within the deadline.
@@ -193,4 +201,90 @@ fn a_security_floor_is_refused_by_policy() {
     let run = ladder(&server, &["--min-security", "tls12"], None);
     assert_eq!(run.code, 6, "{}", explain(&server, &run));
     assert_eq!(run.verdict(), "refused-by-policy");
+}
+
+#[test]
+fn a_changed_certificate_is_refused_before_credentials() {
+    let server = start("shadow-nla");
+    let password = format!("{}\n", server.password);
+    let args = ["-u", server.user.as_str(), "--password-stdin"];
+    let run = ladder(&server, &args, Some(&password));
+    assert_eq!(run.code, 0, "{}", explain(&server, &run));
+
+    // Pretend the first connection saw another certificate.
+    let profiles = common::config_dir(&server).join("profiles");
+    let file = std::fs::read_dir(&profiles)
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .find(|p| p.extension().is_some_and(|e| e == "toml"))
+        .expect("a saved profile");
+    let text = std::fs::read_to_string(&file).unwrap();
+    let real = run.json()["certificate"]["sha256"].as_str().unwrap().to_owned();
+    let fake = "AA:".repeat(31) + "AA";
+    std::fs::write(&file, text.replace(&real, &fake)).unwrap();
+
+    let run = ladder(&server, &args, Some(&password));
+    assert_eq!(run.code, 7, "certificate changed: {}", explain(&server, &run));
+    assert_eq!(run.attempts(), 1);
+    assert_eq!(run.attempt()["outcome"], "certificate-changed");
+    assert_eq!(run.attempt()["stage"], "tls", "stopped after TLS, before CredSSP");
+    assert!(run.stderr.contains(&real) && run.stderr.contains(&fake), "both fingerprints shown");
+
+    let run = ladder(&server, &["-u", server.user.as_str(), "--password-stdin", "--accept-new-cert"], Some(&password));
+    assert_eq!(run.code, 0, "accepted: {}", explain(&server, &run));
+    let pinned = std::fs::read_to_string(&file).unwrap();
+    assert!(pinned.contains(&real) && !pinned.contains(&fake), "the new certificate is pinned");
+}
+
+#[test]
+fn a_saved_stronger_configuration_refuses_a_downgrade() {
+    let server = start("xrdp-tls10");
+    let run = ladder(&server, &[], None);
+    assert_eq!(run.code, 0, "{}", explain(&server, &run));
+    // Pretend the server used to do TLS 1.2 with AEAD suites (rustls).
+    let profiles = common::config_dir(&server).join("profiles");
+    let file = std::fs::read_dir(&profiles)
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .find(|p| p.extension().is_some_and(|e| e == "toml"))
+        .expect("a saved profile");
+    let text = std::fs::read_to_string(&file).unwrap();
+    let stronger = text
+        .replace("tls_stack = \"openssl\"", "tls_stack = \"rustls\"")
+        .replace("tls_version = \"1.0\"", "tls_version = \"1.2\"");
+    assert_ne!(stronger, text);
+    std::fs::write(&file, stronger).unwrap();
+
+    let run = ladder(&server, &[], None);
+    assert_eq!(run.code, 6, "refused by policy: {}", explain(&server, &run));
+    let reason = run.json()["verdict"]["reason"].as_str().unwrap().to_owned();
+    assert!(reason.contains("downgrade") && reason.contains("TLS 1.2 -> TLS 1."), "{reason}");
+
+    let run = ladder(&server, &["--accept-downgrade"], None);
+    assert_eq!(run.code, 0, "{}", explain(&server, &run));
+}
+
+#[test]
+fn an_unparsable_profile_is_reported_and_left_alone() {
+    let server = start("xrdp-modern");
+    let profiles = common::config_dir(&server).join("profiles");
+    std::fs::create_dir_all(&profiles).unwrap();
+    let run = ladder(&server, &[], None);
+    assert_eq!(run.code, 0, "{}", explain(&server, &run));
+    let file = std::fs::read_dir(&profiles)
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .find(|p| p.extension().is_some_and(|e| e == "toml"))
+        .expect("a saved profile");
+    let broken = b"schema = 1\nhost = \"x\"\nport = [unterminated\n".to_vec();
+    std::fs::write(&file, &broken).unwrap();
+
+    let run = ladder(&server, &[], None);
+    assert_eq!(run.code, 0, "connect goes on without the profile: {}", explain(&server, &run));
+    assert!(run.stderr.contains(&file.display().to_string()), "names the file: {}", run.stderr);
+    assert!(run.stderr.contains(".toml:3:"), "names the line: {}", run.stderr);
+    assert_eq!(std::fs::read(&file).unwrap(), broken, "never overwritten");
 }

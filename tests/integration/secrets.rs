@@ -41,6 +41,8 @@ fn password_is_never_printed_logged_or_written() {
             .current_dir(&work)
             .env("HOME", &work)
             .env("XDG_CONFIG_HOME", work.join("config"))
+            .env("RDPSHIM_CONFIG_DIR", work.join("rdpshim-config"))
+            .env("RDPSHIM_NO_KEYRING", "1")
             .args([
                 "-vv",
                 "connect",

@@ -2,6 +2,7 @@
 
 pub mod args;
 pub mod connect;
+pub mod credentials;
 pub mod exit;
 pub mod generate;
 pub mod logging;

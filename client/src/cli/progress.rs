@@ -39,6 +39,16 @@ impl Console {
 
 impl Observer for Console {
     fn starting(&mut self, number: usize, knobs: &Knobs, fallbacks: &[Fallback]) {
+        if number == 1 {
+            // A first attempt below the strongest configuration comes from the saved profile
+            // or from pinned knobs: announce what it gives up all the same.
+            for step in rdpshim::planner::downgrades(knobs) {
+                self.announced.push(step);
+                if let Some(cost) = step.gives_up() {
+                    eprintln!("warning: {step} (saved or pinned configuration): this attempt gives up {cost}");
+                }
+            }
+        }
         for step in fallbacks {
             if self.announced.contains(step) {
                 continue;

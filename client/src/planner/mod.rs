@@ -258,7 +258,9 @@ fn terminal_verdict(last: &Tried, has_credentials: bool) -> Result<(), Verdict> 
         ),
         F::CertificateChanged => Verdict::new(
             V::CertificateChanged,
-            "the server presented a different certificate than the pinned one",
+            "the server presented a different certificate than the one pinned on the first connection \
+             (both fingerprints above); nothing was sent. If the server's certificate was renewed, check \
+             the new fingerprint and re-run with --accept-new-cert",
         ),
         F::CredentialsRequired if has_credentials => Verdict::new(
             V::AuthFailed,
@@ -620,6 +622,22 @@ pub fn describe(knobs: &Knobs) -> String {
         versions.join("/"),
         knobs.tls.stack.as_str()
     )
+}
+
+/// The downgrades `knobs` carries relative to the strongest configuration, whatever run
+/// produced them (a saved profile's configuration is announced on every use).
+pub fn downgrades(knobs: &Knobs) -> Vec<Fallback> {
+    let mut steps = Vec::new();
+    if knobs.tls.stack == TlsStack::Openssl && lowest_version(&knobs.tls) >= crate::attempt::TlsVersion::Tls12 {
+        steps.push(Fallback::CipherDowngrade);
+    }
+    if lowest_version(&knobs.tls) < crate::attempt::TlsVersion::Tls12 {
+        steps.push(Fallback::TlsVersionDowngrade);
+    }
+    if !knobs.nla {
+        steps.push(Fallback::NlaOff);
+    }
+    steps
 }
 
 /// The fallbacks that the winning knobs still carry, in the order they were first applied.

@@ -9,6 +9,8 @@ use std::io::{self, BufRead, IsTerminal as _};
 
 use zeroize::Zeroizing;
 
+pub mod store;
+
 /// Environment variable read when neither `--password-stdin` nor a prompt is used.
 pub const PASSWORD_ENV: &str = "RDPSHIM_PASSWORD";
 

@@ -85,7 +85,9 @@ pub fn ladder(server: &LabServer, args: &[&str], stdin: Option<&str>) -> Run {
     command
         .env_remove("RDPSHIM_PASSWORD")
         .env_remove("RUST_LOG")
-        .env("RDPSHIM_CONFIG_DIR", config_dir(server));
+        .env("RDPSHIM_CONFIG_DIR", config_dir(server))
+        // Tests never touch the user's keyring (the keyring test uses its own Secret Service).
+        .env("RDPSHIM_NO_KEYRING", "1");
     run(command, stdin)
 }
 
