@@ -11,6 +11,8 @@
 //! # drop(target);
 //! ```
 
+pub mod keyring;
+
 use std::collections::hash_map::RandomState;
 use std::collections::{BTreeMap, HashSet};
 use std::ffi::OsStr;
