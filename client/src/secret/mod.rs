@@ -1,8 +1,9 @@
 //! The only module that touches the password.
 //!
 //! A [`Password`] cannot be printed: its `Debug` and `Display` say `<redacted>`, it has no
-//! `Serialize`, and its bytes are zeroed on drop. The engine hands it to CredSSP through
-//! [`Password::expose`] and nowhere else; a grep for `expose(` finds every use.
+//! `Serialize`, and its bytes are zeroed on drop. Its clear text leaves through
+//! [`Password::expose`] in exactly two places: the engine's connector configuration (for
+//! CredSSP) and the keyring store below; a grep for `expose(` finds every use.
 
 use std::fmt;
 use std::io::{self, BufRead, IsTerminal as _};
