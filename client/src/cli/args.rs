@@ -42,7 +42,7 @@ pub struct Cli {
 pub enum Command {
     /// Connect to HOST[:PORT] and prove the connection by decoding the first frame.
     #[command(after_help = EXIT_CODES_HELP)]
-    Connect(ConnectArgs),
+    Connect(Box<ConnectArgs>),
     /// Print the man page or shell completions (for packaging).
     #[command(hide = true)]
     Generate {
@@ -346,7 +346,7 @@ mod tests {
         let mut full = vec!["rdpshim", "connect"];
         full.extend_from_slice(args);
         match Cli::try_parse_from(full).expect("parses").command {
-            Command::Connect(c) => c,
+            Command::Connect(c) => *c,
             other => panic!("not connect: {other:?}"),
         }
     }
