@@ -12,6 +12,8 @@ fn main() -> ExitCode {
     cli::logging::init(args.verbose);
     match args.command {
         cli::args::Command::Connect(connect) => cli::connect::run(&connect),
+        cli::args::Command::Profile(command) => cli::profile::run(&command),
+        cli::args::Command::Import(import) => cli::profile::import(&import),
         cli::args::Command::Generate { artifact } => cli::generate::run(artifact),
     }
 }

@@ -43,6 +43,11 @@ pub enum Command {
     /// Connect to HOST[:PORT] and prove the connection by decoding the first frame.
     #[command(after_help = EXIT_CODES_HELP)]
     Connect(Box<ConnectArgs>),
+    /// Saved profiles: list, show, remove, repair, export (.rdp, FreeRDP, JSON).
+    #[command(subcommand)]
+    Profile(super::profile::ProfileCommand),
+    /// Create or update a profile from an .rdp file.
+    Import(super::profile::ImportArgs),
     /// Print the man page or shell completions (for packaging).
     #[command(hide = true)]
     Generate {

@@ -6,5 +6,6 @@ pub mod credentials;
 pub mod exit;
 pub mod generate;
 pub mod logging;
+pub mod profile;
 pub mod progress;
 pub mod render;

@@ -1,0 +1,199 @@
+//! Exports a real third-party client accepts: the .rdp file and the FreeRDP command line
+//! written from a profile connect FreeRDP 2.11 (`xfreerdp +auth-only`, under Xvfb) to the
+//! lab server the profile was made on. Imports round-trip.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::Mutex;
+
+use common::{config_dir, ladder, run, start, LabServer, Run, RDPSHIM};
+
+/// xvfb-run -a picks a display by probing; serialize it within this test binary.
+static XVFB: Mutex<()> = Mutex::new(());
+
+fn rdpshim(server: &LabServer, args: &[&str]) -> Run {
+    let mut command = Command::new(RDPSHIM);
+    command
+        .args(args)
+        .env("RDPSHIM_CONFIG_DIR", config_dir(server))
+        .env("RDPSHIM_NO_KEYRING", "1");
+    run(command, None)
+}
+
+/// Runs xfreerdp 2.11 with `args` under a private Xvfb and HOME; true when it exits 0.
+fn xfreerdp(server: &LabServer, args: &[String]) -> (bool, String) {
+    let _guard = XVFB.lock().unwrap_or_else(|e| e.into_inner());
+    let home = server.dir().join("xfreerdp-home");
+    std::fs::create_dir_all(&home).unwrap();
+    let out = Command::new("xvfb-run")
+        .arg("-a")
+        .args(args)
+        .env("HOME", &home)
+        .output()
+        .expect("xvfb-run (package xvfb)");
+    let log = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.success(), log)
+}
+
+fn files_containing(dir: &Path, needle: &str) -> Vec<PathBuf> {
+    let mut hits = Vec::new();
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            hits.extend(files_containing(&path, needle));
+        } else if std::fs::read(&path).is_ok_and(|b| b.windows(needle.len()).any(|w| w == needle.as_bytes())) {
+            hits.push(path);
+        }
+    }
+    hits
+}
+
+/// Connects with the ladder, then checks both exports with xfreerdp.
+fn exports_connect(kind: &str) {
+    let server = start(kind);
+    let nla = !server.user.is_empty();
+    let password_line = format!("{}\n", server.password);
+    let run = if nla {
+        ladder(&server, &["-u", &server.user, "--password-stdin"], Some(&password_line))
+    } else {
+        ladder(&server, &[], None)
+    };
+    assert_eq!(run.code, 0, "{kind}: the ladder connects first:\n{}", run.stderr);
+    let target = server.addr();
+    // FreeRDP's +auth-only insists on credentials even for TLS-only logon.
+    let (user, password) = if nla {
+        (server.user.clone(), server.password.clone())
+    } else {
+        ("labuser".to_owned(), "not-needed".to_owned())
+    };
+    // FreeRDP 2 reads no TLS security level from .rdp files (mstsc needs none): the
+    // FreeRDP command line export carries it, the .rdp test adds it by hand.
+    let legacy_tls = kind == "xrdp-tls10";
+
+    let rdp = server.dir().join("export.rdp");
+    let out = rdpshim(&server, &["profile", "export", &target, "--format", "rdp", "-o", rdp.to_str().unwrap()]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let bytes = std::fs::read(&rdp).unwrap();
+    assert_eq!(&bytes[..2], &[0xff, 0xfe], "UTF-16LE with BOM, as mstsc writes");
+    let mut args: Vec<String> = vec![
+        "xfreerdp".into(),
+        rdp.display().to_string(),
+        format!("/p:{password}"),
+        "+auth-only".into(),
+        "/cert:tofu".into(),
+    ];
+    if !nla {
+        args.push(format!("/u:{user}"));
+    }
+    if legacy_tls {
+        args.push("/tls-seclevel:0".into());
+    }
+    let (ok, log) = xfreerdp(&server, &args);
+    assert!(ok, "{kind}: xfreerdp FILE.rdp did not connect:\n{log}\n{}", String::from_utf8_lossy(&bytes));
+
+    let out = rdpshim(&server, &["profile", "export", &target, "--format", "freerdp", "--freerdp-version", "2"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let line = out.stdout.trim().to_owned();
+    assert!(line.starts_with("xfreerdp "), "{line}");
+    assert!(!line.contains("/p:"), "no password in the export: {line}");
+    let mut shell_line = format!("{line} +auth-only '/p:{password}'");
+    if !nla {
+        shell_line.push_str(&format!(" /u:{user}"));
+    }
+    let (ok, log) = xfreerdp(&server, &["sh".into(), "-c".into(), shell_line.clone()]);
+    assert!(ok, "{kind}: the FreeRDP command line did not connect: {shell_line}\n{log}");
+
+    if nla {
+        let leaked = files_containing(&server.dir().join("rdpshim-config"), &server.password);
+        assert!(leaked.is_empty(), "password in profile files: {leaked:?}");
+        let leaked = files_containing(&rdp, &server.password);
+        assert!(leaked.is_empty(), "password in the export");
+    }
+}
+
+#[test]
+fn modern_tls_exports_connect_xfreerdp() {
+    exports_connect("xrdp-modern");
+}
+
+#[test]
+fn tls10_exports_connect_xfreerdp() {
+    exports_connect("xrdp-tls10");
+}
+
+#[test]
+fn nla_exports_connect_xfreerdp() {
+    exports_connect("shadow-nla");
+}
+
+#[test]
+fn import_of_export_gives_the_same_settings() {
+    let server = start("shadow-nla");
+    let password_line = format!("{}\n", server.password);
+    let connected = ladder(&server, &["-u", &server.user, "--password-stdin"], Some(&password_line));
+    assert_eq!(connected.code, 0, "{}", connected.stderr);
+    let target = server.addr();
+    let shown = rdpshim(&server, &["profile", "show", &target, "--json"]);
+    let before: serde_json::Value = serde_json::from_str(&shown.stdout).unwrap();
+
+    for utf8 in [false, true] {
+        let rdp = server.dir().join(format!("roundtrip-{utf8}.rdp"));
+        let mut args = vec!["profile", "export", &target, "--format", "rdp", "-o", rdp.to_str().unwrap()];
+        if utf8 {
+            args.push("--utf8");
+        }
+        assert_eq!(rdpshim(&server, &args).code, 0);
+
+        // Import into an empty configuration.
+        let fresh = server.dir().join(format!("fresh-{utf8}"));
+        let mut command = Command::new(RDPSHIM);
+        command
+            .args(["import", rdp.to_str().unwrap(), "--json"])
+            .env("RDPSHIM_CONFIG_DIR", &fresh);
+        let out = run(command, None);
+        assert_eq!(out.code, 0, "{}", out.stderr);
+        let after: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+        for key in ["host", "port", "username"] {
+            assert_eq!(after[key], before[key], "{key} (utf8={utf8})");
+        }
+        for key in ["nla", "address"] {
+            assert_eq!(after["winning"][key], before["winning"][key], "winning.{key} (utf8={utf8})");
+        }
+    }
+}
+
+#[test]
+fn an_mstsc_written_file_imports() {
+    let dir = std::env::temp_dir().join(format!("rdpshim-import-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let text = "screen mode id:i:2\r\nfull address:s:srv.corp.example:3390\r\nusername:s:CORP\\alice\r\n\
+                enablecredsspsupport:i:1\r\nauthentication level:i:2\r\npassword 51:b:01000000D08C9DDF\r\n\
+                some future setting:s:kept\r\nthis line is broken\r\n";
+    let mut bytes = vec![0xff, 0xfe];
+    for unit in text.encode_utf16() {
+        bytes.extend_from_slice(&unit.to_le_bytes());
+    }
+    let file = dir.join("mstsc.rdp");
+    std::fs::write(&file, &bytes).unwrap();
+
+    let mut command = Command::new(RDPSHIM);
+    command
+        .args(["import", file.to_str().unwrap(), "--json"])
+        .env("RDPSHIM_CONFIG_DIR", dir.join("config"));
+    let out = run(command, None);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let profile: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    assert_eq!(profile["host"], "srv.corp.example");
+    assert_eq!(profile["port"], 3390);
+    assert!(profile.to_string().contains("alice"));
+    assert_eq!(profile["rdp_extra"]["some future setting"], "s:kept", "unknown properties kept");
+    assert!(out.stderr.contains("line 8"), "the bad line is reported with its number: {}", out.stderr);
+    assert!(!profile.to_string().contains("D08C9DDF"), "the password blob is dropped");
+    let _ = std::fs::remove_dir_all(&dir);
+}
