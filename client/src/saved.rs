@@ -5,15 +5,43 @@
 
 use std::net::SocketAddr;
 
-use rdpshim_profiles::model::{Dial as SavedDial, OutcomeRecord, PinnedCertificate, Profile, Winning};
+use rdpshim_profiles::model::{
+    Dial as SavedDial, OutcomeRecord, PinnedCertificate, Profile, Winning,
+};
 
 use crate::attempt::{TlsChoice, TlsStack, TlsVersion};
 use crate::ladder::{Run, Success};
 use crate::planner::{Dial, Knobs};
 use crate::report::CertificateInfo;
 
-/// The profile's winning configuration as knobs; `None` when it has none or it does not
-/// parse (a hand edit gone wrong: the ladder then starts from the strongest configuration).
+/// The configuration to try first: the profile's winning one, else what an imported `.rdp`
+/// said about NLA (`enablecredsspsupport:i:0`); `None` when there is nothing to go on or it
+/// does not parse (a hand edit gone wrong: the ladder then starts from the strongest).
+pub fn preferred(profile: &Profile) -> Option<Knobs> {
+    if profile.winning.is_some() {
+        return knobs(profile);
+    }
+    let nla_off = profile
+        .rdp_extra
+        .get("enablecredsspsupport")
+        .is_some_and(|v| v.trim() == "i:0");
+    nla_off.then(|| Knobs {
+        dial: Dial::ByName,
+        ip_as_server_name: false,
+        nla: false,
+        tls: TlsChoice::modern(),
+        udp: true,
+    })
+}
+
+/// The configuration that connected before, if the profile has seen a success: the
+/// strength below which the ladder refuses to go without `--accept-downgrade`.
+pub fn baseline(profile: &Profile) -> Option<Knobs> {
+    profile.last_success.as_ref()?;
+    knobs(profile)
+}
+
+/// The profile's winning configuration as knobs.
 pub fn knobs(profile: &Profile) -> Option<Knobs> {
     let winning = profile.winning.as_ref()?;
     let dial = match winning.dial {
@@ -44,13 +72,22 @@ pub fn knobs(profile: &Profile) -> Option<Knobs> {
 
 /// Addresses that worked before, last good first (for when DNS fails).
 pub fn known_addresses(profile: &Profile) -> Vec<SocketAddr> {
-    profile.addresses.iter().filter_map(|a| a.parse().ok()).collect()
+    profile
+        .addresses
+        .iter()
+        .filter_map(|a| a.parse().ok())
+        .collect()
 }
 
 fn parse_version(text: &str) -> Option<TlsVersion> {
-    [TlsVersion::Tls10, TlsVersion::Tls11, TlsVersion::Tls12, TlsVersion::Tls13]
-        .into_iter()
-        .find(|v| v.as_str() == text)
+    [
+        TlsVersion::Tls10,
+        TlsVersion::Tls11,
+        TlsVersion::Tls12,
+        TlsVersion::Tls13,
+    ]
+    .into_iter()
+    .find(|v| v.as_str() == text)
 }
 
 /// What a successful run leaves in the profile.
@@ -66,7 +103,12 @@ pub struct SuccessRecord<'a> {
 }
 
 /// Writes a successful run into `profile` (a fresh one when there was none).
-pub fn record_success(profile: Option<Profile>, host: &str, port: u16, record: &SuccessRecord<'_>) -> Profile {
+pub fn record_success(
+    profile: Option<Profile>,
+    host: &str,
+    port: u16,
+    record: &SuccessRecord<'_>,
+) -> Profile {
     let mut profile = profile.unwrap_or_else(|| Profile::new(host, port, record.now));
     let Some(step) = record.run.steps.last() else {
         return profile;
@@ -89,15 +131,22 @@ pub fn record_success(profile: Option<Profile>, host: &str, port: u16, record: &
         negotiated_cipher: report.tls.as_ref().map(|t| t.cipher.clone()),
         udp: winner.udp,
         grade: winner.grade().as_str().to_owned(),
-        fallbacks: record.success.fallbacks.iter().map(|f| f.as_str().to_owned()).collect(),
+        fallbacks: record
+            .success
+            .fallbacks
+            .iter()
+            .map(|f| f.as_str().to_owned())
+            .collect(),
     };
     // A first-attempt success with the saved configuration keeps the history of how that
     // configuration was found.
     let winning = match &profile.winning {
-        Some(old) if winning.fallbacks.is_empty() && knobs(&profile).as_ref() == Some(winner) => Winning {
-            fallbacks: old.fallbacks.clone(),
-            ..winning
-        },
+        Some(old) if winning.fallbacks.is_empty() && knobs(&profile).as_ref() == Some(winner) => {
+            Winning {
+                fallbacks: old.fallbacks.clone(),
+                ..winning
+            }
+        }
         _ => winning,
     };
     profile.record_success(winning, record.now);
@@ -106,7 +155,10 @@ pub fn record_success(profile: Option<Profile>, host: &str, port: u16, record: &
         profile.domain = record.domain.clone();
     }
     if let Some(cert) = &report.certificate {
-        let keep_old = profile.certificate.as_ref().is_some_and(|pinned| !record.accept_new_cert && pinned.sha256 != cert.sha256);
+        let keep_old = profile
+            .certificate
+            .as_ref()
+            .is_some_and(|pinned| !record.accept_new_cert && pinned.sha256 != cert.sha256);
         if !keep_old {
             profile.certificate = Some(pin(cert));
         }
@@ -131,7 +183,9 @@ fn outcome(run: &Run, now: &str) -> OutcomeRecord {
             Some(Err(failure)) => failure.class.as_str().to_owned(),
             None => "no-attempt".to_owned(),
         },
-        stage: last.map(|r| r.stage().as_str().to_owned()).unwrap_or_default(),
+        stage: last
+            .map(|r| r.stage().as_str().to_owned())
+            .unwrap_or_default(),
         attempts: run.steps.len() as u32,
         fallbacks: run
             .result
@@ -182,6 +236,17 @@ mod tests {
         assert_eq!(k.tls.stack, TlsStack::Openssl);
         assert_eq!(k.tls.version, Some(TlsVersion::Tls10));
         assert!(!k.nla);
+    }
+
+    #[test]
+    fn imported_nla_off_is_a_preference_only() {
+        let mut profile = Profile::new("srv", 3389, "2026-01-01T00:00:00Z");
+        assert!(preferred(&profile).is_none());
+        profile
+            .rdp_extra
+            .insert("enablecredsspsupport".into(), "i:0".into());
+        assert!(!preferred(&profile).unwrap().nla);
+        assert!(baseline(&profile).is_none(), "never connected: no baseline");
     }
 
     #[test]

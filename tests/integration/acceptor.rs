@@ -15,7 +15,11 @@ fn server(mode: &str, tweak: impl FnOnce(&mut Args)) -> String {
 }
 
 fn rdpshim(target: &str, args: &[&str]) -> Run {
-    let config = std::env::temp_dir().join(format!("rdpshim-acceptor-test-{}-{}", std::process::id(), target.replace(':', "_")));
+    let config = std::env::temp_dir().join(format!(
+        "rdpshim-acceptor-test-{}-{}",
+        std::process::id(),
+        target.replace(':', "_")
+    ));
     let mut command = Command::new(RDPSHIM);
     command
         .args(["connect", target, "--json"])
@@ -43,7 +47,10 @@ fn a_multitransport_offer_is_declined_and_the_session_stays_on_tcp() {
 
     let run = rdpshim(&target, &["--no-fallback", "--nla", "off", "--udp", "off"]);
     assert_eq!(run.outcome(), "ok", "{}", run.stderr);
-    assert!(!run.json()["warnings"].to_string().contains("declined"), "no offer without UDP advertised");
+    assert!(
+        !run.json()["warnings"].to_string().contains("declined"),
+        "no offer without UDP advertised"
+    );
 }
 
 #[test]
@@ -52,18 +59,35 @@ fn a_blocked_udp_side_makes_the_ladder_turn_udp_off() {
     let run = rdpshim(&target, &["--timeout", "3"]);
     assert_eq!(run.code, 0, "{}", run.stderr);
     let fallbacks = run.fallbacks();
-    assert!(fallbacks.contains(&"udp-off".to_owned()), "fallbacks {fallbacks:?}\n{}", run.stderr);
+    assert!(
+        fallbacks.contains(&"udp-off".to_owned()),
+        "fallbacks {fallbacks:?}\n{}",
+        run.stderr
+    );
     let attempts = run.json()["attempts"].as_array().unwrap().clone();
-    let dropped = attempts.iter().find(|a| a["udp"] == true && a["outcome"] == "peer-closed");
-    assert!(dropped.is_some(), "the UDP-advertising attempt was dropped: {attempts:?}");
+    let dropped = attempts
+        .iter()
+        .find(|a| a["udp"] == true && a["outcome"] == "peer-closed");
+    assert!(
+        dropped.is_some(),
+        "the UDP-advertising attempt was dropped: {attempts:?}"
+    );
     assert_eq!(attempts.last().unwrap()["udp"], false);
 }
 
 #[test]
 fn a_server_that_stalls_after_tls_times_out_at_mcs() {
     let target = server("stall-after-tls", |_| {});
-    let run = rdpshim(&target, &["--no-fallback", "--nla", "off", "--timeout", "1"]);
-    assert_eq!((run.outcome().as_str(), run.stage().as_str()), ("timeout", "mcs"), "{}", run.stderr);
+    let run = rdpshim(
+        &target,
+        &["--no-fallback", "--nla", "off", "--timeout", "1"],
+    );
+    assert_eq!(
+        (run.outcome().as_str(), run.stage().as_str()),
+        ("timeout", "mcs"),
+        "{}",
+        run.stderr
+    );
 }
 
 #[test]
@@ -79,7 +103,10 @@ fn garbage_from_the_server_never_panics_or_hangs() {
             };
         });
         for _ in 0..10 {
-            let run = rdpshim(&target, &["--no-fallback", "--nla", "off", "--timeout", "2"]);
+            let run = rdpshim(
+                &target,
+                &["--no-fallback", "--nla", "off", "--timeout", "2"],
+            );
             let outcome = run.outcome();
             assert!(
                 ["protocol-error", "peer-closed", "timeout"].contains(&outcome.as_str()),

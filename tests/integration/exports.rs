@@ -47,7 +47,9 @@ fn files_containing(dir: &Path, needle: &str) -> Vec<PathBuf> {
         let path = entry.path();
         if path.is_dir() {
             hits.extend(files_containing(&path, needle));
-        } else if std::fs::read(&path).is_ok_and(|b| b.windows(needle.len()).any(|w| w == needle.as_bytes())) {
+        } else if std::fs::read(&path)
+            .is_ok_and(|b| b.windows(needle.len()).any(|w| w == needle.as_bytes()))
+        {
             hits.push(path);
         }
     }
@@ -60,11 +62,19 @@ fn exports_connect(kind: &str) {
     let nla = !server.user.is_empty();
     let password_line = format!("{}\n", server.password);
     let run = if nla {
-        ladder(&server, &["-u", &server.user, "--password-stdin"], Some(&password_line))
+        ladder(
+            &server,
+            &["-u", &server.user, "--password-stdin"],
+            Some(&password_line),
+        )
     } else {
         ladder(&server, &[], None)
     };
-    assert_eq!(run.code, 0, "{kind}: the ladder connects first:\n{}", run.stderr);
+    assert_eq!(
+        run.code, 0,
+        "{kind}: the ladder connects first:\n{}",
+        run.stderr
+    );
     let target = server.addr();
     // FreeRDP's +auth-only insists on credentials even for TLS-only logon.
     let (user, password) = if nla {
@@ -77,10 +87,25 @@ fn exports_connect(kind: &str) {
     let legacy_tls = kind == "xrdp-tls10";
 
     let rdp = server.dir().join("export.rdp");
-    let out = rdpshim(&server, &["profile", "export", &target, "--format", "rdp", "-o", rdp.to_str().unwrap()]);
+    let out = rdpshim(
+        &server,
+        &[
+            "profile",
+            "export",
+            &target,
+            "--format",
+            "rdp",
+            "-o",
+            rdp.to_str().unwrap(),
+        ],
+    );
     assert_eq!(out.code, 0, "{}", out.stderr);
     let bytes = std::fs::read(&rdp).unwrap();
-    assert_eq!(&bytes[..2], &[0xff, 0xfe], "UTF-16LE with BOM, as mstsc writes");
+    assert_eq!(
+        &bytes[..2],
+        &[0xff, 0xfe],
+        "UTF-16LE with BOM, as mstsc writes"
+    );
     let mut args: Vec<String> = vec![
         "xfreerdp".into(),
         rdp.display().to_string(),
@@ -95,9 +120,24 @@ fn exports_connect(kind: &str) {
         args.push("/tls-seclevel:0".into());
     }
     let (ok, log) = xfreerdp(&server, &args);
-    assert!(ok, "{kind}: xfreerdp FILE.rdp did not connect:\n{log}\n{}", String::from_utf8_lossy(&bytes));
+    assert!(
+        ok,
+        "{kind}: xfreerdp FILE.rdp did not connect:\n{log}\n{}",
+        String::from_utf8_lossy(&bytes)
+    );
 
-    let out = rdpshim(&server, &["profile", "export", &target, "--format", "freerdp", "--freerdp-version", "2"]);
+    let out = rdpshim(
+        &server,
+        &[
+            "profile",
+            "export",
+            &target,
+            "--format",
+            "freerdp",
+            "--freerdp-version",
+            "2",
+        ],
+    );
     assert_eq!(out.code, 0, "{}", out.stderr);
     let line = out.stdout.trim().to_owned();
     assert!(line.starts_with("xfreerdp "), "{line}");
@@ -107,7 +147,10 @@ fn exports_connect(kind: &str) {
         shell_line.push_str(&format!(" /u:{user}"));
     }
     let (ok, log) = xfreerdp(&server, &["sh".into(), "-c".into(), shell_line.clone()]);
-    assert!(ok, "{kind}: the FreeRDP command line did not connect: {shell_line}\n{log}");
+    assert!(
+        ok,
+        "{kind}: the FreeRDP command line did not connect: {shell_line}\n{log}"
+    );
 
     if nla {
         let leaked = files_containing(&server.dir().join("rdpshim-config"), &server.password);
@@ -136,7 +179,11 @@ fn nla_exports_connect_xfreerdp() {
 fn import_of_export_gives_the_same_settings() {
     let server = start("shadow-nla");
     let password_line = format!("{}\n", server.password);
-    let connected = ladder(&server, &["-u", &server.user, "--password-stdin"], Some(&password_line));
+    let connected = ladder(
+        &server,
+        &["-u", &server.user, "--password-stdin"],
+        Some(&password_line),
+    );
     assert_eq!(connected.code, 0, "{}", connected.stderr);
     let target = server.addr();
     let shown = rdpshim(&server, &["profile", "show", &target, "--json"]);
@@ -144,7 +191,15 @@ fn import_of_export_gives_the_same_settings() {
 
     for utf8 in [false, true] {
         let rdp = server.dir().join(format!("roundtrip-{utf8}.rdp"));
-        let mut args = vec!["profile", "export", &target, "--format", "rdp", "-o", rdp.to_str().unwrap()];
+        let mut args = vec![
+            "profile",
+            "export",
+            &target,
+            "--format",
+            "rdp",
+            "-o",
+            rdp.to_str().unwrap(),
+        ];
         if utf8 {
             args.push("--utf8");
         }
@@ -159,12 +214,32 @@ fn import_of_export_gives_the_same_settings() {
         let out = run(command, None);
         assert_eq!(out.code, 0, "{}", out.stderr);
         let after: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
-        for key in ["host", "port", "username"] {
+        for key in ["host", "port", "username", "domain"] {
             assert_eq!(after[key], before[key], "{key} (utf8={utf8})");
         }
-        for key in ["nla", "address"] {
-            assert_eq!(after["winning"][key], before["winning"][key], "winning.{key} (utf8={utf8})");
+        // Every setting the file carries comes back: exporting the import gives the same file.
+        let again = server.dir().join(format!("again-{utf8}.rdp"));
+        let mut command = Command::new(RDPSHIM);
+        let host_port = format!("{}:{}", after["host"].as_str().unwrap(), after["port"]);
+        let mut args = vec![
+            "profile",
+            "export",
+            &host_port,
+            "--format",
+            "rdp",
+            "-o",
+            again.to_str().unwrap(),
+        ];
+        if utf8 {
+            args.push("--utf8");
         }
+        command.args(&args).env("RDPSHIM_CONFIG_DIR", &fresh);
+        assert_eq!(run(command, None).code, 0);
+        assert_eq!(
+            std::fs::read(&again).unwrap(),
+            std::fs::read(&rdp).unwrap(),
+            "export(import(export)) (utf8={utf8})"
+        );
     }
 }
 
@@ -192,8 +267,18 @@ fn an_mstsc_written_file_imports() {
     assert_eq!(profile["host"], "srv.corp.example");
     assert_eq!(profile["port"], 3390);
     assert!(profile.to_string().contains("alice"));
-    assert_eq!(profile["rdp_extra"]["some future setting"], "s:kept", "unknown properties kept");
-    assert!(out.stderr.contains("line 8"), "the bad line is reported with its number: {}", out.stderr);
-    assert!(!profile.to_string().contains("D08C9DDF"), "the password blob is dropped");
+    assert_eq!(
+        profile["rdp_extra"]["some future setting"], "s:kept",
+        "unknown properties kept"
+    );
+    assert!(
+        out.stderr.contains("line 8"),
+        "the bad line is reported with its number: {}",
+        out.stderr
+    );
+    assert!(
+        !profile.to_string().contains("D08C9DDF"),
+        "the password blob is dropped"
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }

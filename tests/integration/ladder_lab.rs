@@ -55,7 +55,12 @@ fn connects_with(
 fn second_connect_takes_one_attempt(server: &LabServer, extra: &[&str], stdin: Option<&str>) {
     let run = ladder(server, extra, stdin);
     assert_eq!(run.code, 0, "second connect: {}", explain(server, &run));
-    assert_eq!(run.attempts(), 1, "second connect uses the profile: {}", explain(server, &run));
+    assert_eq!(
+        run.attempts(),
+        1,
+        "second connect uses the profile: {}",
+        explain(server, &run)
+    );
 }
 
 /// Ends without a connection, with a verdict, within the deadline.
@@ -220,21 +225,48 @@ fn a_changed_certificate_is_refused_before_credentials() {
         .find(|p| p.extension().is_some_and(|e| e == "toml"))
         .expect("a saved profile");
     let text = std::fs::read_to_string(&file).unwrap();
-    let real = run.json()["certificate"]["sha256"].as_str().unwrap().to_owned();
+    let real = run.json()["certificate"]["sha256"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     let fake = "AA:".repeat(31) + "AA";
     std::fs::write(&file, text.replace(&real, &fake)).unwrap();
 
     let run = ladder(&server, &args, Some(&password));
-    assert_eq!(run.code, 7, "certificate changed: {}", explain(&server, &run));
+    assert_eq!(
+        run.code,
+        7,
+        "certificate changed: {}",
+        explain(&server, &run)
+    );
     assert_eq!(run.attempts(), 1);
     assert_eq!(run.attempt()["outcome"], "certificate-changed");
-    assert_eq!(run.attempt()["stage"], "tls", "stopped after TLS, before CredSSP");
-    assert!(run.stderr.contains(&real) && run.stderr.contains(&fake), "both fingerprints shown");
+    assert_eq!(
+        run.attempt()["stage"],
+        "tls",
+        "stopped after TLS, before CredSSP"
+    );
+    assert!(
+        run.stderr.contains(&real) && run.stderr.contains(&fake),
+        "both fingerprints shown"
+    );
 
-    let run = ladder(&server, &["-u", server.user.as_str(), "--password-stdin", "--accept-new-cert"], Some(&password));
+    let run = ladder(
+        &server,
+        &[
+            "-u",
+            server.user.as_str(),
+            "--password-stdin",
+            "--accept-new-cert",
+        ],
+        Some(&password),
+    );
     assert_eq!(run.code, 0, "accepted: {}", explain(&server, &run));
     let pinned = std::fs::read_to_string(&file).unwrap();
-    assert!(pinned.contains(&real) && !pinned.contains(&fake), "the new certificate is pinned");
+    assert!(
+        pinned.contains(&real) && !pinned.contains(&fake),
+        "the new certificate is pinned"
+    );
 }
 
 #[test]
@@ -260,7 +292,10 @@ fn a_saved_stronger_configuration_refuses_a_downgrade() {
     let run = ladder(&server, &[], None);
     assert_eq!(run.code, 6, "refused by policy: {}", explain(&server, &run));
     let reason = run.json()["verdict"]["reason"].as_str().unwrap().to_owned();
-    assert!(reason.contains("downgrade") && reason.contains("TLS 1.2 -> TLS 1."), "{reason}");
+    assert!(
+        reason.contains("downgrade") && reason.contains("TLS 1.2 -> TLS 1."),
+        "{reason}"
+    );
 
     let run = ladder(&server, &["--accept-downgrade"], None);
     assert_eq!(run.code, 0, "{}", explain(&server, &run));
@@ -283,8 +318,21 @@ fn an_unparsable_profile_is_reported_and_left_alone() {
     std::fs::write(&file, &broken).unwrap();
 
     let run = ladder(&server, &[], None);
-    assert_eq!(run.code, 0, "connect goes on without the profile: {}", explain(&server, &run));
-    assert!(run.stderr.contains(&file.display().to_string()), "names the file: {}", run.stderr);
-    assert!(run.stderr.contains(".toml:3:"), "names the line: {}", run.stderr);
+    assert_eq!(
+        run.code,
+        0,
+        "connect goes on without the profile: {}",
+        explain(&server, &run)
+    );
+    assert!(
+        run.stderr.contains(&file.display().to_string()),
+        "names the file: {}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains(".toml:3:"),
+        "names the line: {}",
+        run.stderr
+    );
     assert_eq!(std::fs::read(&file).unwrap(), broken, "never overwritten");
 }

@@ -32,8 +32,12 @@ pub fn run(args: &ConnectArgs) -> ExitCode {
     let profile = store.as_ref().and_then(|s| load_profile(s, &host, port));
     if let Some(profile) = &profile {
         if !args.no_fallback {
-            request.policy.profile = rdpshim::saved::knobs(profile);
-            request.policy.known_addresses.extend(rdpshim::saved::known_addresses(profile));
+            request.policy.profile = rdpshim::saved::preferred(profile);
+            request.policy.baseline = rdpshim::saved::baseline(profile);
+            request
+                .policy
+                .known_addresses
+                .extend(rdpshim::saved::known_addresses(profile));
         }
         if !args.accept_new_cert {
             request.pinned_certificate = profile.certificate.as_ref().map(|c| c.sha256.clone());
@@ -41,8 +45,14 @@ pub fn run(args: &ConnectArgs) -> ExitCode {
     }
 
     // The user from the command line, else the one the profile remembers.
-    let user = args.user.clone().or_else(|| profile.as_ref().and_then(|p| p.username.clone()));
-    let domain = args.domain.clone().or_else(|| profile.as_ref().and_then(|p| p.domain.clone()));
+    let user = args
+        .user
+        .clone()
+        .or_else(|| profile.as_ref().and_then(|p| p.username.clone()));
+    let domain = args
+        .domain
+        .clone()
+        .or_else(|| profile.as_ref().and_then(|p| p.domain.clone()));
     if args.password_stdin && user.is_none() {
         return usage("--password-stdin needs a user name (-u USER)");
     }
@@ -51,7 +61,8 @@ pub fn run(args: &ConnectArgs) -> ExitCode {
     if let Some(user) = &user {
         // Prompt up front only when NLA is likely: the user named on the command line, or
         // a profile that connected with NLA. TLS-only servers need no password.
-        let nla_likely = args.user.is_some() || request.policy.profile.as_ref().is_some_and(|k| k.nla);
+        let nla_likely =
+            args.user.is_some() || request.policy.profile.as_ref().is_some_and(|k| k.nla);
         match credentials::find(user, &host, args.password_stdin, nla_likely, &mut keyring) {
             Ok(Some((password, from))) => {
                 origin = Some(from);
@@ -67,7 +78,10 @@ pub fn run(args: &ConnectArgs) -> ExitCode {
     }
     let had_credentials = request.credentials.is_some();
 
-    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
         Ok(runtime) => runtime,
         Err(e) => return usage(&format!("cannot start the async runtime: {e}")),
     };
@@ -86,7 +100,11 @@ pub fn run(args: &ConnectArgs) -> ExitCode {
         }
         if let (Ok(success), Some(credentials)) = (&run.result, &run.credentials) {
             if success.winner.nla {
-                let origin = if had_credentials { origin } else { Some(Origin::Prompt) };
+                let origin = if had_credentials {
+                    origin
+                } else {
+                    Some(Origin::Prompt)
+                };
                 credentials::remember(credentials, &host, origin, &mut keyring);
             }
         }
@@ -95,7 +113,8 @@ pub fn run(args: &ConnectArgs) -> ExitCode {
     let mut stdout = std::io::stdout().lock();
     if args.json {
         let json = RunJson::new(&host, port, &run, warnings);
-        let text = serde_json::to_string(&json).unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}"));
+        let text =
+            serde_json::to_string(&json).unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}"));
         let _ = writeln!(stdout, "{text}");
     } else if let (Ok(_), Some(step)) = (&run.result, run.steps.last()) {
         let _ = write!(stdout, "{}", render::summary(&step.report));
@@ -129,13 +148,17 @@ fn save_profile(store: &ProfileStore, host: &str, port: u16, run: &Run, accept_n
             let record = rdpshim::saved::SuccessRecord {
                 run,
                 success,
-                username: credentials.map(|c| c.username.clone()).filter(|_| step.is_some_and(|s| s.knobs.nla)),
+                username: credentials
+                    .map(|c| c.username.clone())
+                    .filter(|_| step.is_some_and(|s| s.knobs.nla)),
                 domain: credentials.and_then(|c| c.domain.clone()),
                 accept_new_cert,
                 now: &now,
             };
             store
-                .update(host, port, |old| rdpshim::saved::record_success(old, host, port, &record))
+                .update(host, port, |old| {
+                    rdpshim::saved::record_success(old, host, port, &record)
+                })
                 .map(|_| ())
         }
         Err(_) => match store.load(host, port) {
@@ -157,14 +180,20 @@ fn warnings(run: &Run) -> Vec<String> {
     let mut warnings = Vec::new();
     if let Some(report) = run.steps.last().map(|s| &s.report) {
         if let Some(cert) = &report.certificate {
-            warnings.extend(rdpshim::advice::certificate_warnings(cert, &report.server_name));
+            warnings.extend(rdpshim::advice::certificate_warnings(
+                cert,
+                &report.server_name,
+            ));
         }
         if let Ok(connected) = &report.result {
             if let Some(error) = &connected.screenshot_error {
                 warnings.push(format!("the screenshot was not saved: {error}"));
             }
             if connected.declined_multitransport {
-                warnings.push("the server offered UDP multitransport; declined, the session stays on TCP".to_owned());
+                warnings.push(
+                    "the server offered UDP multitransport; declined, the session stays on TCP"
+                        .to_owned(),
+                );
             }
         }
     }

@@ -26,7 +26,10 @@ pub struct Keyring {
 
 impl Keyring {
     pub fn new(quiet: bool) -> Self {
-        Self { opened: None, quiet }
+        Self {
+            opened: None,
+            quiet,
+        }
     }
 
     pub fn store(&mut self) -> Option<&dyn SecretStore> {
@@ -72,7 +75,10 @@ pub fn find(
         match store.get(user, host) {
             Ok(Some(password)) => return Ok(Some((password, Origin::Keyring))),
             Ok(None) => {}
-            Err(e) => eprintln!("note: reading the password from the {}: {e}", store.describe()),
+            Err(e) => eprintln!(
+                "note: reading the password from the {}: {e}",
+                store.describe()
+            ),
         }
     }
     if prompt && std::io::stdin().is_terminal() {
@@ -84,7 +90,12 @@ pub fn find(
 }
 
 /// Saves the password after a connection that used it, unless it came from the keyring.
-pub fn remember(credentials: &Credentials, host: &str, origin: Option<Origin>, keyring: &mut Keyring) {
+pub fn remember(
+    credentials: &Credentials,
+    host: &str,
+    origin: Option<Origin>,
+    keyring: &mut Keyring,
+) {
     if origin == Some(Origin::Keyring) || credentials.password.is_empty() {
         return;
     }

@@ -22,7 +22,12 @@ pub fn run(artifact: Artifact) -> ExitCode {
     let result = match artifact {
         Artifact::Man => clap_mangen::Man::new(command).render(&mut out),
         Artifact::Bash => {
-            clap_complete::generate(clap_complete::Shell::Bash, &mut command, "rdpshim", &mut out);
+            clap_complete::generate(
+                clap_complete::Shell::Bash,
+                &mut command,
+                "rdpshim",
+                &mut out,
+            );
             Ok(())
         }
         Artifact::Zsh => {
@@ -30,7 +35,12 @@ pub fn run(artifact: Artifact) -> ExitCode {
             Ok(())
         }
         Artifact::Fish => {
-            clap_complete::generate(clap_complete::Shell::Fish, &mut command, "rdpshim", &mut out);
+            clap_complete::generate(
+                clap_complete::Shell::Fish,
+                &mut command,
+                "rdpshim",
+                &mut out,
+            );
             Ok(())
         }
     };

@@ -93,17 +93,25 @@ pub fn run(command: &ProfileCommand) -> ExitCode {
     };
     match command {
         ProfileCommand::List { json } => list(&store, *json),
-        ProfileCommand::Show { target, json } => with_target(target, |host, port| show(&store, host, port, *json)),
-        ProfileCommand::Rm { target } => with_target(target, |host, port| match store.remove(host, port) {
-            Ok(true) => {
-                println!("removed the profile of {host}:{port}");
-                ExitCode::SUCCESS
-            }
-            Ok(false) => fail(&format!("no profile for {host}:{port}")),
-            Err(e) => fail(&e.to_string()),
-        }),
-        ProfileCommand::Repair { target } => with_target(target, |host, port| repair(&store, host, port)),
-        ProfileCommand::Export(args) => with_target(&args.target, |host, port| export(&store, host, port, args)),
+        ProfileCommand::Show { target, json } => {
+            with_target(target, |host, port| show(&store, host, port, *json))
+        }
+        ProfileCommand::Rm { target } => {
+            with_target(target, |host, port| match store.remove(host, port) {
+                Ok(true) => {
+                    println!("removed the profile of {host}:{port}");
+                    ExitCode::SUCCESS
+                }
+                Ok(false) => fail(&format!("no profile for {host}:{port}")),
+                Err(e) => fail(&e.to_string()),
+            })
+        }
+        ProfileCommand::Repair { target } => {
+            with_target(target, |host, port| repair(&store, host, port))
+        }
+        ProfileCommand::Export(args) => {
+            with_target(&args.target, |host, port| export(&store, host, port, args))
+        }
     }
 }
 
@@ -145,15 +153,26 @@ fn list(store: &ProfileStore, json: bool) -> ExitCode {
             Ok(p) => [
                 format!("{}:{}", p.host, p.port),
                 p.username.clone().unwrap_or_else(|| "-".into()),
-                p.winning.as_ref().map(configuration).unwrap_or_else(|| "-".into()),
                 p.winning
                     .as_ref()
-                    .map(|w| if w.fallbacks.is_empty() { "-".into() } else { w.fallbacks.join("+") })
+                    .map(configuration)
+                    .unwrap_or_else(|| "-".into()),
+                p.winning
+                    .as_ref()
+                    .map(|w| {
+                        if w.fallbacks.is_empty() {
+                            "-".into()
+                        } else {
+                            w.fallbacks.join("+")
+                        }
+                    })
                     .unwrap_or_else(|| "-".into()),
                 p.last_success.clone().unwrap_or_else(|| "never".into()),
             ],
             Err(e) => [
-                path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default(),
+                path.file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_default(),
                 "-".into(),
                 format!("UNREADABLE: {e}"),
                 "-".into(),
@@ -170,7 +189,10 @@ fn configuration(w: &rdpshim_profiles::Winning) -> String {
         "{} NLA {} TLS {} ({}) UDP {}",
         w.grade,
         if w.nla { "on" } else { "off" },
-        w.negotiated_tls_version.as_deref().or(w.tls_version.as_deref()).unwrap_or("auto"),
+        w.negotiated_tls_version
+            .as_deref()
+            .or(w.tls_version.as_deref())
+            .unwrap_or("auto"),
         w.tls_stack,
         if w.udp { "on" } else { "off" }
     )
@@ -178,7 +200,9 @@ fn configuration(w: &rdpshim_profiles::Winning) -> String {
 
 /// Left-aligned columns, two spaces apart.
 fn table(rows: &[[String; 5]]) -> String {
-    let widths: Vec<usize> = (0..5).map(|i| rows.iter().map(|r| r[i].chars().count()).max().unwrap_or(0)).collect();
+    let widths: Vec<usize> = (0..5)
+        .map(|i| rows.iter().map(|r| r[i].chars().count()).max().unwrap_or(0))
+        .collect();
     let mut out = String::new();
     for row in rows {
         let cells: Vec<String> = row
@@ -195,8 +219,12 @@ fn table(rows: &[[String; 5]]) -> String {
 fn load(store: &ProfileStore, host: &str, port: u16) -> Result<Profile, ExitCode> {
     match store.load(host, port) {
         Ok(Some(profile)) => Ok(profile),
-        Ok(None) => Err(fail(&format!("no profile for {host}:{port} (connect once to create it)"))),
-        Err(e) => Err(fail(&format!("{e} (`rdpshim profile repair {host}:{port}`)"))),
+        Ok(None) => Err(fail(&format!(
+            "no profile for {host}:{port} (connect once to create it)"
+        ))),
+        Err(e) => Err(fail(&format!(
+            "{e} (`rdpshim profile repair {host}:{port}`)"
+        ))),
     }
 }
 
@@ -206,7 +234,10 @@ fn show(store: &ProfileStore, host: &str, port: u16, json: bool) -> ExitCode {
         Err(code) => return code,
     };
     if json {
-        println!("{}", rdpshim_profiles::export::json::profile_to_json(&profile));
+        println!(
+            "{}",
+            rdpshim_profiles::export::json::profile_to_json(&profile)
+        );
     } else {
         match rdpshim_profiles::profile_toml::profile_to_toml(&profile) {
             Ok(text) => print!("{text}"),
@@ -221,7 +252,9 @@ fn repair(store: &ProfileStore, host: &str, port: u16) -> ExitCode {
         Ok(report) => {
             match report.outcome {
                 RepairOutcome::Missing => println!("no profile file at {}", report.path.display()),
-                RepairOutcome::Healthy => println!("{} parses; nothing to repair", report.path.display()),
+                RepairOutcome::Healthy => {
+                    println!("{} parses; nothing to repair", report.path.display())
+                }
                 RepairOutcome::Repaired {
                     backup,
                     problem,
@@ -253,7 +286,11 @@ fn export(store: &ProfileStore, host: &str, port: u16, args: &ExportArgs) -> Exi
     };
     let (bytes, notes) = match args.format {
         ExportFormat::Rdp => {
-            let format = if args.utf8 { OutputFormat::UTF8_LF } else { OutputFormat::MSTSC };
+            let format = if args.utf8 {
+                OutputFormat::UTF8_LF
+            } else {
+                OutputFormat::MSTSC
+            };
             rdpfile::export_bytes(&profile, format)
         }
         ExportFormat::Freerdp => {
@@ -262,10 +299,17 @@ fn export(store: &ProfileStore, host: &str, port: u16, args: &ExportArgs) -> Exi
                 FreeRdpMajor::V3 => FreeRdpVersion::V3,
             };
             let command = freerdp_command(&profile, version);
-            (format!("{}\n", command.shell_line()).into_bytes(), command.notes)
+            (
+                format!("{}\n", command.shell_line()).into_bytes(),
+                command.notes,
+            )
         }
         ExportFormat::Json => (
-            format!("{}\n", rdpshim_profiles::export::json::profile_to_json(&profile)).into_bytes(),
+            format!(
+                "{}\n",
+                rdpshim_profiles::export::json::profile_to_json(&profile)
+            )
+            .into_bytes(),
             Vec::new(),
         ),
     };
@@ -338,7 +382,10 @@ pub fn import(args: &ImportArgs) -> ExitCode {
     match saved {
         Ok(profile) => {
             if args.json {
-                println!("{}", rdpshim_profiles::export::json::profile_to_json(&profile));
+                println!(
+                    "{}",
+                    rdpshim_profiles::export::json::profile_to_json(&profile)
+                );
             } else {
                 println!(
                     "imported {} ({:?}{}, {:?} line endings) into the profile of {host}:{port}",
@@ -359,7 +406,9 @@ fn read_bounded(path: &Path) -> std::io::Result<Vec<u8>> {
     use std::io::Read as _;
     let limit = rdpfile::MAX_RDP_FILE_BYTES as u64;
     let mut bytes = Vec::new();
-    std::fs::File::open(path)?.take(limit + 1).read_to_end(&mut bytes)?;
+    std::fs::File::open(path)?
+        .take(limit + 1)
+        .read_to_end(&mut bytes)?;
     if bytes.len() as u64 > limit {
         return Err(std::io::Error::new(
             std::io::ErrorKind::InvalidData,

@@ -56,7 +56,9 @@ fn names(cert: &X509Certificate<'_>) -> Vec<String> {
             match name {
                 GeneralName::DNSName(dns) => names.push(dns.to_string()),
                 GeneralName::IPAddress(bytes) => match bytes.len() {
-                    4 => names.push(std::net::Ipv4Addr::new(bytes[0], bytes[1], bytes[2], bytes[3]).to_string()),
+                    4 => names.push(
+                        std::net::Ipv4Addr::new(bytes[0], bytes[1], bytes[2], bytes[3]).to_string(),
+                    ),
                     16 => {
                         let mut octets = [0u8; 16];
                         octets.copy_from_slice(bytes);

@@ -74,9 +74,11 @@ pub struct Policy {
     pub pins: Pins,
     /// `--min-security`: never go below.
     pub floor: Grade,
-    /// The saved profile's winning knobs: tried first, and the strength a later connect must
-    /// not silently fall below.
+    /// The saved profile's knobs: tried first.
     pub profile: Option<Knobs>,
+    /// Knobs that connected before (a verified profile): the strength a later connect must
+    /// not silently fall below. An imported, never-used profile sets `profile` only.
+    pub baseline: Option<Knobs>,
     /// `--accept-downgrade`: allow going below the profile's strength.
     pub accept_downgrade: bool,
     /// Addresses known to have worked (profile, last good first) and `--resolve` hints.
@@ -93,6 +95,7 @@ impl Policy {
             pins: Pins::default(),
             floor: Grade::NoNla,
             profile: None,
+            baseline: None,
             accept_downgrade: false,
             known_addresses: Vec::new(),
             max_attempts: 12,
@@ -579,7 +582,7 @@ fn check_policy(policy: &Policy, knobs: &Knobs) -> Result<(), Verdict> {
             ),
         ));
     }
-    if let (Some(profile), false) = (&policy.profile, policy.accept_downgrade) {
+    if let (Some(profile), false) = (&policy.baseline, policy.accept_downgrade) {
         if let Some(weaker) = weakened_property(profile, knobs) {
             return Err(Verdict::new(
                 VerdictKind::RefusedByPolicy,
@@ -628,7 +631,9 @@ pub fn describe(knobs: &Knobs) -> String {
 /// produced them (a saved profile's configuration is announced on every use).
 pub fn downgrades(knobs: &Knobs) -> Vec<Fallback> {
     let mut steps = Vec::new();
-    if knobs.tls.stack == TlsStack::Openssl && lowest_version(&knobs.tls) >= crate::attempt::TlsVersion::Tls12 {
+    if knobs.tls.stack == TlsStack::Openssl
+        && lowest_version(&knobs.tls) >= crate::attempt::TlsVersion::Tls12
+    {
         steps.push(Fallback::CipherDowngrade);
     }
     if lowest_version(&knobs.tls) < crate::attempt::TlsVersion::Tls12 {

@@ -446,6 +446,7 @@ fn the_profile_goes_first_and_guards_against_downgrades() {
     let saved = with(&strongest(), |k| k.tls = rung(2));
     let mut policy = named();
     policy.profile = Some(saved.clone());
+    policy.baseline = Some(saved.clone());
     assert_eq!(next_knobs(&policy, &[]), saved, "profile first");
 
     // The saved configuration stops working; TLS 1.3 is still worth a try (stronger)...
@@ -473,8 +474,27 @@ fn the_profile_goes_first_and_guards_against_downgrades() {
     policy.accept_downgrade = false;
     let old = with(&strongest(), |k| k.tls = rung(4));
     policy.profile = Some(old.clone());
+    policy.baseline = Some(old.clone());
     let history = [failed(old, Stage::Tls, FailureClass::TlsVersionMismatch)];
     assert_eq!(next_knobs(&policy, &history).tls, rung(0));
+}
+
+#[test]
+fn an_unverified_profile_is_a_preference_not_a_baseline() {
+    let imported = with(&strongest(), |k| k.nla = false);
+    let mut policy = named();
+    policy.profile = Some(imported.clone());
+    assert_eq!(next_knobs(&policy, &[]), imported);
+    let history = [failed(
+        imported,
+        Stage::Tls,
+        FailureClass::TlsVersionMismatch,
+    )];
+    assert_eq!(
+        next_knobs(&policy, &history).tls,
+        rung(3),
+        "no downgrade guard without a baseline"
+    );
 }
 
 #[test]
