@@ -336,3 +336,59 @@ fn an_unparsable_profile_is_reported_and_left_alone() {
     );
     assert_eq!(std::fs::read(&file).unwrap(), broken, "never overwritten");
 }
+
+/// Runs the ladder against `name:port` inside a mount namespace whose /etc/hosts is `hosts`
+/// (or the machine's own when `None`), with the server's profile directory.
+fn ladder_by_name(server: &LabServer, name: &str, hosts: Option<&std::path::Path>, extra: &[&str]) -> Run {
+    let target = format!("{name}:{}", server.port);
+    let mut command = match hosts {
+        Some(hosts) => {
+            let mut c = std::process::Command::new(rdpshim_tests::with_hosts_script());
+            c.arg(hosts).arg(common::RDPSHIM);
+            c
+        }
+        None => std::process::Command::new(common::RDPSHIM),
+    };
+    command
+        .args(["connect", &target, "--json", "--timeout", "3"])
+        .args(extra)
+        .env_remove("RDPSHIM_PASSWORD")
+        .env("RDPSHIM_CONFIG_DIR", common::config_dir(server))
+        .env("RDPSHIM_NO_KEYRING", "1");
+    common::run(command, None)
+}
+
+#[test]
+fn when_dns_fails_the_last_address_that_worked_is_used() {
+    let server = start("xrdp-modern");
+    let name = "rdpshim-lab-dns-gone.invalid";
+    let hosts = server.dir().join("hosts-dns");
+    std::fs::write(&hosts, format!("127.0.0.1 {name}\n")).unwrap();
+
+    let run = ladder_by_name(&server, name, Some(&hosts), &[]);
+    assert_eq!(run.code, 0, "{}", explain(&server, &run));
+    assert_eq!(run.fallbacks(), ["nla-off"]);
+
+    // The name no longer resolves: the profile's address is dialled instead.
+    let run = ladder_by_name(&server, name, None, &[]);
+    assert_eq!(run.code, 0, "{}", explain(&server, &run));
+    let attempts = run.json()["attempts"].as_array().unwrap().clone();
+    assert_eq!(attempts[0]["outcome"], "dns", "{attempts:?}");
+    assert_eq!(attempts.last().unwrap()["address"], format!("127.0.0.1:{}", server.port));
+    assert_eq!(attempts.last().unwrap()["server_name"], name, "the host name stays the TLS name");
+    assert_eq!(run.fallbacks(), ["ip-for-hostname"]);
+}
+
+#[test]
+fn a_resolve_hint_stands_in_for_dns() {
+    let server = start("xrdp-modern");
+    let name = "rdpshim-lab-hint.invalid";
+    let hint = format!("{name}:127.0.0.1");
+    let run = ladder_by_name(&server, name, None, &["--resolve", &hint]);
+    assert_eq!(run.code, 0, "{}", explain(&server, &run));
+    assert_eq!(run.fallbacks(), ["ip-for-hostname", "nla-off"]);
+
+    let run = ladder_by_name(&server, "rdpshim-lab-nohint.invalid", None, &[]);
+    assert_eq!(run.code, 5, "unreachable: {}", explain(&server, &run));
+    assert!(run.json()["verdict"]["reason"].as_str().unwrap().contains("--resolve"));
+}

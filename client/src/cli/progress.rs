@@ -11,7 +11,7 @@ use rdpshim::secret::{self, PasswordSource};
 use super::render;
 
 pub struct Console {
-    /// Show the transient progress line (stderr is a terminal and not `--json`).
+    /// Show the transient progress line.
     progress: bool,
     host: String,
     user: Option<String>,
@@ -22,7 +22,8 @@ pub struct Console {
 impl Console {
     pub fn new(json: bool, host: &str, user: Option<String>, domain: Option<String>) -> Self {
         Self {
-            progress: !json && std::io::stderr().is_terminal(),
+            // Only for a person watching: both streams on a terminal, and not `--json`.
+            progress: !json && std::io::stderr().is_terminal() && std::io::stdout().is_terminal(),
             host: host.to_owned(),
             user,
             domain,
