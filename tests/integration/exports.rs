@@ -4,11 +4,10 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::Mutex;
 
-use common::{config_dir, ladder, run, start, LabServer, Run, RDPSHIM};
+use common::{config_dir, files_containing, ladder, run, start, LabServer, Run, RDPSHIM};
 
 /// xvfb-run -a picks a display by probing; serialize it within this test binary.
 static XVFB: Mutex<()> = Mutex::new(());
@@ -39,21 +38,6 @@ fn xfreerdp(server: &LabServer, args: &[String]) -> (bool, String) {
         String::from_utf8_lossy(&out.stderr)
     );
     (out.status.success(), log)
-}
-
-fn files_containing(dir: &Path, needle: &str) -> Vec<PathBuf> {
-    let mut hits = Vec::new();
-    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
-        let path = entry.path();
-        if path.is_dir() {
-            hits.extend(files_containing(&path, needle));
-        } else if std::fs::read(&path)
-            .is_ok_and(|b| b.windows(needle.len()).any(|w| w == needle.as_bytes()))
-        {
-            hits.push(path);
-        }
-    }
-    hits
 }
 
 /// Connects with the ladder, then checks both exports with xfreerdp.

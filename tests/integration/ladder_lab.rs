@@ -151,10 +151,7 @@ fn nla_server_without_credentials_says_so() {
     let server = start("shadow-nla");
     let run = ladder(&server, &[], None);
     assert_eq!(run.code, 3, "{}", explain(&server, &run));
-    assert!(run.json()["verdict"]["reason"]
-        .as_str()
-        .unwrap()
-        .contains("-u USER"));
+    assert!(run.reason().contains("-u USER"));
 }
 
 #[test]
@@ -173,31 +170,19 @@ fn dead_ipv6_first_needs_ip_for_hostname() {
 fn unreachable_servers_end_with_a_verdict() {
     let server = start("xrdp-rdp-only");
     let run = verdict_for(&server, "no-working-configuration", 4);
-    assert!(run.json()["verdict"]["reason"]
-        .as_str()
-        .unwrap()
-        .contains("Standard RDP Security"));
+    assert!(run.reason().contains("Standard RDP Security"));
 
     let server = start("closer");
     let run = verdict_for(&server, "no-working-configuration", 4);
-    assert!(run.json()["verdict"]["reason"]
-        .as_str()
-        .unwrap()
-        .contains("closes the connection"));
+    assert!(run.reason().contains("closes the connection"));
 
     let server = start("netns-drop");
     let run = verdict_for(&server, "unreachable", 5);
-    assert!(run.json()["verdict"]["reason"]
-        .as_str()
-        .unwrap()
-        .contains("firewall"));
+    assert!(run.reason().contains("firewall"));
 
     let server = start("netns-reject");
     let run = verdict_for(&server, "unreachable", 5);
-    assert!(run.json()["verdict"]["reason"]
-        .as_str()
-        .unwrap()
-        .contains("refuse"));
+    assert!(run.reason().contains("refuse"));
 }
 
 #[test]
@@ -217,13 +202,7 @@ fn a_changed_certificate_is_refused_before_credentials() {
     assert_eq!(run.code, 0, "{}", explain(&server, &run));
 
     // Pretend the first connection saw another certificate.
-    let profiles = common::config_dir(&server).join("profiles");
-    let file = std::fs::read_dir(&profiles)
-        .unwrap()
-        .flatten()
-        .map(|e| e.path())
-        .find(|p| p.extension().is_some_and(|e| e == "toml"))
-        .expect("a saved profile");
+    let file = common::saved_profile_file(&server);
     let text = std::fs::read_to_string(&file).unwrap();
     let real = run.json()["certificate"]["sha256"]
         .as_str()
@@ -275,13 +254,7 @@ fn a_saved_stronger_configuration_refuses_a_downgrade() {
     let run = ladder(&server, &[], None);
     assert_eq!(run.code, 0, "{}", explain(&server, &run));
     // Pretend the server used to do TLS 1.2 with AEAD suites (rustls).
-    let profiles = common::config_dir(&server).join("profiles");
-    let file = std::fs::read_dir(&profiles)
-        .unwrap()
-        .flatten()
-        .map(|e| e.path())
-        .find(|p| p.extension().is_some_and(|e| e == "toml"))
-        .expect("a saved profile");
+    let file = common::saved_profile_file(&server);
     let text = std::fs::read_to_string(&file).unwrap();
     let stronger = text
         .replace("tls_stack = \"openssl\"", "tls_stack = \"rustls\"")
@@ -304,16 +277,9 @@ fn a_saved_stronger_configuration_refuses_a_downgrade() {
 #[test]
 fn an_unparsable_profile_is_reported_and_left_alone() {
     let server = start("xrdp-modern");
-    let profiles = common::config_dir(&server).join("profiles");
-    std::fs::create_dir_all(&profiles).unwrap();
     let run = ladder(&server, &[], None);
     assert_eq!(run.code, 0, "{}", explain(&server, &run));
-    let file = std::fs::read_dir(&profiles)
-        .unwrap()
-        .flatten()
-        .map(|e| e.path())
-        .find(|p| p.extension().is_some_and(|e| e == "toml"))
-        .expect("a saved profile");
+    let file = common::saved_profile_file(&server);
     let broken = b"schema = 1\nhost = \"x\"\nport = [unterminated\n".to_vec();
     std::fs::write(&file, &broken).unwrap();
 
@@ -339,7 +305,12 @@ fn an_unparsable_profile_is_reported_and_left_alone() {
 
 /// Runs the ladder against `name:port` inside a mount namespace whose /etc/hosts is `hosts`
 /// (or the machine's own when `None`), with the server's profile directory.
-fn ladder_by_name(server: &LabServer, name: &str, hosts: Option<&std::path::Path>, extra: &[&str]) -> Run {
+fn ladder_by_name(
+    server: &LabServer,
+    name: &str,
+    hosts: Option<&std::path::Path>,
+    extra: &[&str],
+) -> Run {
     let target = format!("{name}:{}", server.port);
     let mut command = match hosts {
         Some(hosts) => {
@@ -374,8 +345,15 @@ fn when_dns_fails_the_last_address_that_worked_is_used() {
     assert_eq!(run.code, 0, "{}", explain(&server, &run));
     let attempts = run.json()["attempts"].as_array().unwrap().clone();
     assert_eq!(attempts[0]["outcome"], "dns", "{attempts:?}");
-    assert_eq!(attempts.last().unwrap()["address"], format!("127.0.0.1:{}", server.port));
-    assert_eq!(attempts.last().unwrap()["server_name"], name, "the host name stays the TLS name");
+    assert_eq!(
+        attempts.last().unwrap()["address"],
+        format!("127.0.0.1:{}", server.port)
+    );
+    assert_eq!(
+        attempts.last().unwrap()["server_name"],
+        name,
+        "the host name stays the TLS name"
+    );
     assert_eq!(run.fallbacks(), ["ip-for-hostname"]);
 }
 
@@ -390,5 +368,5 @@ fn a_resolve_hint_stands_in_for_dns() {
 
     let run = ladder_by_name(&server, "rdpshim-lab-nohint.invalid", None, &[]);
     assert_eq!(run.code, 5, "unreachable: {}", explain(&server, &run));
-    assert!(run.json()["verdict"]["reason"].as_str().unwrap().contains("--resolve"));
+    assert!(run.reason().contains("--resolve"));
 }

@@ -2,28 +2,8 @@
 
 mod common;
 
-use std::path::Path;
 
-use common::{run, start, RDPSHIM};
-
-/// Every file under `dir` whose bytes contain `needle`.
-fn files_containing(dir: &Path, needle: &str) -> Vec<String> {
-    let mut hits = Vec::new();
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return hits;
-    };
-    for entry in entries.flatten() {
-        let path = entry.path();
-        if path.is_dir() {
-            hits.extend(files_containing(&path, needle));
-        } else if let Ok(bytes) = std::fs::read(&path) {
-            if bytes.windows(needle.len()).any(|w| w == needle.as_bytes()) {
-                hits.push(path.display().to_string());
-            }
-        }
-    }
-    hits
-}
+use common::{files_containing, run, start, RDPSHIM};
 
 #[test]
 fn password_is_never_printed_logged_or_written() {

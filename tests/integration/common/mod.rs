@@ -60,6 +60,14 @@ impl Run {
         self.json()["attempts"].as_array().map_or(0, Vec::len)
     }
 
+    /// The verdict's reason, for people.
+    pub fn reason(&self) -> String {
+        self.json()["verdict"]["reason"]
+            .as_str()
+            .unwrap_or("")
+            .to_owned()
+    }
+
     pub fn verdict(&self) -> String {
         self.json()["verdict"]["kind"]
             .as_str()
@@ -151,4 +159,31 @@ pub fn assert_real_screenshot(path: &Path, width: u32, height: u32) {
         path.display(),
         colours.len()
     );
+}
+
+/// Every file under `dir` (recursively) whose bytes contain `needle`.
+pub fn files_containing(dir: &Path, needle: &str) -> Vec<std::path::PathBuf> {
+    let mut hits = Vec::new();
+    if dir.is_file() {
+        if std::fs::read(dir).is_ok_and(|b| b.windows(needle.len()).any(|w| w == needle.as_bytes()))
+        {
+            hits.push(dir.to_path_buf());
+        }
+        return hits;
+    }
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        hits.extend(files_containing(&entry.path(), needle));
+    }
+    hits
+}
+
+/// The one profile file the test's rdpshim saved for `server`.
+pub fn saved_profile_file(server: &LabServer) -> std::path::PathBuf {
+    let profiles = config_dir(server).join("profiles");
+    std::fs::read_dir(&profiles)
+        .unwrap_or_else(|e| panic!("no profile directory {}: {e}", profiles.display()))
+        .flatten()
+        .map(|e| e.path())
+        .find(|p| p.extension().is_some_and(|e| e == "toml"))
+        .expect("a saved profile")
 }
