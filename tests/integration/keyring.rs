@@ -464,3 +464,144 @@ fn service_that_cannot_write_fails_the_probe() {
     assert!(run.wall < Duration::from_secs(5), "{:?}", run.wall);
     assert!(files_containing(ss.dir(), &password).is_empty());
 }
+
+// ---------------------------------------------------------------------------------------
+// End to end: `rdpshim connect` saves the NLA password in the keyring and the next connect
+// uses it without asking; with no keyring it says so and writes nothing.
+// ---------------------------------------------------------------------------------------
+
+#[test]
+fn connect_saves_the_password_and_the_next_connect_uses_it() {
+    if std::env::var_os("RDPSHIM_KEYRING_SKIP").is_some() {
+        return;
+    }
+    let server = rdpshim_tests::LabServer::start("shadow-nla").expect("shadow-nla starts");
+    let service = SecretService::start().expect("a private Secret Service");
+    let config = server.dir().join("rdpshim-config");
+    let target = server.addr();
+    let rdpshim = |args: &[&str], stdin: Option<&str>| {
+        let mut command = service.command(env!("CARGO_BIN_EXE_rdpshim"));
+        command
+            .args(["connect", &target, "--json", "--timeout", "5"])
+            .args(args)
+            .env("RDPSHIM_CONFIG_DIR", &config)
+            .env_remove("RDPSHIM_NO_KEYRING")
+            .env_remove("RDPSHIM_PASSWORD")
+            .stdin(if stdin.is_some() {
+                Stdio::piped()
+            } else {
+                Stdio::null()
+            })
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut child = command.spawn().expect("spawn rdpshim");
+        if let Some(input) = stdin {
+            child
+                .stdin
+                .take()
+                .unwrap()
+                .write_all(input.as_bytes())
+                .unwrap();
+        }
+        let out = child.wait_with_output().unwrap();
+        (
+            out.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+
+    let (code, _, stderr) = rdpshim(
+        &["-u", &server.user, "--password-stdin"],
+        Some(&format!("{}\n", server.password)),
+    );
+    assert_eq!(code, 0, "first connect: {stderr}\n{}", service.logs());
+    assert!(stderr.contains("saved the password"), "{stderr}");
+
+    // No stdin, no environment, no terminal: only the keyring can supply the password;
+    // the user name comes from the profile.
+    let (code, stdout, stderr) = rdpshim(&[], None);
+    assert_eq!(
+        code, 0,
+        "second connect with the keyring's password: {stderr}"
+    );
+    assert!(stdout.contains("\"connected\":true"));
+    let leaked = files_under(&config)
+        .into_iter()
+        .filter(|p| {
+            std::fs::read(p).is_ok_and(|b| {
+                b.windows(server.password.len())
+                    .any(|w| w == server.password.as_bytes())
+            })
+        })
+        .collect::<Vec<_>>();
+    assert!(leaked.is_empty(), "password in profile files: {leaked:?}");
+}
+
+#[test]
+fn connect_without_a_keyring_says_so_and_writes_nothing() {
+    let server = rdpshim_tests::LabServer::start("shadow-nla").expect("shadow-nla starts");
+    let home = server.dir().join("home");
+    std::fs::create_dir_all(&home).unwrap();
+    let config = server.dir().join("rdpshim-config");
+    let mut command = Command::new(env!("CARGO_BIN_EXE_rdpshim"));
+    command
+        .args([
+            "connect",
+            &server.addr(),
+            "--timeout",
+            "5",
+            "-u",
+            &server.user,
+            "--password-stdin",
+        ])
+        .env("RDPSHIM_CONFIG_DIR", &config)
+        .env("HOME", &home)
+        .env("XDG_RUNTIME_DIR", &home)
+        .env(
+            "DBUS_SESSION_BUS_ADDRESS",
+            format!("unix:path={}/no-such-bus", home.display()),
+        )
+        .env_remove("RDPSHIM_NO_KEYRING")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = command.spawn().unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(format!("{}\n", server.password).as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert_eq!(
+        stderr.matches("passwords are not saved").count(),
+        1,
+        "said once: {stderr}"
+    );
+    for file in files_under(&home).into_iter().chain(files_under(&config)) {
+        let bytes = std::fs::read(&file).unwrap_or_default();
+        assert!(
+            !bytes
+                .windows(server.password.len())
+                .any(|w| w == server.password.as_bytes()),
+            "password written to {}",
+            file.display()
+        );
+    }
+}
+
+fn files_under(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            out.extend(files_under(&path));
+        } else {
+            out.push(path);
+        }
+    }
+    out
+}
