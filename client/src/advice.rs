@@ -29,7 +29,9 @@ pub fn certificate_warnings(cert: &CertificateInfo, server_name: &str) -> Vec<St
     }
     if cert.self_signed {
         warnings.push(
-            "the server certificate is self-signed: verify its SHA-256 fingerprint out of band before trusting it"
+            "the server certificate is self-signed: compare its SHA-256 fingerprint with the server's \
+             (certlm.msc > Remote Desktop) before trusting it, or deploy a CA-issued Remote Desktop \
+             certificate on the server (a Group Policy certificate template)"
                 .to_owned(),
         );
     }

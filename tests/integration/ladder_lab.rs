@@ -370,3 +370,16 @@ fn a_resolve_hint_stands_in_for_dns() {
     assert_eq!(run.code, 5, "unreachable: {}", explain(&server, &run));
     assert!(run.reason().contains("--resolve"));
 }
+
+#[test]
+fn no_save_leaves_no_profile() {
+    let server = start("xrdp-modern");
+    let run = ladder(&server, &["--no-save"], None);
+    assert_eq!(run.code, 0, "{}", explain(&server, &run));
+    assert!(
+        !common::config_dir(&server).join("profiles").exists(),
+        "--no-save writes nothing"
+    );
+    let run = ladder(&server, &[], None);
+    assert_eq!(run.attempts(), 2, "so the next connect starts from scratch");
+}
