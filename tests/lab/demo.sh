@@ -60,7 +60,7 @@ demo() {
         echo "-- second connect: the saved profile goes first"
         "$BIN" connect "$target" --timeout 3 >/dev/null || true
         echo "-- the known-good configuration as a FreeRDP 2 command line:"
-        "$BIN" profile export "$target" --format freerdp 2>/dev/null || echo "(profiles not available)"
+        "$BIN" profile export "$target" --format freerdp --freerdp-version 2 2>/dev/null || echo "(profiles not available)"
     fi
 }
 

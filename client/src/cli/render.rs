@@ -83,7 +83,13 @@ pub fn final_line(run: &Run) -> String {
                 })
                 .unwrap_or_default();
             let nla = if success.winner.nla { "NLA" } else { "no NLA" };
-            if success.fallbacks.is_empty() {
+            let carried = rdpshim::planner::downgrades(&success.winner);
+            if success.fallbacks.is_empty() && !carried.is_empty() {
+                format!(
+                    "connected with the saved configuration's {} ({tls}, {nla}) in {attempts} {plural}, {ms} ms",
+                    carried.iter().map(|f| f.as_str()).collect::<Vec<_>>().join(" + ")
+                )
+            } else if success.fallbacks.is_empty() {
                 format!(
                     "connected without fallbacks ({tls}, {nla}) in {attempts} {plural}, {ms} ms"
                 )
