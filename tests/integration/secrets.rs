@@ -2,7 +2,6 @@
 
 mod common;
 
-
 use common::{files_containing, run, start, RDPSHIM};
 
 #[test]
