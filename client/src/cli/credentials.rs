@@ -5,7 +5,7 @@ use std::io::IsTerminal as _;
 
 use rdpshim::attempt::Credentials;
 use rdpshim::secret::store::{self, SecretStore};
-use rdpshim::secret::{self, Password, PasswordSource, PASSWORD_ENV};
+use rdpshim::secret::{self, Password, PasswordSource};
 
 /// Set to `1` to never touch the OS keyring (CI, shared accounts).
 pub const NO_KEYRING_ENV: &str = "RDPSHIM_NO_KEYRING";
@@ -68,8 +68,8 @@ pub fn find(
             .map(|p| Some((p, Origin::Stdin)))
             .map_err(|e| e.to_string());
     }
-    if let Ok(value) = std::env::var(PASSWORD_ENV) {
-        return Ok(Some((Password::new(value), Origin::Environment)));
+    if let Some(password) = secret::from_environment() {
+        return Ok(Some((password, Origin::Environment)));
     }
     if let Some(store) = keyring.store() {
         match store.get(user, host) {

@@ -25,9 +25,6 @@ use ironrdp_connector::ClientConnector;
 use ironrdp_tokio::{mark_as_upgraded, skip_connect_begin, TokioFramed};
 use tokio::time::Instant;
 
-pub use cert::fingerprint;
-pub use dial::resolve;
-
 use crate::attempt::{AttemptSpec, DialTarget};
 use crate::report::{AttemptReport, Connected, Failure, FailureClass, Stage, StageTime};
 

@@ -6,7 +6,7 @@
 //! CredSSP) and the keyring store below; a grep for `expose(` finds every use.
 
 use std::fmt;
-use std::io::{self, BufRead, IsTerminal as _};
+use std::io::{self, BufRead};
 
 use zeroize::Zeroizing;
 
@@ -51,9 +51,7 @@ impl fmt::Display for Password {
 pub enum PasswordSource {
     /// One line read from standard input (`--password-stdin`).
     Stdin,
-    /// `RDPSHIM_PASSWORD`, then an interactive prompt when a terminal is attached.
-    EnvOrPrompt,
-    /// An interactive prompt only.
+    /// An interactive prompt on the terminal.
     Prompt,
 }
 
@@ -63,27 +61,19 @@ pub enum PasswordError {
     Stdin(io::Error),
     #[error("standard input ended before a password line")]
     StdinEmpty,
-    #[error("no password: set {PASSWORD_ENV}, pass --password-stdin, or run on a terminal to be prompted")]
-    NoSource,
     #[error("reading the password at the prompt: {0}")]
     Prompt(io::Error),
+}
+
+/// The password in `RDPSHIM_PASSWORD`, if set.
+pub fn from_environment() -> Option<Password> {
+    std::env::var(PASSWORD_ENV).ok().map(Password::new)
 }
 
 /// Obtains the password for `user@host` from the chosen source.
 pub fn read_password(source: PasswordSource, prompt_for: &str) -> Result<Password, PasswordError> {
     match source {
         PasswordSource::Stdin => read_stdin_line(),
-        PasswordSource::EnvOrPrompt => {
-            if let Ok(value) = std::env::var(PASSWORD_ENV) {
-                return Ok(Password::new(value));
-            }
-            if !io::stdin().is_terminal() {
-                return Err(PasswordError::NoSource);
-            }
-            rpassword::prompt_password(format!("Password for {prompt_for}: "))
-                .map(Password::new)
-                .map_err(PasswordError::Prompt)
-        }
         PasswordSource::Prompt => {
             rpassword::prompt_password(format!("Password for {prompt_for}: "))
                 .map(Password::new)
