@@ -96,7 +96,14 @@ pub fn run(args: &ConnectArgs) -> ExitCode {
 
     if !args.no_save {
         if let Some(store) = &store {
-            save_profile(store, &host, port, &run, args.accept_new_cert);
+            save_profile(
+                store,
+                &host,
+                port,
+                &run,
+                profile.is_some(),
+                args.accept_new_cert,
+            );
         }
         if let (Ok(success), Some(credentials)) = (&run.result, &run.credentials) {
             if success.winner.nla {
@@ -139,7 +146,14 @@ fn load_profile(store: &ProfileStore, host: &str, port: u16) -> Option<Profile> 
     }
 }
 
-fn save_profile(store: &ProfileStore, host: &str, port: u16, run: &Run, accept_new_cert: bool) {
+fn save_profile(
+    store: &ProfileStore,
+    host: &str,
+    port: u16,
+    run: &Run,
+    had_profile: bool,
+    accept_new_cert: bool,
+) {
     let now = rdpshim_profiles::store::timestamp::now_rfc3339();
     let result = match &run.result {
         Ok(success) => {
@@ -161,15 +175,14 @@ fn save_profile(store: &ProfileStore, host: &str, port: u16, run: &Run, accept_n
                 })
                 .map(|_| ())
         }
-        Err(_) => match store.load(host, port) {
-            Ok(Some(_)) => store
-                .update(host, port, |old| match old {
-                    Some(profile) => rdpshim::saved::record_failure(profile, run, &now),
-                    None => Profile::new(host, port, &now),
-                })
-                .map(|_| ()),
-            _ => Ok(()),
-        },
+        // A failure is recorded in the history of a profile that exists; it never creates one.
+        Err(_) if had_profile => store
+            .update(host, port, |old| match old {
+                Some(profile) => rdpshim::saved::record_failure(profile, run, &now),
+                None => Profile::new(host, port, &now),
+            })
+            .map(|_| ()),
+        Err(_) => Ok(()),
     };
     if let Err(e) = result {
         eprintln!("warning: the profile was not saved: {e}");

@@ -67,14 +67,31 @@ pub trait Observer {
     }
 }
 
+impl Step {
+    /// What the planner needs to know of this attempt.
+    fn tried(&self) -> Tried {
+        Tried {
+            knobs: self.knobs.clone(),
+            with_credentials: self.spec.credentials.is_some(),
+            failure: self
+                .report
+                .result
+                .as_ref()
+                .err()
+                .map(|f| (f.stage, f.class.clone())),
+            resolved: self.report.resolved.clone(),
+            dialled: self.report.address,
+        }
+    }
+}
+
 /// Runs the ladder to a connection or a verdict.
 pub async fn run(mut request: Request, observer: &mut dyn Observer) -> Run {
     let started = Instant::now();
     let mut steps: Vec<Step> = Vec::new();
-    let mut tried: Vec<Tried> = Vec::new();
-    let mut applied: Vec<Fallback> = Vec::new();
 
     let result = loop {
+        let tried: Vec<Tried> = steps.iter().map(Step::tried).collect();
         let elapsed = started.elapsed();
         let decision = planner::next(
             &request.policy,
@@ -107,18 +124,6 @@ pub async fn run(mut request: Request, observer: &mut dyn Observer) -> Run {
         let spec = spec_for(&request, &knobs, &tried, remaining);
         let report = crate::engine::run_attempt(&spec).await;
 
-        tried.push(Tried {
-            knobs: knobs.clone(),
-            with_credentials: request.credentials.is_some(),
-            failure: report
-                .result
-                .as_ref()
-                .err()
-                .map(|f| (f.stage, f.class.clone())),
-            resolved: report.resolved.clone(),
-            dialled: report.address,
-        });
-        applied.extend(fallbacks.iter().copied());
         let connected = report.is_connected();
         let step = Step {
             number,
@@ -131,10 +136,14 @@ pub async fn run(mut request: Request, observer: &mut dyn Observer) -> Run {
         steps.push(step);
 
         if connected {
-            let winner = tried.last().expect("just pushed").knobs.clone();
-            let first = &tried[0].knobs;
+            let applied: Vec<Fallback> = steps
+                .iter()
+                .flat_map(|s| s.fallbacks.iter().copied())
+                .collect();
+            // `steps` holds at least the attempt just pushed.
+            let winner = steps[steps.len() - 1].knobs.clone();
             break Ok(Success {
-                fallbacks: planner::fallbacks_used(first, &winner, &applied),
+                fallbacks: planner::fallbacks_used(&steps[0].knobs, &winner, &applied),
                 winner,
             });
         }
