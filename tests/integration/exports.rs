@@ -4,6 +4,7 @@
 
 mod common;
 
+use std::path::Path;
 use std::process::Command;
 use std::sync::Mutex;
 
@@ -12,13 +13,23 @@ use common::{config_dir, files_containing, ladder, run, start, LabServer, Run, R
 /// xvfb-run -a picks a display by probing; serialize it within this test binary.
 static XVFB: Mutex<()> = Mutex::new(());
 
-fn rdpshim(server: &LabServer, args: &[&str]) -> Run {
+/// Runs rdpshim with its profiles in `config`.
+fn rdpshim(config: &Path, args: &[&str]) -> Run {
     let mut command = Command::new(RDPSHIM);
     command
         .args(args)
-        .env("RDPSHIM_CONFIG_DIR", config_dir(server))
+        .env("RDPSHIM_CONFIG_DIR", config)
         .env("RDPSHIM_NO_KEYRING", "1");
     run(command, None)
+}
+
+/// `rdpshim profile export TARGET ARGS...` with the profiles in `config`; it must succeed.
+fn export(config: &Path, target: &str, args: &[&str]) -> Run {
+    let mut full = vec!["profile", "export", target];
+    full.extend_from_slice(args);
+    let out = rdpshim(config, &full);
+    assert_eq!(out.code, 0, "export {args:?}: {}", out.stderr);
+    out
 }
 
 /// Runs xfreerdp 2.11 with `args` under a private Xvfb and HOME; true when it exits 0.
@@ -71,19 +82,12 @@ fn exports_connect(kind: &str) {
     let legacy_tls = kind == "xrdp-tls10";
 
     let rdp = server.dir().join("export.rdp");
-    let out = rdpshim(
-        &server,
-        &[
-            "profile",
-            "export",
-            &target,
-            "--format",
-            "rdp",
-            "-o",
-            rdp.to_str().unwrap(),
-        ],
+    let config = config_dir(&server);
+    export(
+        &config,
+        &target,
+        &["--format", "rdp", "-o", rdp.to_str().unwrap()],
     );
-    assert_eq!(out.code, 0, "{}", out.stderr);
     let bytes = std::fs::read(&rdp).unwrap();
     assert_eq!(
         &bytes[..2],
@@ -110,19 +114,11 @@ fn exports_connect(kind: &str) {
         String::from_utf8_lossy(&bytes)
     );
 
-    let out = rdpshim(
-        &server,
-        &[
-            "profile",
-            "export",
-            &target,
-            "--format",
-            "freerdp",
-            "--freerdp-version",
-            "2",
-        ],
+    let out = export(
+        &config,
+        &target,
+        &["--format", "freerdp", "--freerdp-version", "2"],
     );
-    assert_eq!(out.code, 0, "{}", out.stderr);
     let line = out.stdout.trim().to_owned();
     assert!(line.starts_with("xfreerdp "), "{line}");
     assert!(!line.contains("/p:"), "no password in the export: {line}");
@@ -170,32 +166,21 @@ fn import_of_export_gives_the_same_settings() {
     );
     assert_eq!(connected.code, 0, "{}", connected.stderr);
     let target = server.addr();
-    let shown = rdpshim(&server, &["profile", "show", &target, "--json"]);
+    let config = config_dir(&server);
+    let shown = rdpshim(&config, &["profile", "show", &target, "--json"]);
     let before: serde_json::Value = serde_json::from_str(&shown.stdout).unwrap();
 
     for utf8 in [false, true] {
         let rdp = server.dir().join(format!("roundtrip-{utf8}.rdp"));
-        let mut args = vec![
-            "profile",
-            "export",
-            &target,
-            "--format",
-            "rdp",
-            "-o",
-            rdp.to_str().unwrap(),
-        ];
+        let mut args = vec!["--format", "rdp", "-o", rdp.to_str().unwrap()];
         if utf8 {
             args.push("--utf8");
         }
-        assert_eq!(rdpshim(&server, &args).code, 0);
+        export(&config, &target, &args);
 
         // Import into an empty configuration.
         let fresh = server.dir().join(format!("fresh-{utf8}"));
-        let mut command = Command::new(RDPSHIM);
-        command
-            .args(["import", rdp.to_str().unwrap(), "--json"])
-            .env("RDPSHIM_CONFIG_DIR", &fresh);
-        let out = run(command, None);
+        let out = rdpshim(&fresh, &["import", rdp.to_str().unwrap(), "--json"]);
         assert_eq!(out.code, 0, "{}", out.stderr);
         let after: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
         for key in ["host", "port", "username", "domain"] {
@@ -203,22 +188,12 @@ fn import_of_export_gives_the_same_settings() {
         }
         // Every setting the file carries comes back: exporting the import gives the same file.
         let again = server.dir().join(format!("again-{utf8}.rdp"));
-        let mut command = Command::new(RDPSHIM);
         let host_port = format!("{}:{}", after["host"].as_str().unwrap(), after["port"]);
-        let mut args = vec![
-            "profile",
-            "export",
-            &host_port,
-            "--format",
-            "rdp",
-            "-o",
-            again.to_str().unwrap(),
-        ];
+        let mut args = vec!["--format", "rdp", "-o", again.to_str().unwrap()];
         if utf8 {
             args.push("--utf8");
         }
-        command.args(&args).env("RDPSHIM_CONFIG_DIR", &fresh);
-        assert_eq!(run(command, None).code, 0);
+        export(&fresh, &host_port, &args);
         assert_eq!(
             std::fs::read(&again).unwrap(),
             std::fs::read(&rdp).unwrap(),
@@ -241,11 +216,10 @@ fn an_mstsc_written_file_imports() {
     let file = dir.join("mstsc.rdp");
     std::fs::write(&file, &bytes).unwrap();
 
-    let mut command = Command::new(RDPSHIM);
-    command
-        .args(["import", file.to_str().unwrap(), "--json"])
-        .env("RDPSHIM_CONFIG_DIR", dir.join("config"));
-    let out = run(command, None);
+    let out = rdpshim(
+        &dir.join("config"),
+        &["import", file.to_str().unwrap(), "--json"],
+    );
     assert_eq!(out.code, 0, "{}", out.stderr);
     let profile: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
     assert_eq!(profile["host"], "srv.corp.example");

@@ -7,6 +7,8 @@
 //! on stdin and reads one result line per step. Skip with `RDPSHIM_KEYRING_SKIP=1` where
 //! gnome-keyring is not installed.
 
+mod common;
+
 use std::io::{BufRead as _, Write as _};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -14,7 +16,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use rdpshim::secret::store::{os_store, SecretStore, PROBE_SERVICE, SERVICE};
 use rdpshim::secret::Password;
-use rdpshim_tests::keyring::{keyring_check, Mode, SecretService};
+use rdpshim_tests::keyring::{require_keyring, Mode, SecretService};
 
 const CHILD_VAR: &str = "RDPSHIM_KEYRING_CHILD";
 const TRACE_VAR: &str = "RDPSHIM_KEYRING_CHILD_TRACE";
@@ -115,17 +117,6 @@ fn layout(_service: &str, _account: &str) -> String {
 // ---------------------------------------------------------------------------------------
 // The parent side.
 // ---------------------------------------------------------------------------------------
-
-fn require_keyring() -> bool {
-    if std::env::var_os("RDPSHIM_KEYRING_SKIP").is_some() {
-        eprintln!("RDPSHIM_KEYRING_SKIP set: skipping Secret Service test");
-        return false;
-    }
-    if let Err(e) = keyring_check() {
-        panic!("{e} (set RDPSHIM_KEYRING_SKIP=1 to skip)");
-    }
-    true
-}
 
 struct ChildRun {
     lines: Vec<String>,
@@ -472,69 +463,51 @@ fn service_that_cannot_write_fails_the_probe() {
 
 #[test]
 fn connect_saves_the_password_and_the_next_connect_uses_it() {
-    if std::env::var_os("RDPSHIM_KEYRING_SKIP").is_some() {
+    if !require_keyring() {
         return;
     }
     let server = rdpshim_tests::LabServer::start("shadow-nla").expect("shadow-nla starts");
     let service = SecretService::start().expect("a private Secret Service");
-    let config = server.dir().join("rdpshim-config");
+    let config = common::config_dir(&server);
     let target = server.addr();
     let rdpshim = |args: &[&str], stdin: Option<&str>| {
-        let mut command = service.command(env!("CARGO_BIN_EXE_rdpshim"));
+        let mut command = service.command(common::RDPSHIM);
         command
             .args(["connect", &target, "--json", "--timeout", "5"])
             .args(args)
             .env("RDPSHIM_CONFIG_DIR", &config)
             .env_remove("RDPSHIM_NO_KEYRING")
-            .env_remove("RDPSHIM_PASSWORD")
-            .stdin(if stdin.is_some() {
-                Stdio::piped()
-            } else {
-                Stdio::null()
-            })
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
-        let mut child = command.spawn().expect("spawn rdpshim");
-        if let Some(input) = stdin {
-            child
-                .stdin
-                .take()
-                .unwrap()
-                .write_all(input.as_bytes())
-                .unwrap();
-        }
-        let out = child.wait_with_output().unwrap();
-        (
-            out.status.code().unwrap_or(-1),
-            String::from_utf8_lossy(&out.stdout).into_owned(),
-            String::from_utf8_lossy(&out.stderr).into_owned(),
-        )
+            .env_remove("RDPSHIM_PASSWORD");
+        common::run(command, stdin)
     };
 
-    let (code, _, stderr) = rdpshim(
+    let first = rdpshim(
         &["-u", &server.user, "--password-stdin"],
         Some(&format!("{}\n", server.password)),
     );
-    assert_eq!(code, 0, "first connect: {stderr}\n{}", service.logs());
-    assert!(stderr.contains("saved the password"), "{stderr}");
+    assert_eq!(
+        first.code,
+        0,
+        "first connect: {}\n{}",
+        first.stderr,
+        service.logs()
+    );
+    assert!(
+        first.stderr.contains("saved the password"),
+        "{}",
+        first.stderr
+    );
 
     // No stdin, no environment, no terminal: only the keyring can supply the password;
     // the user name comes from the profile.
-    let (code, stdout, stderr) = rdpshim(&[], None);
+    let second = rdpshim(&[], None);
     assert_eq!(
-        code, 0,
-        "second connect with the keyring's password: {stderr}"
+        second.code, 0,
+        "second connect with the keyring's password: {}",
+        second.stderr
     );
-    assert!(stdout.contains("\"connected\":true"));
-    let leaked = files_under(&config)
-        .into_iter()
-        .filter(|p| {
-            std::fs::read(p).is_ok_and(|b| {
-                b.windows(server.password.len())
-                    .any(|w| w == server.password.as_bytes())
-            })
-        })
-        .collect::<Vec<_>>();
+    assert!(second.stdout.contains("\"connected\":true"));
+    let leaked = common::files_containing(&config, &server.password);
     assert!(leaked.is_empty(), "password in profile files: {leaked:?}");
 }
 
@@ -543,18 +516,11 @@ fn connect_without_a_keyring_says_so_and_writes_nothing() {
     let server = rdpshim_tests::LabServer::start("shadow-nla").expect("shadow-nla starts");
     let home = server.dir().join("home");
     std::fs::create_dir_all(&home).unwrap();
-    let config = server.dir().join("rdpshim-config");
-    let mut command = Command::new(env!("CARGO_BIN_EXE_rdpshim"));
+    let config = common::config_dir(&server);
+    let mut command = Command::new(common::RDPSHIM);
     command
-        .args([
-            "connect",
-            &server.addr(),
-            "--timeout",
-            "5",
-            "-u",
-            &server.user,
-            "--password-stdin",
-        ])
+        .args(["connect", &server.addr(), "--timeout", "5"])
+        .args(["-u", &server.user, "--password-stdin"])
         .env("RDPSHIM_CONFIG_DIR", &config)
         .env("HOME", &home)
         .env("XDG_RUNTIME_DIR", &home)
@@ -562,46 +528,17 @@ fn connect_without_a_keyring_says_so_and_writes_nothing() {
             "DBUS_SESSION_BUS_ADDRESS",
             format!("unix:path={}/no-such-bus", home.display()),
         )
-        .env_remove("RDPSHIM_NO_KEYRING")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    let mut child = command.spawn().unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(format!("{}\n", server.password).as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(0), "{stderr}");
+        .env_remove("RDPSHIM_NO_KEYRING");
+    let out = common::run(command, Some(&format!("{}\n", server.password)));
+    assert_eq!(out.code, 0, "{}", out.stderr);
     assert_eq!(
-        stderr.matches("passwords are not saved").count(),
+        out.stderr.matches("passwords are not saved").count(),
         1,
-        "said once: {stderr}"
+        "said once: {}",
+        out.stderr
     );
-    for file in files_under(&home).into_iter().chain(files_under(&config)) {
-        let bytes = std::fs::read(&file).unwrap_or_default();
-        assert!(
-            !bytes
-                .windows(server.password.len())
-                .any(|w| w == server.password.as_bytes()),
-            "password written to {}",
-            file.display()
-        );
+    for dir in [&home, &config] {
+        let leaked = common::files_containing(dir, &server.password);
+        assert!(leaked.is_empty(), "password written to {leaked:?}");
     }
-}
-
-fn files_under(dir: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
-        let path = entry.path();
-        if path.is_dir() {
-            out.extend(files_under(&path));
-        } else {
-            out.push(path);
-        }
-    }
-    out
 }

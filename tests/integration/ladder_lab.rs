@@ -311,8 +311,7 @@ fn ladder_by_name(
     hosts: Option<&std::path::Path>,
     extra: &[&str],
 ) -> Run {
-    let target = format!("{name}:{}", server.port);
-    let mut command = match hosts {
+    let command = match hosts {
         Some(hosts) => {
             let mut c = std::process::Command::new(rdpshim_tests::with_hosts_script());
             c.arg(hosts).arg(common::RDPSHIM);
@@ -320,13 +319,15 @@ fn ladder_by_name(
         }
         None => std::process::Command::new(common::RDPSHIM),
     };
-    command
-        .args(["connect", &target, "--json", "--timeout", "3"])
-        .args(extra)
-        .env_remove("RDPSHIM_PASSWORD")
-        .env("RDPSHIM_CONFIG_DIR", common::config_dir(server))
-        .env("RDPSHIM_NO_KEYRING", "1");
-    common::run(command, None)
+    let mut args = vec!["--timeout", "3"];
+    args.extend_from_slice(extra);
+    common::ladder_with(
+        command,
+        server,
+        &format!("{name}:{}", server.port),
+        &args,
+        None,
+    )
 }
 
 #[test]

@@ -272,6 +272,19 @@ fn stop(mut child: Child) {
     let _ = child.wait();
 }
 
+/// For a test that needs a Secret Service: `false` (skip) when `RDPSHIM_KEYRING_SKIP` is
+/// set, a panic naming what is missing when one cannot be started, else `true`.
+pub fn require_keyring() -> bool {
+    if std::env::var_os("RDPSHIM_KEYRING_SKIP").is_some() {
+        eprintln!("RDPSHIM_KEYRING_SKIP set: skipping Secret Service test");
+        return false;
+    }
+    if let Err(e) = keyring_check() {
+        panic!("{e} (set RDPSHIM_KEYRING_SKIP=1 to skip)");
+    }
+    true
+}
+
 /// Why a Secret Service cannot be started here (a tool missing), or Ok.
 pub fn keyring_check() -> Result<(), String> {
     let missing: Vec<&str> = ["dbus-daemon", "dbus-send", "gnome-keyring-daemon"]
@@ -383,17 +396,6 @@ fn fresh_dir() -> Result<PathBuf, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn require_keyring() -> bool {
-        if std::env::var_os("RDPSHIM_KEYRING_SKIP").is_some() {
-            eprintln!("RDPSHIM_KEYRING_SKIP set: skipping Secret Service test");
-            return false;
-        }
-        if let Err(e) = keyring_check() {
-            panic!("{e} (set RDPSHIM_KEYRING_SKIP=1 to skip)");
-        }
-        true
-    }
 
     fn alive(pid: u32) -> bool {
         // A zombie (state Z) counts as gone.

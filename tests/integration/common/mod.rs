@@ -87,9 +87,24 @@ pub fn connect(server: &LabServer, args: &[&str], stdin: Option<&str>) -> Run {
 /// Runs `rdpshim connect TARGET --json ARGS...` (the fallback ladder) for `server`, with the
 /// profiles kept in the server's private directory.
 pub fn ladder(server: &LabServer, args: &[&str], stdin: Option<&str>) -> Run {
-    let target = server.dial_addr();
-    let mut command = server.command(RDPSHIM);
-    command.args(["connect", &target, "--json"]).args(args);
+    ladder_with(
+        server.command(RDPSHIM),
+        server,
+        &server.dial_addr(),
+        args,
+        stdin,
+    )
+}
+
+/// [`ladder`] to `target`, in `command` (`RDPSHIM` itself or a wrapper running it).
+pub fn ladder_with(
+    mut command: Command,
+    server: &LabServer,
+    target: &str,
+    args: &[&str],
+    stdin: Option<&str>,
+) -> Run {
+    command.args(["connect", target, "--json"]).args(args);
     command
         .env_remove("RDPSHIM_PASSWORD")
         .env_remove("RUST_LOG")
