@@ -15,7 +15,7 @@ use ironrdp_core::WriteBuf;
 use ironrdp_tokio::{FramedWrite as _, TokioFramed};
 
 use super::classify::{connector_failure, credssp_class, io_failure};
-use super::dial::secs;
+use super::deadline::bounded;
 use super::tls::BoxStream;
 use crate::report::{Failure, FailureClass, Stage};
 
@@ -31,14 +31,7 @@ pub async fn authenticate(
     limit: Duration,
 ) -> Result<(), Failure> {
     let exchange = exchange(framed, connector, server_name, server_public_key);
-    match tokio::time::timeout(limit, exchange).await {
-        Ok(result) => result,
-        Err(_) => Err(Failure::new(
-            Stage::Credssp,
-            FailureClass::Timeout,
-            format!("CredSSP did not complete within {}", secs(limit)),
-        )),
-    }
+    bounded(Stage::Credssp, limit, "CredSSP did not complete", exchange).await
 }
 
 async fn exchange(

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use tokio::net::TcpStream;
 
+use super::deadline::secs;
 use crate::report::{Failure, FailureClass, Stage};
 
 /// Every address the resolver returns for `host:port`, in resolver order (mstsc dials the
@@ -72,8 +73,4 @@ fn classify_connect_error(addr: SocketAddr, e: &io::Error) -> Failure {
         _ => (FailureClass::TcpRefused, "connect failed"),
     };
     Failure::new(Stage::Tcp, class, format!("{why}: {addr}: {e}"))
-}
-
-pub(crate) fn secs(d: Duration) -> String {
-    format!("{:.1} s", d.as_secs_f64())
 }

@@ -15,7 +15,7 @@ use ironrdp_tokio::{FramedWrite as _, TokioFramed};
 use tokio::time::Instant;
 
 use super::classify::io_failure;
-use super::dial::secs;
+use super::deadline::secs;
 use super::screenshot;
 use super::tls::BoxStream;
 use crate::report::{Failure, FailureClass, Stage};

@@ -11,6 +11,7 @@ mod cert;
 mod classify;
 mod connector_config;
 mod credssp;
+mod deadline;
 mod dial;
 mod first_frame;
 mod screenshot;
@@ -144,21 +145,18 @@ async fn attempt(
     clock.enter(Stage::Tls);
     let (tcp, leftover) = framed.into_inner();
     let server_name = spec.effective_server_name();
-    let upgraded =
-        match tokio::time::timeout(t.tls, tls::upgrade(tcp, &spec.tls, server_name)).await {
-            Err(_) => {
-                return Err(Failure::new(
-                    Stage::Tls,
-                    FailureClass::Timeout,
-                    format!(
-                        "TLS handshake did not complete within {}",
-                        dial::secs(t.tls)
-                    ),
-                ));
-            }
-            Ok(Err(e)) => return Err(Failure::new(Stage::Tls, e.class, e.detail)),
-            Ok(Ok(upgraded)) => upgraded,
-        };
+    let handshake = async {
+        tls::upgrade(tcp, &spec.tls, server_name)
+            .await
+            .map_err(|e| Failure::new(Stage::Tls, e.class, e.detail))
+    };
+    let upgraded = deadline::bounded(
+        Stage::Tls,
+        t.tls,
+        "TLS handshake did not complete",
+        handshake,
+    )
+    .await?;
     observed.tls = Some(upgraded.session.clone());
     let inspected = cert::inspect(&upgraded.certificate_der, SystemTime::now()).map_err(|e| {
         Failure::new(

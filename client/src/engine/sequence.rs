@@ -13,7 +13,7 @@ use ironrdp_tokio::{complete_multitransport, single_sequence_step, TokioFramed};
 use tokio::time::Instant;
 
 use super::classify::connector_failure;
-use super::dial::secs;
+use super::deadline::secs;
 use super::tls::BoxStream;
 use super::StageClock;
 use crate::report::{Failure, FailureClass, Stage};

@@ -16,7 +16,7 @@ use ironrdp_tokio::{FramedWrite as _, TokioFramed};
 use tokio::net::TcpStream;
 
 use super::classify::{connector_failure, io_failure};
-use super::dial::secs;
+use super::deadline::bounded;
 use crate::report::{Failure, FailureClass, Stage};
 
 /// Sends the Connection Request and returns the protocol the server selected.
@@ -25,14 +25,13 @@ pub async fn negotiate(
     connector: &mut ClientConnector,
     limit: Duration,
 ) -> Result<SecurityProtocol, Failure> {
-    match tokio::time::timeout(limit, exchange(framed, connector)).await {
-        Ok(result) => result,
-        Err(_) => Err(Failure::new(
-            Stage::X224,
-            FailureClass::Timeout,
-            format!("no X.224 Connection Confirm within {}", secs(limit)),
-        )),
-    }
+    bounded(
+        Stage::X224,
+        limit,
+        "no X.224 Connection Confirm",
+        exchange(framed, connector),
+    )
+    .await
 }
 
 async fn exchange(
