@@ -74,6 +74,14 @@ fn is_peer_closed(error: &io::Error) -> bool {
     )
 }
 
+/// The handshake completed without a server certificate: nothing to pin, no key for CredSSP.
+fn no_certificate() -> HandshakeError {
+    HandshakeError {
+        class: FailureClass::TlsOther("no-certificate".into()),
+        detail: "the server sent no certificate".into(),
+    }
+}
+
 fn setup_error(detail: String) -> HandshakeError {
     HandshakeError {
         class: FailureClass::TlsOther("local-configuration".into()),

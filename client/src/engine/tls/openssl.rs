@@ -13,7 +13,7 @@ use openssl::ssl::{
 use tokio::net::TcpStream;
 use tokio_openssl::SslStream;
 
-use super::{is_peer_closed, setup_error, HandshakeError, Upgraded};
+use super::{is_peer_closed, no_certificate, setup_error, HandshakeError, Upgraded};
 use crate::attempt::{TlsChoice, TlsStack, TlsVersion};
 use crate::report::{FailureClass, TlsSession};
 
@@ -83,10 +83,7 @@ pub(super) async fn handshake(
     let certificate_der = ssl
         .peer_certificate()
         .and_then(|cert| cert.to_der().ok())
-        .ok_or_else(|| HandshakeError {
-            class: FailureClass::TlsOther("no-certificate".into()),
-            detail: "the server sent no certificate".into(),
-        })?;
+        .ok_or_else(no_certificate)?;
     let version = match ssl.version_str() {
         "TLSv1" => TlsVersion::Tls10,
         "TLSv1.1" => TlsVersion::Tls11,

@@ -16,7 +16,7 @@ use rustls::{
 use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
 
-use super::{is_peer_closed, setup_error, HandshakeError, Upgraded};
+use super::{is_peer_closed, no_certificate, setup_error, HandshakeError, Upgraded};
 use crate::attempt::{TlsChoice, TlsStack, TlsVersion};
 use crate::report::{FailureClass, TlsSession};
 
@@ -95,10 +95,7 @@ pub(super) async fn handshake(
         .peer_certificates()
         .and_then(|chain| chain.first())
         .map(|cert| cert.to_vec())
-        .ok_or_else(|| HandshakeError {
-            class: FailureClass::TlsOther("no-certificate".into()),
-            detail: "the server sent no certificate".into(),
-        })?;
+        .ok_or_else(no_certificate)?;
     let version = match connection.protocol_version() {
         Some(rustls::ProtocolVersion::TLSv1_3) => TlsVersion::Tls13,
         _ => TlsVersion::Tls12,
