@@ -75,12 +75,6 @@ impl Grade {
             Self::Modern => "modern",
         }
     }
-
-    pub fn parse(text: &str) -> Option<Self> {
-        [Self::NoNla, Self::Legacy, Self::Tls12, Self::Modern]
-            .into_iter()
-            .find(|g| g.as_str() == text)
-    }
 }
 
 impl fmt::Display for Grade {
@@ -110,13 +104,5 @@ mod tests {
         let lowest: Vec<TlsVersion> = ladder.iter().map(lowest_version).collect();
         assert!(lowest.windows(2).all(|w| w[0] >= w[1]));
         assert_eq!(Grade::of(false, &ladder[0]), Grade::NoNla);
-    }
-
-    #[test]
-    fn grade_names_round_trip() {
-        for g in [Grade::NoNla, Grade::Legacy, Grade::Tls12, Grade::Modern] {
-            assert_eq!(Grade::parse(g.as_str()), Some(g));
-        }
-        assert_eq!(Grade::parse("strong"), None);
     }
 }
