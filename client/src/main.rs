@@ -14,6 +14,8 @@ fn main() -> ExitCode {
         cli::args::Command::Connect(connect) => cli::connect::run(&connect),
         cli::args::Command::Profile(command) => cli::profile::run(&command),
         cli::args::Command::Import(import) => cli::profile::import(&import),
+        cli::args::Command::Diagnose(diagnose) => cli::diagnose::run(&diagnose),
+        cli::args::Command::Matrix(matrix) => cli::matrix::run(&matrix),
         cli::args::Command::Generate { artifact } => cli::generate::run(artifact),
     }
 }

@@ -48,6 +48,13 @@ pub enum Command {
     Profile(super::profile::ProfileCommand),
     /// Create or update a profile from an .rdp file.
     Import(super::profile::ImportArgs),
+    /// Find out why a server refuses clients, without credentials: reachability, security
+    /// layers, TLS versions and suites, certificate, NLA and NTLM identity, UDP; then a
+    /// verdict per known cause of mstsc's error 0x904.
+    Diagnose(super::diagnose::DiagnoseArgs),
+    /// Regression harness: every configuration of a matrix against every host, a table of
+    /// outcomes, baselines to compare against, JUnit XML for CI.
+    Matrix(Box<super::matrix::MatrixArgs>),
     /// Print the man page or shell completions (for packaging).
     #[command(hide = true)]
     Generate {

@@ -3,9 +3,11 @@
 pub mod args;
 pub mod connect;
 pub mod credentials;
+pub mod diagnose;
 pub mod exit;
 pub mod generate;
 pub mod logging;
+pub mod matrix;
 pub mod profile;
 pub mod progress;
 pub mod render;
