@@ -9,13 +9,17 @@
 //! - [`saved`]: the saved profile as planner knobs, and a run written back into it;
 //! - [`ladder`]: runs the planner's decisions through the engine;
 //! - [`planner`]: the pure fallback planner (no I/O, no clock);
-//! - [`advice`]: human warnings derived from a report.
+//! - [`advice`]: human warnings derived from a report;
+//! - [`diagnose`]: findings without credentials and a verdict per known cause of failure;
+//! - [`matrix`]: the regression harness over hosts x configurations.
 
 pub mod advice;
 pub mod attempt;
+pub mod diagnose;
 pub mod engine;
 pub mod json;
 pub mod ladder;
+pub mod matrix;
 pub mod planner;
 pub mod report;
 pub mod saved;

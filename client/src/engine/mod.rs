@@ -27,7 +27,11 @@ use ironrdp_tokio::{mark_as_upgraded, skip_connect_begin, TokioFramed};
 use tokio::time::Instant;
 
 use crate::attempt::{AttemptSpec, DialTarget};
+
 use crate::report::{AttemptReport, Connected, Failure, FailureClass, Stage, StageTime};
+/// Resolution under a time limit, for callers that need addresses before any attempt
+/// (the matrix dials by IP; diagnose lists every address).
+pub use dial::resolve;
 
 /// Records how long each stage took, in the order they were entered.
 #[derive(Debug, Default)]

@@ -1,0 +1,1 @@
+//! Diagnosis without credentials: findings from the engine's probes, verdicts per cause.

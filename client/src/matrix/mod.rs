@@ -1,0 +1,1 @@
+//! The regression harness: every configuration of a matrix against every host.
