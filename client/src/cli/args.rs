@@ -20,7 +20,8 @@ Exit codes:
   4  no working configuration (the diagnosis says why)
   5  unreachable (DNS failure, connection refused, no answer)
   6  refused by policy (--min-security, or a possible downgrade against the profile)
-  7  certificate changed (see both fingerprints; --accept-new-cert to trust the new one)";
+  7  certificate changed (see both fingerprints; --accept-new-cert to trust the new one)
+  8  matrix: a cell regressed against --baseline (ok before, a failure now)";
 
 #[derive(Debug, Parser)]
 #[command(
@@ -51,6 +52,7 @@ pub enum Command {
     /// Find out why a server refuses clients, without credentials: reachability, security
     /// layers, TLS versions and suites, certificate, NLA and NTLM identity, UDP; then a
     /// verdict per known cause of mstsc's error 0x904.
+    #[command(after_help = super::diagnose::DIAGNOSE_EXIT_HELP)]
     Diagnose(super::diagnose::DiagnoseArgs),
     /// Regression harness: every configuration of a matrix against every host, a table of
     /// outcomes, baselines to compare against, JUnit XML for CI.
@@ -224,7 +226,7 @@ pub struct ConnectArgs {
     pub json: bool,
 }
 
-fn parse_timeout(s: &str) -> Result<Duration, String> {
+pub(super) fn parse_timeout(s: &str) -> Result<Duration, String> {
     let secs: f64 = s
         .parse()
         .map_err(|_| format!("`{s}` is not a number of seconds"))?;

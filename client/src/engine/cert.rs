@@ -5,6 +5,7 @@ use std::time::SystemTime;
 use sha2::{Digest as _, Sha256};
 use x509_parser::prelude::{FromDer as _, X509Certificate};
 
+use crate::diagnose::findings::CertificateDetails;
 use crate::report::CertificateInfo;
 
 /// The parsed certificate plus the key CredSSP binds to.
@@ -42,6 +43,55 @@ pub fn inspect(der: &[u8], now: SystemTime) -> Result<Inspected, String> {
     Ok(Inspected {
         info,
         public_key: cert.public_key().subject_public_key.data.to_vec(),
+    })
+}
+
+/// The certificate as `diagnose` reports it: the pinning facts plus the subjectAltName
+/// entries, the key and the signature algorithm (a 1024-bit RSA key or a SHA-1 signature is
+/// what makes a modern client refuse an otherwise valid certificate).
+pub fn details(der: &[u8], now: SystemTime) -> Result<CertificateDetails, String> {
+    use x509_parser::extensions::GeneralName;
+    use x509_parser::public_key::PublicKey;
+
+    let info = inspect(der, now)?.info;
+    let (_, cert) = X509Certificate::from_der(der)
+        .map_err(|e| format!("unparsable server certificate: {e}"))?;
+    let mut san = Vec::new();
+    if let Ok(Some(ext)) = cert.subject_alternative_name() {
+        for name in &ext.value.general_names {
+            match name {
+                GeneralName::DNSName(dns) => san.push(format!("DNS:{dns}")),
+                GeneralName::IPAddress(_) => {}
+                other => san.push(other.to_string()),
+            }
+        }
+        san.extend(
+            names(&cert)
+                .into_iter()
+                .filter(|n| n.parse::<std::net::IpAddr>().is_ok())
+                .map(|ip| format!("IP:{ip}")),
+        );
+    }
+    let registry = x509_parser::objects::oid_registry();
+    let oid_name = |oid: &x509_parser::der_parser::Oid<'_>| {
+        x509_parser::objects::oid2sn(oid, registry)
+            .map(str::to_owned)
+            .unwrap_or_else(|_| oid.to_id_string())
+    };
+    let spki = cert.public_key();
+    let (key_type, key_bits) = match spki.parsed() {
+        Ok(PublicKey::RSA(rsa)) => ("RSA".to_owned(), rsa.key_size()),
+        Ok(PublicKey::EC(ec)) => ("EC".to_owned(), ec.key_size()),
+        Ok(PublicKey::DSA(y)) => ("DSA".to_owned(), y.len() * 8),
+        Ok(other) => (oid_name(&spki.algorithm.algorithm), other.key_size()),
+        Err(_) => (oid_name(&spki.algorithm.algorithm), 0),
+    };
+    Ok(CertificateDetails {
+        info,
+        san,
+        key_type,
+        key_bits: u32::try_from(key_bits).unwrap_or(0),
+        signature_algorithm: oid_name(&cert.signature_algorithm.algorithm),
     })
 }
 

@@ -14,6 +14,7 @@ mod credssp;
 mod deadline;
 mod dial;
 mod first_frame;
+pub mod probe;
 mod screenshot;
 mod sequence;
 pub mod tls;

@@ -8,6 +8,7 @@
 //! not by a CA chain.
 
 mod openssl;
+pub mod probe;
 mod rustls;
 
 use std::io;
@@ -64,7 +65,7 @@ pub async fn upgrade(
 
 /// The peer closed or reset the connection mid-handshake: many old servers answer a
 /// ClientHello they dislike this way instead of with an alert.
-fn is_peer_closed(error: &io::Error) -> bool {
+pub(crate) fn is_peer_closed(error: &io::Error) -> bool {
     matches!(
         error.kind(),
         io::ErrorKind::UnexpectedEof

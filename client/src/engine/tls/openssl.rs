@@ -70,14 +70,7 @@ pub(super) async fn handshake(
     is_ip: bool,
 ) -> Result<Upgraded, HandshakeError> {
     let context = connector(choice).map_err(setup_error)?;
-    let mut ssl = Ssl::new(&context).map_err(|e| setup_error(format!("OpenSSL: {e}")))?;
-    if !is_ip {
-        // SNI only for names (RFC 6066 3).
-        ssl.set_hostname(server_name)
-            .map_err(|e| setup_error(format!("OpenSSL: `{server_name}` as SNI: {e}")))?;
-    }
-    let mut stream = SslStream::new(ssl, tcp).map_err(|e| setup_error(format!("OpenSSL: {e}")))?;
-    Pin::new(&mut stream).connect().await.map_err(classify)?;
+    let stream = connect(tcp, &context, server_name, is_ip).await?;
 
     let ssl = stream.ssl();
     let certificate_der = ssl
@@ -104,6 +97,49 @@ pub(super) async fn handshake(
         },
         certificate_der,
     })
+}
+
+/// A context for diagnostic handshakes: exactly `versions`, exactly `cipher_list` (TLS 1.2
+/// and older) and `tls13_suites`, security level 0 so nothing the server speaks is hidden.
+pub(super) fn probe_context(
+    versions: (TlsVersion, TlsVersion),
+    cipher_list: &str,
+    tls13_suites: &str,
+) -> Result<SslContext, String> {
+    let mut builder =
+        SslContext::builder(SslMethod::tls_client()).map_err(|e| format!("OpenSSL: {e}"))?;
+    builder.set_security_level(0);
+    builder
+        .set_min_proto_version(Some(ssl_version(versions.0)))
+        .and_then(|()| builder.set_max_proto_version(Some(ssl_version(versions.1))))
+        .map_err(|e| format!("OpenSSL: {e}"))?;
+    builder
+        .set_cipher_list(cipher_list)
+        .map_err(|e| format!("OpenSSL rejects `{cipher_list}`: {e}"))?;
+    builder
+        .set_ciphersuites(tls13_suites)
+        .map_err(|e| format!("OpenSSL rejects `{tls13_suites}`: {e}"))?;
+    builder.set_verify(SslVerifyMode::NONE);
+    builder.set_session_cache_mode(SslSessionCacheMode::OFF);
+    builder.set_options(SslOptions::NO_TICKET);
+    Ok(builder.build())
+}
+
+/// The client handshake on `tcp` with `context`; SNI only for names (RFC 6066 3).
+pub(super) async fn connect(
+    tcp: TcpStream,
+    context: &SslContext,
+    server_name: &str,
+    is_ip: bool,
+) -> Result<SslStream<TcpStream>, HandshakeError> {
+    let mut ssl = Ssl::new(context).map_err(|e| setup_error(format!("OpenSSL: {e}")))?;
+    if !is_ip {
+        ssl.set_hostname(server_name)
+            .map_err(|e| setup_error(format!("OpenSSL: `{server_name}` as SNI: {e}")))?;
+    }
+    let mut stream = SslStream::new(ssl, tcp).map_err(|e| setup_error(format!("OpenSSL: {e}")))?;
+    Pin::new(&mut stream).connect().await.map_err(classify)?;
+    Ok(stream)
 }
 
 /// OpenSSL reports handshake failures as reason strings; these are stable across 1.1 and 3.x.

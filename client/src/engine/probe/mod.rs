@@ -1,0 +1,335 @@
+//! Probes for `rdpshim diagnose`: what a server accepts, found without credentials.
+//!
+//! Reachability first (every address), then, concurrently against the first address that
+//! accepts TCP: one X.224 request per security protocol (the NLA one goes on to an NTLM
+//! CHALLENGE), the TLS version and suite scan, and the GCC exchange for multitransport.
+//! Every connection holds a permit of a per-host gate, because small servers drop
+//! connections beyond a tiny listen backlog (xrdp listens with a backlog of 2), and every
+//! network step has a time limit. The findings are plain data; judging them is
+//! `crate::diagnose::verdicts`, which does no I/O.
+
+mod gcc;
+mod negotiation;
+mod ntlm;
+mod reach;
+mod tls_scan;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use futures_util::future::join_all;
+use tokio::net::TcpStream;
+use tokio::sync::Semaphore;
+use tokio::time::Instant;
+
+use super::tls::probe::{handshake, Negotiated, Offer};
+use crate::attempt::StageTimeouts;
+use crate::diagnose::findings::{
+    protocol, Findings, Layer, LayerProbe, MultitransportFinding, NlaFinding, Reach, Tri,
+    X224Answer,
+};
+use crate::report::NegotiationCode;
+
+pub use negotiation::{decode_confirm, encode_request};
+pub use ntlm::parse_challenge;
+
+/// How hard `diagnose` may push one server.
+#[derive(Debug, Clone, Copy)]
+pub struct ProbeLimits {
+    pub timeouts: StageTimeouts,
+    /// Simultaneous connections to the server.
+    pub connections: usize,
+}
+
+/// The server being probed, shared by concurrent probes.
+pub(crate) struct Target {
+    address: SocketAddr,
+    /// SNI (none for an IP literal), as mstsc would send it.
+    server_name: String,
+    timeouts: StageTimeouts,
+    gate: Semaphore,
+}
+
+impl Target {
+    /// A TCP connection under the gate; the permit lives as long as the connection.
+    async fn connect(&self) -> Result<(tokio::sync::SemaphorePermit<'_>, TcpStream), String> {
+        let permit = self
+            .gate
+            .acquire()
+            .await
+            .map_err(|_| "probe gate closed".to_owned())?;
+        let stream = super::dial::connect(self.address, self.timeouts.tcp)
+            .await
+            .map_err(|f| f.detail)?;
+        let _ = stream.set_nodelay(true);
+        Ok((permit, stream))
+    }
+
+    /// X.224 requesting `requested`, then one TLS handshake with `offer`.
+    async fn tls_handshake(&self, requested: u32, offer: &Offer) -> Result<Negotiated, String> {
+        let (_permit, mut tcp) = self.connect().await?;
+        match negotiation::exchange(&mut tcp, requested, self.timeouts.x224).await {
+            X224Answer::Selected { selected, .. }
+                if selected & (protocol::SSL | protocol::HYBRID | protocol::HYBRID_EX) != 0 => {}
+            other => return Err(format!("X.224: {}", describe(&other))),
+        }
+        match tokio::time::timeout(self.timeouts.tls, handshake(tcp, offer, &self.server_name))
+            .await
+        {
+            Ok(Ok((negotiated, _stream))) => Ok(negotiated),
+            Ok(Err(e)) => Err(format!("{}: {}", e.class, e.detail)),
+            Err(_) => Err("timeout: no TLS handshake within the limit".into()),
+        }
+    }
+}
+
+/// Runs every probe against `host:port`.
+pub async fn diagnose(host: &str, port: u16, limits: ProbeLimits) -> Findings {
+    let started = Instant::now();
+    let t = limits.timeouts;
+    let dns = reach::reach_all(host, port, t.dns, t.tcp).await;
+    let probed = dns
+        .addresses
+        .iter()
+        .find(|a| a.tcp == Reach::Connected)
+        .map(|a| a.address);
+
+    let mut findings = Findings {
+        host: host.to_owned(),
+        port,
+        dns,
+        probed,
+        security_layers: Vec::new(),
+        tls: None,
+        certificate: None,
+        nla: NlaFinding {
+            offered: Tri::Unknown,
+            required: Tri::Unknown,
+            credssp_version: None,
+            ntlm: None,
+            error: Some("the server was not reached".into()),
+        },
+        multitransport: MultitransportFinding {
+            advertised: Tri::Unknown,
+            flags: Vec::new(),
+            rdp_version: None,
+            detail: Some("the server was not reached".into()),
+        },
+        ms: 0.0,
+    };
+    let Some(address) = probed else {
+        findings.ms = ms_since(started);
+        return findings;
+    };
+
+    let target = Arc::new(Target {
+        address,
+        server_name: host.to_owned(),
+        timeouts: t,
+        gate: Semaphore::new(limits.connections.max(1)),
+    });
+    let requested_tls = protocol::SSL | protocol::HYBRID | protocol::HYBRID_EX;
+
+    // One request first: a server that never answers X.224 costs one time limit, not one
+    // per probe.
+    let (first, _) = layer_probe(&target, Layer::Tls).await;
+    if first.answer == X224Answer::Timeout {
+        findings.security_layers = Layer::ALL
+            .iter()
+            .map(|&layer| {
+                if layer == Layer::Tls {
+                    first.clone()
+                } else {
+                    probe_of(layer, X224Answer::NotProbed)
+                }
+            })
+            .collect();
+        findings.nla.error = Some("no X.224 answer".into());
+        findings.multitransport.detail = Some("no X.224 answer".into());
+        findings.ms = ms_since(started);
+        return findings;
+    }
+
+    let layers = async {
+        let mut probes = Vec::new();
+        let mut nla_tail = None;
+        let others = Layer::ALL
+            .into_iter()
+            .filter(|&l| l != Layer::Tls)
+            .map(|layer| layer_probe(&target, layer));
+        for (probe, tail) in join_all(others).await {
+            if tail.is_some() {
+                nla_tail = tail;
+            }
+            probes.push(probe);
+        }
+        probes.insert(
+            Layer::ALL
+                .iter()
+                .position(|&l| l == Layer::Tls)
+                .unwrap_or(0),
+            first,
+        );
+        (probes, nla_tail)
+    };
+    let multitransport = async {
+        let _permit = target.gate.acquire().await;
+        gcc::probe(address, host, host, t).await
+    };
+    let ((layers, nla_tail), (scan, scanned_cert), multitransport) = tokio::join!(
+        layers,
+        tls_scan::scan(target.clone(), requested_tls),
+        multitransport
+    );
+
+    let certificate_der =
+        scanned_cert.or_else(|| nla_tail.as_ref().and_then(|n| n.certificate.clone()));
+    findings.certificate =
+        certificate_der.and_then(|der| super::cert::details(&der, SystemTime::now()).ok());
+    let tls_reached = scan.versions.iter().any(|v| v.accepted)
+        || scan.versions.iter().any(|v| {
+            v.refusal
+                .as_deref()
+                .is_some_and(|r| !r.starts_with("X.224"))
+        });
+    findings.tls = tls_reached.then_some(scan);
+    findings.nla = nla_finding(&layers, nla_tail);
+    findings.multitransport = multitransport;
+    findings.security_layers = layers;
+    findings.ms = ms_since(started);
+    findings
+}
+
+/// What the NLA probe learned after its X.224 exchange.
+struct NlaTail {
+    certificate: Option<Vec<u8>>,
+    result: Result<ntlm::Challenge, String>,
+}
+
+/// One X.224 request; the NLA one continues to an NTLM CHALLENGE when HYBRID is selected.
+async fn layer_probe(target: &Target, layer: Layer) -> (LayerProbe, Option<NlaTail>) {
+    let requested = layer.requested();
+    let (permit, mut tcp) = match target.connect().await {
+        Ok(pair) => pair,
+        Err(detail) => {
+            let answer = X224Answer::NotConnected { detail };
+            return (probe_of(layer, answer), None);
+        }
+    };
+    let answer = negotiation::exchange(&mut tcp, requested, target.timeouts.x224).await;
+    let hybrid_selected =
+        matches!(answer, X224Answer::Selected { selected, .. } if selected == protocol::HYBRID);
+    let tail = if layer == Layer::Nla && hybrid_selected {
+        Some(nla_tail(target, tcp).await)
+    } else {
+        None
+    };
+    drop(permit);
+    (probe_of(layer, answer), tail)
+}
+
+async fn nla_tail(target: &Target, tcp: TcpStream) -> NlaTail {
+    let t = target.timeouts;
+    match tokio::time::timeout(t.tls, handshake(tcp, &Offer::Anything, &target.server_name)).await {
+        Ok(Ok((negotiated, mut stream))) => NlaTail {
+            certificate: Some(negotiated.certificate_der),
+            result: ntlm::identify(&mut stream, t.credssp).await,
+        },
+        Ok(Err(e)) => NlaTail {
+            certificate: None,
+            result: Err(format!("TLS before CredSSP: {}", e.detail)),
+        },
+        Err(_) => NlaTail {
+            certificate: None,
+            result: Err("TLS before CredSSP timed out".into()),
+        },
+    }
+}
+
+fn probe_of(layer: Layer, answer: X224Answer) -> LayerProbe {
+    let accepted = matches!(&answer, X224Answer::Selected { selected, .. } if *selected == layer.accepted_when_selected())
+        || (layer == Layer::Rdp && answer == X224Answer::NoNegotiationData);
+    LayerProbe {
+        layer,
+        requested: layer.requested(),
+        answer,
+        accepted,
+    }
+}
+
+fn nla_finding(layers: &[LayerProbe], tail: Option<NlaTail>) -> NlaFinding {
+    let answer = |layer: Layer| layers.iter().find(|p| p.layer == layer);
+    let accepted = |layer: Layer| answer(layer).is_some_and(|p| p.accepted);
+    let answered = |layer: Layer| {
+        answer(layer).is_some_and(|p| {
+            matches!(
+                p.answer,
+                X224Answer::Selected { .. }
+                    | X224Answer::Refused { .. }
+                    | X224Answer::NoNegotiationData
+            )
+        })
+    };
+    let hybrid_required = |layer: Layer| {
+        answer(layer).is_some_and(|p| {
+            p.answer
+                == X224Answer::Refused {
+                    code: NegotiationCode::HybridRequiredByServer,
+                }
+        })
+    };
+    let offered = if accepted(Layer::Nla) || accepted(Layer::HybridEx) {
+        Tri::Yes
+    } else if answered(Layer::Nla) {
+        Tri::No
+    } else {
+        Tri::Unknown
+    };
+    let required = if hybrid_required(Layer::Tls) || hybrid_required(Layer::Rdp) {
+        Tri::Yes
+    } else if accepted(Layer::Tls) || accepted(Layer::Rdp) {
+        Tri::No
+    } else {
+        Tri::Unknown
+    };
+    let (credssp_version, ntlm, error) = match tail.map(|t| t.result) {
+        Some(Ok(challenge)) => (
+            Some(challenge.credssp_version),
+            Some(challenge.identity),
+            None,
+        ),
+        Some(Err(e)) => (None, None, Some(e)),
+        None if offered == Tri::Yes => {
+            (None, None, Some("NLA was offered only as HYBRID_EX".into()))
+        }
+        None => (None, None, None),
+    };
+    NlaFinding {
+        offered,
+        required,
+        credssp_version,
+        ntlm,
+        error,
+    }
+}
+
+/// For messages: what an X.224 answer was.
+pub fn describe(answer: &X224Answer) -> String {
+    match answer {
+        X224Answer::Selected { name, .. } => format!("selected {name}"),
+        X224Answer::Refused { code } => format!("refused: {}", code.name()),
+        X224Answer::NoNegotiationData => {
+            "a confirm without negotiation data (Standard RDP Security)".into()
+        }
+        X224Answer::Closed { detail } => format!("closed: {detail}"),
+        X224Answer::Timeout => "no answer".into(),
+        X224Answer::Garbage { detail } => format!("not an X.224 confirm: {detail}"),
+        X224Answer::NotConnected { detail } => format!("no TCP connection: {detail}"),
+        X224Answer::NotProbed => "not sent (the first request got no answer)".into(),
+    }
+}
+
+fn ms_since(started: Instant) -> f64 {
+    (started.elapsed().as_secs_f64() * 10_000.0).round() / 10.0
+}

@@ -1,0 +1,175 @@
+//! A bare X.224 Connection Request / Confirm with any requestedProtocols value.
+//!
+//! Diagnosis needs answers the connector does not expose: a Confirm without negotiation
+//! data (pre-2003 servers), a server that selects a protocol it was not asked for (xrdp
+//! selects TLS when asked for NLA), and the raw failure code. So the request is encoded and
+//! the confirm decoded here, with every length checked (no panic on any reply).
+
+use std::time::Duration;
+
+use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+use tokio::net::TcpStream;
+
+use crate::diagnose::findings::{protocol, X224Answer};
+use crate::report::NegotiationCode;
+
+/// Largest Connection Confirm we accept (a real one is 19 bytes).
+const MAX_CONFIRM: usize = 1024;
+
+/// TPKT + X.224 Connection Request with a routing cookie and an RDP Negotiation Request.
+pub fn encode_request(requested: u32) -> Vec<u8> {
+    let cookie = b"Cookie: mstshash=rdpshim\r\n";
+    let neg_req: [u8; 8] = {
+        let p = requested.to_le_bytes();
+        [0x01, 0x00, 0x08, 0x00, p[0], p[1], p[2], p[3]]
+    };
+    // X.224 CR TPDU: length indicator, CR code, DST-REF, SRC-REF, class 0.
+    let x224_len = 6 + cookie.len() + neg_req.len();
+    let total = 4 + 1 + x224_len;
+    let mut out = Vec::with_capacity(total);
+    out.extend_from_slice(&[0x03, 0x00]);
+    out.extend_from_slice(&(total as u16).to_be_bytes());
+    out.push(x224_len as u8);
+    out.extend_from_slice(&[0xE0, 0x00, 0x00, 0x00, 0x00, 0x00]);
+    out.extend_from_slice(cookie);
+    out.extend_from_slice(&neg_req);
+    out
+}
+
+/// Decodes a whole TPKT carrying an X.224 Connection Confirm.
+pub fn decode_confirm(tpkt: &[u8]) -> X224Answer {
+    let garbage = |detail: &str| X224Answer::Garbage {
+        detail: detail.to_owned(),
+    };
+    if tpkt.len() < 7 || tpkt[0] != 0x03 {
+        return garbage("not a TPKT header");
+    }
+    let li = usize::from(tpkt[4]);
+    if tpkt[5] & 0xF0 != 0xD0 {
+        return garbage("not an X.224 Connection Confirm");
+    }
+    // The variable part after the 6 fixed bytes of the CC TPDU header.
+    let end = (5 + li).min(tpkt.len());
+    let body = tpkt.get(11..end).unwrap_or(&[]);
+    if body.len() < 8 {
+        return X224Answer::NoNegotiationData;
+    }
+    let value = u32::from_le_bytes([body[4], body[5], body[6], body[7]]);
+    match body[0] {
+        0x02 => X224Answer::Selected {
+            selected: value,
+            name: protocol::name(value).to_owned(),
+        },
+        0x03 => X224Answer::Refused {
+            code: NegotiationCode::from_u32(value),
+        },
+        other => garbage(&format!("unknown negotiation type 0x{other:02x}")),
+    }
+}
+
+/// Sends the request on `stream` and reads the confirm, within `limit`.
+pub async fn exchange(stream: &mut TcpStream, requested: u32, limit: Duration) -> X224Answer {
+    match tokio::time::timeout(limit, exchange_unbounded(stream, requested)).await {
+        Ok(answer) => answer,
+        Err(_) => X224Answer::Timeout,
+    }
+}
+
+async fn exchange_unbounded(stream: &mut TcpStream, requested: u32) -> X224Answer {
+    let closed = |e: std::io::Error| X224Answer::Closed {
+        detail: e.to_string(),
+    };
+    if let Err(e) = stream.write_all(&encode_request(requested)).await {
+        return closed(e);
+    }
+    let mut header = [0u8; 4];
+    if let Err(e) = stream.read_exact(&mut header).await {
+        return closed(e);
+    }
+    if header[0] != 0x03 {
+        return X224Answer::Garbage {
+            detail: format!("first byte 0x{:02x} is not TPKT version 3", header[0]),
+        };
+    }
+    let length = usize::from(u16::from_be_bytes([header[2], header[3]]));
+    if !(7..=MAX_CONFIRM).contains(&length) {
+        return X224Answer::Garbage {
+            detail: format!("TPKT length {length}"),
+        };
+    }
+    let mut tpkt = vec![0u8; length];
+    tpkt[..4].copy_from_slice(&header);
+    if let Err(e) = stream.read_exact(&mut tpkt[4..]).await {
+        return closed(e);
+    }
+    decode_confirm(&tpkt)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn confirm(neg: &[u8]) -> Vec<u8> {
+        let li = 6 + neg.len();
+        let mut v = vec![
+            0x03,
+            0x00,
+            0x00,
+            (5 + li) as u8,
+            li as u8,
+            0xD0,
+            0,
+            0,
+            0,
+            0,
+            0,
+        ];
+        v.extend_from_slice(neg);
+        v
+    }
+
+    #[test]
+    fn request_is_a_well_formed_tpkt() {
+        let r = encode_request(0x0B);
+        assert_eq!(usize::from(u16::from_be_bytes([r[2], r[3]])), r.len());
+        assert_eq!(usize::from(r[4]) + 5, r.len());
+        assert_eq!(&r[r.len() - 4..], &[0x0B, 0, 0, 0]);
+    }
+
+    #[test]
+    fn confirms_decode_to_every_answer() {
+        assert_eq!(
+            decode_confirm(&confirm(&[2, 0, 8, 0, 1, 0, 0, 0])),
+            X224Answer::Selected {
+                selected: 1,
+                name: "ssl".into()
+            }
+        );
+        assert_eq!(
+            decode_confirm(&confirm(&[3, 0, 8, 0, 5, 0, 0, 0])),
+            X224Answer::Refused {
+                code: NegotiationCode::HybridRequiredByServer
+            }
+        );
+        assert_eq!(decode_confirm(&confirm(&[])), X224Answer::NoNegotiationData);
+        assert!(matches!(
+            decode_confirm(&confirm(&[9, 0, 8, 0, 0, 0, 0, 0])),
+            X224Answer::Garbage { .. }
+        ));
+    }
+
+    #[test]
+    fn truncated_and_hostile_confirms_never_panic() {
+        let full = confirm(&[2, 0, 8, 0, 2, 0, 0, 0]);
+        for cut in 0..full.len() {
+            let _ = decode_confirm(&full[..cut]);
+        }
+        let mut lying = full.clone();
+        lying[4] = 0xFF; // length indicator beyond the buffer
+        let _ = decode_confirm(&lying);
+        assert!(matches!(
+            decode_confirm(&[0x03, 0, 0, 7, 2, 0xE0, 0]),
+            X224Answer::Garbage { .. }
+        ));
+    }
+}
