@@ -36,6 +36,9 @@ pub enum Mode {
     UdpBlackhole,
     /// Completes TLS, then never answers (the MCS Connect Initial goes unanswered).
     StallAfterTls,
+    /// Completes TLS, then closes the socket without reading anything (what a Windows
+    /// server with a broken certificate binding or a security product does).
+    CloseAfterTls,
     /// Valid X.224 Connection Confirm and TLS, then malformed bytes (see --seed), then close.
     GarbageAfterX224,
 }

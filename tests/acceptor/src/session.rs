@@ -134,6 +134,13 @@ pub async fn serve(tcp: TcpStream, ctx: &Context, conn: u64) -> Result<()> {
     if ctx.mode == Mode::StallAfterTls {
         return stall(&mut framed, conn).await;
     }
+    if ctx.mode == Mode::CloseAfterTls {
+        log!(
+            conn,
+            "close-after-tls: closing right after the TLS handshake"
+        );
+        return Ok(());
+    }
 
     if acceptor.should_perform_credssp() {
         let client_name = ServerName::new("rdpshim-client");
