@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Install what tests/lab needs on Debian 12 (as root). Idempotent: does nothing when all is there.
-#   tests/lab/install-deps.sh           lab servers only
-#   tests/lab/install-deps.sh --peers   also sslscan (to inspect servers by hand)
+#   tests/lab/install-deps.sh   lab servers, build dependencies, and the peers the tests
+#                               compare rdpshim with (xfreerdp, sslscan, nmap)
 set -euo pipefail
 
 packages=(
@@ -23,10 +23,9 @@ packages=(
     gnome-keyring       # a real Secret Service for the keyring tests
     dbus-x11            # dbus-launch for a private session bus
     dbus                # dbus-run-session / dbus-daemon
+    sslscan             # diagnose_lab: TLS findings compared with sslscan --rdp
+    nmap                # diagnose_lab: security layers compared with rdp-enum-encryption
 )
-if [[ "${1:-}" == --peers ]]; then
-    packages+=(sslscan)
-fi
 
 if [[ $EUID -ne 0 ]]; then
     echo "install-deps.sh: run as root" >&2
