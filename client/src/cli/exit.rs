@@ -11,6 +11,8 @@ pub const NO_WORKING_CONFIGURATION: u8 = 4;
 pub const UNREACHABLE: u8 = 5;
 pub const REFUSED_BY_POLICY: u8 = 6;
 pub const CERTIFICATE_CHANGED: u8 = 7;
+/// `rdpshim matrix --baseline`: a cell that was ok in the baseline fails now.
+pub const REGRESSION: u8 = 8;
 
 pub fn for_verdict(kind: VerdictKind) -> ExitCode {
     ExitCode::from(match kind {

@@ -1,0 +1,298 @@
+//! Configurations: the columns of the matrix. A configuration is one point in
+//! NLA x TLS rung x dial x UDP (plus named extras from `--configs`), with a stable id that
+//! baselines, JUnit test names and people refer to.
+
+use std::net::SocketAddr;
+
+use crate::attempt::{AttemptSpec, Credentials, DialTarget, StageTimeouts, TlsChoice, TlsStack};
+use crate::planner::tls_ladder;
+
+/// How a cell dials the host.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum DialBy {
+    /// Resolve the name and dial the first address; the name is the TLS/CredSSP name
+    /// (what mstsc does).
+    Name,
+    /// Dial the host's first resolved address with the IP literal as TLS/CredSSP name
+    /// (no SNI, NTLM): what the ladder's ip-for-hostname fallback does.
+    Ip,
+}
+
+impl DialBy {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Name => "name",
+            Self::Ip => "ip",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        match text {
+            "name" => Some(Self::Name),
+            "ip" => Some(Self::Ip),
+            _ => None,
+        }
+    }
+}
+
+/// One configuration of the matrix.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Configuration {
+    /// Stable id: `nla/rustls-auto/name/udp` for generated ones, the file's `id` for extras.
+    pub id: String,
+    pub nla: bool,
+    pub tls: TlsChoice,
+    pub dial: DialBy,
+    pub udp: bool,
+    /// Send the credentials in the Client Info PDU when NLA is off (extras only; see
+    /// [`Configuration::spec`] for why generated TLS-only cells never do).
+    pub autologon: bool,
+    /// Defined in a `--configs` file rather than generated from the dimensions.
+    pub extra: bool,
+}
+
+impl Configuration {
+    /// What the configuration does, in words a baseline keeps next to its id so that a
+    /// redefined id is noticed: `nla=on tls=rustls/auto dial=name udp=on`.
+    pub fn describe(&self) -> String {
+        let mut text = format!(
+            "nla={} tls={} dial={} udp={}",
+            on_off(self.nla),
+            tls_name(&self.tls).replacen('-', "/", 1),
+            self.dial.as_str(),
+            on_off(self.udp)
+        );
+        if let Some(ciphers) = &self.tls.ciphers {
+            text.push_str(&format!(" ciphers={ciphers}"));
+        }
+        if self.autologon {
+            text.push_str(" autologon=on");
+        }
+        text
+    }
+
+    /// The attempt for this configuration against `host:port`, whose first resolved address
+    /// is `first`. A by-IP cell dials `first` and names the IP literal, as the ladder's
+    /// ip-for-hostname fallback does.
+    ///
+    /// Credentials go to NLA cells only (unless `autologon`): a TLS-only cell proves the
+    /// server's own logon screen, as a client without saved credentials sees it. Sending the
+    /// password in Client Info would make every TLS-only cell a logon (xrdp then waits for
+    /// its session manager instead of drawing a frame) and hand the clear password to every
+    /// TLS endpoint of a matrix that pins no certificate.
+    pub fn spec(
+        &self,
+        host: &str,
+        port: u16,
+        first: SocketAddr,
+        credentials: Option<&Credentials>,
+        timeouts: StageTimeouts,
+    ) -> AttemptSpec {
+        let mut spec = AttemptSpec::strongest(host, port);
+        match self.dial {
+            DialBy::Name => spec.dial = DialTarget::ResolveHost,
+            DialBy::Ip => {
+                spec.dial = DialTarget::Address(first);
+                spec.server_name = Some(first.ip().to_string());
+            }
+        }
+        spec.nla = self.nla;
+        spec.tls = self.tls.clone();
+        spec.udp = self.udp;
+        if self.nla || self.autologon {
+            spec.credentials = credentials.cloned();
+        }
+        spec.timeouts = timeouts;
+        spec
+    }
+}
+
+/// `rustls-auto`, `rustls-1.2`, `openssl-1.0`: the stack and the version (or `auto`).
+pub fn tls_name(tls: &TlsChoice) -> String {
+    format!(
+        "{}-{}",
+        tls.stack.as_str(),
+        tls.version.map_or("auto", |v| v.as_str())
+    )
+}
+
+/// The inverse of [`tls_name`] (ciphers are a separate field).
+pub fn parse_tls_name(text: &str) -> Option<TlsChoice> {
+    use crate::attempt::TlsVersion;
+    let (stack, version) = text.split_once('-')?;
+    let stack = match stack {
+        "rustls" => TlsStack::Rustls,
+        "openssl" => TlsStack::Openssl,
+        _ => return None,
+    };
+    let version = match version {
+        "auto" => None,
+        "1.3" => Some(TlsVersion::Tls13),
+        "1.2" => Some(TlsVersion::Tls12),
+        "1.1" => Some(TlsVersion::Tls11),
+        "1.0" => Some(TlsVersion::Tls10),
+        _ => return None,
+    };
+    Some(TlsChoice {
+        stack,
+        version,
+        ciphers: None,
+    })
+}
+
+fn on_off(value: bool) -> &'static str {
+    if value {
+        "on"
+    } else {
+        "off"
+    }
+}
+
+/// The values each dimension takes; the matrix is their product.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Dimensions {
+    pub nla: Vec<bool>,
+    /// TLS rungs, in ladder order.
+    pub tls: Vec<TlsChoice>,
+    pub dial: Vec<DialBy>,
+    pub udp: Vec<bool>,
+}
+
+impl Default for Dimensions {
+    /// The full matrix: NLA on/off x the five rungs of the ladder x by-name/by-IP x UDP
+    /// on/off = 40 configurations.
+    fn default() -> Self {
+        Self {
+            nla: vec![true, false],
+            tls: tls_ladder(),
+            dial: vec![DialBy::Name, DialBy::Ip],
+            udp: vec![true, false],
+        }
+    }
+}
+
+impl Dimensions {
+    /// Every combination, strongest first in each dimension, so the first configuration is
+    /// what mstsc tries (the one a dead host is detected with).
+    pub fn expand(&self) -> Vec<Configuration> {
+        let mut out = Vec::new();
+        for &nla in &self.nla {
+            for tls in &self.tls {
+                for &dial in &self.dial {
+                    for &udp in &self.udp {
+                        out.push(Configuration {
+                            id: generated_id(nla, tls, dial, udp),
+                            nla,
+                            tls: tls.clone(),
+                            dial,
+                            udp,
+                            autologon: false,
+                            extra: false,
+                        });
+                    }
+                }
+            }
+        }
+        out
+    }
+}
+
+/// `nla/rustls-auto/name/udp`, `no-nla/openssl-1.0/ip/no-udp`.
+pub fn generated_id(nla: bool, tls: &TlsChoice, dial: DialBy, udp: bool) -> String {
+    format!(
+        "{}/{}/{}/{}",
+        if nla { "nla" } else { "no-nla" },
+        tls_name(tls),
+        dial.as_str(),
+        if udp { "udp" } else { "no-udp" }
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::secret::Password;
+    use std::collections::HashSet;
+
+    #[test]
+    fn the_default_matrix_has_forty_distinct_readable_ids() {
+        let configs = Dimensions::default().expand();
+        assert_eq!(configs.len(), 40);
+        let ids: HashSet<&str> = configs.iter().map(|c| c.id.as_str()).collect();
+        assert_eq!(ids.len(), 40);
+        assert_eq!(configs[0].id, "nla/rustls-auto/name/udp");
+        assert_eq!(configs[39].id, "no-nla/openssl-1.0/ip/no-udp");
+        for rung in [
+            "rustls-auto",
+            "rustls-1.2",
+            "openssl-1.2",
+            "openssl-1.1",
+            "openssl-1.0",
+        ] {
+            assert!(
+                ids.contains(format!("nla/{rung}/ip/udp").as_str()),
+                "{rung}"
+            );
+        }
+        assert_eq!(
+            configs[0].describe(),
+            "nla=on tls=rustls/auto dial=name udp=on"
+        );
+    }
+
+    #[test]
+    fn tls_names_round_trip_for_every_rung() {
+        for rung in tls_ladder() {
+            assert_eq!(parse_tls_name(&tls_name(&rung)), Some(rung));
+        }
+        assert_eq!(parse_tls_name("schannel-1.2"), None);
+        assert_eq!(parse_tls_name("rustls-1.4"), None);
+        assert_eq!(parse_tls_name("rustls"), None);
+    }
+
+    fn credentials() -> Credentials {
+        Credentials {
+            username: "u".into(),
+            domain: None,
+            password: Password::new("p"),
+        }
+    }
+
+    #[test]
+    fn by_ip_dials_the_first_address_and_names_the_literal() {
+        let configs = Dimensions::default().expand();
+        let first: SocketAddr = "10.0.0.5:3390".parse().unwrap();
+        let timeouts = StageTimeouts::default();
+        let by_name = configs.iter().find(|c| c.dial == DialBy::Name).unwrap();
+        let spec = by_name.spec("srv", 3390, first, None, timeouts);
+        assert_eq!(spec.dial, DialTarget::ResolveHost);
+        assert_eq!(spec.effective_server_name(), "srv");
+        let by_ip = configs.iter().find(|c| c.dial == DialBy::Ip).unwrap();
+        let spec = by_ip.spec("srv", 3390, first, None, timeouts);
+        assert_eq!(spec.dial, DialTarget::Address(first));
+        assert_eq!(spec.effective_server_name(), "10.0.0.5");
+        assert_eq!((spec.nla, spec.udp), (by_ip.nla, by_ip.udp));
+    }
+
+    #[test]
+    fn credentials_go_to_nla_cells_and_autologon_extras_only() {
+        let first: SocketAddr = "10.0.0.5:3389".parse().unwrap();
+        let t = StageTimeouts::default();
+        let c = credentials();
+        let mut config = Dimensions::default().expand().remove(0);
+        assert!(config
+            .spec("h", 3389, first, Some(&c), t)
+            .credentials
+            .is_some());
+        config.nla = false;
+        assert!(config
+            .spec("h", 3389, first, Some(&c), t)
+            .credentials
+            .is_none());
+        config.autologon = true;
+        assert!(config
+            .spec("h", 3389, first, Some(&c), t)
+            .credentials
+            .is_some());
+    }
+}
