@@ -68,7 +68,8 @@ pub struct LabServer {
     pub fields: BTreeMap<String, String>,
     dir: PathBuf,
     stopped: bool,
-    _port: PortLease,
+    /// Held while the server runs; `None` only after [`LabServer::replace`] took it over.
+    port_lease: Option<PortLease>,
 }
 
 impl LabServer {
@@ -77,7 +78,22 @@ impl LabServer {
     /// the tail of the server log).
     pub fn start(kind: &str) -> Result<LabServer, String> {
         gc_once();
-        let lease = PortLease::allocate()?;
+        Self::start_on(kind, PortLease::allocate()?)
+    }
+
+    /// Stop this server and start a server of `kind` on the same port: the same `host:port`
+    /// reconfigured (TLS 1.0 turned off, NLA turned on), for tests that compare a server
+    /// with its earlier self. The port stays leased throughout.
+    pub fn replace(mut self, kind: &str) -> Result<LabServer, String> {
+        self.stop_inner()?;
+        let lease = self
+            .port_lease
+            .take()
+            .ok_or_else(|| "the server holds no port lease".to_owned())?;
+        Self::start_on(kind, lease)
+    }
+
+    fn start_on(kind: &str, lease: PortLease) -> Result<LabServer, String> {
         let dir = fresh_dir(kind)?;
         let out = Command::new(lab_script())
             .arg("start")
@@ -124,7 +140,7 @@ impl LabServer {
             fields,
             dir,
             stopped: false,
-            _port: lease,
+            port_lease: Some(lease),
         };
         let get = |k: &str| server.fields.get(k).cloned();
         let (host, port, user, password, name, hosts) = (
