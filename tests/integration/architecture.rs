@@ -87,6 +87,29 @@ fn the_planner_does_no_io_and_reads_no_clock() {
 }
 
 #[test]
+fn diagnose_verdicts_are_pure() {
+    // Findings come in as data from engine::probe; judging them does no I/O and reads no
+    // clock, so every rule is a table test (client/src/diagnose/verdicts/tests.rs).
+    let diagnose = workspace().join("client/src/diagnose");
+    let forbidden = [
+        "tokio",
+        "std::fs",
+        "std::io",
+        "TcpStream",
+        "Instant",
+        "SystemTime",
+        "crate::engine",
+        "lookup_host",
+    ];
+    let found = offenders(&diagnose, &forbidden, &[]);
+    assert!(
+        found.is_empty(),
+        "diagnose/ must stay pure:\n{}",
+        found.join("\n")
+    );
+}
+
+#[test]
 fn only_the_engine_opens_sockets_or_speaks_tls() {
     let client = workspace().join("client/src");
     let forbidden = [
