@@ -390,3 +390,19 @@ fn a_socket_closed_after_tls_is_named() {
     );
     assert!(!found(&json).contains("closed-before-tls"));
 }
+
+#[test]
+fn garbage_instead_of_the_mcs_connect_response_is_reported_not_a_panic() {
+    let mut args = Args::for_mode("garbage-after-x224");
+    args.seed = Some(11);
+    args.garbage_at = rdpshim_test_acceptor::GarbageAt::Mcs;
+    let target = spawn(args).expect("the acceptor starts").to_string();
+    for _ in 0..5 {
+        // Each run sees other garbage: the acceptor's seed moves on with every connection.
+        let json = diagnose_target(Command::new(RDPSHIM), &target);
+        let mt = &json["multitransport"];
+        assert_eq!(mt["advertised"], "unknown", "{mt}");
+        assert!(mt["detail"].is_string(), "the garbage is described: {mt}");
+        assert_eq!(json["tls"]["modern_client_ok"], true, "TLS is unaffected");
+    }
+}
