@@ -11,7 +11,7 @@
 #     -b       rebuild target/release/rdpshim even if it exists
 #     -k       keep the private work dir (hosts files, JSON, baselines) and print its path
 #
-# Replaces the "## Matrix" section at the end of bench/RESULTS.md (the rest is kept) and prints it.
+# Writes bench/MATRIX.md (overwritten) and prints it.
 # Needs root (the lab does), cargo, python3, GNU time (/usr/bin/time, installed if missing) and the
 # lab's dependencies (tests/lab/install-deps.sh). Stops every server it started, by its lab dir.
 set -euo pipefail
@@ -20,7 +20,7 @@ BENCH_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 ROOT=$(cd "$BENCH_DIR/.." && pwd)
 LAB="$ROOT/tests/lab/lab.sh"
 BIN=${RDPSHIM_BIN:-$ROOT/target/release/rdpshim}
-RESULTS="$BENCH_DIR/RESULTS.md"
+RESULTS="$BENCH_DIR/MATRIX.md"
 KINDS=(xrdp-modern xrdp-tls10 xrdp-aes128sha xrdp-expired)
 TIMEOUT=5
 DEAD_TIMEOUT=2
@@ -287,17 +287,11 @@ if bad:
           ", ".join(f"{r['scenario']} hosts={r['hosts']} jobs={r['jobs']} run {r['run']} exit {r['rc']}" for r in bad))
 EOF
 
-# Replace the "## Matrix" section (to the end of the file) or append it.
-if [[ -f "$RESULTS" ]]; then
-    python3 - "$RESULTS" "$SECTION" <<'EOF'
-import sys
-text, section = open(sys.argv[1]).read(), open(sys.argv[2]).read()
-at = text.find("\n## Matrix\n")
-head = text if at < 0 else text[:at + 1]
-open(sys.argv[1], "w").write(head.rstrip("\n") + "\n\n" + section)
-EOF
-else
-    cp "$SECTION" "$RESULTS"
-fi
+# Its own file: bench/run.sh overwrites RESULTS.md whole.
+{
+    echo "# rdpshim matrix benchmark"
+    echo
+    cat "$SECTION"
+} >"$RESULTS"
 cat "$SECTION"
-log "done; wrote the Matrix section of $RESULTS"
+log "done; wrote $RESULTS"
