@@ -34,14 +34,18 @@ fn short(cell: &Cell) -> String {
     format!("{}{mark}", cell.outcome())
 }
 
-fn grid(run: &MatrixRun) -> String {
-    let first = run
-        .configurations
+/// Width of the configuration-id column, header included.
+fn configuration_width(run: &MatrixRun) -> usize {
+    run.configurations
         .iter()
         .map(|c| c.id.len())
         .max()
         .unwrap_or(0)
-        .max("CONFIGURATION".len());
+        .max("CONFIGURATION".len())
+}
+
+fn grid(run: &MatrixRun) -> String {
+    let first = configuration_width(run);
     let widths: Vec<usize> = run
         .hosts
         .iter()
@@ -87,13 +91,7 @@ fn summary(run: &MatrixRun) -> String {
             failures(host)
         );
     }
-    let width = run
-        .configurations
-        .iter()
-        .map(|c| c.id.len())
-        .max()
-        .unwrap_or(0)
-        .max("CONFIGURATION".len());
+    let width = configuration_width(run);
     let hosts = run.hosts.len();
     let _ = writeln!(out, "\n{:width$}  OK ON HOSTS", "CONFIGURATION");
     for (index, configuration) in run.configurations.iter().enumerate() {
