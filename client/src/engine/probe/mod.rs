@@ -62,7 +62,6 @@ impl Target {
         let stream = super::dial::connect(self.address, self.timeouts.tcp)
             .await
             .map_err(|f| f.detail)?;
-        let _ = stream.set_nodelay(true);
         Ok((permit, stream))
     }
 

@@ -7,8 +7,8 @@
 use std::pin::Pin;
 
 use openssl::ssl::{
-    ErrorCode, Ssl, SslContext, SslContextBuilder, SslMethod, SslOptions, SslSessionCacheMode,
-    SslVerifyMode, SslVersion,
+    ErrorCode, Ssl, SslContext, SslContextBuilder, SslMethod, SslOptions, SslRef,
+    SslSessionCacheMode, SslVerifyMode, SslVersion,
 };
 use tokio::net::TcpStream;
 use tokio_openssl::SslStream;
@@ -23,10 +23,31 @@ const LEGACY_CIPHERS: &str = "DEFAULT:@SECLEVEL=0";
 
 /// A bare context, not `SslConnector`: the connector loads the system CA bundle (~20 ms per
 /// build, measured by the benchmark) for a verification we do not do (trust is pinning).
-pub(super) fn connector(choice: &TlsChoice) -> Result<SslContext, String> {
-    let mut builder: SslContextBuilder =
+/// Security level 0, exactly `min..=max` and `cipher_list`; no verification, no resumption.
+fn context_builder(
+    min: SslVersion,
+    max: SslVersion,
+    cipher_list: &str,
+) -> Result<SslContextBuilder, String> {
+    let mut builder =
         SslContext::builder(SslMethod::tls_client()).map_err(|e| format!("OpenSSL: {e}"))?;
     builder.set_security_level(0);
+    builder
+        .set_min_proto_version(Some(min))
+        .and_then(|()| builder.set_max_proto_version(Some(max)))
+        .map_err(|e| format!("OpenSSL cannot pin TLS {min:?}..{max:?}: {e}"))?;
+    builder
+        .set_cipher_list(cipher_list)
+        .map_err(|e| format!("OpenSSL rejects the cipher list `{cipher_list}`: {e}"))?;
+    builder.set_verify(SslVerifyMode::NONE);
+    // CredSSP does not support TLS session resumption (MS-CSSP 3.1.5).
+    builder.set_session_cache_mode(SslSessionCacheMode::OFF);
+    builder.set_options(SslOptions::NO_TICKET);
+    Ok(builder)
+}
+
+/// The context for an attempt with `choice`.
+pub(super) fn connector(choice: &TlsChoice) -> Result<SslContext, String> {
     let (min, max) = match choice.version {
         None => (SslVersion::TLS1, SslVersion::TLS1_2),
         Some(version) => {
@@ -34,24 +55,13 @@ pub(super) fn connector(choice: &TlsChoice) -> Result<SslContext, String> {
             (v, v)
         }
     };
-    builder
-        .set_min_proto_version(Some(min))
-        .and_then(|()| builder.set_max_proto_version(Some(max)))
-        .map_err(|e| format!("OpenSSL cannot pin TLS {min:?}..{max:?}: {e}"))?;
     let ciphers = match &choice.ciphers {
         // Keep the level-0 marker so a user list of CBC suites is not filtered out again.
         Some(list) if !list.contains("@SECLEVEL") => format!("{list}:@SECLEVEL=0"),
         Some(list) => list.clone(),
         None => LEGACY_CIPHERS.to_owned(),
     };
-    builder
-        .set_cipher_list(&ciphers)
-        .map_err(|e| format!("OpenSSL rejects the cipher list `{ciphers}`: {e}"))?;
-    builder.set_verify(SslVerifyMode::NONE);
-    // CredSSP does not support TLS session resumption (MS-CSSP 3.1.5).
-    builder.set_session_cache_mode(SslSessionCacheMode::OFF);
-    builder.set_options(SslOptions::NO_TICKET);
-    Ok(builder.build())
+    Ok(context_builder(min, max, &ciphers)?.build())
 }
 
 fn ssl_version(version: TlsVersion) -> SslVersion {
@@ -73,16 +83,7 @@ pub(super) async fn handshake(
     let stream = connect(tcp, &context, server_name, is_ip).await?;
 
     let ssl = stream.ssl();
-    let certificate_der = ssl
-        .peer_certificate()
-        .and_then(|cert| cert.to_der().ok())
-        .ok_or_else(no_certificate)?;
-    let version = match ssl.version_str() {
-        "TLSv1" => TlsVersion::Tls10,
-        "TLSv1.1" => TlsVersion::Tls11,
-        "TLSv1.3" => TlsVersion::Tls13,
-        _ => TlsVersion::Tls12,
-    };
+    let (certificate_der, version) = negotiated(ssl)?;
     let cipher = ssl
         .current_cipher()
         .map(|c| c.name().to_owned())
@@ -106,23 +107,30 @@ pub(super) fn probe_context(
     cipher_list: &str,
     tls13_suites: &str,
 ) -> Result<SslContext, String> {
-    let mut builder =
-        SslContext::builder(SslMethod::tls_client()).map_err(|e| format!("OpenSSL: {e}"))?;
-    builder.set_security_level(0);
-    builder
-        .set_min_proto_version(Some(ssl_version(versions.0)))
-        .and_then(|()| builder.set_max_proto_version(Some(ssl_version(versions.1))))
-        .map_err(|e| format!("OpenSSL: {e}"))?;
-    builder
-        .set_cipher_list(cipher_list)
-        .map_err(|e| format!("OpenSSL rejects `{cipher_list}`: {e}"))?;
+    let mut builder = context_builder(
+        ssl_version(versions.0),
+        ssl_version(versions.1),
+        cipher_list,
+    )?;
     builder
         .set_ciphersuites(tls13_suites)
         .map_err(|e| format!("OpenSSL rejects `{tls13_suites}`: {e}"))?;
-    builder.set_verify(SslVerifyMode::NONE);
-    builder.set_session_cache_mode(SslSessionCacheMode::OFF);
-    builder.set_options(SslOptions::NO_TICKET);
     Ok(builder.build())
+}
+
+/// The leaf certificate (DER) and the version of a completed handshake.
+pub(super) fn negotiated(ssl: &SslRef) -> Result<(Vec<u8>, TlsVersion), HandshakeError> {
+    let certificate_der = ssl
+        .peer_certificate()
+        .and_then(|cert| cert.to_der().ok())
+        .ok_or_else(no_certificate)?;
+    let version = match ssl.version_str() {
+        "TLSv1" => TlsVersion::Tls10,
+        "TLSv1.1" => TlsVersion::Tls11,
+        "TLSv1.3" => TlsVersion::Tls13,
+        _ => TlsVersion::Tls12,
+    };
+    Ok((certificate_der, version))
 }
 
 /// The client handshake on `tcp` with `context`; SNI only for names (RFC 6066 3).

@@ -140,16 +140,7 @@ async fn openssl_handshake(
 ) -> Result<(Negotiated, BoxStream), HandshakeError> {
     let stream = openssl::connect(tcp, context, server_name, is_ip).await?;
     let ssl = stream.ssl();
-    let certificate_der = ssl
-        .peer_certificate()
-        .and_then(|cert| cert.to_der().ok())
-        .ok_or_else(super::no_certificate)?;
-    let version = match ssl.version_str() {
-        "TLSv1" => TlsVersion::Tls10,
-        "TLSv1.1" => TlsVersion::Tls11,
-        "TLSv1.3" => TlsVersion::Tls13,
-        _ => TlsVersion::Tls12,
-    };
+    let (certificate_der, version) = openssl::negotiated(ssl)?;
     let Some(cipher) = ssl.current_cipher() else {
         return Err(super::setup_error(
             "OpenSSL reports no cipher after a completed handshake".into(),
