@@ -146,7 +146,7 @@ impl<'a> AttemptJson<'a> {
             alert,
             detail,
             selected_protocol,
-            ms: (report.total.as_secs_f64() * 10_000.0).round() / 10.0,
+            ms: crate::report::millis(report.total),
             stages: &report.stages,
         }
     }
@@ -169,7 +169,7 @@ impl<'a> RunJson<'a> {
                 kind: verdict_kind_name(v.kind),
                 reason: v.reason.clone(),
             }),
-            ms: (run.elapsed.as_secs_f64() * 10_000.0).round() / 10.0,
+            ms: crate::report::millis(run.elapsed),
             attempts: run
                 .steps
                 .iter()

@@ -228,8 +228,13 @@ pub struct StageTime {
     pub elapsed: Duration,
 }
 
+/// Milliseconds rounded to 0.1, the unit of every `ms` field in `--json`.
+pub fn millis(d: Duration) -> f64 {
+    (d.as_secs_f64() * 10_000.0).round() / 10.0
+}
+
 fn serialize_ms<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
-    s.serialize_f64((d.as_secs_f64() * 1000.0 * 10.0).round() / 10.0)
+    s.serialize_f64(millis(*d))
 }
 
 /// What the connection reached on success.

@@ -114,10 +114,6 @@ pub struct ChangeJson {
     pub after: Option<String>,
 }
 
-fn ms(d: std::time::Duration) -> f64 {
-    (d.as_secs_f64() * 10_000.0).round() / 10.0
-}
-
 fn configuration_json(c: &Configuration) -> ConfigurationJson {
     ConfigurationJson {
         id: c.id.clone(),
@@ -153,7 +149,7 @@ fn cell_json(
         result: cell.result_key(),
         stage: cell.stage.as_str(),
         detail: cell.detail.clone(),
-        ms: ms(cell.elapsed),
+        ms: crate::report::millis(cell.elapsed),
         dialled: cell.dialled,
         address: cell.address.map(|a| a.to_string()),
         server_name: cell.server_name.clone(),
@@ -195,7 +191,7 @@ impl MatrixJson {
             ok,
             not_ok: cells.len() - ok,
             not_dialled: cells.iter().filter(|c| !c.dialled).count(),
-            ms: ms(run.elapsed),
+            ms: crate::report::millis(run.elapsed),
         };
         Self {
             hosts,

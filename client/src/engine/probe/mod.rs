@@ -330,5 +330,5 @@ pub fn describe(answer: &X224Answer) -> String {
 }
 
 fn ms_since(started: Instant) -> f64 {
-    (started.elapsed().as_secs_f64() * 10_000.0).round() / 10.0
+    crate::report::millis(started.elapsed())
 }

@@ -52,7 +52,7 @@ pub async fn reach_all(
 async fn reach(address: SocketAddr, limit: Duration) -> AddressReach {
     let started = Instant::now();
     let outcome = tokio::time::timeout(limit, TcpStream::connect(address)).await;
-    let ms = (started.elapsed().as_secs_f64() * 10_000.0).round() / 10.0;
+    let ms = crate::report::millis(started.elapsed());
     let (tcp, detail) = match outcome {
         Ok(Ok(_stream)) => (Reach::Connected, None),
         Ok(Err(e)) => (reach_of(&e), Some(e.to_string())),
