@@ -23,8 +23,8 @@ packages=(
     gnome-keyring       # a real Secret Service for the keyring tests
     dbus-x11            # dbus-launch for a private session bus
     dbus                # dbus-run-session / dbus-daemon
-    sslscan             # diagnose_lab: TLS findings compared with sslscan --rdp
-    nmap                # diagnose_lab: security layers compared with rdp-enum-encryption
+    sslscan             # lab tests (diagnose): TLS findings compared with sslscan --rdp
+    nmap                # lab tests (diagnose): security layers compared with rdp-enum-encryption
 )
 
 if [[ $EUID -ne 0 ]]; then

@@ -3,12 +3,10 @@
 //! rdp-enum-encryption where nmap is right, and what only the acceptor can stage
 //! (multitransport advertised, a socket closed after TLS).
 
-mod common;
-
 use std::collections::{BTreeMap, BTreeSet};
 use std::process::Command;
 
-use common::{run, LabServer, Run, RDPSHIM};
+use crate::common::{run, LabServer, Run, RDPSHIM};
 use rdpshim_test_acceptor::{spawn, Args};
 use serde_json::Value;
 
@@ -219,6 +217,7 @@ fn agree_with_nmap(server: &LabServer, json: &Value) -> Vec<String> {
 
 #[test]
 fn modern_xrdp_is_tls_only_and_its_tls_equals_sslscan() {
+    require_lab!();
     let (server, json) = expect_causes("xrdp-modern", &["nla-refused"], CAUSE_FOUND);
     assert_tls_equals_sslscan(&server, &json);
     assert_eq!(json["tls"]["modern_client_ok"], true);
@@ -233,6 +232,7 @@ fn modern_xrdp_is_tls_only_and_its_tls_equals_sslscan() {
 
 #[test]
 fn tls_1_0_only_is_a_version_mismatch() {
+    require_lab!();
     let (server, json) = expect_causes("xrdp-tls10", &["tls-version", "nla-refused"], CAUSE_FOUND);
     assert_tls_equals_sslscan(&server, &json);
     assert_eq!(json["tls"]["modern_client_ok"], false);
@@ -240,6 +240,7 @@ fn tls_1_0_only_is_a_version_mismatch() {
 
 #[test]
 fn cbc_only_is_a_cipher_mismatch() {
+    require_lab!();
     let (server, json) = expect_causes("xrdp-aes128sha", &["cipher", "nla-refused"], CAUSE_FOUND);
     assert_tls_equals_sslscan(&server, &json);
     assert_eq!(json["tls"]["modern_client_ok"], false);
@@ -247,6 +248,7 @@ fn cbc_only_is_a_cipher_mismatch() {
 
 #[test]
 fn an_expired_certificate_is_named() {
+    require_lab!();
     let (server, json) =
         expect_causes("xrdp-expired", &["certificate", "nla-refused"], CAUSE_FOUND);
     assert_tls_equals_sslscan(&server, &json);
@@ -259,6 +261,7 @@ fn an_expired_certificate_is_named() {
 
 #[test]
 fn standard_rdp_security_only_and_where_nmap_over_reports() {
+    require_lab!();
     let (server, json) = expect_causes("xrdp-rdp-only", &["rdp-security-only"], CAUSE_FOUND);
     assert_tls_equals_sslscan(&server, &json);
     assert!(json["tls"].is_null(), "no TLS handshake is possible");
@@ -272,6 +275,7 @@ fn standard_rdp_security_only_and_where_nmap_over_reports() {
 
 #[test]
 fn nla_required_names_the_server_in_ntlm() {
+    require_lab!();
     let (server, json) = expect_causes("shadow-nla", &["nla-required"], CAUSE_FOUND);
     assert_tls_equals_sslscan(&server, &json);
     let nla = &json["nla"];
@@ -291,6 +295,7 @@ fn nla_required_names_the_server_in_ntlm() {
 
 #[test]
 fn tls_only_shadow_refuses_nla_which_nmap_calls_success() {
+    require_lab!();
     let (server, json) = expect_causes("shadow-tls", &["nla-refused"], CAUSE_FOUND);
     assert_tls_equals_sslscan(&server, &json);
     let over = agree_with_nmap(&server, &json);
@@ -301,11 +306,13 @@ fn tls_only_shadow_refuses_nla_which_nmap_calls_success() {
 
 #[test]
 fn a_socket_closed_after_x224_is_closed_before_tls() {
+    require_lab!();
     expect_causes("closer", &["closed-before-tls"], CAUSE_FOUND);
 }
 
 #[test]
 fn a_silent_server_costs_one_time_limit() {
+    require_lab!();
     let (_server, json) = expect_causes("staller", &["not-answering"], CAUSE_FOUND);
     let not_probed = json["security_layers"]
         .as_array()
@@ -321,11 +328,13 @@ fn a_silent_server_costs_one_time_limit() {
 
 #[test]
 fn a_tls_staller_is_not_answering_and_not_tls_only() {
+    require_lab!();
     expect_causes("staller-tls", &["not-answering"], CAUSE_FOUND);
 }
 
 #[test]
 fn a_name_whose_first_address_is_dead_is_a_name_resolution_cause() {
+    require_lab!();
     let (_server, json) = expect_causes(
         "ipv6-first",
         &["name-resolution", "nla-refused"],
@@ -343,18 +352,21 @@ fn a_name_whose_first_address_is_dead_is_a_name_resolution_cause() {
 
 #[test]
 fn firewall_drop_is_filtered() {
+    require_lab!();
     let (_server, json) = expect_causes("netns-drop", &["port-filtered"], UNREACHABLE);
     assert_eq!(json["dns"]["addresses"][0]["tcp"], "timeout");
 }
 
 #[test]
 fn firewall_reject_is_refused() {
+    require_lab!();
     let (_server, json) = expect_causes("netns-reject", &["port-refused"], UNREACHABLE);
     assert_eq!(json["dns"]["addresses"][0]["tcp"], "refused");
 }
 
 #[test]
 fn a_name_that_does_not_resolve() {
+    require_lab!();
     let json = diagnose_target(Command::new(RDPSHIM), "no-such-host.invalid:3389");
     assert_eq!(found(&json), BTreeSet::from(["name-resolution".to_owned()]));
     assert_eq!(json["exit"], UNREACHABLE);

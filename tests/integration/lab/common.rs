@@ -1,12 +1,10 @@
 //! Running the real `rdpshim` binary against lab servers and reading what it says.
 
-#![allow(dead_code)] // each test file uses a different subset
-
 use std::io::Write as _;
 use std::path::Path;
 use std::process::{Command, Stdio};
 
-pub use rdpshim_tests::LabServer;
+pub use rdpshim_lab::LabServer;
 use serde_json::Value;
 
 /// Path of the binary under test (built by cargo for this test target).
@@ -139,6 +137,26 @@ pub fn run(mut command: Command, stdin: Option<&str>) -> Run {
         stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
         stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
     }
+}
+
+/// Returns from the calling test when the lab cannot run here (not root, a package
+/// missing), saying why; under `RDPSHIM_LAB_REQUIRED` (CI) the test fails instead.
+macro_rules! require_lab {
+    () => {
+        if !rdpshim_lab::lab_may_run() {
+            return;
+        }
+    };
+}
+
+/// `lab!("xrdp-modern")`: a running lab server of that kind, or the calling test skips
+/// (see [`require_lab!`]). A lab that can run but whose server does not start fails the
+/// test with the lab's own explanation.
+macro_rules! lab {
+    ($kind:expr) => {{
+        require_lab!();
+        $crate::common::start($kind)
+    }};
 }
 
 /// Starts a lab server or fails the test with the lab's own explanation.

@@ -1,13 +1,11 @@
 //! `secret::store::os_store` against a real, private Secret Service (gnome-keyring on its
-//! own D-Bus bus, from `rdpshim_tests::keyring`), and against no session bus at all.
+//! own D-Bus bus, from `rdpshim_lab::keyring`), and against no session bus at all.
 //!
 //! The environment is process-global and tests run in parallel threads, so the store is
 //! never used in this process: each test re-runs this test binary as a child (`--exact
-//! child` with `RDPSHIM_KEYRING_CHILD=1`) with the environment it wants, feeds it a script
-//! on stdin and reads one result line per step. Skip with `RDPSHIM_KEYRING_SKIP=1` where
-//! gnome-keyring is not installed.
-
-mod common;
+//! keyring::child` with `RDPSHIM_KEYRING_CHILD=1`) with the environment it wants, feeds it
+//! a script on stdin and reads one result line per step. Where gnome-keyring is not
+//! installed the tests skip, saying so (fail under `RDPSHIM_LAB_REQUIRED`).
 
 use std::io::{BufRead as _, Write as _};
 use std::path::{Path, PathBuf};
@@ -16,7 +14,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use rdpshim::secret::store::{os_store, SecretStore, PROBE_SERVICE, SERVICE};
 use rdpshim::secret::Password;
-use rdpshim_tests::keyring::{require_keyring, Mode, SecretService};
+use rdpshim_lab::keyring::{require_keyring, Mode, SecretService};
 
 const CHILD_VAR: &str = "RDPSHIM_KEYRING_CHILD";
 const TRACE_VAR: &str = "RDPSHIM_KEYRING_CHILD_TRACE";
@@ -128,7 +126,12 @@ struct ChildRun {
 fn run_child(env: &[(String, String)], cwd: &Path, script: &[String]) -> ChildRun {
     let started = Instant::now();
     let mut child = Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", "child", "--nocapture", "--test-threads=1"])
+        .args([
+            "--exact",
+            "keyring::child",
+            "--nocapture",
+            "--test-threads=1",
+        ])
         .env_clear()
         .env("PATH", std::env::var("PATH").unwrap_or_default())
         .envs(env.iter().cloned())
@@ -466,19 +469,19 @@ fn connect_saves_the_password_and_the_next_connect_uses_it() {
     if !require_keyring() {
         return;
     }
-    let server = rdpshim_tests::LabServer::start("shadow-nla").expect("shadow-nla starts");
+    let server = lab!("shadow-nla");
     let service = SecretService::start().expect("a private Secret Service");
-    let config = common::config_dir(&server);
+    let config = crate::common::config_dir(&server);
     let target = server.addr();
     let rdpshim = |args: &[&str], stdin: Option<&str>| {
-        let mut command = service.command(common::RDPSHIM);
+        let mut command = service.command(crate::common::RDPSHIM);
         command
             .args(["connect", &target, "--json", "--timeout", "5"])
             .args(args)
             .env("RDPSHIM_CONFIG_DIR", &config)
             .env_remove("RDPSHIM_NO_KEYRING")
             .env_remove("RDPSHIM_PASSWORD");
-        common::run(command, stdin)
+        crate::common::run(command, stdin)
     };
 
     let first = rdpshim(
@@ -507,17 +510,17 @@ fn connect_saves_the_password_and_the_next_connect_uses_it() {
         second.stderr
     );
     assert!(second.stdout.contains("\"connected\":true"));
-    let leaked = common::files_containing(&config, &server.password);
+    let leaked = crate::common::files_containing(&config, &server.password);
     assert!(leaked.is_empty(), "password in profile files: {leaked:?}");
 }
 
 #[test]
 fn connect_without_a_keyring_says_so_and_writes_nothing() {
-    let server = rdpshim_tests::LabServer::start("shadow-nla").expect("shadow-nla starts");
+    let server = lab!("shadow-nla");
     let home = server.dir().join("home");
     std::fs::create_dir_all(&home).unwrap();
-    let config = common::config_dir(&server);
-    let mut command = Command::new(common::RDPSHIM);
+    let config = crate::common::config_dir(&server);
+    let mut command = Command::new(crate::common::RDPSHIM);
     command
         .args(["connect", &server.addr(), "--timeout", "5"])
         .args(["-u", &server.user, "--password-stdin"])
@@ -529,7 +532,7 @@ fn connect_without_a_keyring_says_so_and_writes_nothing() {
             format!("unix:path={}/no-such-bus", home.display()),
         )
         .env_remove("RDPSHIM_NO_KEYRING");
-    let out = common::run(command, Some(&format!("{}\n", server.password)));
+    let out = crate::common::run(command, Some(&format!("{}\n", server.password)));
     assert_eq!(out.code, 0, "{}", out.stderr);
     assert_eq!(
         out.stderr.matches("passwords are not saved").count(),
@@ -538,7 +541,7 @@ fn connect_without_a_keyring_says_so_and_writes_nothing() {
         out.stderr
     );
     for dir in [&home, &config] {
-        let leaked = common::files_containing(dir, &server.password);
+        let leaked = crate::common::files_containing(dir, &server.password);
         assert!(leaked.is_empty(), "password written to {leaked:?}");
     }
 }

@@ -2,13 +2,11 @@
 //! same port, and the run must name exactly the cells that changed; JUnit read back by a
 //! JUnit parser; a dead host dialled once (seen in the JSON, not in timings).
 
-mod common;
-
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use common::{start, LabServer, Run, RDPSHIM};
+use crate::common::{LabServer, Run, RDPSHIM};
 use serde_json::Value;
 
 const PASSWORD_ENV: &str = "RDPSHIM_PASSWORD";
@@ -51,7 +49,7 @@ fn matrix(args: &[&str], password: Option<&str>) -> Run {
     if let Some(password) = password {
         command.env(PASSWORD_ENV, password);
     }
-    common::run(command, None)
+    crate::common::run(command, None)
 }
 
 fn path_arg(path: &Path) -> &str {
@@ -123,9 +121,9 @@ const OLD_TLS: [&str; 2] = ["openssl-1.1", "openssl-1.0"];
 #[test]
 fn reconfigured_servers_regress_exactly_the_cells_they_should() {
     let scratch = Scratch::new("reconfigure");
-    let tls10 = start("xrdp-tls10");
-    let shadow = start("shadow-tls");
-    let control = start("xrdp-aes128sha");
+    let tls10 = lab!("xrdp-tls10");
+    let shadow = lab!("shadow-tls");
+    let control = lab!("xrdp-aes128sha");
     let password = LAB_PASSWORD.to_owned();
     let (a, b, c) = (by_name(&tls10), shadow.addr(), by_name(&control));
     let baseline = scratch.path("baseline.json");
@@ -332,11 +330,11 @@ fn assert_junit(
 /// that does not resolve is never dialled at all.
 #[test]
 fn dead_hosts_are_dialled_once_and_unresolvable_ones_never() {
-    let drop = start("netns-drop");
-    let refused = rdpshim_tests::PortLease::allocate().expect("a free port");
+    let drop = lab!("netns-drop");
+    let refused = rdpshim_lab::PortLease::allocate().expect("a free port");
     let refused_target = format!("127.0.0.1:{}", refused.port);
     let unresolvable = "rdpshim-matrix-test.invalid";
-    let alive = start("xrdp-modern");
+    let alive = lab!("xrdp-modern");
     let alive_target = alive.addr();
     let run = matrix(
         &[
@@ -418,7 +416,7 @@ fn dead_hosts_are_dialled_once_and_unresolvable_ones_never() {
 #[test]
 fn a_configs_file_narrows_and_extends_the_matrix() {
     let scratch = Scratch::new("configs");
-    let server = start("xrdp-aes128sha");
+    let server = lab!("xrdp-aes128sha");
     let configs = scratch.path("configs.toml");
     std::fs::write(
         &configs,

@@ -6,7 +6,7 @@
 //! from `tests/lab/install-deps.sh`.
 //!
 //! ```no_run
-//! let server = rdpshim_tests::LabServer::start("xrdp-modern").unwrap();
+//! let server = rdpshim_lab::LabServer::start("xrdp-modern").unwrap();
 //! let target = server.addr(); // "127.0.0.1:PORT"
 //! # drop(target);
 //! ```
@@ -269,7 +269,7 @@ impl LabServer {
 impl Drop for LabServer {
     fn drop(&mut self) {
         if let Err(e) = self.stop_inner() {
-            eprintln!("rdpshim-tests: {e}");
+            eprintln!("rdpshim-lab: {e}");
         }
     }
 }
@@ -284,8 +284,38 @@ pub fn with_hosts_script() -> PathBuf {
     lab_dir().join("with-hosts.sh")
 }
 
+/// `tests/lab/`, beside this crate's folder (`tests/harness/`).
 fn lab_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("lab")
+    let harness = Path::new(env!("CARGO_MANIFEST_DIR"));
+    harness.parent().unwrap_or(harness).join("lab")
+}
+
+/// Set by CI (`.ci/run`): a test whose lab cannot run here fails instead of skipping, so a
+/// green run means every lab test ran.
+pub const REQUIRED_ENV: &str = "RDPSHIM_LAB_REQUIRED";
+
+/// Whether a test that needs `what` can run here. `Ok` from `check`: yes. Otherwise the
+/// test skips, saying why on stderr (`false`), or fails when [`REQUIRED_ENV`] is set.
+pub fn may_run(what: &str, check: Result<(), String>) -> bool {
+    // libtest names each test's thread after the test.
+    let current = std::thread::current();
+    let test = current.name().unwrap_or("a test");
+    match check {
+        Ok(()) => true,
+        Err(why) if std::env::var_os(REQUIRED_ENV).is_some() => {
+            panic!("{test}: {what} cannot run here and {REQUIRED_ENV} is set: {why}")
+        }
+        Err(why) => {
+            eprintln!("SKIPPED {test}: {what} cannot run here: {why}");
+            false
+        }
+    }
+}
+
+/// [`may_run`] for the lab of real servers ([`lab_check`], evaluated once per process).
+pub fn lab_may_run() -> bool {
+    static CHECK: OnceLock<Result<(), String>> = OnceLock::new();
+    may_run("the lab", CHECK.get_or_init(lab_check).clone())
 }
 
 /// Why the lab cannot run here (not root, a tool missing), or Ok.
@@ -459,14 +489,7 @@ mod tests {
     use std::time::{Duration, Instant};
 
     fn require_lab() -> bool {
-        if std::env::var_os("RDPSHIM_LAB_SKIP").is_some() {
-            eprintln!("RDPSHIM_LAB_SKIP set: skipping lab test");
-            return false;
-        }
-        if let Err(e) = lab_check() {
-            panic!("{e} (set RDPSHIM_LAB_SKIP=1 to skip lab tests)");
-        }
-        true
+        lab_may_run()
     }
 
     fn connect(addr: &str, timeout: Duration) -> std::io::Result<TcpStream> {

@@ -1,9 +1,7 @@
 //! One attempt (`--no-fallback`) against every real lab server: the right knobs reach the
 //! first frame, the wrong knobs end in the failure class the planner will branch on.
 
-mod common;
-
-use common::{assert_real_screenshot, connect, start, LabServer, Run};
+use crate::common::{assert_real_screenshot, connect, LabServer, Run};
 
 /// Fails with everything needed to see why: the run's stderr and the server's logs.
 fn expect(server: &LabServer, run: &Run, outcome: &str, stage: &str) {
@@ -45,7 +43,7 @@ fn expect_first_frame(server: &LabServer, args: &[&str], stdin: Option<&str>) ->
 
 #[test]
 fn xrdp_modern_tls_reaches_first_frame_and_refuses_nla_only() {
-    let server = start("xrdp-modern");
+    let server = lab!("xrdp-modern");
     let run = expect_first_frame(&server, &["--nla", "off"], None);
     let attempt = run.attempt();
     assert_eq!(attempt["tls"]["stack"], "rustls");
@@ -68,7 +66,7 @@ fn xrdp_modern_tls_reaches_first_frame_and_refuses_nla_only() {
 
 #[test]
 fn xrdp_tls10_needs_openssl_tls10() {
-    let server = start("xrdp-tls10");
+    let server = lab!("xrdp-tls10");
     let run = expect_first_frame(&server, &["--nla", "off", "--tls", "1.0"], None);
     assert_eq!(run.attempt()["tls"]["stack"], "openssl");
     assert_eq!(run.attempt()["tls"]["version"], "1.0");
@@ -85,7 +83,7 @@ fn xrdp_tls10_needs_openssl_tls10() {
 
 #[test]
 fn xrdp_aes128sha_needs_a_cbc_suite() {
-    let server = start("xrdp-aes128sha");
+    let server = lab!("xrdp-aes128sha");
     let args = [
         "--nla",
         "off",
@@ -107,7 +105,7 @@ fn xrdp_aes128sha_needs_a_cbc_suite() {
 
 #[test]
 fn xrdp_expired_certificate_connects_with_a_warning() {
-    let server = start("xrdp-expired");
+    let server = lab!("xrdp-expired");
     let run = expect_first_frame(&server, &["--nla", "off"], None);
     let json = run.json();
     assert_eq!(json["certificate"]["expired"], true);
@@ -126,7 +124,7 @@ fn xrdp_expired_certificate_connects_with_a_warning() {
 
 #[test]
 fn xrdp_standard_rdp_security_only_is_named() {
-    let server = start("xrdp-rdp-only");
+    let server = lab!("xrdp-rdp-only");
     for args in [&["--nla", "off"][..], &[][..]] {
         let run = connect(&server, args, None);
         expect(&server, &run, "rdp-security-only", "x224");
@@ -136,7 +134,7 @@ fn xrdp_standard_rdp_security_only_is_named() {
 
 #[test]
 fn shadow_nla_with_credentials_reaches_first_frame() {
-    let server = start("shadow-nla");
+    let server = lab!("shadow-nla");
     let password = format!("{}\n", server.password);
     let run = expect_first_frame(
         &server,
@@ -156,7 +154,7 @@ fn shadow_nla_with_credentials_reaches_first_frame() {
 
 #[test]
 fn shadow_nla_wrong_password_is_an_auth_failure_not_a_downgrade() {
-    let server = start("shadow-nla");
+    let server = lab!("shadow-nla");
     let run = connect(
         &server,
         &["-u", &server.user, "--password-stdin"],
@@ -176,7 +174,7 @@ fn shadow_nla_wrong_password_is_an_auth_failure_not_a_downgrade() {
 
 #[test]
 fn shadow_tls_reaches_first_frame_without_nla() {
-    let server = start("shadow-tls");
+    let server = lab!("shadow-tls");
     expect_first_frame(&server, &["--nla", "off"], None);
 
     let run = connect(&server, &[], None);
@@ -186,7 +184,7 @@ fn shadow_tls_reaches_first_frame_without_nla() {
 
 #[test]
 fn socket_closed_after_x224_request_is_peer_closed() {
-    let server = start("closer");
+    let server = lab!("closer");
     let run = connect(&server, &["--nla", "off"], None);
     expect(&server, &run, "peer-closed", "x224");
     assert_eq!(run.code, 4);
@@ -194,11 +192,11 @@ fn socket_closed_after_x224_request_is_peer_closed() {
 
 #[test]
 fn silent_server_times_out_at_the_stage_it_stopped() {
-    let server = start("staller");
+    let server = lab!("staller");
     let run = connect(&server, &["--nla", "off", "--timeout", "1"], None);
     expect(&server, &run, "timeout", "x224");
 
-    let server = start("staller-tls");
+    let server = lab!("staller-tls");
     let run = connect(&server, &["--nla", "off", "--timeout", "1"], None);
     expect(&server, &run, "timeout", "tls");
     let ms = run.attempt()["ms"].as_f64().unwrap();
@@ -210,7 +208,7 @@ fn silent_server_times_out_at_the_stage_it_stopped() {
 
 #[test]
 fn name_resolving_to_dead_ipv6_first_fails_and_the_ip_works() {
-    let server = start("ipv6-first");
+    let server = lab!("ipv6-first");
     let name = server.name.clone().expect("ipv6-first has a name");
 
     // Dialling by name takes the first resolved address, ::1, where nothing listens.
@@ -230,12 +228,12 @@ fn name_resolving_to_dead_ipv6_first_fails_and_the_ip_works() {
 
 #[test]
 fn firewall_drop_is_tcp_timeout_and_reject_is_tcp_refused() {
-    let drop = start("netns-drop");
+    let drop = lab!("netns-drop");
     let run = connect(&drop, &["--nla", "off", "--timeout", "1"], None);
     expect(&drop, &run, "tcp-timeout", "tcp");
     assert_eq!(run.code, 5);
 
-    let reject = start("netns-reject");
+    let reject = lab!("netns-reject");
     let run = connect(&reject, &["--nla", "off", "--timeout", "1"], None);
     expect(&reject, &run, "tcp-refused", "tcp");
     assert_eq!(run.code, 5);

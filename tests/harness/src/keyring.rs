@@ -16,7 +16,7 @@
 //! image); [`keyring_check`] says what is missing. Std only.
 //!
 //! ```no_run
-//! let ss = rdpshim_tests::keyring::SecretService::start().unwrap();
+//! let ss = rdpshim_lab::keyring::SecretService::start().unwrap();
 //! let mut child = std::process::Command::new("secret-tool");
 //! child.envs(ss.env());
 //! ```
@@ -272,17 +272,10 @@ fn stop(mut child: Child) {
     let _ = child.wait();
 }
 
-/// For a test that needs a Secret Service: `false` (skip) when `RDPSHIM_KEYRING_SKIP` is
-/// set, a panic naming what is missing when one cannot be started, else `true`.
+/// For a test that needs a Secret Service: `true` when one can be started here, else the
+/// test skips with the reason (or fails under `RDPSHIM_LAB_REQUIRED`, see [`crate::may_run`]).
 pub fn require_keyring() -> bool {
-    if std::env::var_os("RDPSHIM_KEYRING_SKIP").is_some() {
-        eprintln!("RDPSHIM_KEYRING_SKIP set: skipping Secret Service test");
-        return false;
-    }
-    if let Err(e) = keyring_check() {
-        panic!("{e} (set RDPSHIM_KEYRING_SKIP=1 to skip)");
-    }
-    true
+    crate::may_run("a private Secret Service", keyring_check())
 }
 
 /// Why a Secret Service cannot be started here (a tool missing), or Ok.

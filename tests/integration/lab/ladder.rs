@@ -1,9 +1,7 @@
 //! `rdpshim connect HOST` with no knobs against every lab server: the ladder finds the
 //! working configuration by itself and names the fallbacks, or ends with a clear verdict.
 
-mod common;
-
-use common::{assert_real_screenshot, ladder, start, LabServer, Run};
+use crate::common::{assert_real_screenshot, ladder, LabServer, Run};
 
 fn explain(server: &LabServer, run: &Run) -> String {
     format!(
@@ -80,7 +78,7 @@ fn verdict_for(server: &LabServer, kind: &str, exit: i32) -> Run {
 
 #[test]
 fn tls10_server_needs_a_version_downgrade() {
-    let server = start("xrdp-tls10");
+    let server = lab!("xrdp-tls10");
     let run = connects_with(&server, &[], None, &["nla-off", "tls-version-downgrade"]);
     let last = &run.json()["attempts"]
         .as_array()
@@ -98,7 +96,7 @@ fn tls10_server_needs_a_version_downgrade() {
 
 #[test]
 fn aes128sha_server_needs_a_cipher_downgrade() {
-    let server = start("xrdp-aes128sha");
+    let server = lab!("xrdp-aes128sha");
     let run = connects_with(&server, &[], None, &["nla-off", "cipher-downgrade"]);
     assert!(
         run.stderr.contains("warning: cipher-downgrade"),
@@ -109,7 +107,7 @@ fn aes128sha_server_needs_a_cipher_downgrade() {
 #[test]
 fn tls_only_servers_need_nla_off() {
     for kind in ["shadow-tls", "xrdp-modern", "xrdp-expired"] {
-        let server = start(kind);
+        let server = lab!(kind);
         let run = connects_with(&server, &[], None, &["nla-off"]);
         assert!(run.stderr.contains("warning: nla-off"), "NLA off announced");
     }
@@ -117,7 +115,7 @@ fn tls_only_servers_need_nla_off() {
 
 #[test]
 fn nla_server_connects_first_time_with_credentials() {
-    let server = start("shadow-nla");
+    let server = lab!("shadow-nla");
     let password = format!("{}\n", server.password);
     let run = connects_with(
         &server,
@@ -130,7 +128,7 @@ fn nla_server_connects_first_time_with_credentials() {
 
 #[test]
 fn wrong_password_is_one_attempt_and_exit_3() {
-    let server = start("shadow-nla");
+    let server = lab!("shadow-nla");
     let run = ladder(
         &server,
         &["-u", &server.user, "--password-stdin"],
@@ -148,7 +146,7 @@ fn wrong_password_is_one_attempt_and_exit_3() {
 
 #[test]
 fn nla_server_without_credentials_says_so() {
-    let server = start("shadow-nla");
+    let server = lab!("shadow-nla");
     let run = ladder(&server, &[], None);
     assert_eq!(run.code, 3, "{}", explain(&server, &run));
     assert!(run.reason().contains("-u USER"));
@@ -156,7 +154,7 @@ fn nla_server_without_credentials_says_so() {
 
 #[test]
 fn dead_ipv6_first_needs_ip_for_hostname() {
-    let server = start("ipv6-first");
+    let server = lab!("ipv6-first");
     let run = connects_with(&server, &[], None, &["ip-for-hostname", "nla-off"]);
     let attempts = run.json()["attempts"].as_array().unwrap().clone();
     assert_eq!(attempts[0]["outcome"], "tcp-refused");
@@ -168,26 +166,26 @@ fn dead_ipv6_first_needs_ip_for_hostname() {
 
 #[test]
 fn unreachable_servers_end_with_a_verdict() {
-    let server = start("xrdp-rdp-only");
+    let server = lab!("xrdp-rdp-only");
     let run = verdict_for(&server, "no-working-configuration", 4);
     assert!(run.reason().contains("Standard RDP Security"));
 
-    let server = start("closer");
+    let server = lab!("closer");
     let run = verdict_for(&server, "no-working-configuration", 4);
     assert!(run.reason().contains("closes the connection"));
 
-    let server = start("netns-drop");
+    let server = lab!("netns-drop");
     let run = verdict_for(&server, "unreachable", 5);
     assert!(run.reason().contains("firewall"));
 
-    let server = start("netns-reject");
+    let server = lab!("netns-reject");
     let run = verdict_for(&server, "unreachable", 5);
     assert!(run.reason().contains("refuse"));
 }
 
 #[test]
 fn a_security_floor_is_refused_by_policy() {
-    let server = start("xrdp-tls10");
+    let server = lab!("xrdp-tls10");
     let run = ladder(&server, &["--min-security", "tls12"], None);
     assert_eq!(run.code, 6, "{}", explain(&server, &run));
     assert_eq!(run.verdict(), "refused-by-policy");
@@ -195,14 +193,14 @@ fn a_security_floor_is_refused_by_policy() {
 
 #[test]
 fn a_changed_certificate_is_refused_before_credentials() {
-    let server = start("shadow-nla");
+    let server = lab!("shadow-nla");
     let password = format!("{}\n", server.password);
     let args = ["-u", server.user.as_str(), "--password-stdin"];
     let run = ladder(&server, &args, Some(&password));
     assert_eq!(run.code, 0, "{}", explain(&server, &run));
 
     // Pretend the first connection saw another certificate.
-    let file = common::saved_profile_file(&server);
+    let file = crate::common::saved_profile_file(&server);
     let text = std::fs::read_to_string(&file).unwrap();
     let real = run.json()["certificate"]["sha256"]
         .as_str()
@@ -250,11 +248,11 @@ fn a_changed_certificate_is_refused_before_credentials() {
 
 #[test]
 fn a_saved_stronger_configuration_refuses_a_downgrade() {
-    let server = start("xrdp-tls10");
+    let server = lab!("xrdp-tls10");
     let run = ladder(&server, &[], None);
     assert_eq!(run.code, 0, "{}", explain(&server, &run));
     // Pretend the server used to do TLS 1.2 with AEAD suites (rustls).
-    let file = common::saved_profile_file(&server);
+    let file = crate::common::saved_profile_file(&server);
     let text = std::fs::read_to_string(&file).unwrap();
     let stronger = text
         .replace("tls_stack = \"openssl\"", "tls_stack = \"rustls\"")
@@ -276,10 +274,10 @@ fn a_saved_stronger_configuration_refuses_a_downgrade() {
 
 #[test]
 fn an_unparsable_profile_is_reported_and_left_alone() {
-    let server = start("xrdp-modern");
+    let server = lab!("xrdp-modern");
     let run = ladder(&server, &[], None);
     assert_eq!(run.code, 0, "{}", explain(&server, &run));
-    let file = common::saved_profile_file(&server);
+    let file = crate::common::saved_profile_file(&server);
     let broken = b"schema = 1\nhost = \"x\"\nport = [unterminated\n".to_vec();
     std::fs::write(&file, &broken).unwrap();
 
@@ -313,15 +311,15 @@ fn ladder_by_name(
 ) -> Run {
     let command = match hosts {
         Some(hosts) => {
-            let mut c = std::process::Command::new(rdpshim_tests::with_hosts_script());
-            c.arg(hosts).arg(common::RDPSHIM);
+            let mut c = std::process::Command::new(rdpshim_lab::with_hosts_script());
+            c.arg(hosts).arg(crate::common::RDPSHIM);
             c
         }
-        None => std::process::Command::new(common::RDPSHIM),
+        None => std::process::Command::new(crate::common::RDPSHIM),
     };
     let mut args = vec!["--timeout", "3"];
     args.extend_from_slice(extra);
-    common::ladder_with(
+    crate::common::ladder_with(
         command,
         server,
         &format!("{name}:{}", server.port),
@@ -332,7 +330,7 @@ fn ladder_by_name(
 
 #[test]
 fn when_dns_fails_the_last_address_that_worked_is_used() {
-    let server = start("xrdp-modern");
+    let server = lab!("xrdp-modern");
     let name = "rdpshim-lab-dns-gone.invalid";
     let hosts = server.dir().join("hosts-dns");
     std::fs::write(&hosts, format!("127.0.0.1 {name}\n")).unwrap();
@@ -360,7 +358,7 @@ fn when_dns_fails_the_last_address_that_worked_is_used() {
 
 #[test]
 fn a_resolve_hint_stands_in_for_dns() {
-    let server = start("xrdp-modern");
+    let server = lab!("xrdp-modern");
     let name = "rdpshim-lab-hint.invalid";
     let hint = format!("{name}:127.0.0.1");
     let run = ladder_by_name(&server, name, None, &["--resolve", &hint]);
@@ -374,11 +372,11 @@ fn a_resolve_hint_stands_in_for_dns() {
 
 #[test]
 fn no_save_leaves_no_profile() {
-    let server = start("xrdp-modern");
+    let server = lab!("xrdp-modern");
     let run = ladder(&server, &["--no-save"], None);
     assert_eq!(run.code, 0, "{}", explain(&server, &run));
     assert!(
-        !common::config_dir(&server).join("profiles").exists(),
+        !crate::common::config_dir(&server).join("profiles").exists(),
         "--no-save writes nothing"
     );
     let run = ladder(&server, &[], None);

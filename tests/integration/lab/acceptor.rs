@@ -1,11 +1,9 @@
 //! What no real server here can do, against the in-process ironrdp-acceptor server:
 //! multitransport offers, a UDP side that never comes, stalls and garbage.
 
-mod common;
-
 use std::process::Command;
 
-use common::{run, Run, RDPSHIM};
+use crate::common::{run, Run, RDPSHIM};
 use rdpshim_test_acceptor::{spawn, Args};
 
 fn server(mode: &str, tweak: impl FnOnce(&mut Args)) -> String {

@@ -1,12 +1,10 @@
 //! The password never appears in argv, logs (`-vv` included), JSON or files.
 
-mod common;
-
-use common::{files_containing, run, start, RDPSHIM};
+use crate::common::{files_containing, run, RDPSHIM};
 
 #[test]
 fn password_is_never_printed_logged_or_written() {
-    let server = start("shadow-nla");
+    let server = lab!("shadow-nla");
     let work = tempdir(&server);
     let png = work.join("frame.png");
     let target = server.addr();
@@ -75,7 +73,7 @@ fn password_is_never_printed_logged_or_written() {
     );
 }
 
-fn tempdir(server: &common::LabServer) -> std::path::PathBuf {
+fn tempdir(server: &crate::common::LabServer) -> std::path::PathBuf {
     let dir = server.dir().join("client-home");
     std::fs::create_dir_all(&dir).unwrap();
     dir

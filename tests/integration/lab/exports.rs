@@ -2,13 +2,11 @@
 //! written from a profile connect FreeRDP 2.11 (`xfreerdp +auth-only`, under Xvfb) to the
 //! lab server the profile was made on. Imports round-trip.
 
-mod common;
-
 use std::path::Path;
 use std::process::Command;
 use std::sync::Mutex;
 
-use common::{config_dir, files_containing, ladder, run, start, LabServer, Run, RDPSHIM};
+use crate::common::{config_dir, files_containing, ladder, run, LabServer, Run, RDPSHIM};
 
 /// xvfb-run -a picks a display by probing; serialize it within this test binary.
 static XVFB: Mutex<()> = Mutex::new(());
@@ -53,7 +51,7 @@ fn xfreerdp(server: &LabServer, args: &[String]) -> (bool, String) {
 
 /// Connects with the ladder, then checks both exports with xfreerdp.
 fn exports_connect(kind: &str) {
-    let server = start(kind);
+    let server = lab!(kind);
     let nla = !server.user.is_empty();
     let password_line = format!("{}\n", server.password);
     let run = if nla {
@@ -157,7 +155,7 @@ fn nla_exports_connect_xfreerdp() {
 
 #[test]
 fn import_of_export_gives_the_same_settings() {
-    let server = start("shadow-nla");
+    let server = lab!("shadow-nla");
     let password_line = format!("{}\n", server.password);
     let connected = ladder(
         &server,
