@@ -11,6 +11,7 @@
 //! # drop(target);
 //! ```
 
+pub mod fs_snapshot;
 pub mod keyring;
 
 use std::collections::hash_map::RandomState;
