@@ -14,6 +14,10 @@ use super::open::{kind_at, open_regular, symlink, Links};
 use super::read::read_bounded;
 use super::replace;
 
+/// An exclusive lock (std `File::lock`: flock on Unix), held until dropped.
+#[derive(Debug)]
+pub struct Lock(#[allow(dead_code)] File);
+
 /// An open directory. Names given to its methods are single path components.
 #[derive(Debug)]
 pub struct Dir {
@@ -117,7 +121,7 @@ impl Dir {
     /// Opens (creating it 0600 if needed) the lock file `name` and takes an exclusive lock
     /// on it, waiting for other holders. A link there is refused, dangling or not
     /// (`O_NOFOLLOW`: following a dangling one would create its target, anywhere).
-    pub fn lock(&self, name: &str) -> Result<File, FileError> {
+    pub fn lock(&self, name: &str) -> Result<Lock, FileError> {
         let shown = self.join(name);
         let flags = OFlags::RDWR
             | OFlags::CREATE
@@ -139,7 +143,7 @@ impl Dir {
             return Err(FileError::NotAFile { path: shown, kind });
         }
         file.lock().map_err(|e| FileError::io(&shown, "lock", e))?;
-        Ok(file)
+        Ok(Lock(file))
     }
 
     /// Deletes the entry `name` (a link itself, never its target); `false` if there was

@@ -34,7 +34,7 @@ pub mod output;
 pub mod read;
 mod replace;
 
-pub use dir::Dir;
+pub use dir::{Dir, Lock};
 pub use error::{DirProblem, FileError, FileKind};
 pub use output::{check_user_file, write_user_file, Written};
 pub use read::read_user_file;

@@ -24,7 +24,6 @@ pub mod file_name;
 mod salvage;
 pub mod timestamp;
 
-use std::fs::File;
 use std::path::{Path, PathBuf};
 
 pub use error::StoreError;
@@ -32,7 +31,7 @@ pub use file_name::HostNameProblem;
 
 use crate::model::{Profile, SCHEMA};
 use crate::profile_toml::{parse_profile, profile_to_toml, ProfileParseError};
-use crate::safe_file::{self, Dir, FileError};
+use crate::safe_file::{self, Dir, FileError, Lock};
 
 /// 1 MiB: hundreds of times a real profile, small enough to read at once.
 pub const MAX_PROFILE_BYTES: u64 = 1 << 20;
@@ -264,7 +263,7 @@ impl ProfileStore {
 }
 
 /// The exclusive lock of profile `name`, held until the file is dropped.
-fn lock(dir: &Dir, name: &str) -> Result<File, StoreError> {
+fn lock(dir: &Dir, name: &str) -> Result<Lock, StoreError> {
     Ok(dir.lock(&format!("{name}.lock"))?)
 }
 
