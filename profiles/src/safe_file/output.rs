@@ -3,7 +3,7 @@
 //!
 //! | OUT | what happens |
 //! |---|---|
-//! | nothing, or a regular file | atomic replace ([`super::replace`]), new files get the caller's mode |
+//! | nothing, or a regular file | atomic replace: a new file with the caller's mode (less the umask) takes OUT's name |
 //! | `-`, `/dev/stdout`, `/dev/stderr`, `/dev/fd/1`, `/dev/fd/2` | written to that stream directly |
 //! | `/dev/fd/N`, `/proc/self/fd/N` (`>(cmd)` in bash) that is a pipe, socket or terminal | written directly |
 //! | a terminal device (`/dev/tty`, `/dev/pts/3`) | written directly |
@@ -47,7 +47,8 @@ enum Destination {
 }
 
 /// Writes `bytes` to the file the user named (see the module documentation for what is
-/// written, what is refused and why). New regular files get `mode` (less the umask).
+/// written, what is refused and why). A regular file is replaced by a new one with `mode`
+/// (less the umask): an existing OUT's own mode, owner and hard links are not kept.
 pub fn write_user_file(path: &Path, bytes: &[u8], mode: u32) -> Result<Written, FileError> {
     let stream_error = |e| FileError::io(path, "write", e);
     match destination(path)? {

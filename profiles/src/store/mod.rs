@@ -77,8 +77,7 @@ pub enum RepairOutcome {
 
 impl ProfileStore {
     /// `$RDPSHIM_CONFIG_DIR` if set and not empty, else `<config dir>/rdpshim`
-    /// (`~/.config/rdpshim` on Linux, `~/Library/Application Support/rdpshim` on macOS,
-    /// `%APPDATA%\rdpshim` on Windows).
+    /// (`~/.config/rdpshim` on Linux, `~/Library/Application Support/rdpshim` on macOS).
     pub fn default_root() -> Result<PathBuf, StoreError> {
         root_from(std::env::var_os(CONFIG_DIR_ENV), dirs::config_dir())
     }
