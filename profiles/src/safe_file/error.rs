@@ -44,6 +44,14 @@ pub enum FileError {
     #[error("{} cannot hold rdpshim's files: {problem}", .path.display())]
     UnsafeDirectory { path: PathBuf, problem: DirProblem },
 
+    /// `/dev/fd/N` leading to a regular file: written there, it would be overwritten from
+    /// its start without being truncated.
+    #[error(
+        "{} is a descriptor of a regular file: give the file's own path instead",
+        .path.display()
+    )]
+    DescriptorOfAFile { path: PathBuf },
+
     #[error("{} does not name a file (it ends in `..`, `.` or `/`)", .path.display())]
     NoFileName { path: PathBuf },
 
@@ -75,6 +83,7 @@ impl FileError {
             | Self::TooLarge { path, .. }
             | Self::UnsafeDirectory { path, .. }
             | Self::NoFileName { path }
+            | Self::DescriptorOfAFile { path }
             | Self::Io { path, .. } => path,
         }
     }

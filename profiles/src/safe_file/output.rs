@@ -145,9 +145,12 @@ fn inherited_stream(path: &Path) -> Result<Destination, FileError> {
     match FileType::from_raw_mode(stat.st_mode) {
         FileType::Fifo | FileType::Socket => stream(file, path),
         FileType::CharacterDevice if file.is_terminal() => stream(file, path),
+        FileType::RegularFile => Err(FileError::DescriptorOfAFile {
+            path: path.to_owned(),
+        }),
         other => Err(FileError::NotAFile {
             path: path.to_owned(),
-            kind: FileKind::of(other).unwrap_or(FileKind::RegularFile),
+            kind: FileKind::of(other).unwrap_or(FileKind::Other),
         }),
     }
 }

@@ -399,3 +399,32 @@ fn stale_temporary_files_of_one_name_are_removed_and_no_others() {
     left.sort();
     assert_eq!(left, [".a.toml.tmp-notmine", ".ab.toml.tmp-1-1", "a.toml"]);
 }
+
+#[test]
+fn an_inherited_pipe_is_written_directly_and_an_inherited_file_is_refused() {
+    use std::io::Read as _;
+    use std::os::fd::AsRawFd as _;
+    // What `-o >(gzip > x.gz)` hands over: /dev/fd/N, the write end of a pipe.
+    let (mut reader, writer) = std::io::pipe().unwrap();
+    let path = PathBuf::from(format!("/dev/fd/{}", writer.as_raw_fd()));
+    assert_eq!(
+        write_user_file(&path, b"through the pipe", PRIVATE).unwrap(),
+        Written::Streamed
+    );
+    drop(writer);
+    let mut got = String::new();
+    reader.read_to_string(&mut got).unwrap();
+    assert_eq!(got, "through the pipe");
+
+    // A regular file behind /dev/fd/N would be written from offset 0 without truncation:
+    // refused, unchanged.
+    let tree = Tree::new("fd-file");
+    fs::write(tree.out("f"), b"keep").unwrap();
+    let file = fs::File::open(tree.out("f")).unwrap();
+    let path = PathBuf::from(format!("/dev/fd/{}", file.as_raw_fd()));
+    let before = tree.snapshot(&[]);
+    let err = write_user_file(&path, b"x", PRIVATE).unwrap_err();
+    assert!(matches!(err, FileError::DescriptorOfAFile { .. }), "{err}");
+    assert!(err.to_string().contains("own path"), "{err}");
+    before.assert_unchanged(&tree.snapshot(&[]));
+}

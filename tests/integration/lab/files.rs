@@ -114,6 +114,11 @@ fn run_within(mut command: Command) -> (Run, Duration) {
     )
 }
 
+/// `profile export HOST --format FORMAT -o OUT`.
+fn export_args<'a>(format: &'a str, out: &'a str) -> [&'a str; 7] {
+    ["profile", "export", HOST, "--format", format, "-o", out]
+}
+
 fn arg(path: &Path) -> &str {
     path.to_str().unwrap()
 }
@@ -154,15 +159,7 @@ fn export_skips_links_planted_at_its_temporary_names() {
     .unwrap();
     let before = tree.snapshot(&[&tree.config(), &out]);
 
-    let (run, _) = tree.run(&[
-        "profile",
-        "export",
-        HOST,
-        "--format",
-        "rdp",
-        "-o",
-        arg(&out),
-    ]);
+    let (run, _) = tree.run(&export_args("rdp", arg(&out)));
     assert_eq!(run.code, 0, "{}", run.stderr);
     let written = std::fs::read(&out).unwrap();
     assert!(written.starts_with(&[0xff, 0xfe]), "an mstsc .rdp file");
@@ -187,15 +184,7 @@ fn a_link_at_out_is_refused_whatever_it_points_to() {
     }
     let before = tree.snapshot(&[&tree.config()]);
     for (link, target) in &cases {
-        let (run, elapsed) = tree.run(&[
-            "profile",
-            "export",
-            HOST,
-            "--format",
-            "json",
-            "-o",
-            arg(&tree.path(link)),
-        ]);
+        let (run, elapsed) = tree.run(&export_args("json", arg(&tree.path(link))));
         assert_refused(&run, elapsed, &["symbolic link", arg(target)]);
     }
     // The matrix checks its outputs before any cell runs (port 9: nothing is dialled).
@@ -308,15 +297,7 @@ fn export_refuses_devices_and_fifos_and_leaves_them_as_they_are() {
         (tree.path("out/fifo"), &["FIFO"][..]),
         (tree.path("out"), &["directory"][..]),
     ] {
-        let (run, elapsed) = tree.run(&[
-            "profile",
-            "export",
-            HOST,
-            "--format",
-            "freerdp",
-            "-o",
-            arg(&out),
-        ]);
+        let (run, elapsed) = tree.run(&export_args("freerdp", arg(&out)));
         assert_refused(&run, elapsed, words);
     }
     devices.assert_unchanged(&Snapshot::take(&[full], &[]));
@@ -341,7 +322,7 @@ fn export_to_standard_output_by_name_is_written_directly() {
     );
     let before = tree.snapshot(&[&tree.config()]);
     for out in ["/dev/stdout", "-"] {
-        let (run, _) = tree.run(&["profile", "export", HOST, "--format", "freerdp", "-o", out]);
+        let (run, _) = tree.run(&export_args("freerdp", out));
         assert_eq!(run.code, 0, "{out}: {}", run.stderr);
         assert_eq!(run.stdout, plain.stdout, "{out}");
     }
@@ -372,15 +353,7 @@ fn export_to_a_read_only_directory_fails_clearly_and_leaves_nothing() {
     let before = tree.snapshot(&[&tree.config()]);
 
     let out = tree.path("out/a.rdp");
-    let (run, elapsed) = run_as_user(&[
-        "profile",
-        "export",
-        HOST,
-        "--format",
-        "rdp",
-        "-o",
-        arg(&out),
-    ]);
+    let (run, elapsed) = run_as_user(&export_args("rdp", arg(&out)));
     assert_refused(&run, elapsed, &["temporary file", "Permission denied"]);
     before.assert_unchanged(&tree.snapshot(&[&tree.config()]));
     assert_eq!(std::fs::read_dir(tree.path("out")).unwrap().count(), 0);
