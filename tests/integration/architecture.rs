@@ -188,3 +188,32 @@ fn no_clap_below_the_cli() {
         found.join("\n")
     );
 }
+
+#[test]
+fn only_safe_file_touches_the_file_system() {
+    // No file is written through a symbolic link or outside where the user asked: every
+    // open, create, rename and remove goes through `rdpshim_profiles::safe_file` (O_EXCL |
+    // O_NOFOLLOW temporaries, one directory descriptor, bounded non-blocking reads).
+    let forbidden = [
+        "std::fs",
+        "tokio::fs",
+        "OpenOptions",
+        "File::open",
+        "File::create",
+        "rustix::fs",
+        "libc::open",
+        "renameat",
+        "unlinkat",
+    ];
+    let mut found = offenders(
+        &workspace().join("profiles/src"),
+        &forbidden,
+        &["profiles/src/safe_file/"],
+    );
+    found.extend(offenders(&workspace().join("client/src"), &forbidden, &[]));
+    assert!(
+        found.is_empty(),
+        "file system calls outside profiles/src/safe_file:\n{}",
+        found.join("\n")
+    );
+}

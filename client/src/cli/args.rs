@@ -21,7 +21,9 @@ Exit codes:
   5  unreachable (DNS failure, connection refused, no answer)
   6  refused by policy (--min-security, or a possible downgrade against the profile)
   7  certificate changed (see both fingerprints; --accept-new-cert to trust the new one)
-  8  matrix: a cell regressed against --baseline (ok before, a failure now)";
+  8  matrix: a cell regressed against --baseline (ok before, a failure now)
+  9  a local file or profile cannot be read or written (import, profile, export -o,
+     matrix files): missing, not a regular file, a symbolic link, too large, unparsable";
 
 #[derive(Debug, Parser)]
 #[command(

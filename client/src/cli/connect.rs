@@ -138,9 +138,12 @@ fn load_profile(store: &ProfileStore, host: &str, port: u16) -> Option<Profile> 
     match store.load(host, port) {
         Ok(profile) => profile,
         Err(e) => {
-            eprintln!(
-                "warning: {e} (`rdpshim profile repair {host}:{port}`); connecting without the saved profile"
-            );
+            let repair = if e.repair_helps() {
+                format!(" (`rdpshim profile repair {host}:{port}`)")
+            } else {
+                String::new()
+            };
+            eprintln!("warning: {e}{repair}; connecting without the saved profile");
             None
         }
     }

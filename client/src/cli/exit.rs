@@ -13,6 +13,10 @@ pub const REFUSED_BY_POLICY: u8 = 6;
 pub const CERTIFICATE_CHANGED: u8 = 7;
 /// `rdpshim matrix --baseline`: a cell that was ok in the baseline fails now.
 pub const REGRESSION: u8 = 8;
+/// A local file or profile cannot be read or written: `import`, `profile ...`, an export's
+/// `-o`, a matrix baseline or JUnit file (missing, not a regular file, a symbolic link,
+/// too large, does not parse as a profile or `.rdp` file, permissions, disk full).
+pub const LOCAL_FILE: u8 = 9;
 
 pub fn for_verdict(kind: VerdictKind) -> ExitCode {
     ExitCode::from(match kind {

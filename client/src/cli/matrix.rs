@@ -16,6 +16,7 @@ use rdpshim::matrix::{
     Limits, Target,
 };
 use rdpshim::secret::{self, Password, PasswordSource};
+use rdpshim_profiles::safe_file::{self, FileError};
 
 use super::credentials::{self, Keyring};
 use super::exit;
@@ -28,8 +29,10 @@ id, nla, tls, ciphers, dial, udp, autologon). Credentials go to NLA cells only.
 
 Exit codes:
   0  the matrix ran (cells that fail are results, not errors); no regression against --baseline
-  2  usage error, or a file that cannot be read or written
-  8  a cell regressed against --baseline (ok before, a failure now)";
+  2  usage error, or a --configs, --hosts-file or --baseline file that does not parse
+  8  a cell regressed against --baseline (ok before, a failure now)
+  9  a file that cannot be read or written (missing, not a regular file, a symbolic link,
+     too large, permissions); outputs are checked before any cell runs";
 
 #[derive(Debug, Args)]
 #[command(after_help = MATRIX_HELP)]
@@ -102,17 +105,40 @@ fn parse_seconds(s: &str) -> Result<Duration, String> {
     Ok(Duration::from_secs_f64(secs))
 }
 
+/// Why `rdpshim matrix` stopped: wrong input (exit 2), or a file that cannot be read or
+/// written (exit 9).
+enum Failure {
+    Usage(String),
+    LocalFile(FileError),
+}
+
+impl From<String> for Failure {
+    fn from(message: String) -> Self {
+        Self::Usage(message)
+    }
+}
+
+impl From<FileError> for Failure {
+    fn from(error: FileError) -> Self {
+        Self::LocalFile(error)
+    }
+}
+
 pub fn run(args: &MatrixArgs) -> ExitCode {
     match run_inner(args) {
         Ok(code) => code,
-        Err(message) => {
+        Err(Failure::Usage(message)) => {
             eprintln!("rdpshim matrix: {message}");
             ExitCode::from(exit::USAGE)
+        }
+        Err(Failure::LocalFile(error)) => {
+            eprintln!("rdpshim matrix: {error}");
+            ExitCode::from(exit::LOCAL_FILE)
         }
     }
 }
 
-fn run_inner(args: &MatrixArgs) -> Result<ExitCode, String> {
+fn run_inner(args: &MatrixArgs) -> Result<ExitCode, Failure> {
     let configurations = load_configurations(args.configs.as_deref())?;
     if args.list_configs {
         let width = configurations.iter().map(|c| c.id.len()).max().unwrap_or(0);
@@ -129,8 +155,15 @@ fn run_inner(args: &MatrixArgs) -> Result<ExitCode, String> {
     if let Some(path) = &args.save_baseline {
         // Never replace a file that is not a baseline (a typo'd path onto something else).
         if path.exists() {
-            read_baseline(path).map_err(|e| format!("{e}; not overwriting it"))?;
+            match read_baseline(path) {
+                Err(Failure::Usage(e)) => return Err(format!("{e}; not overwriting it").into()),
+                other => drop(other?),
+            }
         }
+    }
+    // Refused outputs (a link, a FIFO, a device) are found before the cells run, not after.
+    for path in [&args.save_baseline, &args.junit].into_iter().flatten() {
+        safe_file::check_user_file(path)?;
     }
     let jobs = host_jobs(args, targets)?;
 
@@ -179,21 +212,17 @@ fn run_inner(args: &MatrixArgs) -> Result<ExitCode, String> {
     }
     let _ = stdout.flush();
 
-    let mut failed_writes = Vec::new();
-    if let Some(path) = &args.junit {
-        let written = junit::render(&result, comparison.as_ref())
-            .and_then(|xml| write_atomic(path, xml.as_bytes()));
-        if let Err(e) = written {
-            failed_writes.push(format!("{}: {e}", path.display()));
-        }
-    }
-    if let Some(path) = &args.save_baseline {
-        if let Err(e) = write_atomic(path, after.to_text().as_bytes()) {
-            failed_writes.push(format!("{}: {e}", path.display()));
-        }
-    }
-    if !failed_writes.is_empty() {
-        return Err(format!("not written: {}", failed_writes.join("; ")));
+    // Both outputs are attempted; the first failure is reported (each names its file).
+    let junit = args.junit.as_ref().map(|path| {
+        let xml = junit::render(&result, comparison.as_ref())?;
+        safe_file::write_user_file(path, xml.as_bytes(), safe_file::SHARED).map_err(Failure::from)
+    });
+    let baseline = args.save_baseline.as_ref().map(|path| {
+        safe_file::write_user_file(path, after.to_text().as_bytes(), safe_file::SHARED)
+            .map_err(Failure::from)
+    });
+    for written in [junit, baseline].into_iter().flatten() {
+        written?;
     }
     Ok(match comparison {
         Some(c) if c.has_regressions() => ExitCode::from(exit::REGRESSION),
@@ -201,21 +230,21 @@ fn run_inner(args: &MatrixArgs) -> Result<ExitCode, String> {
     })
 }
 
-fn load_configurations(path: Option<&Path>) -> Result<Vec<Configuration>, String> {
+fn load_configurations(path: Option<&Path>) -> Result<Vec<Configuration>, Failure> {
     let Some(path) = path else {
         return Ok(matrix::Dimensions::default().expand());
     };
     let text = read_text(path)?;
-    configs_file::parse(&text).map_err(|e| {
+    Ok(configs_file::parse(&text).map_err(|e| {
         if e.line == 0 {
             format!("{}: {}", path.display(), e.message)
         } else {
             format!("{}:{}:{}: {}", path.display(), e.line, e.column, e.message)
         }
-    })
+    })?)
 }
 
-fn load_targets(args: &MatrixArgs) -> Result<Vec<Target>, String> {
+fn load_targets(args: &MatrixArgs) -> Result<Vec<Target>, Failure> {
     let mut targets = args
         .hosts
         .iter()
@@ -232,25 +261,25 @@ fn load_targets(args: &MatrixArgs) -> Result<Vec<Target>, String> {
         eprintln!("note: {label} is listed more than once; it is run once");
     }
     if targets.is_empty() {
-        return Err("no hosts: give HOST[:PORT] arguments or --hosts-file FILE".to_owned());
+        return Err("no hosts: give HOST[:PORT] arguments or --hosts-file FILE"
+            .to_owned()
+            .into());
     }
     Ok(targets)
 }
 
 /// Files given to the matrix are small text; a limit keeps a wrong path (a disk image)
-/// from being read whole.
-fn read_text(path: &Path) -> Result<String, String> {
+/// from being read whole, and a FIFO or device is refused instead of read forever.
+fn read_text(path: &Path) -> Result<String, Failure> {
     const LIMIT: u64 = 16 * 1024 * 1024;
-    let meta = std::fs::metadata(path).map_err(|e| format!("{}: {e}", path.display()))?;
-    if meta.len() > LIMIT {
-        return Err(format!("{}: larger than 16 MiB", path.display()));
-    }
-    std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))
+    let bytes = safe_file::read_user_file(path, LIMIT)?;
+    String::from_utf8(bytes)
+        .map_err(|_| Failure::Usage(format!("{}: not UTF-8 text", path.display())))
 }
 
-fn read_baseline(path: &Path) -> Result<Baseline, String> {
+fn read_baseline(path: &Path) -> Result<Baseline, Failure> {
     let text = read_text(path)?;
-    Baseline::parse(&text).map_err(|e| format!("{}: {e}", path.display()))
+    Ok(Baseline::parse(&text).map_err(|e| format!("{}: {e}", path.display()))?)
 }
 
 /// The credentials of each host: one password from stdin or RDPSHIM_PASSWORD for all, else
@@ -349,35 +378,6 @@ fn execute(
     )))
 }
 
-/// Temp file beside the target, fsync, rename, fsync the directory: a crash leaves the old
-/// file or the new one, never half of either.
-fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), String> {
-    let dir = match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
-    let name = path
-        .file_name()
-        .ok_or_else(|| "not a file path".to_owned())?
-        .to_string_lossy()
-        .into_owned();
-    let temp = dir.join(format!(".{name}.tmp.{}", std::process::id()));
-    let write = || -> std::io::Result<()> {
-        let mut file = std::fs::File::create(&temp)?;
-        file.write_all(bytes)?;
-        file.sync_all()?;
-        std::fs::rename(&temp, path)?;
-        if let Ok(d) = std::fs::File::open(&dir) {
-            let _ = d.sync_all();
-        }
-        Ok(())
-    };
-    write().map_err(|e| {
-        let _ = std::fs::remove_file(&temp);
-        e.to_string()
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -401,17 +401,5 @@ mod tests {
         assert_eq!(args.timeout, Duration::from_secs(5));
         assert!(Cli::try_parse_from(["rdpshim", "matrix", "a", "--jobs", "0"]).is_err());
         assert!(Cli::try_parse_from(["rdpshim", "matrix", "a", "--password", "x"]).is_err());
-    }
-
-    #[test]
-    fn atomic_writes_replace_the_file_and_leave_no_temp() {
-        let dir = std::env::temp_dir().join(format!("rdpshim-matrix-write-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let path = dir.join("b.json");
-        write_atomic(&path, b"one").unwrap();
-        write_atomic(&path, b"two").unwrap();
-        assert_eq!(std::fs::read(&path).unwrap(), b"two");
-        assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 1);
-        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -3,13 +3,13 @@
 //! (`rm` and `repair` are the only ways to replace a profile that cannot be parsed).
 
 use std::io::Write as _;
-use std::path::Path;
 use std::process::ExitCode;
 
 use clap::{Args, Subcommand, ValueEnum};
 use rdpshim::attempt::parse_host_port;
 use rdpshim_profiles::export::freerdp::{freerdp_command, FreeRdpVersion};
 use rdpshim_profiles::rdpfile::{self, OutputFormat};
+use rdpshim_profiles::safe_file::{self, Written};
 use rdpshim_profiles::store::timestamp::now_rfc3339;
 use rdpshim_profiles::{Profile, ProfileStore, RepairOutcome};
 
@@ -67,7 +67,9 @@ pub struct ExportArgs {
     pub target: String,
     #[arg(long, value_enum)]
     pub format: ExportFormat,
-    /// Write here instead of standard output.
+    /// Write here instead of standard output (atomically, mode 0600; `-` is standard
+    /// output). A symbolic link, FIFO, device or directory at FILE is refused, never
+    /// replaced or written through; a terminal or /dev/stdout is written directly.
     #[arg(short = 'o', long = "output", value_name = "FILE")]
     pub output: Option<std::path::PathBuf>,
     /// .rdp as UTF-8 with LF instead of mstsc's UTF-16LE with BOM and CRLF.
@@ -222,9 +224,10 @@ fn load(store: &ProfileStore, host: &str, port: u16) -> Result<Profile, ExitCode
         Ok(None) => Err(fail(&format!(
             "no profile for {host}:{port} (connect once to create it)"
         ))),
-        Err(e) => Err(fail(&format!(
+        Err(e) if e.repair_helps() => Err(fail(&format!(
             "{e} (`rdpshim profile repair {host}:{port}`)"
         ))),
+        Err(e) => Err(fail(&e.to_string())),
     }
 }
 
@@ -317,12 +320,13 @@ fn export(store: &ProfileStore, host: &str, port: u16, args: &ExportArgs) -> Exi
         eprintln!("note: {note}");
     }
     match &args.output {
-        Some(path) => match write_new(path, &bytes) {
-            Ok(()) => {
+        Some(path) => match safe_file::write_user_file(path, &bytes, safe_file::PRIVATE) {
+            Ok(Written::Replaced) => {
                 eprintln!("wrote {}", path.display());
                 ExitCode::SUCCESS
             }
-            Err(e) => fail(&format!("writing {}: {e}", path.display())),
+            Ok(Written::Streamed) => ExitCode::SUCCESS,
+            Err(e) => fail(&format!("not exported: {e}")),
         },
         None => match std::io::stdout().lock().write_all(&bytes) {
             Ok(()) => ExitCode::SUCCESS,
@@ -331,25 +335,14 @@ fn export(store: &ProfileStore, host: &str, port: u16, args: &ExportArgs) -> Exi
     }
 }
 
-/// Writes through a temporary file and a rename, so an interrupted export never leaves a
-/// half-written file under the requested name.
-fn write_new(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let tmp = path.with_extension("rdpshim-partial");
-    let result = std::fs::write(&tmp, bytes).and_then(|()| std::fs::rename(&tmp, path));
-    if result.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    result
-}
-
 pub fn import(args: &ImportArgs) -> ExitCode {
     let store = match ProfileStore::open_default() {
         Ok(store) => store,
         Err(e) => return fail(&e.to_string()),
     };
-    let bytes = match read_bounded(&args.file) {
+    let bytes = match safe_file::read_user_file(&args.file, rdpfile::MAX_RDP_FILE_BYTES as u64) {
         Ok(bytes) => bytes,
-        Err(e) => return fail(&format!("{}: {e}", args.file.display())),
+        Err(e) => return fail(&format!("not imported: {e}")),
     };
     let report = match rdpfile::import_bytes(&bytes, &now_rfc3339()) {
         Ok(report) => report,
@@ -401,24 +394,9 @@ pub fn import(args: &ImportArgs) -> ExitCode {
     }
 }
 
-/// Reads at most the .rdp size limit, so an enormous file is an error, not an OOM.
-fn read_bounded(path: &Path) -> std::io::Result<Vec<u8>> {
-    use std::io::Read as _;
-    let limit = rdpfile::MAX_RDP_FILE_BYTES as u64;
-    let mut bytes = Vec::new();
-    std::fs::File::open(path)?
-        .take(limit + 1)
-        .read_to_end(&mut bytes)?;
-    if bytes.len() as u64 > limit {
-        return Err(std::io::Error::new(
-            std::io::ErrorKind::InvalidData,
-            format!("larger than {limit} bytes: not an .rdp file"),
-        ));
-    }
-    Ok(bytes)
-}
-
+/// Every failure of these commands is a local file or profile that cannot be read or
+/// written (exit 9).
 fn fail(message: &str) -> ExitCode {
     eprintln!("rdpshim: {message}");
-    ExitCode::FAILURE
+    ExitCode::from(exit::LOCAL_FILE)
 }

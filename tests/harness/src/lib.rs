@@ -12,6 +12,7 @@
 //! ```
 
 pub mod delay;
+pub mod fs_snapshot;
 pub mod keyring;
 
 use std::collections::hash_map::RandomState;
