@@ -8,78 +8,12 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use serde::Serialize;
-
 use crate::secret::Password;
+
+pub use rdpshim_planner::{TlsChoice, TlsStack, TlsVersion};
 
 /// TCP port RDP listens on unless told otherwise.
 pub const DEFAULT_RDP_PORT: u16 = 3389;
-
-/// Which TLS implementation performs the upgrade.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum TlsStack {
-    /// rustls: TLS 1.3 and 1.2 with AEAD suites only. The default and the strongest.
-    Rustls,
-    /// OpenSSL at security level 0: TLS 1.2 down to 1.0, CBC suites, RSA key exchange.
-    /// Only for servers that rustls cannot talk to.
-    Openssl,
-}
-
-impl TlsStack {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Rustls => "rustls",
-            Self::Openssl => "openssl",
-        }
-    }
-}
-
-/// A TLS protocol version, oldest first so that `<` means "weaker".
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
-pub enum TlsVersion {
-    #[serde(rename = "1.0")]
-    Tls10,
-    #[serde(rename = "1.1")]
-    Tls11,
-    #[serde(rename = "1.2")]
-    Tls12,
-    #[serde(rename = "1.3")]
-    Tls13,
-}
-
-impl TlsVersion {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Tls10 => "1.0",
-            Self::Tls11 => "1.1",
-            Self::Tls12 => "1.2",
-            Self::Tls13 => "1.3",
-        }
-    }
-}
-
-/// The TLS settings of an attempt.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct TlsChoice {
-    pub stack: TlsStack,
-    /// `None` = whatever the stack negotiates (rustls: 1.3 or 1.2; OpenSSL: 1.2 down to 1.0).
-    pub version: Option<TlsVersion>,
-    /// Suite list in the stack's own syntax: rustls suite names (`TLS13_AES_128_GCM_SHA256`)
-    /// or an OpenSSL cipher string (`AES128-SHA:ECDHE-RSA-AES128-SHA`). `None` = stack default.
-    pub ciphers: Option<String>,
-}
-
-impl TlsChoice {
-    /// What mstsc on a current Windows would use: TLS 1.3/1.2, AEAD suites.
-    pub fn modern() -> Self {
-        Self {
-            stack: TlsStack::Rustls,
-            version: None,
-            ciphers: None,
-        }
-    }
-}
 
 /// Per-stage time limits. Each network stage is bounded on its own, so a server that stops
 /// answering mid-handshake is reported at the stage where it stopped.
@@ -251,11 +185,5 @@ mod tests {
         ] {
             assert!(parse_host_port(bad).is_err(), "{bad} should be rejected");
         }
-    }
-
-    #[test]
-    fn tls_versions_order_by_strength() {
-        assert!(TlsVersion::Tls10 < TlsVersion::Tls11);
-        assert!(TlsVersion::Tls12 < TlsVersion::Tls13);
     }
 }

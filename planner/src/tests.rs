@@ -3,9 +3,10 @@
 
 use std::net::SocketAddr;
 use std::time::Duration;
+use std::vec::Vec;
+use std::{format, vec};
 
 use super::*;
-use crate::attempt::TlsVersion;
 
 const V6: &str = "[::1]:3389";
 const V4: &str = "127.0.0.1:3389";
