@@ -8,12 +8,12 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use crate::host::{HostPort, HostPortError};
 use crate::secret::Password;
 
-pub use rdpshim_planner::{TlsChoice, TlsStack, TlsVersion};
+pub use crate::host::DEFAULT_RDP_PORT;
 
-/// TCP port RDP listens on unless told otherwise.
-pub const DEFAULT_RDP_PORT: u16 = 3389;
+pub use rdpshim_planner::{TlsChoice, TlsStack, TlsVersion};
 
 /// Per-stage time limits. Each network stage is bounded on its own, so a server that stops
 /// answering mid-handshake is reported at the stage where it stopped.
@@ -117,73 +117,7 @@ impl AttemptSpec {
     }
 }
 
-/// Splits `HOST[:PORT]`, `[V6]:PORT` or a bare IPv6 literal.
-pub fn parse_host_port(input: &str) -> Result<(String, u16), String> {
-    let input = input.trim();
-    if input.is_empty() {
-        return Err("empty host".to_owned());
-    }
-    if let Some(rest) = input.strip_prefix('[') {
-        let (host, after) = rest
-            .split_once(']')
-            .ok_or_else(|| format!("`{input}`: missing `]` after IPv6 address"))?;
-        let port = match after.strip_prefix(':') {
-            Some(port) => parse_port(input, port)?,
-            None if after.is_empty() => DEFAULT_RDP_PORT,
-            None => return Err(format!("`{input}`: expected `:PORT` after `]`")),
-        };
-        return Ok((host.to_owned(), port));
-    }
-    if input.parse::<std::net::Ipv6Addr>().is_ok() {
-        return Ok((input.to_owned(), DEFAULT_RDP_PORT));
-    }
-    match input.rsplit_once(':') {
-        Some((host, port)) if !host.is_empty() => Ok((host.to_owned(), parse_port(input, port)?)),
-        Some(_) => Err(format!("`{input}`: missing host before `:`")),
-        None => Ok((input.to_owned(), DEFAULT_RDP_PORT)),
-    }
-}
-
-fn parse_port(input: &str, port: &str) -> Result<u16, String> {
-    match port.parse::<u16>() {
-        Ok(0) | Err(_) => Err(format!("`{input}`: `{port}` is not a TCP port (1-65535)")),
-        Ok(port) => Ok(port),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn host_port_forms() {
-        let cases = [
-            ("server", Ok(("server", 3389))),
-            ("server:3390", Ok(("server", 3390))),
-            ("10.0.0.5:1", Ok(("10.0.0.5", 1))),
-            ("[::1]:3390", Ok(("::1", 3390))),
-            ("[::1]", Ok(("::1", 3389))),
-            ("::1", Ok(("::1", 3389))),
-            ("fe80::1", Ok(("fe80::1", 3389))),
-        ];
-        for (input, expected) in cases {
-            let got = parse_host_port(input);
-            assert_eq!(
-                got.as_ref().map(|(h, p)| (h.as_str(), *p)),
-                expected.map_err(|_: ()| String::new()).as_ref().map(|x| *x),
-                "{input}"
-            );
-        }
-        for bad in [
-            "",
-            "server:0",
-            "server:99999",
-            "server:x",
-            ":3389",
-            "[::1",
-            "[::1]x",
-        ] {
-            assert!(parse_host_port(bad).is_err(), "{bad} should be rejected");
-        }
-    }
+/// Splits `HOST[:PORT]`, `[V6]:PORT` or a bare IPv6 literal (see [`HostPort`]).
+pub fn parse_host_port(input: &str) -> Result<(String, u16), HostPortError> {
+    HostPort::parse(input).map(|target| (target.host, target.port))
 }

@@ -11,8 +11,18 @@ use rdpshim_profiles::model::{
 
 use crate::attempt::{TlsChoice, TlsStack, TlsVersion};
 use crate::ladder::{Run, Success};
-use crate::planner::{Dial, Knobs};
+use crate::planner::{Dial, Knobs, Remembered};
 use crate::report::CertificateInfo;
+
+/// Everything the planner takes from a profile: the configuration to try first, the
+/// strength to defend, the addresses that worked.
+pub fn remembered(profile: &Profile) -> Remembered {
+    Remembered {
+        preferred: preferred(profile),
+        baseline: baseline(profile),
+        addresses: known_addresses(profile),
+    }
+}
 
 /// The configuration to try first: the profile's winning one, else what an imported `.rdp`
 /// said about NLA (`enablecredsspsupport:i:0`); `None` when there is nothing to go on or it
