@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use serde::Serialize;
 
 use rdpshim::attempt::StageTimeouts;
-use rdpshim::diagnose::findings::{Findings, Reach, Tri, X224Answer};
+use rdpshim::diagnose::findings::{Findings, Reach, Refusal, Tri, X224Answer};
 use rdpshim::diagnose::verdicts::{self, Status, Verdict};
 use rdpshim::engine::probe::{self, ProbeLimits};
 use rdpshim::terminal::escape;
@@ -110,7 +110,7 @@ fn render(f: &Findings, verdicts: &[Verdict]) -> String {
                 (X224Answer::Selected { name, .. }, false) => {
                     format!("not accepted: the server selected {} instead", escape(name))
                 }
-                (other, false) => escape(&probe::describe(other)).into_owned(),
+                (other, false) => escape(&other.to_string()).into_owned(),
             };
             let _ = writeln!(
                 out,
@@ -135,12 +135,12 @@ fn render(f: &Findings, verdicts: &[Verdict]) -> String {
         for v in &tls.versions {
             if !v.accepted {
                 // The class, not OpenSSL's error stack (that is in --json).
-                let why = match v.refusal.as_deref() {
-                    Some(r) if r.starts_with("X.224") => r,
-                    Some(r) => r.split(": ").next().unwrap_or(r),
-                    None => "refused",
+                let why = match &v.refusal {
+                    Some(Refusal::Failed(failure)) => failure.class.to_string(),
+                    Some(other) => other.to_string(),
+                    None => "refused".to_owned(),
                 };
-                let _ = writeln!(out, "  TLS {}  no   ({})", v.version.as_str(), escape(why));
+                let _ = writeln!(out, "  TLS {}  no   ({})", v.version.as_str(), escape(&why));
                 continue;
             }
             let _ = writeln!(

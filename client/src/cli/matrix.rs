@@ -99,6 +99,7 @@ fn run_inner(args: &MatrixArgs) -> Result<ExitCode, String> {
     let mut failed_writes = Vec::new();
     if let Some(path) = &args.junit {
         let written = junit::render(&result, comparison.as_ref())
+            .map_err(|e| e.to_string())
             .and_then(|xml| write_atomic(path, xml.as_bytes()));
         if let Err(e) = written {
             failed_writes.push(format!("{}: {e}", path.display()));

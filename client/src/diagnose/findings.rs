@@ -4,12 +4,13 @@
 //! Every probe records what it saw even when it failed, because "the server closed the
 //! socket after our X.224 request" is evidence too.
 
+use std::fmt;
 use std::net::SocketAddr;
 
 use serde::Serialize;
 
 use crate::attempt::{TlsStack, TlsVersion};
-use crate::report::{CertificateInfo, NegotiationCode};
+use crate::report::{CertificateInfo, Failure, FailureClass, NegotiationCode, Stage};
 
 /// How probes begin a message when the server hung up on a completed TLS channel, before
 /// answering the first message sent over it (a broken certificate binding, CredSSP policy,
@@ -183,6 +184,61 @@ pub enum X224Answer {
     NotProbed,
 }
 
+impl fmt::Display for X224Answer {
+    /// What the answer was, for messages: `selected ssl`, `refused: HYBRID_REQUIRED_BY_SERVER`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Selected { name, .. } => write!(f, "selected {name}"),
+            Self::Refused { code } => write!(f, "refused: {}", code.name()),
+            Self::NoNegotiationData => {
+                f.write_str("a confirm without negotiation data (Standard RDP Security)")
+            }
+            Self::Closed { detail } => write!(f, "closed: {detail}"),
+            Self::Timeout => f.write_str("no answer"),
+            Self::Garbage { detail } => write!(f, "not an X.224 confirm: {detail}"),
+            Self::NotConnected { detail } => write!(f, "no TCP connection: {detail}"),
+            Self::NotProbed => f.write_str("not sent (the first request got no answer)"),
+        }
+    }
+}
+
+/// Why a diagnostic TLS handshake did not complete. Verdicts branch on the variant and the
+/// failure class; `--json` shows it as one string (`X.224: selected rdp`,
+/// `peer-closed: ...`, `timeout: no TLS handshake within the limit`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Refusal {
+    /// The X.224 exchange before the handshake did not select a TLS-based protocol.
+    X224(X224Answer),
+    /// TCP or the TLS handshake failed, classed as an attempt's failure would be.
+    Failed(Failure),
+    /// rdpshim stopped the probe itself (its connection gate closed): nothing about the
+    /// server.
+    Cancelled,
+}
+
+impl Refusal {
+    /// The handshake itself failed with `class` (TCP and X.224 went through).
+    pub fn is_tls(&self, class: &FailureClass) -> bool {
+        matches!(self, Self::Failed(f) if f.stage == Stage::Tls && f.class == *class)
+    }
+}
+
+impl fmt::Display for Refusal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::X224(answer) => write!(f, "X.224: {answer}"),
+            Self::Failed(failure) => write!(f, "{}: {}", failure.class, failure.detail),
+            Self::Cancelled => f.write_str("cancelled"),
+        }
+    }
+}
+
+impl Serialize for Refusal {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
 /// TLS versions and suites, as both stacks saw them.
 #[derive(Debug, Clone, Serialize)]
 pub struct TlsScan {
@@ -205,7 +261,7 @@ pub struct VersionScan {
     pub preferred: Option<String>,
     pub suites: Vec<SuiteFinding>,
     /// Why the handshake offering everything failed, when it did.
-    pub refusal: Option<String>,
+    pub refusal: Option<Refusal>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

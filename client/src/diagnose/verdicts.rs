@@ -10,7 +10,7 @@ use serde::Serialize;
 
 use super::findings::{Findings, Layer, Reach, Tri, X224Answer};
 use crate::attempt::TlsVersion;
-use crate::report::NegotiationCode;
+use crate::report::{FailureClass, NegotiationCode};
 
 /// A known root cause.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
@@ -308,8 +308,8 @@ fn not_answering(f: &Findings) -> Judged {
             .iter()
             .filter(|v| {
                 v.refusal
-                    .as_deref()
-                    .is_some_and(|r| r.starts_with("timeout"))
+                    .as_ref()
+                    .is_some_and(|r| r.is_tls(&FailureClass::Timeout))
             })
             .count();
         if !tls.versions.iter().any(|v| v.accepted) && timed_out > 0 {
@@ -349,8 +349,8 @@ fn closed_before_tls(f: &Findings) -> Judged {
         let all_closed = !tls.versions.iter().any(|v| v.accepted)
             && tls.versions.iter().all(|v| {
                 v.refusal
-                    .as_deref()
-                    .is_some_and(|r| r.starts_with("peer-closed"))
+                    .as_ref()
+                    .is_some_and(|r| r.is_tls(&FailureClass::PeerClosed))
             });
         if all_closed {
             return (
