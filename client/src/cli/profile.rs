@@ -167,13 +167,29 @@ fn show(store: &ProfileStore, host: &str, port: u16, json: bool) -> ExitCode {
             rdpshim_profiles::export::json::profile_to_json(&profile)
         );
     } else {
-        match rdpshim_profiles::profile_toml::profile_to_toml(&profile) {
-            // TOML escapes control characters in its strings, not bidi overrides.
-            Ok(text) => text.lines().for_each(|line| println!("{}", escape(line))),
+        match for_terminal(&profile) {
+            Ok(text) => print!("{text}"),
             Err(e) => return fail(&e.to_string()),
         }
     }
     ExitCode::SUCCESS
+}
+
+/// The profile as TOML, every string escaped first: TOML itself would write a value with
+/// a line break as a multi-line string (a line of its own on the terminal) and leaves ESC
+/// and bidi controls to the terminal.
+fn for_terminal(profile: &Profile) -> Result<String, toml::ser::Error> {
+    fn escape_strings(value: &mut toml::Value) {
+        match value {
+            toml::Value::String(text) => *text = escape(text).into_owned(),
+            toml::Value::Array(items) => items.iter_mut().for_each(escape_strings),
+            toml::Value::Table(table) => table.iter_mut().for_each(|(_, v)| escape_strings(v)),
+            _ => {}
+        }
+    }
+    let mut value = toml::Value::try_from(profile)?;
+    escape_strings(&mut value);
+    toml::to_string(&value)
 }
 
 fn repair(store: &ProfileStore, host: &str, port: u16) -> ExitCode {

@@ -17,3 +17,4 @@ mod keyring;
 mod ladder;
 mod matrix;
 mod secrets;
+mod terminal;
