@@ -70,6 +70,44 @@ impl Source {
     }
 }
 
+/// A function's signature, from `fn` to its body or `;`, on one line.
+pub struct Signature {
+    pub text: String,
+}
+
+impl Signature {
+    /// `-> Result<..., String>` (strings are blanked, so only a type can say `String`).
+    pub fn returns_string_error(&self) -> bool {
+        let Some((_, returns)) = self.text.rsplit_once("->") else {
+            return false;
+        };
+        let returns: String = returns.split_whitespace().collect();
+        returns.starts_with("Result<") && returns.ends_with(",String>")
+    }
+}
+
+impl Source {
+    /// Every `fn` signature in the code.
+    pub fn fn_signatures(&self) -> Vec<Signature> {
+        let mut signatures = Vec::new();
+        let mut rest = self.code.as_str();
+        while let Some(at) = find_keyword(rest, "fn") {
+            let after = &rest[at..];
+            let end = after.find(['{', ';']).unwrap_or(after.len());
+            let text = after[..end]
+                .split(" where ")
+                .next()
+                .unwrap_or("")
+                .split_whitespace()
+                .collect::<Vec<_>>()
+                .join(" ");
+            signatures.push(Signature { text });
+            rest = &after[end..];
+        }
+        signatures
+    }
+}
+
 /// The non-test sources under `dir` (relative to the workspace).
 pub fn sources(dir: &str) -> Vec<Source> {
     let root = workspace();
