@@ -61,11 +61,7 @@ pub(crate) fn choose(
     };
 
     let nla = {
-        let order = match (policy.pins.nla, profile) {
-            (Some(pinned), _) => vec![pinned],
-            (None, Some(p)) => vec![p.nla, true, false],
-            (None, None) => vec![true, false],
-        };
+        let order = on_off_order(policy.pins.nla, profile.map(|p| p.nla));
         first_allowed(order, |v| !ruled.nla.contains(v)).ok_or_else(|| {
             let pinned = policy
                 .pins
@@ -104,11 +100,7 @@ pub(crate) fn choose(
     };
 
     let udp = {
-        let order = match (policy.pins.udp, profile) {
-            (Some(pinned), _) => vec![pinned],
-            (None, Some(p)) => vec![p.udp, true, false],
-            (None, None) => vec![true, false],
-        };
+        let order = on_off_order(policy.pins.udp, profile.map(|p| p.udp));
         first_allowed(order, |v| !ruled.udp.contains(v)).ok_or_else(|| {
             Verdict::new(
                 VerdictKind::NoWorkingConfiguration,
@@ -124,6 +116,15 @@ pub(crate) fn choose(
         tls,
         udp,
     })
+}
+
+/// An on/off dimension: the pin alone, else the saved value first, then on before off.
+fn on_off_order(pinned: Option<bool>, saved: Option<bool>) -> Vec<bool> {
+    match (pinned, saved) {
+        (Some(pinned), _) => vec![pinned],
+        (None, Some(saved)) => vec![saved, true, false],
+        (None, None) => vec![true, false],
+    }
 }
 
 fn first_allowed<T>(order: Vec<T>, allowed: impl Fn(&T) -> bool) -> Option<T> {

@@ -253,6 +253,21 @@ pub struct TlsScan {
     pub handshakes: usize,
 }
 
+impl TlsScan {
+    /// Some version completed a handshake.
+    pub fn any_accepted(&self) -> bool {
+        self.versions.iter().any(|v| v.accepted)
+    }
+
+    /// How many versions' handshakes failed with `class` (after X.224 selected TLS).
+    pub fn refused_with(&self, class: &FailureClass) -> usize {
+        self.versions
+            .iter()
+            .filter(|v| v.refusal.as_ref().is_some_and(|r| r.is_tls(class)))
+            .count()
+    }
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct VersionScan {
     pub version: TlsVersion,
@@ -318,9 +333,7 @@ pub struct NlaFinding {
 impl NlaFinding {
     /// The server closed the TLS channel instead of answering our NTLM NEGOTIATE.
     pub fn closed_after_tls(&self) -> bool {
-        self.error
-            .as_deref()
-            .is_some_and(|e| e.starts_with(CLOSED_AFTER_TLS))
+        says_closed_after_tls(self.error.as_deref())
     }
 }
 
@@ -355,8 +368,12 @@ pub struct MultitransportFinding {
 impl MultitransportFinding {
     /// The server closed the TLS channel instead of answering our MCS Connect Initial.
     pub fn closed_after_tls(&self) -> bool {
-        self.detail
-            .as_deref()
-            .is_some_and(|e| e.starts_with(CLOSED_AFTER_TLS))
+        says_closed_after_tls(self.detail.as_deref())
     }
+}
+
+/// The NTLM and GCC probes still report their failures as text (issue 9 rewrites them);
+/// this is the one place that reads [`CLOSED_AFTER_TLS`] back out of it.
+fn says_closed_after_tls(text: Option<&str>) -> bool {
+    text.is_some_and(|e| e.starts_with(CLOSED_AFTER_TLS))
 }

@@ -303,16 +303,7 @@ fn not_answering(f: &Findings) -> Judged {
         );
     }
     if let Some(tls) = &f.tls {
-        let timed_out = tls
-            .versions
-            .iter()
-            .filter(|v| {
-                v.refusal
-                    .as_ref()
-                    .is_some_and(|r| r.is_tls(&FailureClass::Timeout))
-            })
-            .count();
-        if !tls.versions.iter().any(|v| v.accepted) && timed_out > 0 {
+        if !tls.any_accepted() && tls.refused_with(&FailureClass::Timeout) > 0 {
             return (
                 Status::Found,
                 "the server confirms X.224 but never answers the TLS ClientHello".into(),
@@ -346,12 +337,8 @@ fn closed_before_tls(f: &Findings) -> Judged {
         );
     }
     if let Some(tls) = &f.tls {
-        let all_closed = !tls.versions.iter().any(|v| v.accepted)
-            && tls.versions.iter().all(|v| {
-                v.refusal
-                    .as_ref()
-                    .is_some_and(|r| r.is_tls(&FailureClass::PeerClosed))
-            });
+        let all_closed = !tls.any_accepted()
+            && tls.refused_with(&FailureClass::PeerClosed) == tls.versions.len();
         if all_closed {
             return (
                 Status::Found,

@@ -188,7 +188,7 @@ pub async fn diagnose(host: &str, port: u16, limits: ProbeLimits) -> Findings {
     findings.certificate =
         certificate_der.and_then(|der| super::cert::details(&der, SystemTime::now()).ok());
     // Past X.224: a handshake was accepted, or one failed for a reason other than X.224.
-    let tls_reached = scan.versions.iter().any(|v| v.accepted)
+    let tls_reached = scan.any_accepted()
         || scan.versions.iter().any(|v| {
             v.refusal
                 .as_ref()
