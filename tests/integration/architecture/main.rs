@@ -288,3 +288,55 @@ fn every_invariant_names_a_check_that_exists() {
         }
     }
 }
+
+#[test]
+fn cli_modules_import_in_one_direction() {
+    // args.rs once imported diagnose.rs and generate.rs, which imported args.rs back. Flag
+    // definitions (args, flags) and exit codes are below the subcommands that use them.
+    let mut edges: Vec<(String, String)> = Vec::new();
+    for source in sources("client/src/cli") {
+        let from = source
+            .path
+            .rsplit('/')
+            .next()
+            .and_then(|f| f.strip_suffix(".rs"))
+            .unwrap_or("")
+            .to_owned();
+        let mut code = source.code.clone();
+        code.push_str(&source.use_paths().join("\n"));
+        for marker in ["super::", "crate::cli::"] {
+            for piece in code.split(marker).skip(1) {
+                let to: String = piece
+                    .chars()
+                    .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                    .collect();
+                if !to.is_empty() && to != from && !edges.contains(&(from.clone(), to.clone())) {
+                    edges.push((from.clone(), to));
+                }
+            }
+        }
+    }
+    // A path from `to` back to `from` closes a circle.
+    let reaches = |start: &str, goal: &str| {
+        let mut seen = vec![start.to_owned()];
+        let mut next = vec![start.to_owned()];
+        while let Some(node) = next.pop() {
+            for (a, b) in &edges {
+                if *a == node && !seen.contains(b) {
+                    if b == goal {
+                        return true;
+                    }
+                    seen.push(b.clone());
+                    next.push(b.clone());
+                }
+            }
+        }
+        false
+    };
+    let circles: Vec<String> = edges
+        .iter()
+        .filter(|(from, to)| reaches(to, from))
+        .map(|(from, to)| format!("cli/{from}.rs -> cli/{to}.rs -> ... -> cli/{from}.rs"))
+        .collect();
+    assert_none(circles, "an import circle in cli/");
+}
