@@ -169,27 +169,37 @@ fn show(store: &ProfileStore, host: &str, port: u16, json: bool) -> ExitCode {
     } else {
         match for_terminal(&profile) {
             Ok(text) => print!("{text}"),
-            Err(e) => return fail(&e.to_string()),
+            Err(e) => return fail(&e),
         }
     }
     ExitCode::SUCCESS
 }
 
-/// The profile as TOML, every string escaped first: TOML itself would write a value with
-/// a line break as a multi-line string (a line of its own on the terminal) and leaves ESC
-/// and bidi controls to the terminal.
-fn for_terminal(profile: &Profile) -> Result<String, toml::ser::Error> {
+/// The profile as TOML, every string (and table key) escaped first: TOML itself would
+/// write a value with a line break as a multi-line string (a line of its own on the
+/// terminal) and leaves ESC and bidi controls to the terminal. The escaped values go back
+/// through `Profile` so the fields keep their order.
+fn for_terminal(profile: &Profile) -> Result<String, String> {
     fn escape_strings(value: &mut toml::Value) {
         match value {
             toml::Value::String(text) => *text = escape(text).into_owned(),
             toml::Value::Array(items) => items.iter_mut().for_each(escape_strings),
-            toml::Value::Table(table) => table.iter_mut().for_each(|(_, v)| escape_strings(v)),
+            toml::Value::Table(table) => {
+                *table = std::mem::take(table)
+                    .into_iter()
+                    .map(|(key, mut value)| {
+                        escape_strings(&mut value);
+                        (escape(&key).into_owned(), value)
+                    })
+                    .collect();
+            }
             _ => {}
         }
     }
-    let mut value = toml::Value::try_from(profile)?;
+    let mut value = toml::Value::try_from(profile).map_err(|e| e.to_string())?;
     escape_strings(&mut value);
-    toml::to_string(&value)
+    let escaped: Profile = value.try_into().map_err(|e| e.to_string())?;
+    toml::to_string(&escaped).map_err(|e| e.to_string())
 }
 
 fn repair(store: &ProfileStore, host: &str, port: u16) -> ExitCode {
