@@ -149,34 +149,7 @@ pub async fn connect(
     }
 
     let mut keyring = Keyring::new();
-    let mut origin = None;
-    if let Some(user) = &request.user {
-        // Ask up front only when NLA is likely: the user named by the caller, or a profile
-        // that connected with NLA. TLS-only servers need no password.
-        let nla_likely = user_given
-            || request
-                .ladder
-                .policy
-                .profile
-                .as_ref()
-                .is_some_and(|k| k.nla);
-        let found = credentials::find(
-            user,
-            &host,
-            request.password_stdin,
-            nla_likely,
-            &mut keyring,
-            frontend,
-        )?;
-        if let Some((password, from)) = found {
-            origin = Some(from);
-            request.ladder.credentials = Some(Credentials {
-                username: user.clone(),
-                domain: request.domain.clone(),
-                password,
-            });
-        }
-    }
+    let origin = up_front(&mut request, &host, user_given, &mut keyring, frontend)?;
     let had_credentials = request.ladder.credentials.is_some();
 
     let mut asking = Asking {
@@ -190,29 +163,19 @@ pub async fn connect(
     let mut recorded = None;
     if request.save {
         if let Some(store) = store {
-            let saved_now = profile::record(
-                store,
-                &host,
-                port,
-                &run,
-                saved.is_some(),
-                request.accept_new_cert,
-            );
-            match saved_now {
+            let accept_new_cert = request.accept_new_cert;
+            match profile::record(store, &host, port, &run, saved.is_some(), accept_new_cert) {
                 Ok(profile) => recorded = profile,
                 Err(error) => frontend.notice(&Notice::ProfileNotSaved(error)),
             }
         }
-        if let (Ok(success), Some(used)) = (&run.result, &run.credentials) {
-            if success.winner.nla {
-                let origin = if had_credentials {
-                    origin
-                } else {
-                    Some(Origin::Prompt)
-                };
-                credentials::remember(used, &host, origin, &mut keyring, frontend);
-            }
-        }
+        // A password typed during the run (the ladder asked) has no origin yet.
+        let origin = if had_credentials {
+            origin
+        } else {
+            Some(Origin::Prompt)
+        };
+        keep_password(&run, &host, origin, &mut keyring, frontend);
     }
     Ok(Outcome {
         warnings: crate::advice::run_warnings(&run),
@@ -221,6 +184,56 @@ pub async fn connect(
         run,
         profile: recorded,
     })
+}
+
+/// The password before the run, when a user is known: from stdin, the environment, the
+/// keyring, or (only when NLA is likely: the caller named the user, or the profile
+/// connected with NLA; TLS-only servers need none) a person. Where it came from.
+fn up_front(
+    request: &mut ConnectRequest,
+    host: &str,
+    user_given: bool,
+    keyring: &mut Keyring,
+    frontend: &mut dyn Frontend,
+) -> Result<Option<Origin>, SessionError> {
+    let Some(user) = request.user.clone() else {
+        return Ok(None);
+    };
+    let nla_likely = user_given
+        || request
+            .ladder
+            .policy
+            .profile
+            .as_ref()
+            .is_some_and(|k| k.nla);
+    let stdin = request.password_stdin;
+    let Some((password, origin)) =
+        credentials::find(&user, host, stdin, nla_likely, keyring, frontend)?
+    else {
+        return Ok(None);
+    };
+    request.ladder.credentials = Some(Credentials {
+        username: user,
+        domain: request.domain.clone(),
+        password,
+    });
+    Ok(Some(origin))
+}
+
+/// After an NLA connection, the password it used goes to the keyring (unless it came from
+/// there).
+fn keep_password(
+    run: &Run,
+    host: &str,
+    origin: Option<Origin>,
+    keyring: &mut Keyring,
+    frontend: &mut dyn Frontend,
+) {
+    if let (Ok(success), Some(used)) = (&run.result, &run.credentials) {
+        if success.winner.nla {
+            credentials::remember(used, host, origin, keyring, frontend);
+        }
+    }
 }
 
 /// The ladder's observer during a session: progress goes to the frontend, and credentials

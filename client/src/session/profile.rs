@@ -97,3 +97,92 @@ pub fn record(
         Err(_) => Ok(None),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use rdpshim_profiles::model::{Dial as SavedDial, PinnedCertificate, Winning};
+
+    use super::*;
+    use crate::attempt::StageTimeouts;
+    use crate::ladder::Request;
+    use crate::planner::Policy;
+
+    fn request(policy: Policy) -> ConnectRequest {
+        ConnectRequest::new(Request {
+            host: "srv".into(),
+            port: 3389,
+            policy,
+            server_name: None,
+            credentials: None,
+            timeouts: StageTimeouts::default(),
+            screenshot: None,
+            pinned_certificate: None,
+        })
+    }
+
+    fn connected_before() -> Profile {
+        let mut profile = Profile::new("srv", 3389, "2026-01-01T00:00:00Z");
+        profile.username = Some("alice".into());
+        profile.domain = Some("CORP".into());
+        profile.last_success = Some("2026-01-02T00:00:00Z".into());
+        profile.remember_address("10.0.0.7:3389");
+        profile.winning = Some(Winning {
+            dial: SavedDial::Name,
+            address: Some("10.0.0.7:3389".into()),
+            server_name: "srv".into(),
+            ip_as_server_name: false,
+            nla: true,
+            tls_stack: "openssl".into(),
+            tls_version: Some("1.2".into()),
+            ciphers: None,
+            negotiated_tls_version: Some("1.2".into()),
+            negotiated_cipher: None,
+            udp: false,
+            grade: "tls12".into(),
+            fallbacks: vec!["cipher-downgrade".into()],
+        });
+        profile.certificate = Some(PinnedCertificate {
+            sha256: "AB:CD".into(),
+            subject: "CN=srv".into(),
+            issuer: "CN=srv".into(),
+            not_before: String::new(),
+            not_after: String::new(),
+        });
+        profile
+    }
+
+    #[test]
+    fn a_run_starts_from_the_profile() {
+        let mut request = request(Policy::new(None, 3389));
+        request.user = Some("bob".into());
+        apply(&connected_before(), &mut request);
+        let policy = &request.ladder.policy;
+        let saved = saved::knobs(&connected_before());
+        assert_eq!(policy.profile, saved, "its configuration first");
+        assert_eq!(policy.baseline, saved, "its strength defended");
+        assert_eq!(policy.known_addresses, ["10.0.0.7:3389".parse().unwrap()]);
+        assert_eq!(request.ladder.pinned_certificate.as_deref(), Some("AB:CD"));
+        assert_eq!(
+            request.user.as_deref(),
+            Some("bob"),
+            "the caller's user wins"
+        );
+        assert_eq!(
+            request.domain.as_deref(),
+            Some("CORP"),
+            "the profile's domain fills in"
+        );
+    }
+
+    #[test]
+    fn a_single_attempt_keeps_only_the_pin_and_the_user() {
+        let mut request = request(Policy::new(None, 3389).single_attempt());
+        request.accept_new_cert = true;
+        apply(&connected_before(), &mut request);
+        let policy = &request.ladder.policy;
+        assert!(policy.profile.is_none() && policy.baseline.is_none());
+        assert!(policy.known_addresses.is_empty());
+        assert_eq!(request.ladder.pinned_certificate, None, "--accept-new-cert");
+        assert_eq!(request.user.as_deref(), Some("alice"));
+    }
+}
