@@ -1,6 +1,30 @@
 //! Warnings for people, derived from what an attempt observed. Pure functions.
 
+use crate::ladder::Run;
 use crate::report::CertificateInfo;
+
+/// What a finished run warns about: the last attempt's certificate, a screenshot that was
+/// not saved, a UDP multitransport offer that was declined.
+pub fn run_warnings(run: &Run) -> Vec<String> {
+    let mut warnings = Vec::new();
+    if let Some(report) = run.steps.last().map(|s| &s.report) {
+        if let Some(cert) = &report.certificate {
+            warnings.extend(certificate_warnings(cert, &report.server_name));
+        }
+        if let Ok(connected) = &report.result {
+            if let Some(error) = &connected.screenshot_error {
+                warnings.push(format!("the screenshot was not saved: {error}"));
+            }
+            if connected.declined_multitransport {
+                warnings.push(
+                    "the server offered UDP multitransport; declined, the session stays on TCP"
+                        .to_owned(),
+                );
+            }
+        }
+    }
+    warnings
+}
 
 /// What is wrong with the server certificate for `server_name`, and what to do about it on
 /// the server.

@@ -4,7 +4,7 @@
 use serde::Serialize;
 
 use crate::ladder::Run;
-use crate::planner::{Fallback, VerdictKind};
+use crate::planner::Fallback;
 use crate::report::{AttemptReport, CertificateInfo, FailureClass, StageTime};
 
 #[derive(Debug, Serialize)]
@@ -31,16 +31,6 @@ pub struct RunJson<'a> {
 pub struct VerdictJson {
     pub kind: &'static str,
     pub reason: String,
-}
-
-pub fn verdict_kind_name(kind: VerdictKind) -> &'static str {
-    match kind {
-        VerdictKind::AuthFailed => "auth-failed",
-        VerdictKind::NoWorkingConfiguration => "no-working-configuration",
-        VerdictKind::Unreachable => "unreachable",
-        VerdictKind::RefusedByPolicy => "refused-by-policy",
-        VerdictKind::CertificateChanged => "certificate-changed",
-    }
 }
 
 #[derive(Debug, Serialize)]
@@ -166,7 +156,7 @@ impl<'a> RunJson<'a> {
                 .map(|s| s.fallbacks.clone())
                 .unwrap_or_default(),
             verdict: run.result.as_ref().err().map(|v| VerdictJson {
-                kind: verdict_kind_name(v.kind),
+                kind: v.kind.as_str(),
                 reason: v.reason.clone(),
             }),
             ms: crate::report::millis(run.elapsed),

@@ -42,6 +42,8 @@ kind_description() {
     ipv6-first) echo "xrdp-modern on 127.0.0.1 only; name=$LAB_V6_NAME resolves ::1 first inside with-hosts.sh HOSTS" ;;
     netns-drop) echo "xrdp-modern in a network namespace behind iptables DROP (connect hangs)" ;;
     netns-reject) echo "xrdp-modern in a network namespace behind iptables REJECT tcp-reset (refused)" ;;
+    # Not in KINDS (`up` cannot start it): the caller writes the certificate first.
+    xrdp-given-cert) echo "xrdp-modern with the certificate the caller put in DIR (cert.pem, key.pem)" ;;
     *) return 1 ;;
     esac
 }
@@ -508,6 +510,12 @@ do_start() {
     case "$KIND" in
     xrdp-modern)
         make_selfsigned_cert
+        write_xrdp_ini 127.0.0.1 "$PORT" tls high "TLSv1.2, TLSv1.3" ""
+        launch_xrdp
+        wait_ready xrdp "$host" "$PORT" --x224
+        ;;
+    xrdp-given-cert)
+        [[ -s "$DIR/cert.pem" && -s "$DIR/key.pem" ]] || die "$KIND needs DIR/cert.pem and DIR/key.pem"
         write_xrdp_ini 127.0.0.1 "$PORT" tls high "TLSv1.2, TLSv1.3" ""
         launch_xrdp
         wait_ready xrdp "$host" "$PORT" --x224

@@ -3,41 +3,17 @@
 //! `diagnose::verdicts`; this file parses flags and prints.
 
 use std::process::ExitCode;
-use std::time::Duration;
 
-use clap::Args;
 use serde::Serialize;
 
-use rdpshim::attempt::{parse_host_port, StageTimeouts};
-use rdpshim::diagnose::findings::{Findings, Reach, Tri, X224Answer};
+use rdpshim::attempt::StageTimeouts;
+use rdpshim::diagnose::findings::{Findings, Reach, Refusal, Tri, X224Answer};
 use rdpshim::diagnose::verdicts::{self, Status, Verdict};
 use rdpshim::engine::probe::{self, ProbeLimits};
+use rdpshim::terminal::escape;
 
+use super::args::DiagnoseArgs;
 use super::exit;
-
-pub const DIAGNOSE_EXIT_HELP: &str = "\
-Exit codes:
-  0  no known cause of failure found
-  2  usage error
-  4  at least one cause found (see the verdicts)
-  5  the server was not reached (name, refused, filtered)";
-
-#[derive(Debug, Args)]
-#[command(after_help = DIAGNOSE_EXIT_HELP)]
-pub struct DiagnoseArgs {
-    /// HOST[:PORT] (default port 3389).
-    pub target: String,
-    /// Print one JSON object with every finding and verdict.
-    #[arg(long)]
-    pub json: bool,
-    /// Time limit, in seconds, for each network step of each probe.
-    #[arg(long, value_name = "SECONDS", default_value = "4", value_parser = super::args::parse_timeout)]
-    pub timeout: Duration,
-    /// Simultaneous connections to the server (small servers drop connections beyond a
-    /// tiny listen backlog; xrdp's is 2).
-    #[arg(long, value_name = "N", default_value_t = 2, value_parser = clap::value_parser!(u16).range(1..=32))]
-    pub connections: u16,
-}
 
 #[derive(Serialize)]
 struct DiagnosisJson<'a> {
@@ -49,15 +25,9 @@ struct DiagnosisJson<'a> {
 }
 
 pub fn run(args: &DiagnoseArgs) -> ExitCode {
-    let (host, port) = match parse_host_port(&args.target) {
-        Ok(pair) => pair,
-        Err(message) => {
-            eprintln!("rdpshim: {message}");
-            return ExitCode::from(exit::USAGE);
-        }
-    };
+    let (host, port) = (&args.target.target.host, args.target.target.port);
     let limits = ProbeLimits {
-        timeouts: StageTimeouts::uniform(args.timeout),
+        timeouts: StageTimeouts::uniform(args.timeout.timeout),
         connections: usize::from(args.connections),
     };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
@@ -71,11 +41,11 @@ pub fn run(args: &DiagnoseArgs) -> ExitCode {
             return ExitCode::from(exit::USAGE);
         }
     };
-    let findings = runtime.block_on(probe::diagnose(&host, port, limits));
+    let findings = runtime.block_on(probe::diagnose(host, port, limits));
     let verdicts = verdicts::verdicts(&findings);
     let found = verdicts::found(&verdicts);
 
-    if args.json {
+    if args.output.json {
         let json = DiagnosisJson {
             findings: &findings,
             verdicts: &verdicts,
@@ -113,14 +83,14 @@ fn render(f: &Findings, verdicts: &[Verdict]) -> String {
     let _ = writeln!(
         out,
         "rdpshim diagnose {}:{}  ({:.2} s)",
-        f.host,
+        escape(&f.host),
         f.port,
         f.ms / 1000.0
     );
 
     let _ = writeln!(out, "\nReachability");
     if let Some(error) = &f.dns.error {
-        let _ = writeln!(out, "  DNS      {error}");
+        let _ = writeln!(out, "  DNS      {}", escape(error));
     }
     for a in &f.dns.addresses {
         let what = match a.tcp {
@@ -138,9 +108,9 @@ fn render(f: &Findings, verdicts: &[Verdict]) -> String {
             let what = match (&p.answer, p.accepted) {
                 (_, true) => "accepted".to_owned(),
                 (X224Answer::Selected { name, .. }, false) => {
-                    format!("not accepted: the server selected {name} instead")
+                    format!("not accepted: the server selected {} instead", escape(name))
                 }
-                (other, false) => probe::describe(other),
+                (other, false) => escape(&other.to_string()).into_owned(),
             };
             let _ = writeln!(
                 out,
@@ -165,12 +135,12 @@ fn render(f: &Findings, verdicts: &[Verdict]) -> String {
         for v in &tls.versions {
             if !v.accepted {
                 // The class, not OpenSSL's error stack (that is in --json).
-                let why = match v.refusal.as_deref() {
-                    Some(r) if r.starts_with("X.224") => r,
-                    Some(r) => r.split(": ").next().unwrap_or(r),
-                    None => "refused",
+                let why = match &v.refusal {
+                    Some(Refusal::Failed(failure)) => failure.class.to_string(),
+                    Some(other) => other.to_string(),
+                    None => "refused".to_owned(),
                 };
-                let _ = writeln!(out, "  TLS {}  no   ({why})", v.version.as_str());
+                let _ = writeln!(out, "  TLS {}  no   ({})", v.version.as_str(), escape(&why));
                 continue;
             }
             let _ = writeln!(
@@ -184,7 +154,7 @@ fn render(f: &Findings, verdicts: &[Verdict]) -> String {
                 let _ = writeln!(
                     out,
                     "    {:<32} {:>3} bits  {:<4} {:<6} [{}]{}",
-                    s.name,
+                    escape(&s.name),
                     s.bits,
                     if s.aead { "AEAD" } else { "CBC" },
                     if s.forward_secrecy { "FS" } else { "no-FS" },
@@ -202,14 +172,14 @@ fn render(f: &Findings, verdicts: &[Verdict]) -> String {
     if let Some(c) = &f.certificate {
         let i = &c.info;
         let _ = writeln!(out, "\nCertificate");
-        let _ = writeln!(out, "  subject    {}", i.subject);
+        let _ = writeln!(out, "  subject    {}", escape(&i.subject));
         if !c.san.is_empty() {
-            let _ = writeln!(out, "  SAN        {}", c.san.join(", "));
+            let _ = writeln!(out, "  SAN        {}", escape(&c.san.join(", ")));
         }
         let _ = writeln!(
             out,
             "  issuer     {}{}",
-            i.issuer,
+            escape(&i.issuer),
             if i.self_signed { " (self-signed)" } else { "" }
         );
         let state = if i.expired {
@@ -222,14 +192,17 @@ fn render(f: &Findings, verdicts: &[Verdict]) -> String {
         let _ = writeln!(
             out,
             "  validity   {} to {}{state}",
-            i.not_before, i.not_after
+            escape(&i.not_before),
+            escape(&i.not_after)
         );
         let _ = writeln!(
             out,
             "  key        {} {} bits, {}",
-            c.key_type, c.key_bits, c.signature_algorithm
+            escape(&c.key_type),
+            c.key_bits,
+            escape(&c.signature_algorithm)
         );
-        let _ = writeln!(out, "  sha256     {}", i.sha256);
+        let _ = writeln!(out, "  sha256     {}", escape(&i.sha256));
     }
 
     let n = &f.nla;
@@ -256,12 +229,12 @@ fn render(f: &Findings, verdicts: &[Verdict]) -> String {
         ];
         for (name, value) in fields {
             if let Some(value) = value {
-                let _ = writeln!(out, "  {name:<17} {value}");
+                let _ = writeln!(out, "  {name:<17} {}", escape(value));
             }
         }
     }
     if let Some(e) = &n.error {
-        let _ = writeln!(out, "  ({e})");
+        let _ = writeln!(out, "  ({})", escape(e));
     }
 
     let m = &f.multitransport;
@@ -273,14 +246,14 @@ fn render(f: &Findings, verdicts: &[Verdict]) -> String {
         if m.flags.is_empty() {
             String::new()
         } else {
-            format!(": {}", m.flags.join(" | "))
+            format!(": {}", escape(&m.flags.join(" | ")))
         }
     );
     if let Some(v) = &m.rdp_version {
-        let _ = writeln!(out, "  server RDP version {v}");
+        let _ = writeln!(out, "  server RDP version {}", escape(v));
     }
     if let Some(d) = &m.detail {
-        let _ = writeln!(out, "  ({d})");
+        let _ = writeln!(out, "  ({})", escape(d));
     }
 
     let _ = writeln!(
@@ -294,10 +267,15 @@ fn render(f: &Findings, verdicts: &[Verdict]) -> String {
                 Status::Found => "FOUND",
                 other => other.as_str(),
             };
-            let _ = writeln!(out, "  {label:<12} {:<18} {}", v.cause.as_str(), v.evidence);
+            let _ = writeln!(
+                out,
+                "  {label:<12} {:<18} {}",
+                v.cause.as_str(),
+                escape(&v.evidence)
+            );
             if let Some(r) = &v.remedy {
-                let _ = writeln!(out, "  {:<31} server: {}", "", r.server);
-                let _ = writeln!(out, "  {:<31} client: {}", "", r.client);
+                let _ = writeln!(out, "  {:<31} server: {}", "", escape(&r.server));
+                let _ = writeln!(out, "  {:<31} client: {}", "", escape(&r.client));
             }
         }
     }

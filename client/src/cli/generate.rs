@@ -4,17 +4,9 @@
 use std::io::Write as _;
 use std::process::ExitCode;
 
-use clap::{CommandFactory as _, ValueEnum};
+use clap::CommandFactory as _;
 
-use super::args::Cli;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum Artifact {
-    Man,
-    Bash,
-    Zsh,
-    Fish,
-}
+use super::args::{Artifact, Cli};
 
 pub fn run(artifact: Artifact) -> ExitCode {
     let mut command = Cli::command();
@@ -48,7 +40,7 @@ pub fn run(artifact: Artifact) -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("rdpshim: {e}");
-            ExitCode::FAILURE
+            ExitCode::from(super::exit::LOCAL_FILE)
         }
     }
 }

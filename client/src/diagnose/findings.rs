@@ -4,12 +4,13 @@
 //! Every probe records what it saw even when it failed, because "the server closed the
 //! socket after our X.224 request" is evidence too.
 
+use std::fmt;
 use std::net::SocketAddr;
 
 use serde::Serialize;
 
 use crate::attempt::{TlsStack, TlsVersion};
-use crate::report::{CertificateInfo, NegotiationCode};
+use crate::report::{CertificateInfo, Failure, FailureClass, NegotiationCode, Stage};
 
 /// How probes begin a message when the server hung up on a completed TLS channel, before
 /// answering the first message sent over it (a broken certificate binding, CredSSP policy,
@@ -183,6 +184,61 @@ pub enum X224Answer {
     NotProbed,
 }
 
+impl fmt::Display for X224Answer {
+    /// What the answer was, for messages: `selected ssl`, `refused: HYBRID_REQUIRED_BY_SERVER`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Selected { name, .. } => write!(f, "selected {name}"),
+            Self::Refused { code } => write!(f, "refused: {}", code.name()),
+            Self::NoNegotiationData => {
+                f.write_str("a confirm without negotiation data (Standard RDP Security)")
+            }
+            Self::Closed { detail } => write!(f, "closed: {detail}"),
+            Self::Timeout => f.write_str("no answer"),
+            Self::Garbage { detail } => write!(f, "not an X.224 confirm: {detail}"),
+            Self::NotConnected { detail } => write!(f, "no TCP connection: {detail}"),
+            Self::NotProbed => f.write_str("not sent (the first request got no answer)"),
+        }
+    }
+}
+
+/// Why a diagnostic TLS handshake did not complete. Verdicts branch on the variant and the
+/// failure class; `--json` shows it as one string (`X.224: selected rdp`,
+/// `peer-closed: ...`, `timeout: no TLS handshake within the limit`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Refusal {
+    /// The X.224 exchange before the handshake did not select a TLS-based protocol.
+    X224(X224Answer),
+    /// TCP or the TLS handshake failed, classed as an attempt's failure would be.
+    Failed(Failure),
+    /// rdpshim stopped the probe itself (its connection gate closed): nothing about the
+    /// server.
+    Cancelled,
+}
+
+impl Refusal {
+    /// The handshake itself failed with `class` (TCP and X.224 went through).
+    pub fn is_tls(&self, class: &FailureClass) -> bool {
+        matches!(self, Self::Failed(f) if f.stage == Stage::Tls && f.class == *class)
+    }
+}
+
+impl fmt::Display for Refusal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::X224(answer) => write!(f, "X.224: {answer}"),
+            Self::Failed(failure) => write!(f, "{}: {}", failure.class, failure.detail),
+            Self::Cancelled => f.write_str("cancelled"),
+        }
+    }
+}
+
+impl Serialize for Refusal {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
 /// TLS versions and suites, as both stacks saw them.
 #[derive(Debug, Clone, Serialize)]
 pub struct TlsScan {
@@ -197,6 +253,21 @@ pub struct TlsScan {
     pub handshakes: usize,
 }
 
+impl TlsScan {
+    /// Some version completed a handshake.
+    pub fn any_accepted(&self) -> bool {
+        self.versions.iter().any(|v| v.accepted)
+    }
+
+    /// How many versions' handshakes failed with `class` (after X.224 selected TLS).
+    pub fn refused_with(&self, class: &FailureClass) -> usize {
+        self.versions
+            .iter()
+            .filter(|v| v.refusal.as_ref().is_some_and(|r| r.is_tls(class)))
+            .count()
+    }
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct VersionScan {
     pub version: TlsVersion,
@@ -205,7 +276,7 @@ pub struct VersionScan {
     pub preferred: Option<String>,
     pub suites: Vec<SuiteFinding>,
     /// Why the handshake offering everything failed, when it did.
-    pub refusal: Option<String>,
+    pub refusal: Option<Refusal>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -262,9 +333,7 @@ pub struct NlaFinding {
 impl NlaFinding {
     /// The server closed the TLS channel instead of answering our NTLM NEGOTIATE.
     pub fn closed_after_tls(&self) -> bool {
-        self.error
-            .as_deref()
-            .is_some_and(|e| e.starts_with(CLOSED_AFTER_TLS))
+        says_closed_after_tls(self.error.as_deref())
     }
 }
 
@@ -299,8 +368,12 @@ pub struct MultitransportFinding {
 impl MultitransportFinding {
     /// The server closed the TLS channel instead of answering our MCS Connect Initial.
     pub fn closed_after_tls(&self) -> bool {
-        self.detail
-            .as_deref()
-            .is_some_and(|e| e.starts_with(CLOSED_AFTER_TLS))
+        says_closed_after_tls(self.detail.as_deref())
     }
+}
+
+/// The NTLM and GCC probes still report their failures as text (issue 9 rewrites them);
+/// this is the one place that reads [`CLOSED_AFTER_TLS`] back out of it.
+fn says_closed_after_tls(text: Option<&str>) -> bool {
+    text.is_some_and(|e| e.starts_with(CLOSED_AFTER_TLS))
 }

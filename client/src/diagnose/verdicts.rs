@@ -10,7 +10,7 @@ use serde::Serialize;
 
 use super::findings::{Findings, Layer, Reach, Tri, X224Answer};
 use crate::attempt::TlsVersion;
-use crate::report::NegotiationCode;
+use crate::report::{FailureClass, NegotiationCode};
 
 /// A known root cause.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
@@ -303,16 +303,7 @@ fn not_answering(f: &Findings) -> Judged {
         );
     }
     if let Some(tls) = &f.tls {
-        let timed_out = tls
-            .versions
-            .iter()
-            .filter(|v| {
-                v.refusal
-                    .as_deref()
-                    .is_some_and(|r| r.starts_with("timeout"))
-            })
-            .count();
-        if !tls.versions.iter().any(|v| v.accepted) && timed_out > 0 {
+        if !tls.any_accepted() && tls.refused_with(&FailureClass::Timeout) > 0 {
             return (
                 Status::Found,
                 "the server confirms X.224 but never answers the TLS ClientHello".into(),
@@ -346,12 +337,8 @@ fn closed_before_tls(f: &Findings) -> Judged {
         );
     }
     if let Some(tls) = &f.tls {
-        let all_closed = !tls.versions.iter().any(|v| v.accepted)
-            && tls.versions.iter().all(|v| {
-                v.refusal
-                    .as_deref()
-                    .is_some_and(|r| r.starts_with("peer-closed"))
-            });
+        let all_closed = !tls.any_accepted()
+            && tls.refused_with(&FailureClass::PeerClosed) == tls.versions.len();
         if all_closed {
             return (
                 Status::Found,

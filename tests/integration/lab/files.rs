@@ -368,8 +368,9 @@ fn help_documents_exit_9() {
     });
     assert_eq!(run.code, 0);
     assert!(
-        run.stdout
-            .contains("9  a local file or profile cannot be read or written"),
+        run.stdout.contains(
+            "9  profile, import, matrix: a local file or profile cannot be read or written"
+        ),
         "{}",
         run.stdout
     );

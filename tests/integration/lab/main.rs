@@ -18,3 +18,4 @@ mod keyring;
 mod ladder;
 mod matrix;
 mod secrets;
+mod terminal;

@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 use super::*;
 use crate::attempt::TlsStack;
 use crate::diagnose::findings::*;
-use crate::report::CertificateInfo;
+use crate::report::{CertificateInfo, Failure, Stage};
 
 fn addr(text: &str) -> SocketAddr {
     text.parse().unwrap()
@@ -21,6 +21,11 @@ fn selected(value: u32) -> X224Answer {
 
 fn refused(code: NegotiationCode) -> X224Answer {
     X224Answer::Refused { code }
+}
+
+/// The handshake failed with `class` after X.224 selected TLS.
+fn tls_failed(class: FailureClass, detail: &str) -> Refusal {
+    Refusal::Failed(Failure::new(Stage::Tls, class, detail))
 }
 
 fn suite(name: &str, aead: bool, forward_secrecy: bool) -> SuiteFinding {
@@ -314,7 +319,7 @@ fn each_scenario_finds_exactly_its_causes() {
             |f| {
                 for v in &mut f.tls.as_mut().unwrap().versions {
                     *v = version(v.version, vec![]);
-                    v.refusal = Some("peer-closed: eof".into());
+                    v.refusal = Some(tls_failed(FailureClass::PeerClosed, "eof"));
                 }
                 f.certificate = None;
                 f.nla.credssp_version = None;
@@ -335,7 +340,10 @@ fn each_scenario_finds_exactly_its_causes() {
             |f| {
                 for v in &mut f.tls.as_mut().unwrap().versions {
                     *v = version(v.version, vec![]);
-                    v.refusal = Some("timeout: no TLS handshake within the limit".into());
+                    v.refusal = Some(tls_failed(
+                        FailureClass::Timeout,
+                        "no TLS handshake within the limit",
+                    ));
                 }
                 f.certificate = None;
             },
@@ -348,7 +356,10 @@ fn each_scenario_finds_exactly_its_causes() {
                 set_layers(f, all_layers(selected(protocol::SSL)));
                 for v in &mut f.tls.as_mut().unwrap().versions {
                     *v = version(v.version, vec![]);
-                    v.refusal = Some("timeout: no TLS handshake within the limit".into());
+                    v.refusal = Some(tls_failed(
+                        FailureClass::Timeout,
+                        "no TLS handshake within the limit",
+                    ));
                 }
                 f.certificate = None;
                 f.multitransport.rdp_version = None;

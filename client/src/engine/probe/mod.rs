@@ -26,10 +26,10 @@ use tokio::time::Instant;
 use super::tls::probe::{handshake, Negotiated, Offer};
 use crate::attempt::StageTimeouts;
 use crate::diagnose::findings::{
-    protocol, Findings, Layer, LayerProbe, MultitransportFinding, NlaFinding, Reach, Tri,
+    protocol, Findings, Layer, LayerProbe, MultitransportFinding, NlaFinding, Reach, Refusal, Tri,
     X224Answer,
 };
-use crate::report::NegotiationCode;
+use crate::report::{Failure, FailureClass, NegotiationCode, Stage};
 
 pub use negotiation::{decode_confirm, encode_request};
 pub use ntlm::parse_challenge;
@@ -53,32 +53,33 @@ pub(crate) struct Target {
 
 impl Target {
     /// A TCP connection under the gate; the permit lives as long as the connection.
-    async fn connect(&self) -> Result<(tokio::sync::SemaphorePermit<'_>, TcpStream), String> {
-        let permit = self
-            .gate
-            .acquire()
-            .await
-            .map_err(|_| "probe gate closed".to_owned())?;
+    async fn connect(&self) -> Result<(tokio::sync::SemaphorePermit<'_>, TcpStream), Refusal> {
+        // The gate is never closed; if it were, the probe would be ours to stop.
+        let permit = self.gate.acquire().await.map_err(|_| Refusal::Cancelled)?;
         let stream = super::dial::connect(self.address, self.timeouts.tcp)
             .await
-            .map_err(|f| f.detail)?;
+            .map_err(Refusal::Failed)?;
         Ok((permit, stream))
     }
 
     /// X.224 requesting `requested`, then one TLS handshake with `offer`.
-    async fn tls_handshake(&self, requested: u32, offer: &Offer) -> Result<Negotiated, String> {
+    async fn tls_handshake(&self, requested: u32, offer: &Offer) -> Result<Negotiated, Refusal> {
         let (_permit, mut tcp) = self.connect().await?;
         match negotiation::exchange(&mut tcp, requested, self.timeouts.x224).await {
             X224Answer::Selected { selected, .. }
                 if selected & (protocol::SSL | protocol::HYBRID | protocol::HYBRID_EX) != 0 => {}
-            other => return Err(format!("X.224: {}", describe(&other))),
+            other => return Err(Refusal::X224(other)),
         }
+        let failed = |class, detail| Refusal::Failed(Failure::new(Stage::Tls, class, detail));
         match tokio::time::timeout(self.timeouts.tls, handshake(tcp, offer, &self.server_name))
             .await
         {
             Ok(Ok((negotiated, _stream))) => Ok(negotiated),
-            Ok(Err(e)) => Err(format!("{}: {}", e.class, e.detail)),
-            Err(_) => Err("timeout: no TLS handshake within the limit".into()),
+            Ok(Err(e)) => Err(failed(e.class, e.detail)),
+            Err(_) => Err(failed(
+                FailureClass::Timeout,
+                "no TLS handshake within the limit".to_owned(),
+            )),
         }
     }
 }
@@ -186,11 +187,12 @@ pub async fn diagnose(host: &str, port: u16, limits: ProbeLimits) -> Findings {
         scanned_cert.or_else(|| nla_tail.as_ref().and_then(|n| n.certificate.clone()));
     findings.certificate =
         certificate_der.and_then(|der| super::cert::details(&der, SystemTime::now()).ok());
-    let tls_reached = scan.versions.iter().any(|v| v.accepted)
+    // Past X.224: a handshake was accepted, or one failed for a reason other than X.224.
+    let tls_reached = scan.any_accepted()
         || scan.versions.iter().any(|v| {
             v.refusal
-                .as_deref()
-                .is_some_and(|r| !r.starts_with("X.224"))
+                .as_ref()
+                .is_some_and(|r| !matches!(r, Refusal::X224(_)))
         });
     findings.tls = tls_reached.then_some(scan);
     findings.nla = nla_finding(&layers, nla_tail);
@@ -211,8 +213,13 @@ async fn layer_probe(target: &Target, layer: Layer) -> (LayerProbe, Option<NlaTa
     let requested = layer.requested();
     let (permit, mut tcp) = match target.connect().await {
         Ok(pair) => pair,
-        Err(detail) => {
-            let answer = X224Answer::NotConnected { detail };
+        Err(refusal) => {
+            let answer = X224Answer::NotConnected {
+                detail: match refusal {
+                    Refusal::Failed(failure) => failure.detail,
+                    other => other.to_string(),
+                },
+            };
             return (probe_of(layer, answer), None);
         }
     };
@@ -313,20 +320,9 @@ fn nla_finding(layers: &[LayerProbe], tail: Option<NlaTail>) -> NlaFinding {
     }
 }
 
-/// For messages: what an X.224 answer was.
+/// For messages: what an X.224 answer was (its `Display`).
 pub fn describe(answer: &X224Answer) -> String {
-    match answer {
-        X224Answer::Selected { name, .. } => format!("selected {name}"),
-        X224Answer::Refused { code } => format!("refused: {}", code.name()),
-        X224Answer::NoNegotiationData => {
-            "a confirm without negotiation data (Standard RDP Security)".into()
-        }
-        X224Answer::Closed { detail } => format!("closed: {detail}"),
-        X224Answer::Timeout => "no answer".into(),
-        X224Answer::Garbage { detail } => format!("not an X.224 confirm: {detail}"),
-        X224Answer::NotConnected { detail } => format!("no TCP connection: {detail}"),
-        X224Answer::NotProbed => "not sent (the first request got no answer)".into(),
-    }
+    answer.to_string()
 }
 
 fn ms_since(started: Instant) -> f64 {

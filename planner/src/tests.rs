@@ -3,9 +3,10 @@
 
 use std::net::SocketAddr;
 use std::time::Duration;
+use std::vec::Vec;
+use std::{format, vec};
 
 use super::*;
-use crate::attempt::TlsVersion;
 
 const V6: &str = "[::1]:3389";
 const V4: &str = "127.0.0.1:3389";
@@ -593,4 +594,52 @@ fn weakened_properties_are_named() {
         .contains("CBC"));
     assert_eq!(weakened_property(&s, &with(&s, |k| k.udp = false)), None);
     assert_eq!(weakened_property(&with(&s, |k| k.tls = rung(4)), &s), None);
+}
+
+#[test]
+fn a_single_attempt_is_exactly_what_was_asked() {
+    let mut policy = Policy::new(None, 3389);
+    policy.pins.nla = Some(false);
+    let mut policy = policy.single_attempt();
+    let saved = with(&strongest(), |k| k.tls = rung(4));
+    policy.start_from(Remembered {
+        preferred: Some(saved.clone()),
+        baseline: Some(saved),
+        addresses: vec![addr(V4)],
+    });
+    assert!(policy.is_single_attempt());
+    assert_eq!(policy.max_attempts, 1);
+    assert!(policy.profile.is_none() && policy.baseline.is_none());
+    assert!(
+        policy.known_addresses.is_empty(),
+        "a saved profile does not come into it"
+    );
+    let knobs = next_knobs(&policy, &[]);
+    assert_eq!(
+        knobs,
+        with(&strongest(), |k| k.nla = false),
+        "the pin, else the strongest"
+    );
+    let history = [failed(knobs, Stage::Tls, FailureClass::TlsVersionMismatch)];
+    assert!(verdict(&policy, &history).reason.contains("budget"));
+
+    // By IP literal there is no name to pin: the dial is the literal.
+    let policy = Policy::new(Some("10.0.0.5".parse().unwrap()), 3390).single_attempt();
+    assert_eq!(
+        next_knobs(&policy, &[]).dial,
+        Dial::Ip("10.0.0.5:3390".parse().unwrap())
+    );
+}
+
+#[test]
+fn a_saved_profile_is_tried_first_by_the_ladder() {
+    let mut policy = named();
+    let saved = with(&strongest(), |k| k.tls = rung(2));
+    policy.start_from(Remembered {
+        preferred: Some(saved.clone()),
+        baseline: None,
+        addresses: vec![addr(V4)],
+    });
+    assert_eq!(next_knobs(&policy, &[]), saved);
+    assert_eq!(policy.known_addresses, [addr(V4)]);
 }

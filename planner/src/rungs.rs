@@ -4,9 +4,11 @@
 //! rustls TLS 1.3/1.2 -> rustls TLS 1.2 only -> OpenSSL TLS 1.2 with CBC/RSA suites ->
 //! OpenSSL TLS 1.1 -> OpenSSL TLS 1.0, the OpenSSL rungs at security level 0.
 
-use std::fmt;
+use alloc::vec;
+use alloc::vec::Vec;
+use core::fmt;
 
-use crate::attempt::{TlsChoice, TlsStack, TlsVersion};
+use crate::tls::{TlsChoice, TlsStack, TlsVersion};
 
 /// The default TLS ladder.
 pub fn tls_ladder() -> Vec<TlsChoice> {
@@ -86,6 +88,7 @@ impl fmt::Display for Grade {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::vec::Vec;
 
     #[test]
     fn the_ladder_gets_weaker_at_every_rung() {

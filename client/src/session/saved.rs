@@ -11,8 +11,18 @@ use rdpshim_profiles::model::{
 
 use crate::attempt::{TlsChoice, TlsStack, TlsVersion};
 use crate::ladder::{Run, Success};
-use crate::planner::{Dial, Knobs};
+use crate::planner::{Dial, Knobs, Remembered};
 use crate::report::CertificateInfo;
+
+/// Everything the planner takes from a profile: the configuration to try first, the
+/// strength to defend, the addresses that worked.
+pub fn remembered(profile: &Profile) -> Remembered {
+    Remembered {
+        preferred: preferred(profile),
+        baseline: baseline(profile),
+        addresses: known_addresses(profile),
+    }
+}
 
 /// The configuration to try first: the profile's winning one, else what an imported `.rdp`
 /// said about NLA (`enablecredsspsupport:i:0`); `None` when there is nothing to go on or it
@@ -26,11 +36,8 @@ pub fn preferred(profile: &Profile) -> Option<Knobs> {
         .get("enablecredsspsupport")
         .is_some_and(|v| v.trim() == "i:0");
     nla_off.then(|| Knobs {
-        dial: Dial::ByName,
-        ip_as_server_name: false,
         nla: false,
-        tls: TlsChoice::modern(),
-        udp: true,
+        ..Knobs::strongest()
     })
 }
 
@@ -48,14 +55,10 @@ pub fn knobs(profile: &Profile) -> Option<Knobs> {
         SavedDial::Name => Dial::ByName,
         SavedDial::Ip => Dial::Ip(winning.address.as_deref()?.parse::<SocketAddr>().ok()?),
     };
-    let stack = match winning.tls_stack.as_str() {
-        "rustls" => TlsStack::Rustls,
-        "openssl" => TlsStack::Openssl,
-        _ => return None,
-    };
+    let stack = TlsStack::parse(&winning.tls_stack)?;
     let version = match winning.tls_version.as_deref() {
         None => None,
-        Some(text) => Some(parse_version(text)?),
+        Some(text) => Some(TlsVersion::parse(text)?),
     };
     Some(Knobs {
         dial,
@@ -77,17 +80,6 @@ pub fn known_addresses(profile: &Profile) -> Vec<SocketAddr> {
         .iter()
         .filter_map(|a| a.parse().ok())
         .collect()
-}
-
-fn parse_version(text: &str) -> Option<TlsVersion> {
-    [
-        TlsVersion::Tls10,
-        TlsVersion::Tls11,
-        TlsVersion::Tls12,
-        TlsVersion::Tls13,
-    ]
-    .into_iter()
-    .find(|v| v.as_str() == text)
 }
 
 /// What a successful run leaves in the profile.

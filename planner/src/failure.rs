@@ -1,0 +1,129 @@
+//! Why an attempt failed, in the terms the planner branches on.
+
+use alloc::borrow::ToOwned as _;
+use alloc::format;
+use alloc::string::String;
+use core::fmt;
+
+use serde::Serialize;
+
+/// RDP_NEG_FAILURE codes (MS-RDPBCGR 2.2.1.2.2), named as the spec names them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum NegotiationCode {
+    SslRequiredByServer,
+    SslNotAllowedByServer,
+    SslCertNotOnServer,
+    InconsistentFlags,
+    HybridRequiredByServer,
+    SslWithUserAuthRequiredByServer,
+    EntraAuthRequiredByServer,
+    Unknown(u32),
+}
+
+impl NegotiationCode {
+    pub fn from_u32(code: u32) -> Self {
+        match code {
+            1 => Self::SslRequiredByServer,
+            2 => Self::SslNotAllowedByServer,
+            3 => Self::SslCertNotOnServer,
+            4 => Self::InconsistentFlags,
+            5 => Self::HybridRequiredByServer,
+            6 => Self::SslWithUserAuthRequiredByServer,
+            7 => Self::EntraAuthRequiredByServer,
+            other => Self::Unknown(other),
+        }
+    }
+
+    pub fn name(self) -> String {
+        match self {
+            Self::SslRequiredByServer => "SSL_REQUIRED_BY_SERVER".to_owned(),
+            Self::SslNotAllowedByServer => "SSL_NOT_ALLOWED_BY_SERVER".to_owned(),
+            Self::SslCertNotOnServer => "SSL_CERT_NOT_ON_SERVER".to_owned(),
+            Self::InconsistentFlags => "INCONSISTENT_FLAGS".to_owned(),
+            Self::HybridRequiredByServer => "HYBRID_REQUIRED_BY_SERVER".to_owned(),
+            Self::SslWithUserAuthRequiredByServer => {
+                "SSL_WITH_USER_AUTH_REQUIRED_BY_SERVER".to_owned()
+            }
+            Self::EntraAuthRequiredByServer => "ENTRA_AUTH_REQUIRED_BY_SERVER".to_owned(),
+            Self::Unknown(code) => format!("UNKNOWN_0x{code:08x}"),
+        }
+    }
+}
+
+impl Serialize for NegotiationCode {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&self.name())
+    }
+}
+
+/// Why an attempt failed. The fallback planner branches on this, so each class has one
+/// meaning: "what would change the outcome".
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum FailureClass {
+    /// The host name did not resolve.
+    Dns,
+    /// Connection refused (RST or ICMP unreachable): nothing listens, or a REJECT rule.
+    TcpRefused,
+    /// No answer to SYN: a DROP firewall or a dead host.
+    TcpTimeout,
+    /// The server sent RDP_NEG_FAILURE.
+    NegotiationFailure(NegotiationCode),
+    /// The server selected Standard RDP Security, which this client does not do.
+    RdpSecuritySelected,
+    /// TLS alert `protocol_version` (or OpenSSL "unsupported protocol"): no common version.
+    TlsVersionMismatch,
+    /// TLS alert `handshake_failure` (or "no shared cipher"): no common suite.
+    TlsCipherMismatch,
+    /// Any other TLS failure; the alert or reason is named.
+    TlsOther(String),
+    /// The server closed the connection; the stage says where.
+    PeerClosed,
+    /// Logon failure, wrong password, account restrictions, early-user-auth denied.
+    AuthFailed,
+    /// CredSSP broke for a reason other than the credentials.
+    CredsspError,
+    /// The licensing exchange failed.
+    Licensing,
+    /// The stage's time limit passed with no answer.
+    Timeout,
+    /// The server sent something we could not decode or did not expect.
+    ProtocolError,
+    /// The server requires NLA and no credentials were given: ask for them, do not downgrade.
+    CredentialsRequired,
+    /// The certificate differs from the pinned one; stopped before any credential was sent.
+    CertificateChanged,
+}
+
+impl FailureClass {
+    /// The string used in `--json` `outcome` and in logs.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Self::Dns => "dns",
+            Self::TcpRefused => "tcp-refused",
+            Self::TcpTimeout => "tcp-timeout",
+            Self::NegotiationFailure(_) => "negotiation-failure",
+            Self::RdpSecuritySelected => "rdp-security-only",
+            Self::TlsVersionMismatch => "tls-version-mismatch",
+            Self::TlsCipherMismatch => "tls-cipher-mismatch",
+            Self::TlsOther(_) => "tls-other",
+            Self::PeerClosed => "peer-closed",
+            Self::AuthFailed => "auth-failed",
+            Self::CredsspError => "credssp-error",
+            Self::Licensing => "licensing",
+            Self::Timeout => "timeout",
+            Self::ProtocolError => "protocol-error",
+            Self::CredentialsRequired => "credentials-required",
+            Self::CertificateChanged => "certificate-changed",
+        }
+    }
+}
+
+impl fmt::Display for FailureClass {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::NegotiationFailure(code) => write!(f, "negotiation-failure ({})", code.name()),
+            Self::TlsOther(alert) => write!(f, "tls-other ({alert})"),
+            other => f.write_str(other.as_str()),
+        }
+    }
+}
