@@ -15,13 +15,15 @@ use rdpshim::planner::{Dial, Grade, Pins, Policy};
 pub const EXIT_CODES_HELP: &str = "\
 Exit codes:
   0  connected (first frame decoded)
+  1  profile, import: no such profile, or the command failed otherwise
   2  usage error
   3  authentication failed (wrong password, unknown user, account restrictions)
   4  no working configuration (the diagnosis says why)
   5  unreachable (DNS failure, connection refused, no answer)
   6  refused by policy (--min-security, or a possible downgrade against the profile)
   7  certificate changed (see both fingerprints; --accept-new-cert to trust the new one)
-  8  matrix: a cell regressed against --baseline (ok before, a failure now)";
+  8  matrix: a cell regressed against --baseline (ok before, a failure now)
+  9  a local file or profile cannot be read or written";
 
 #[derive(Debug, Parser)]
 #[command(
@@ -57,12 +59,9 @@ pub enum Command {
     /// Regression harness: every configuration of a matrix against every host, a table of
     /// outcomes, baselines to compare against, JUnit XML for CI.
     Matrix(Box<super::matrix::MatrixArgs>),
-    /// Print the man page or shell completions (for packaging).
+    /// Print or write the man pages or shell completions (for packaging).
     #[command(hide = true)]
-    Generate {
-        #[arg(value_enum)]
-        artifact: super::generate::Artifact,
-    },
+    Generate(super::generate::GenerateArgs),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

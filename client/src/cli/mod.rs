@@ -7,6 +7,7 @@ pub mod diagnose;
 pub mod exit;
 pub mod generate;
 pub mod logging;
+pub mod manual;
 pub mod matrix;
 pub mod profile;
 pub mod progress;

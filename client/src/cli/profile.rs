@@ -19,23 +19,28 @@ use super::exit;
 pub enum ProfileCommand {
     /// Every saved profile, one line each.
     List {
+        /// Print one JSON array instead of one line per profile.
         #[arg(long)]
         json: bool,
     },
     /// One profile in full.
     Show {
+        /// The saved host (port 3389 by default).
         #[arg(value_name = "HOST[:PORT]")]
         target: String,
+        /// Print the profile as JSON.
         #[arg(long)]
         json: bool,
     },
     /// Delete a profile (also one that cannot be parsed).
     Rm {
+        /// The saved host (port 3389 by default).
         #[arg(value_name = "HOST[:PORT]")]
         target: String,
     },
     /// Move an unparsable profile aside (kept as a backup) and write what can be salvaged.
     Repair {
+        /// The saved host (port 3389 by default).
         #[arg(value_name = "HOST[:PORT]")]
         target: String,
     },
@@ -63,8 +68,10 @@ pub enum FreeRdpMajor {
 
 #[derive(Debug, Args)]
 pub struct ExportArgs {
+    /// The saved host (port 3389 by default).
     #[arg(value_name = "HOST[:PORT]")]
     pub target: String,
+    /// What to write.
     #[arg(long, value_enum)]
     pub format: ExportFormat,
     /// Write here instead of standard output.
@@ -82,6 +89,7 @@ pub struct ExportArgs {
 pub struct ImportArgs {
     /// An .rdp file written by mstsc, Windows App, Remmina or FreeRDP.
     pub file: std::path::PathBuf,
+    /// Print the resulting profile as JSON.
     #[arg(long)]
     pub json: bool,
 }
