@@ -115,7 +115,7 @@ fn write_fresh(dir: &Path, name: &str, contents: &[u8]) -> std::io::Result<()> {
 
 /// Every man page as (file name, roff), rdpshim(1) first. Hidden commands have none.
 pub fn man_pages() -> Vec<(String, Vec<u8>)> {
-    let mut root = Cli::command().disable_help_subcommand(true);
+    let mut root = manual::described().disable_help_subcommand(true);
     root.build();
     let page = PageContext {
         root_codes: exit_codes(&after_help(&root)).1,

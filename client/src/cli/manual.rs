@@ -163,6 +163,20 @@ pub const EXAMPLES: &[(&str, &[Example])] = &[
     ),
 ];
 
+/// What rdpshim is, for `rdpshim --help` and the DESCRIPTION of rdpshim(1).
+pub const DESCRIPTION: &str = "\
+rdpshim is a command-line RDP client for the connections the stock client gives up on with \
+\"error 0x904, extended 0x7\". `rdpshim connect HOST` starts from what mstsc would do and falls \
+back, one announced step at a time (an IP address for the host name, TLS version and cipher \
+downgrades, NLA on or off, UDP not advertised), until the first frame of the remote desktop \
+arrives, and saves what worked as a profile: the next connect needs one attempt. \
+`rdpshim diagnose` names the cause without credentials; `rdpshim matrix` runs every \
+configuration against every host as a regression test; profiles export to .rdp files and \
+FreeRDP command lines.
+
+--min-security sets a floor no fallback crosses, a saved profile guards against downgrades, \
+and a changed certificate stops the attempt before any credential is sent.";
+
 /// An environment variable rdpshim reads, and what for.
 pub const ENVIRONMENT: &[(&str, &str)] = &[
     (
@@ -223,10 +237,15 @@ pub fn parse() -> Cli {
     Cli::from_arg_matches_mut(&mut matches).unwrap_or_else(|e| e.format(&mut cmd).exit())
 }
 
-/// The clap command the binary parses with: the derive definitions, with each command's
-/// examples appended to its `--help`.
+/// The clap definitions with rdpshim's own description: what the man pages render.
+pub fn described() -> clap::Command {
+    Cli::command().long_about(DESCRIPTION)
+}
+
+/// The clap command the binary parses with: [`described`], with each command's examples
+/// appended to its `--help`.
 pub fn command() -> clap::Command {
-    with_examples(Cli::command(), "rdpshim")
+    with_examples(described(), "rdpshim")
 }
 
 fn with_examples(mut cmd: clap::Command, path: &str) -> clap::Command {
