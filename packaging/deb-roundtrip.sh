@@ -42,7 +42,8 @@ for path in ./usr/bin/rdpshim ./usr/share/man/man1/rdpshim.1.gz ./usr/share/man/
     ./usr/share/man/man1/rdpshim-diagnose.1.gz ./usr/share/man/man1/rdpshim-matrix.1.gz \
     ./usr/share/man/man1/rdpshim-profile.1.gz ./usr/share/man/man1/rdpshim-import.1.gz \
     ./usr/share/bash-completion/completions/rdpshim ./usr/share/zsh/vendor-completions/_rdpshim \
-    ./usr/share/fish/vendor_completions.d/rdpshim.fish ./usr/share/doc/rdpshim/copyright; do
+    ./usr/share/fish/vendor_completions.d/rdpshim.fish ./usr/share/doc/rdpshim/copyright \
+    ./usr/share/doc/rdpshim/changelog.Debian.gz; do
     grep -qxF "$path" <<<"$contents" || fail "$path is not in the package"
 done
 

@@ -8,6 +8,7 @@
 #   --deb also writes what the .deb needs:
 #     OUT_DIR/man/*.1.gz                    gzip -9n (Debian policy; no timestamp, reproducible)
 #     OUT_DIR/copyright                     machine-readable debian/copyright (DEP-5)
+#     OUT_DIR/changelog.Debian.gz           one entry for this version (Debian policy 12.7)
 #
 # SOURCE_DATE_EPOCH, when set, dates the man pages (reproducible builds).
 set -euo pipefail
@@ -27,17 +28,32 @@ done
 
 if ((deb)); then
     for page in "$out"/man/*.1; do gzip -9nc "$page" >"$page.gz"; done
+    epoch=${SOURCE_DATE_EPOCH:-$(date +%s)}
+    version=$("$bin" --version | cut -d' ' -f2)
+    maintainer=$(sed -n 's/^maintainer = "\(.*\)"$/\1/p' "$root/client/Cargo.toml")
+    first_year=$(git -C "$root" log --reverse --format=%ad --date=format:%Y 2>/dev/null | sed -n 1p || true)
+    year=$(date -u -d "@$epoch" +%Y)
+    years=${first_year:-$year}
+    if [[ "$years" != "$year" ]]; then years="$years-$year"; fi
+    {
+        echo "rdpshim ($version-1) unstable; urgency=medium"
+        echo
+        echo "  * Upstream release $version, packaged with cargo-deb (packaging/deb.sh) from git"
+        echo "    $(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo unknown)."
+        echo
+        echo " -- $maintainer  $(date -u -R -d "@$epoch")"
+    } | gzip -9n >"$out/changelog.Debian.gz"
     # DEP-5: the MIT text in full (Debian has no common copy of it); Apache-2.0 by reference
     # to /usr/share/common-licenses, as Debian policy 12.5 asks.
     {
-        cat <<'HEAD'
+        cat <<HEAD
 Format: https://www.debian.org/doc/packaging-manuals/copyright-format/1.0/
 Upstream-Name: rdpshim
 Upstream-Contact: https://github.com/rdpshim/rdpshim/issues
 Source: https://github.com/rdpshim/rdpshim
 
 Files: *
-Copyright: the rdpshim developers
+Copyright: $years the rdpshim developers
 License: MIT or Apache-2.0
 
 License: MIT
