@@ -60,6 +60,8 @@ step "use it"
 out=$(/usr/bin/rdpshim --version)
 [[ "$out" == "rdpshim $version" ]] || fail "/usr/bin/rdpshim --version said: $out"
 echo "$out"
+help=$(/usr/bin/rdpshim connect --help)
+grep -qx 'Examples:' <<<"$help" || fail "rdpshim connect --help shows no examples"
 for page in rdpshim rdpshim-connect; do
     text=$(MANWIDTH=100 man "$page" 2>&1) || fail "man $page: $text"
     for section in NAME SYNOPSIS OPTIONS "EXIT STATUS" ENVIRONMENT FILES EXAMPLES; do
