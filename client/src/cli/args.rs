@@ -50,12 +50,9 @@ pub enum Command {
     /// outcomes, baselines to compare against, JUnit XML for CI.
     #[command(after_help = format!("{MATRIX_CONFIGURATIONS}\n\n{}", exit::help(exit::MATRIX)))]
     Matrix(Box<MatrixArgs>),
-    /// Print the man page or shell completions (for packaging).
+    /// Print or write the man pages or shell completions (for packaging).
     #[command(hide = true)]
-    Generate {
-        #[arg(value_enum)]
-        artifact: Artifact,
-    },
+    Generate(GenerateArgs),
 }
 
 // ---------------------------------------------------------------- connect
@@ -319,6 +316,7 @@ pub enum FreeRdpMajor {
 pub struct ExportArgs {
     #[command(flatten)]
     pub target: Target,
+    /// What to write.
     #[arg(long, value_enum)]
     pub format: ExportFormat,
     /// Write here instead of standard output (atomically, mode 0600; `-` is standard
@@ -346,10 +344,27 @@ pub struct ImportArgs {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Artifact {
+    /// The man pages: rdpshim(1) and one per subcommand.
     Man,
+    /// The bash completion script.
     Bash,
+    /// The zsh completion function.
     Zsh,
+    /// The fish completion script.
     Fish,
+}
+
+#[derive(Debug, Args)]
+pub struct GenerateArgs {
+    /// What to generate.
+    #[arg(value_enum)]
+    pub artifact: Artifact,
+
+    /// Write files into DIR (created if missing) instead of printing: every man page (rdpshim.1,
+    /// rdpshim-connect.1, ...), or the completion file under its usual name (rdpshim.bash,
+    /// _rdpshim, rdpshim.fish). Without it, `man` prints rdpshim(1) only.
+    #[arg(long, value_name = "DIR")]
+    pub out_dir: Option<PathBuf>,
 }
 
 #[cfg(test)]

@@ -8,6 +8,7 @@ pub mod exit;
 pub mod flags;
 pub mod generate;
 pub mod logging;
+pub mod manual;
 pub mod matrix;
 pub mod profile;
 pub mod progress;
