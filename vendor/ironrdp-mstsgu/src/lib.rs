@@ -52,6 +52,25 @@ pub use self::udp::{
     UdpCorrelationInfo, UdpPacketHeader, UdpPktType, encode_connect_request, fragment_connect_pkt,
 };
 
+/// rdpshim patch: which HTTP transport to ask the gateway for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum GwTransportPreference {
+    /// Ask for the WebSocket upgrade; a gateway answering `200` gets the legacy dual HTTP
+    /// transport (the crate's own behaviour).
+    WebSocketThenHttp,
+    /// Ask for the WebSocket upgrade and fail with [`GwErrorKind::WebSocketRefused`] otherwise.
+    WebSocketOnly,
+    /// Never ask for the upgrade: `RDG_OUT_DATA` + `RDG_IN_DATA` channels.
+    HttpOnly,
+}
+
+/// rdpshim patch: the HTTP transport a tunnel runs over.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum GwTransportKind {
+    WebSocket,
+    DualHttp,
+}
+
 /// Smart-card credentials used for HTTP Negotiate Kerberos PKINIT authentication.
 ///
 /// This type owns application-supplied identity material and reader metadata.
@@ -192,6 +211,12 @@ pub enum GwErrorKind {
     UnsupportedFeature,
     UnsupportedExtendedAuthentication(GwExtendedAuthentication),
     ConsentDeclined,
+    /// rdpshim patch: HTTP authentication to the gateway failed. `offered` are the schemes of
+    /// every `WWW-Authenticate` challenge the gateway sent, `tried` the schemes we answered with.
+    HttpAuthentication { offered: Vec<String>, tried: Vec<String> },
+    /// rdpshim patch: the gateway did not switch `RDG_OUT_DATA` to a WebSocket although only
+    /// the WebSocket transport was allowed (it answered with HTTP status `status`).
+    WebSocketRefused { status: u16 },
     Custom,
     Encode,
     Decode,
@@ -230,6 +255,17 @@ impl Display for GwErrorKind {
                 return write!(f, "unsupported extended authentication method {method:?}");
             }
             GwErrorKind::ConsentDeclined => "gateway consent declined",
+            GwErrorKind::HttpAuthentication { offered, tried } => {
+                return write!(
+                    f,
+                    "gateway HTTP authentication failed (offered: {}; tried: {})",
+                    offered.join(", "),
+                    tried.join(", ")
+                );
+            }
+            GwErrorKind::WebSocketRefused { status } => {
+                return write!(f, "gateway did not switch to WebSocket (HTTP status {status})");
+            }
             GwErrorKind::Custom => "custom",
             GwErrorKind::Encode => "encode",
             GwErrorKind::Decode => "decode",
@@ -430,6 +466,59 @@ impl GwClient {
         .map(|x| (x, client_addr))
     }
 
+    /// rdpshim patch: opens an MS-TSGU tunnel over connections the caller opened (TCP and
+    /// TLS with its own settings), presenting `server_port` in HTTP_CHANNEL_PACKET.
+    ///
+    /// `out_stream` carries `RDG_OUT_DATA` (and the WebSocket when the gateway upgrades);
+    /// `open_in_stream` is called once, only for the legacy transport, for `RDG_IN_DATA`.
+    /// `target.gw_endpoint` is used only for the `Host` header and the HTTP SPN. Gateway
+    /// reauthentication is not supported on such a tunnel (it would need new connections).
+    pub async fn connect_over_streams<S, I, F, Fut>(
+        target: &GwConnectTarget,
+        client_name: &str,
+        server_port: u16,
+        preference: GwTransportPreference,
+        out_stream: S,
+        open_in_stream: F,
+    ) -> Result<(GwClient, GwTransportKind), Error>
+    where
+        S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+        I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<I, Error>>,
+    {
+        let gateway = packet_io::parse_gateway_endpoint(&target.gw_endpoint)?;
+        let unspecified = core::net::SocketAddr::from(([0, 0, 0, 0], 0));
+        let (transport, _) = packet_io::open_transport_with_out_stream(
+            Box::new(out_stream),
+            unspecified,
+            &gateway.host,
+            target,
+            preference,
+            move || async move {
+                let stream = open_in_stream().await?;
+                Ok(Box::new(stream) as packet_io::GatewayStream)
+            },
+        )
+        .await?;
+        let kind = transport.io.kind();
+        let client = Self::connect_ws_with_reauth(
+            target.clone(),
+            client_name,
+            server_port,
+            transport,
+            Box::new(|| {
+                Box::pin(core::future::ready(Err(Error::new(
+                    "gateway reauthentication over caller-opened streams",
+                    GwErrorKind::UnsupportedFeature,
+                ))))
+            }),
+            None,
+        )
+        .await?;
+        Ok((client, kind))
+    }
+
     #[cfg(feature = "test-support")]
     async fn connect_ws(
         target: GwConnectTarget,
@@ -523,7 +612,10 @@ impl GwClient {
                         let hdr = PktHdr::decode(&mut cur).map_err(|e| custom_err!("Header Decode", e))?;
 
                         let header_length = usize::try_from(hdr.length).map_err(|_| Error::new("PktHdr too big", GwErrorKind::Decode))?;
-                        assert!(cur.len() >= header_length - hdr.size());
+                        // rdpshim patch: a length below the header or beyond the message is an error, not a panic.
+                        if header_length.checked_sub(hdr.size()).is_none_or(|body| cur.len() < body) {
+                            return Err(Error::new("read_packet", GwErrorKind::PacketEof));
+                        }
                         match hdr.ty {
                             PktTy::Keepalive => {
                                 continue;
@@ -665,7 +757,8 @@ impl GwConn {
 
         let header_length =
             usize::try_from(hdr.length).map_err(|_| Error::new("PktHdr too big", GwErrorKind::Decode))?;
-        if cur.len() != header_length - hdr.size() {
+        // rdpshim patch: checked, a length below the header size must not underflow.
+        if header_length.checked_sub(hdr.size()) != Some(cur.len()) {
             return Err(Error::new("read_packet", GwErrorKind::PacketEof));
         }
 
@@ -793,7 +886,10 @@ impl GwConn {
         if resp.status_code != 0 {
             return Err(Error::new("Tunnel", GwErrorKind::GatewayCode(resp.status_code)));
         }
-        assert!(cur.eof());
+        // rdpshim patch: trailing bytes are a decode error, not a panic.
+        if !cur.eof() {
+            return Err(Error::new("TunnelDecode", GwErrorKind::Decode));
+        }
         evaluate_consent_message(&resp.consent_msg, consent_callback, default_consent)?;
         Ok(())
     }
@@ -829,14 +925,19 @@ impl GwConn {
         self.send_packet(&req).await?;
 
         let (hdr, bytes) = self.read_packet().await?;
-        assert!(hdr.ty == PktTy::ChannelResp);
+        // rdpshim patch: another packet type here is a decode error, not a panic.
+        if hdr.ty != PktTy::ChannelResp {
+            return Err(Error::new("ChannelResp", GwErrorKind::Decode));
+        }
         let mut cur: ReadCursor<'_> = ReadCursor::new(&bytes);
         let resp: ChannelResp =
             ChannelResp::decode(&mut cur).map_err(|_| Error::new("ChannelResp", GwErrorKind::Decode))?;
         if resp.error_code() != 0 {
             return Err(Error::new("ChannelCreate", GwErrorKind::GatewayCode(resp.error_code())));
         }
-        assert!(cur.eof());
+        if !cur.eof() {
+            return Err(Error::new("ChannelResp", GwErrorKind::Decode));
+        }
         Ok(resp)
     }
 }

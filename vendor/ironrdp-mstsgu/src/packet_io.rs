@@ -29,7 +29,7 @@ use crate::http_auth::{
     AuthStep, GatewayHttpAuth, basic_authorization, run_http_auth, split_auth_challenge, www_authenticate_values,
 };
 use crate::proto::PktHdr;
-use crate::{Error, GwConnectTarget, GwErrorKind, GwSessionAuthentication};
+use crate::{Error, GwConnectTarget, GwErrorKind, GwSessionAuthentication, GwTransportKind, GwTransportPreference};
 
 pub(crate) trait GatewayIo: AsyncRead + AsyncWrite + Unpin {}
 
@@ -42,6 +42,9 @@ const MAX_AUTH_RESPONSE_SIZE: usize = 16 * 1024;
 const MAX_PACKET_SIZE: usize = 16 * 1024 * 1024;
 const MAX_PROXY_RESPONSE_SIZE: usize = 16 * 1024;
 const OUT_SEED_SIZE: usize = 10;
+/// rdpshim patch: the largest WebSocket message or frame accepted from the gateway (one
+/// MS-TSGU packet per message; the same bound as the dual HTTP transport's packets).
+const MAX_WEBSOCKET_MESSAGE_SIZE: usize = MAX_PACKET_SIZE;
 const PACKET_HEADER_SIZE: usize = 2 /* type */ + 2 /* reserved */ + 4 /* length */;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -198,6 +201,14 @@ pub(crate) struct GatewayTransport {
 }
 
 impl PacketIo {
+    /// rdpshim patch: which HTTP transport this is.
+    pub(crate) fn kind(&self) -> GwTransportKind {
+        match self {
+            PacketIo::WebSocket { .. } => GwTransportKind::WebSocket,
+            PacketIo::DualHttp { .. } => GwTransportKind::DualHttp,
+        }
+    }
+
     pub(crate) async fn send_bytes(&mut self, bytes: &[u8]) -> Result<(), Error> {
         self.check_in_response()?;
         match self {
@@ -312,7 +323,7 @@ pub(crate) async fn open_gateway_transport(
         port: gateway.port,
         endpoint: gateway.endpoint,
     };
-    open_transport_with_out_stream(stream, client_addr, &gw_host, target, move || async move {
+    open_transport_with_out_stream(stream, client_addr, &gw_host, target, GwTransportPreference::WebSocketThenHttp, move || async move {
         let (stream, _) = open_gateway_tcp(&in_gateway, proxy.as_ref()).await?;
         upgrade_gateway_tls(
             stream,
@@ -855,11 +866,12 @@ fn select_gateway_tls_upgrade(
     }
 }
 
-async fn open_transport_with_out_stream<F, Fut>(
+pub(crate) async fn open_transport_with_out_stream<F, Fut>(
     out_stream: GatewayStream,
     client_addr: core::net::SocketAddr,
     gw_host: &str,
     target: &GwConnectTarget,
+    preference: GwTransportPreference,
     open_in_stream: F,
 ) -> Result<(GatewayTransport, core::net::SocketAddr), Error>
 where
@@ -895,7 +907,8 @@ where
         gw_host,
         connection_id: &connection_id,
         target,
-        websocket_upgrade: true,
+        // rdpshim patch: the caller may forbid the upgrade (legacy HTTP only).
+        websocket_upgrade: preference != GwTransportPreference::HttpOnly,
     };
     let authenticated = authenticated_rdg_request(&mut out_sender, &context, &spn, &mut cookies, None).await?;
     let session_authentication = authenticated.session_authentication;
@@ -907,7 +920,11 @@ where
                 .await
                 .map_err(|e| custom_err!("websocket upgrade join", e))?
                 .ok_or_else(|| Error::new("websocket upgrade connection lost", GwErrorKind::Connect))?;
-            let stream = WebSocketStream::from_raw_socket(parts.io.into_inner(), Role::Client, None).await;
+            // rdpshim patch: bounded messages and frames (tungstenite allows 64 MiB by default).
+            let config = tokio_tungstenite::tungstenite::protocol::WebSocketConfig::default()
+                .max_message_size(Some(MAX_WEBSOCKET_MESSAGE_SIZE))
+                .max_frame_size(Some(MAX_WEBSOCKET_MESSAGE_SIZE));
+            let stream = WebSocketStream::from_raw_socket(parts.io.into_inner(), Role::Client, Some(config)).await;
             let (sink, stream) = stream.split();
             Ok((
                 GatewayTransport {
@@ -916,6 +933,11 @@ where
                 },
                 client_addr,
             ))
+        }
+        http::StatusCode::OK if preference == GwTransportPreference::WebSocketOnly => {
+            // rdpshim patch: a 200 to an upgrade request is the legacy transport, not allowed here.
+            drop(response);
+            Err(Error::new("rdg out data", GwErrorKind::WebSocketRefused { status: 200 }))
         }
         http::StatusCode::OK => {
             let mut out_body = response.into_body();
@@ -973,6 +995,7 @@ pub(crate) async fn open_test_transport(
         client_addr,
         "gateway.test",
         &target,
+        GwTransportPreference::WebSocketThenHttp,
         move || async move {
             let stream: GatewayStream = Box::new(in_stream);
             Ok(stream)
@@ -1066,8 +1089,15 @@ async fn authenticated_rdg_request(
         (session_authentication == GwSessionAuthentication::NtlmSspi).then(|| "SSPI_NTLM".to_owned());
     let mut use_basic = false;
     const MAX_AUTH_ROUNDS: usize = 8;
+    // rdpshim patch: what the gateway offered and what we answered, for a typed failure.
+    let mut schemes = AuthSchemes::default();
 
     for _ in 0..MAX_AUTH_ROUNDS {
+        if use_basic {
+            schemes.tried("Basic");
+        } else if let Some(value) = authorization.as_deref() {
+            schemes.tried(value);
+        }
         let request = build_rdg_request(
             context,
             authorization.as_deref(),
@@ -1105,19 +1135,17 @@ async fn authenticated_rdg_request(
             ));
         }
 
-        if use_basic {
-            let status = response.status();
-            drain_response_body(response.into_body(), "drain rdg basic authentication body").await?;
-            return Err(Error::new(
-                "rdg basic authentication",
-                GwErrorKind::HttpStatus(status.as_u16()),
-            ));
-        }
-
         let challenges: Vec<String> = www_authenticate_values(response.headers())
             .into_iter()
             .map(str::to_owned)
             .collect();
+        schemes.offered(&challenges);
+
+        if use_basic {
+            drain_response_body(response.into_body(), "drain rdg basic authentication body").await?;
+            return Err(schemes.failed("rdg basic authentication"));
+        }
+
         drain_response_body(response.into_body(), "drain rdg authentication body").await?;
 
         let user = context.target.gw_user.clone();
@@ -1139,7 +1167,8 @@ async fn authenticated_rdg_request(
                 let step = auth.step_www_authenticate(refs)?;
                 Ok((auth, step))
             })
-            .await?;
+            .await
+            .map_err(|_| schemes.failed("rdg authentication step"))?;
             http_auth = Some(auth);
             step
         } else {
@@ -1147,7 +1176,8 @@ async fn authenticated_rdg_request(
                 let refs: Vec<&str> = challenges.iter().map(String::as_str).collect();
                 GatewayHttpAuth::from_challenges(&user, &pass, smart_card.as_deref(), Some(target_name), &refs)
             })
-            .await?;
+            .await
+            .map_err(|_| schemes.failed("rdg authentication challenge"))?;
             http_auth = auth;
             step
         };
@@ -1156,15 +1186,52 @@ async fn authenticated_rdg_request(
             AuthStep::Continue(next) => authorization = Some(next),
             AuthStep::TryBasic => use_basic = true,
             AuthStep::Complete => {
-                return Err(Error::new(
-                    "rdg authentication completed without a successful response",
-                    GwErrorKind::Connect,
-                ));
+                return Err(schemes.failed("rdg authentication completed without a successful response"));
             }
         }
     }
 
-    Err(Error::new("rdg authentication rounds exceeded", GwErrorKind::Connect))
+    Err(schemes.failed("rdg authentication rounds exceeded"))
+}
+
+/// rdpshim patch: the schemes of the gateway's `WWW-Authenticate` challenges and of our
+/// `Authorization` answers, in first-seen order, for [`GwErrorKind::HttpAuthentication`].
+#[derive(Default)]
+struct AuthSchemes {
+    offered: Vec<String>,
+    tried: Vec<String>,
+}
+
+impl AuthSchemes {
+    fn offered(&mut self, challenges: &[String]) {
+        // A challenge list is `scheme [token | param=value, ...], scheme ...`: a piece whose
+        // first word holds no `=` starts a challenge.
+        for piece in challenges.iter().flat_map(|value| value.split(',')) {
+            let Some(word) = piece.split_whitespace().next() else {
+                continue;
+            };
+            if !word.contains('=') && !self.offered.iter().any(|known| known.eq_ignore_ascii_case(word)) {
+                self.offered.push(word.chars().take(32).collect());
+            }
+        }
+    }
+
+    fn tried(&mut self, authorization: &str) {
+        let scheme = authorization.split_whitespace().next().unwrap_or(authorization);
+        if !self.tried.iter().any(|known| known == scheme) {
+            self.tried.push(scheme.to_owned());
+        }
+    }
+
+    fn failed(&self, context: &'static str) -> Error {
+        Error::new(
+            context,
+            GwErrorKind::HttpAuthentication {
+                offered: self.offered.clone(),
+                tried: self.tried.clone(),
+            },
+        )
+    }
 }
 
 struct AuthenticatedRdgResponse {
