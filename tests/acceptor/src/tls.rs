@@ -50,9 +50,10 @@ pub fn make(common_name: &str) -> Result<ServerTls, String> {
 }
 
 /// (certificate DER, PKCS#8 private key DER, RSAPublicKey DER)
-type KeyMaterial = (Vec<u8>, Vec<u8>, Vec<u8>);
+pub type KeyMaterial = (Vec<u8>, Vec<u8>, Vec<u8>);
 
-fn self_signed(common_name: &str) -> Result<KeyMaterial, openssl::error::ErrorStack> {
+/// A fresh self-signed RSA 2048 certificate for `common_name`, valid for 30 days.
+pub fn self_signed(common_name: &str) -> Result<KeyMaterial, openssl::error::ErrorStack> {
     let rsa = Rsa::generate(2048)?;
     let public_key = rsa.public_key_to_der_pkcs1()?;
     let key = PKey::from_rsa(rsa)?;
