@@ -4,6 +4,7 @@
 //! - [`attempt`]: the knobs of one attempt (plain data);
 //! - [`engine`]: carries out one attempt over the network (the only module with sockets);
 //! - [`report`]: what an attempt observed, with failure classes a planner can branch on;
+//! - [`route`]: reaching the server other than directly (an RD Gateway tunnel);
 //! - [`secret`]: the password (the only module that reads it);
 //! - [`json`]: the `--json` output shape;
 //! - [`saved`]: the saved profile as planner knobs, and a run written back into it;
@@ -22,5 +23,6 @@ pub mod ladder;
 pub mod matrix;
 pub mod planner;
 pub mod report;
+pub mod route;
 pub mod saved;
 pub mod secret;

@@ -138,6 +138,8 @@ fn only_the_secret_module_and_credssp_config_see_the_clear_password() {
         &[
             "client/src/secret/",
             "client/src/engine/connector_config.rs",
+            // Hands the gateway password to ironrdp-mstsgu's NTLM/Negotiate/Basic exchange.
+            "client/src/route/gateway/mod.rs",
         ],
     );
     assert!(
@@ -185,6 +187,34 @@ fn no_clap_below_the_cli() {
     assert!(
         found.is_empty(),
         "clap types below the CLI:\n{}",
+        found.join("\n")
+    );
+}
+
+#[test]
+fn the_gateway_route_opens_no_sockets_of_its_own() {
+    // ironrdp-mstsgu can dial and do its own TLS (`GwClient::connect*`); rdpshim uses it
+    // only over the engine's connections (`connect_over_streams`), and only in the route.
+    let client = workspace().join("client/src");
+    let found = offenders(&client, &["ironrdp_mstsgu"], &["client/src/route/gateway/"]);
+    assert!(
+        found.is_empty(),
+        "ironrdp-mstsgu outside the gateway route:\n{}",
+        found.join("\n")
+    );
+    let found = offenders(
+        &workspace().join("client/src/route"),
+        &[
+            "GwClient::connect(",
+            "GwClient::connect_with",
+            "RpchClient",
+            "RpchStream",
+        ],
+        &[],
+    );
+    assert!(
+        found.is_empty(),
+        "the gateway route lets ironrdp-mstsgu open connections:\n{}",
         found.join("\n")
     );
 }
