@@ -1053,6 +1053,11 @@ async fn open_in_channel(
     let write_req = build_rdg_request(&context, None, false, cookies, in_body.boxed(), true)?;
 
     let in_response = tokio::spawn(async move {
+        // rdpshim patch: ready first, as for the authentication requests.
+        in_sender
+            .ready()
+            .await
+            .map_err(|e| custom_err!("rdg in data connection", e))?;
         let response = in_sender
             .send_request(write_req)
             .await
@@ -1106,6 +1111,13 @@ async fn authenticated_rdg_request(
             empty_rdg_body(),
             false,
         )?;
+        // rdpshim patch: hyper's SendRequest must be ready before each request; under load
+        // the previous 401's connection state may still be in flight ("connection was not
+        // ready", observed in the lab with a rejected NTLM AUTHENTICATE).
+        sender
+            .ready()
+            .await
+            .map_err(|e| custom_err!("rdg authentication connection", e))?;
         let response = sender
             .send_request(request)
             .await
