@@ -40,29 +40,45 @@ pub async fn open_tls_channel(
         None => dial::resolve(host, port, limits.dns).await?[0],
     };
     let tcp = dial::connect(address, limits.tcp).await?;
-    let handshake = async {
-        tls::upgrade(tcp, choice, host)
-            .await
-            .map_err(|e| Failure::new(Stage::Tls, e.class, e.detail))
-    };
-    let upgraded = deadline::bounded(
-        Stage::Tls,
-        limits.tls,
-        "TLS handshake did not complete",
-        handshake,
-    )
-    .await?;
-    let inspected = cert::inspect(&upgraded.certificate_der, SystemTime::now()).map_err(|e| {
-        Failure::new(
-            Stage::Tls,
-            FailureClass::TlsOther("bad-certificate".into()),
-            e,
-        )
-    })?;
+    let upgraded = handshake(tcp, choice, host, limits.tls).await?;
+    let inspected = inspect(&upgraded.certificate_der)?;
     Ok(TlsChannel {
         stream: upgraded.stream,
         address,
         session: upgraded.session,
         certificate: inspected.info,
+    })
+}
+
+/// Our TLS upgrade on `stream` within `limit`, failures at the `tls` stage (the RDP leg's
+/// and the gateway's handshake alike).
+pub(super) async fn handshake<S: tls::AsyncStream + 'static>(
+    stream: S,
+    choice: &TlsChoice,
+    server_name: &str,
+    limit: Duration,
+) -> Result<tls::Upgraded, Failure> {
+    let handshake = async {
+        tls::upgrade(stream, choice, server_name)
+            .await
+            .map_err(|e| Failure::new(Stage::Tls, e.class, e.detail))
+    };
+    deadline::bounded(
+        Stage::Tls,
+        limit,
+        "TLS handshake did not complete",
+        handshake,
+    )
+    .await
+}
+
+/// The presented certificate's facts; an unparsable one is `tls-other (bad-certificate)`.
+pub(super) fn inspect(certificate_der: &[u8]) -> Result<cert::Inspected, Failure> {
+    cert::inspect(certificate_der, SystemTime::now()).map_err(|e| {
+        Failure::new(
+            Stage::Tls,
+            FailureClass::TlsOther("bad-certificate".into()),
+            e,
+        )
     })
 }

@@ -22,7 +22,7 @@ pub mod tls;
 mod x224;
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use ironrdp_connector::ClientConnector;
 use ironrdp_tokio::{mark_as_upgraded, skip_connect_begin, TokioFramed};
@@ -154,26 +154,9 @@ async fn attempt(
     clock.enter(Stage::Tls);
     let (tcp, leftover) = framed.into_inner();
     let server_name = spec.effective_server_name();
-    let handshake = async {
-        tls::upgrade(tcp, &spec.tls, server_name)
-            .await
-            .map_err(|e| Failure::new(Stage::Tls, e.class, e.detail))
-    };
-    let upgraded = deadline::bounded(
-        Stage::Tls,
-        t.tls,
-        "TLS handshake did not complete",
-        handshake,
-    )
-    .await?;
+    let upgraded = channel::handshake(tcp, &spec.tls, server_name, t.tls).await?;
     observed.tls = Some(upgraded.session.clone());
-    let inspected = cert::inspect(&upgraded.certificate_der, SystemTime::now()).map_err(|e| {
-        Failure::new(
-            Stage::Tls,
-            FailureClass::TlsOther("bad-certificate".into()),
-            e,
-        )
-    })?;
+    let inspected = channel::inspect(&upgraded.certificate_der)?;
     observed.certificate = Some(inspected.info.clone());
     if let Some(pinned) = &spec.pinned_certificate {
         if !pinned.eq_ignore_ascii_case(&inspected.info.sha256) {

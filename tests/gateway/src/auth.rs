@@ -159,23 +159,27 @@ impl NtlmServer {
 
     /// NEGOTIATE in, CHALLENGE out.
     fn accept(&mut self, token: &[u8]) -> Result<Option<Vec<u8>>, sspi::Error> {
-        let mut input = [SecurityBuffer::new(token.to_vec(), BufferType::Token)];
-        let mut output = [SecurityBuffer::new(Vec::new(), BufferType::Token)];
-        self.ntlm
-            .accept_security_context()
-            .with_credentials_handle(&mut self.credentials)
-            .with_context_requirements(ServerRequestFlags::empty())
-            .with_target_data_representation(DataRepresentation::Native)
-            .with_input(&mut input)
-            .with_output(&mut output)
-            .execute(&mut self.ntlm)?
-            .resolve_to_result()?;
-        Ok(Some(std::mem::take(&mut output[0].buffer)))
+        self.step(token).map(|(_, challenge)| Some(challenge))
     }
 
     /// AUTHENTICATE in: the NTLMv2 response must prove the account's password, and the
     /// user name must be the account's.
     fn finish(&mut self, token: &[u8], user: &str) -> Result<(), sspi::Error> {
+        if self.step(token)?.0 == SecurityStatus::CompleteNeeded {
+            self.ntlm.complete_auth_token(&mut [])?;
+        }
+        let names = self.ntlm.query_context_names()?;
+        if !same_user(&names.username.account_name(), user) {
+            return Err(sspi::Error::new(
+                sspi::ErrorKind::LogonDenied,
+                format!("unknown user {:?}", names.username.account_name()),
+            ));
+        }
+        Ok(())
+    }
+
+    /// One `AcceptSecurityContext` call: the status and the output token.
+    fn step(&mut self, token: &[u8]) -> Result<(SecurityStatus, Vec<u8>), sspi::Error> {
         let mut input = [SecurityBuffer::new(token.to_vec(), BufferType::Token)];
         let mut output = [SecurityBuffer::new(Vec::new(), BufferType::Token)];
         let result = self
@@ -188,17 +192,7 @@ impl NtlmServer {
             .with_output(&mut output)
             .execute(&mut self.ntlm)?
             .resolve_to_result()?;
-        if result.status == SecurityStatus::CompleteNeeded {
-            self.ntlm.complete_auth_token(&mut [])?;
-        }
-        let names = self.ntlm.query_context_names()?;
-        if !same_user(&names.username.account_name(), user) {
-            return Err(sspi::Error::new(
-                sspi::ErrorKind::LogonDenied,
-                format!("unknown user {:?}", names.username.account_name()),
-            ));
-        }
-        Ok(())
+        Ok((result.status, std::mem::take(&mut output[0].buffer)))
     }
 }
 

@@ -3,12 +3,10 @@
 //! speaking only TLS 1.0 (a Server 2008 R2 / 2012 gateway nobody reconfigured).
 
 use std::pin::Pin;
-use std::sync::Arc;
 
 use openssl::pkey::PKey;
 use openssl::ssl::{Ssl, SslContext, SslMethod, SslVersion};
 use openssl::x509::X509;
-use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 use tokio::net::TcpStream;
 
 use crate::Io;
@@ -34,35 +32,25 @@ pub struct ServerTls {
 }
 
 pub fn make(mode: TlsMode, common_name: &str) -> Result<ServerTls, String> {
-    let (cert_der, key_pkcs8, _) = rdpshim_test_acceptor::tls::self_signed(common_name)
-        .map_err(|e| format!("certificate: {e}"))?;
-    let fingerprint = openssl::sha::sha256(&cert_der)
-        .iter()
-        .map(|b| format!("{b:02X}"))
-        .collect::<Vec<_>>()
-        .join(":");
-    let acceptor = match mode {
+    match mode {
         TlsMode::Modern => {
-            let provider = Arc::new(rustls::crypto::ring::default_provider());
-            let config = rustls::ServerConfig::builder_with_provider(provider)
-                .with_safe_default_protocol_versions()
-                .map_err(|e| format!("rustls versions: {e}"))?
-                .with_no_client_auth()
-                .with_single_cert(
-                    vec![CertificateDer::from(cert_der)],
-                    PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key_pkcs8)),
-                )
-                .map_err(|e| format!("rustls certificate: {e}"))?;
-            Acceptor::Rustls(tokio_rustls::TlsAcceptor::from(Arc::new(config)))
+            let modern = rdpshim_test_acceptor::tls::make(common_name)?;
+            Ok(ServerTls {
+                acceptor: Acceptor::Rustls(modern.acceptor),
+                fingerprint: modern.fingerprint,
+            })
         }
-        TlsMode::Legacy => Acceptor::Openssl(
-            legacy_context(&cert_der, &key_pkcs8).map_err(|e| format!("OpenSSL: {e}"))?,
-        ),
-    };
-    Ok(ServerTls {
-        acceptor,
-        fingerprint,
-    })
+        TlsMode::Legacy => {
+            let (cert_der, key_pkcs8, _) = rdpshim_test_acceptor::tls::self_signed(common_name)
+                .map_err(|e| format!("certificate: {e}"))?;
+            let context =
+                legacy_context(&cert_der, &key_pkcs8).map_err(|e| format!("OpenSSL: {e}"))?;
+            Ok(ServerTls {
+                acceptor: Acceptor::Openssl(context),
+                fingerprint: rdpshim_test_acceptor::tls::fingerprint(&cert_der),
+            })
+        }
+    }
 }
 
 fn legacy_context(
