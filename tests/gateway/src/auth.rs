@@ -169,7 +169,7 @@ impl NtlmServer {
             self.ntlm.complete_auth_token(&mut [])?;
         }
         let names = self.ntlm.query_context_names()?;
-        if !same_user(&names.username.account_name(), user) {
+        if !same_user(names.username.account_name(), user) {
             return Err(sspi::Error::new(
                 sspi::ErrorKind::LogonDenied,
                 format!("unknown user {:?}", names.username.account_name()),

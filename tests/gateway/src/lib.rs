@@ -378,10 +378,12 @@ async fn connection(shared: &Shared, mut conn: Conn<Box<dyn Io>>) -> Result<(), 
         // IN: a request without a body ends the authentication (200, as FreeRDP and
         // ironrdp-mstsgu expect); the one with a body is the channel itself.
         if request.is_chunked() {
-            return Ok(pair(shared, id, Half::In(Uplink::Chunked(conn))).await);
+            pair(shared, id, Half::In(Uplink::Chunked(conn))).await;
+            return Ok(());
         }
         if request.content_length() > 0 {
-            return Ok(pair(shared, id, Half::In(Uplink::Raw(conn))).await);
+            pair(shared, id, Half::In(Uplink::Raw(conn))).await;
+            return Ok(());
         }
         conn.respond("200 OK", &[], b"")
             .await
