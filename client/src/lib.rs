@@ -5,6 +5,7 @@
 //! - [`attempt`]: the knobs of one attempt (plain data);
 //! - [`engine`]: carries out one attempt over the network (the only module with sockets);
 //! - [`report`]: what an attempt observed, with failure classes a planner can branch on;
+//! - [`route`]: reaching the server other than directly (an RD Gateway tunnel);
 //! - [`secret`]: the password (the only module that reads it);
 //! - [`json`]: the `--json` output shape;
 //! - [`session`]: what connect, matrix, bridge and open share: a run from the saved
@@ -26,6 +27,7 @@ pub mod ladder;
 pub mod matrix;
 pub mod planner;
 pub mod report;
+pub mod route;
 pub mod secret;
 pub mod session;
 pub mod terminal;

@@ -3,6 +3,7 @@
 use alloc::borrow::ToOwned as _;
 use alloc::format;
 use alloc::string::String;
+use alloc::vec::Vec;
 use core::fmt;
 
 use serde::Serialize;
@@ -92,6 +93,22 @@ pub enum FailureClass {
     CredentialsRequired,
     /// The certificate differs from the pinned one; stopped before any credential was sent.
     CertificateChanged,
+    /// The RD Gateway refused our HTTP authentication. Not `AuthFailed`: the gateway account
+    /// may differ from the host's (`--gateway-user`), and which schemes it offered (its
+    /// `WWW-Authenticate` challenges) against which we tried is what would change the outcome.
+    GatewayAuthFailed {
+        offered: Vec<String>,
+        tried: Vec<String>,
+    },
+    /// The gateway's resource authorization policy refuses this host
+    /// (`E_PROXY_RAP_ACCESSDENIED`, MS-TSGU 2.2.6): only going direct changes that.
+    GatewayResourceRefused,
+    /// The gateway did not upgrade `RDG_OUT_DATA` to a WebSocket when only the WebSocket
+    /// transport was asked for: the legacy HTTP transport would change the outcome.
+    GatewayTransportRefused,
+    /// The gateway answered the tunnel with another HRESULT (MS-TSGU 2.2.6), named in the
+    /// detail: `E_PROXY_NAP_ACCESSDENIED`, `E_PROXY_MAXCONNECTIONSREACHED`, ...
+    GatewayRefused(u32),
 }
 
 impl FailureClass {
@@ -114,6 +131,10 @@ impl FailureClass {
             Self::ProtocolError => "protocol-error",
             Self::CredentialsRequired => "credentials-required",
             Self::CertificateChanged => "certificate-changed",
+            Self::GatewayAuthFailed { .. } => "gateway-auth-failed",
+            Self::GatewayResourceRefused => "gateway-resource-refused",
+            Self::GatewayTransportRefused => "gateway-transport-refused",
+            Self::GatewayRefused(_) => "gateway-refused",
         }
     }
 }
@@ -123,7 +144,22 @@ impl fmt::Display for FailureClass {
         match self {
             Self::NegotiationFailure(code) => write!(f, "negotiation-failure ({})", code.name()),
             Self::TlsOther(alert) => write!(f, "tls-other ({alert})"),
+            Self::GatewayAuthFailed { offered, tried } => write!(
+                f,
+                "gateway-auth-failed (offered: {}; tried: {})",
+                list_or_none(offered),
+                list_or_none(tried)
+            ),
+            Self::GatewayRefused(code) => write!(f, "gateway-refused (0x{code:08x})"),
             other => f.write_str(other.as_str()),
         }
+    }
+}
+
+fn list_or_none(items: &[String]) -> String {
+    if items.is_empty() {
+        "none".to_owned()
+    } else {
+        items.join(", ")
     }
 }

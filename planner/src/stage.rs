@@ -9,6 +9,14 @@ use serde::Serialize;
 #[serde(rename_all = "kebab-case")]
 pub enum Stage {
     Dns,
+    /// Through an RD Gateway (`route::gateway`): name resolution and TCP to the gateway.
+    GatewayConnect,
+    /// The gateway's HTTPS handshake.
+    GatewayTls,
+    /// HTTP authentication to the gateway and the transport (WebSocket or legacy HTTP).
+    GatewayHttp,
+    /// MS-TSGU handshake, tunnel and channel creation (where the resource policy answers).
+    GatewayTunnel,
     Tcp,
     /// X.224 Connection Request / Confirm with RDP_NEG_REQ / RDP_NEG_RSP.
     X224,
@@ -25,8 +33,12 @@ pub enum Stage {
 
 impl Stage {
     /// In connection order.
-    pub const ALL: [Stage; 9] = [
+    pub const ALL: [Stage; 13] = [
         Self::Dns,
+        Self::GatewayConnect,
+        Self::GatewayTls,
+        Self::GatewayHttp,
+        Self::GatewayTunnel,
         Self::Tcp,
         Self::X224,
         Self::Tls,
@@ -40,6 +52,10 @@ impl Stage {
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Dns => "dns",
+            Self::GatewayConnect => "gateway-connect",
+            Self::GatewayTls => "gateway-tls",
+            Self::GatewayHttp => "gateway-http",
+            Self::GatewayTunnel => "gateway-tunnel",
             Self::Tcp => "tcp",
             Self::X224 => "x224",
             Self::Tls => "tls",

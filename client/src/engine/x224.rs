@@ -13,15 +13,15 @@ use ironrdp_core::WriteBuf;
 use ironrdp_pdu::nego::{ConnectionConfirm, SecurityProtocol};
 use ironrdp_pdu::x224::X224;
 use ironrdp_tokio::{FramedWrite as _, TokioFramed};
-use tokio::net::TcpStream;
 
 use super::classify::{connector_failure, io_failure};
 use super::deadline::bounded;
+use super::tls::AsyncStream;
 use crate::report::{Failure, FailureClass, Stage};
 
 /// Sends the Connection Request and returns the protocol the server selected.
-pub async fn negotiate(
-    framed: &mut TokioFramed<TcpStream>,
+pub async fn negotiate<S: AsyncStream>(
+    framed: &mut TokioFramed<S>,
     connector: &mut ClientConnector,
     limit: Duration,
 ) -> Result<SecurityProtocol, Failure> {
@@ -34,8 +34,8 @@ pub async fn negotiate(
     .await
 }
 
-async fn exchange(
-    framed: &mut TokioFramed<TcpStream>,
+async fn exchange<S: AsyncStream>(
+    framed: &mut TokioFramed<S>,
     connector: &mut ClientConnector,
 ) -> Result<SecurityProtocol, Failure> {
     let mut buf = WriteBuf::new();

@@ -12,7 +12,8 @@
 mod frame;
 mod garbage;
 mod session;
-mod tls;
+/// Server certificates; also used by rdpshim-test-gateway.
+pub mod tls;
 
 use std::net::IpAddr;
 use std::net::SocketAddr;

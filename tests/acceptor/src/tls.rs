@@ -25,11 +25,7 @@ pub struct ServerTls {
 pub fn make(common_name: &str) -> Result<ServerTls, String> {
     let (cert_der, key_pkcs8, public_key) =
         self_signed(common_name).map_err(|e| format!("certificate: {e}"))?;
-    let fingerprint = openssl::sha::sha256(&cert_der)
-        .iter()
-        .map(|b| format!("{b:02X}"))
-        .collect::<Vec<_>>()
-        .join(":");
+    let fingerprint = fingerprint(&cert_der);
 
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let config = rustls::ServerConfig::builder_with_provider(provider)
@@ -49,10 +45,20 @@ pub fn make(common_name: &str) -> Result<ServerTls, String> {
     })
 }
 
-/// (certificate DER, PKCS#8 private key DER, RSAPublicKey DER)
-type KeyMaterial = (Vec<u8>, Vec<u8>, Vec<u8>);
+/// SHA-256 of a DER certificate, `AB:CD:..` like `openssl x509 -fingerprint -sha256`.
+pub fn fingerprint(cert_der: &[u8]) -> String {
+    openssl::sha::sha256(cert_der)
+        .iter()
+        .map(|b| format!("{b:02X}"))
+        .collect::<Vec<_>>()
+        .join(":")
+}
 
-fn self_signed(common_name: &str) -> Result<KeyMaterial, openssl::error::ErrorStack> {
+/// (certificate DER, PKCS#8 private key DER, RSAPublicKey DER)
+pub type KeyMaterial = (Vec<u8>, Vec<u8>, Vec<u8>);
+
+/// A fresh self-signed RSA 2048 certificate for `common_name`, valid for 30 days.
+pub fn self_signed(common_name: &str) -> Result<KeyMaterial, openssl::error::ErrorStack> {
     let rsa = Rsa::generate(2048)?;
     let public_key = rsa.public_key_to_der_pkcs1()?;
     let key = PKey::from_rsa(rsa)?;

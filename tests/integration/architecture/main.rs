@@ -109,6 +109,8 @@ fn only_the_secret_module_and_credssp_config_see_the_clear_password() {
             &[
                 "client/src/secret/",
                 "client/src/engine/connector_config.rs",
+                // Hands the gateway password to ironrdp-mstsgu's NTLM/Negotiate/Basic exchange.
+                "client/src/route/gateway/mod.rs",
             ],
         ),
         "the clear-text password escapes",
@@ -359,4 +361,31 @@ fn only_safe_file_touches_the_file_system() {
     found.extend(offenders("client/src", &forbidden, &[]));
     found.extend(offenders("planner/src", &forbidden, &[]));
     assert_none(found, "file system calls outside profiles/src/safe_file");
+}
+
+#[test]
+fn the_gateway_route_opens_no_sockets_of_its_own() {
+    // ironrdp-mstsgu can dial and do its own TLS (`GwClient::connect*`); rdpshim uses it
+    // only over the engine's connections (`connect_over_streams`), and only in the route.
+    assert_none(
+        offenders(
+            "client/src",
+            &["ironrdp_mstsgu"],
+            &["client/src/route/gateway/"],
+        ),
+        "ironrdp-mstsgu outside the gateway route",
+    );
+    assert_none(
+        offenders(
+            "client/src/route",
+            &[
+                "GwClient::connect(",
+                "GwClient::connect_with",
+                "RpchClient",
+                "RpchStream",
+            ],
+            &[],
+        ),
+        "the gateway route lets ironrdp-mstsgu open connections",
+    );
 }

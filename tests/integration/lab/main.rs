@@ -14,6 +14,7 @@ mod diagnose;
 mod engine;
 mod exports;
 mod files;
+mod gateway;
 mod keyring;
 mod ladder;
 mod matrix;
