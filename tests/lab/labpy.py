@@ -6,6 +6,12 @@ Subcommands:
   staller HOST PORT [--tls]  accept, read the X.224 Connection Request, never answer;
                              with --tls: answer a Connection Confirm selecting
                              PROTOCOL_SSL, then never answer the TLS ClientHello
+  resetter HOST PORT [--select asked|ssl]
+                             a Windows server whose Remote Desktop certificate is unusable
+                             (missing, or its private key in MachineKeys unreadable): answer
+                             the X.224 request selecting one requested protocol (asked:
+                             HYBRID_EX, HYBRID, SSL in that order) or PROTOCOL_SSL whatever
+                             was asked (ssl), then reset (RST) at the TLS ClientHello
   probe   HOST PORT [--x224] [--deadline S]
                              poll until a TCP connect succeeds (and, with --x224, until an
                              X.224 request gets a TPKT answer); exit 0 ok, 1 deadline
@@ -103,6 +109,52 @@ def make_staller_handler(tls):
         except OSError as e:
             log(f"{peer}: {e!r}")
         finally:
+            conn.close()
+
+    return handler
+
+
+def requested_protocols(tpkt):
+    """requestedProtocols of an X.224 Connection Request's RDP_NEG_REQ (0 when absent)."""
+    if len(tpkt) >= 19 and tpkt[-8] == 0x01:
+        return struct.unpack("<I", tpkt[-4:])[0]
+    return 0
+
+
+def x224_confirm(kind, value):
+    """TPKT + X.224 Connection Confirm + RDP_NEG_RSP (kind 2) or RDP_NEG_FAILURE (kind 3)."""
+    return bytes.fromhex("03000013" "0ed00000123400") + struct.pack("<BBHI", kind, 0, 8, value)
+
+
+def reset(conn):
+    """Close with an RST instead of a FIN (SO_LINGER on, time 0), as Windows does."""
+    conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    conn.close()
+
+
+def make_resetter_handler(select):
+    def handler(conn, peer):
+        try:
+            conn.settimeout(30)
+            data = read_tpkt(conn)
+            requested = requested_protocols(data)
+            if select == "ssl":
+                chosen = 0x1
+            else:
+                chosen = next((p for p in (0x8, 0x2, 0x1) if requested & p), None)
+            if chosen is None:
+                # Asked for Standard RDP Security only: SSL_REQUIRED_BY_SERVER.
+                conn.sendall(x224_confirm(3, 1))
+                log(f"{peer}: requested 0x{requested:x}; sent SSL_REQUIRED_BY_SERVER")
+                conn.close()
+                return
+            conn.sendall(x224_confirm(2, chosen))
+            hello = conn.recv(65536)
+            log(f"{peer}: requested 0x{requested:x}, selected 0x{chosen:x}; "
+                f"{len(hello)} bytes of ClientHello; reset")
+            reset(conn)
+        except OSError as e:
+            log(f"{peer}: {e!r}")
             conn.close()
 
     return handler
@@ -221,6 +273,10 @@ def main(argv):
             sp.add_argument("--deadline", type=float, default=15.0)
         if name == "connect":
             sp.add_argument("--timeout", type=float, default=3.0)
+    sp = sub.add_parser("resetter")
+    sp.add_argument("host")
+    sp.add_argument("port", type=int)
+    sp.add_argument("--select", choices=("asked", "ssl"), default="asked")
     sp = sub.add_parser("rdp-tls-proxy")
     sp.add_argument("lport", type=int)
     sp.add_argument("host")
@@ -231,6 +287,8 @@ def main(argv):
         serve(a.host, a.port, closer_handler)
     elif a.cmd == "staller":
         serve(a.host, a.port, make_staller_handler(a.tls))
+    elif a.cmd == "resetter":
+        serve(a.host, a.port, make_resetter_handler(a.select))
     elif a.cmd == "probe":
         return probe(a.host, a.port, a.x224, a.deadline)
     elif a.cmd == "connect":
