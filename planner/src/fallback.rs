@@ -50,8 +50,8 @@ impl Fallback {
                  CBC constructions with known attacks",
             ),
             Self::CipherDowngrade => Some(
-                "AEAD cipher suites: the server only offers CBC suites, possibly with RSA key exchange \
-                 (no forward secrecy: recorded traffic is readable if the server key ever leaks)",
+                "AEAD-only cipher suites: this attempt also offers CBC suites, some with RSA key \
+                 exchange (no forward secrecy: recorded traffic is readable if the server key ever leaks)",
             ),
             Self::NlaOff => Some(
                 "Network Level Authentication: the server shows its logon screen before anyone has \
