@@ -26,7 +26,7 @@ LAB_LOCK=/run/lock/rdpshim-lab.lock
 
 KINDS=(xrdp-modern xrdp-tls10 xrdp-aes128sha xrdp-expired xrdp-rdp-only shadow-nla shadow-tls
     closer staller staller-tls ipv6-first netns-drop netns-reject
-    win-reset win-reset-ssl http tls-plain xrdp-negotiate xrdp-rdp-low xrdp-rdp-fips)
+    win-reset win-reset-ssl http tls-plain xrdp-negotiate xrdp-rdp-low xrdp-rdp-fips selects-tls)
 
 kind_description() {
     case "$1" in
@@ -50,6 +50,7 @@ kind_description() {
     xrdp-negotiate) echo "xrdp, security_layer=negotiate, crypt_level=high: TLS, and Standard RDP Security (128-bit RC4) offered too" ;;
     xrdp-rdp-low) echo "xrdp, Standard RDP Security only, crypt_level=low (40-bit RC4)" ;;
     xrdp-rdp-fips) echo "xrdp, Standard RDP Security only, crypt_level=fips (FIPS 140-1: 3DES)" ;;
+    selects-tls) echo "a TLS-only server that selects PROTOCOL_SSL whatever was asked (python X.224 front, xrdp-modern behind it on 127.0.0.2)" ;;
     # Not in KINDS (`up` cannot start it): the caller writes the certificate first.
     xrdp-given-cert) echo "xrdp-modern with the certificate the caller put in DIR (cert.pem, key.pem)" ;;
     *) return 1 ;;
@@ -601,6 +602,15 @@ do_start() {
         if [[ "$KIND" == win-reset-ssl ]]; then select=ssl; fi
         launch resetter "$LAB_PYTHON" -u "$LABPY" resetter 127.0.0.1 "$PORT" --select "$select"
         wait_ready resetter "$host" "$PORT" --x224
+        ;;
+    selects-tls)
+        # xrdp on 127.0.0.2 (same port: all of 127/8 is loopback), the X.224 front on 127.0.0.1.
+        make_selfsigned_cert
+        write_xrdp_ini 127.0.0.2 "$PORT" tls high "TLSv1.2, TLSv1.3" ""
+        launch_xrdp
+        wait_ready xrdp 127.0.0.2 "$PORT" --x224
+        launch front "$LAB_PYTHON" -u "$LABPY" selects-tls 127.0.0.1 "$PORT" 127.0.0.2 "$PORT"
+        wait_ready front "$host" "$PORT" --x224
         ;;
     http)
         mkdir -p "$DIR/www"

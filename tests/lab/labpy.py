@@ -18,6 +18,11 @@ Subcommands:
   connect HOST PORT [--timeout S]
                              one connect attempt; prints accepted|refused|timeout|error:..
                              and the elapsed seconds
+  selects-tls LHOST LPORT HOST PORT
+                             a TLS-only server that selects PROTOCOL_SSL whatever was asked
+                             (Windows without NLA does; MS-RDPBCGR has it choose from the
+                             request): answer the client's X.224 request selecting TLS, do the
+                             X.224 exchange (TLS) with the RDP server HOST:PORT, relay the rest
   rdp-tls-proxy LPORT HOST PORT
                              listen on 127.0.0.1:LPORT; for each connection do the X.224
                              exchange (asking for PROTOCOL_SSL) with HOST:PORT, then relay raw
@@ -205,6 +210,32 @@ def rdp_tls_proxy(lport, host, port):
     serve("127.0.0.1", lport, handler)
 
 
+def selects_tls(lhost, lport, host, port):
+    def handler(conn, peer):
+        try:
+            conn.settimeout(30)
+            asked = read_tpkt(conn)
+            conn.sendall(X224_CC_SSL)
+            up = socket.create_connection((host, port), timeout=10)
+            up.sendall(X224_CR_SSL)
+            cc = read_tpkt(up)
+            log(f"{peer}: asked 0x{requested_protocols(asked):x}, selected SSL; server said {cc.hex()}")
+            if len(cc) < 19 or cc[11] != 0x02 or cc[15] & 0x01 == 0:
+                conn.close()
+                up.close()
+                return
+            conn.settimeout(None)
+            up.settimeout(None)
+        except OSError as e:
+            log(f"{peer}: {e!r}")
+            conn.close()
+            return
+        threading.Thread(target=relay, args=(up, conn), daemon=True).start()
+        relay(conn, up)
+
+    serve(lhost, lport, handler)
+
+
 def probe(host, port, x224, deadline):
     end = time.monotonic() + deadline
     last = "no attempt"
@@ -277,6 +308,11 @@ def main(argv):
     sp.add_argument("host")
     sp.add_argument("port", type=int)
     sp.add_argument("--select", choices=("asked", "ssl"), default="asked")
+    sp = sub.add_parser("selects-tls")
+    sp.add_argument("lhost")
+    sp.add_argument("lport", type=int)
+    sp.add_argument("host")
+    sp.add_argument("port", type=int)
     sp = sub.add_parser("rdp-tls-proxy")
     sp.add_argument("lport", type=int)
     sp.add_argument("host")
@@ -293,6 +329,8 @@ def main(argv):
         return probe(a.host, a.port, a.x224, a.deadline)
     elif a.cmd == "connect":
         return connect_once(a.host, a.port, a.timeout)
+    elif a.cmd == "selects-tls":
+        selects_tls(a.lhost, a.lport, a.host, a.port)
     elif a.cmd == "rdp-tls-proxy":
         rdp_tls_proxy(a.lport, a.host, a.port)
     elif a.cmd == "xwd-colors":

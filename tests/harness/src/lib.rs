@@ -48,6 +48,7 @@ pub const KINDS: &[&str] = &[
     "xrdp-negotiate",
     "xrdp-rdp-low",
     "xrdp-rdp-fips",
+    "selects-tls",
 ];
 
 /// Ports are drawn from below the kernel's ephemeral range (32768-60999 by default), so an
