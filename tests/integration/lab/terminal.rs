@@ -178,7 +178,7 @@ fn connect_shows_a_hostile_certificate_escaped_in_its_warnings_summary_and_profi
     assert_clean("connect", &text);
     assert!(
         text.stderr.contains(
-            "warning: the server certificate is for a\\x1b[31mred.example, b\\r\\nFOUND.example"
+            "warning: certificate-name (conditional): the server certificate is for a\\x1b[31mred.example, b\\r\\nFOUND.example"
         ),
         "the name warning, escaped:\n{}",
         text.stderr
