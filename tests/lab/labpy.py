@@ -186,9 +186,18 @@ def relay(src, dst):
                 pass
 
 
-def rdp_tls_proxy(lport, host, port):
+def tls_front(lhost, lport, host, port, answer_client):
+    """Listen on LHOST:LPORT; per connection do the X.224 exchange (asking for PROTOCOL_SSL)
+    with HOST:PORT, then relay raw bytes. With answer_client, first read the client's X.224
+    request and answer it selecting PROTOCOL_SSL, whatever it asked for."""
+
     def handler(conn, peer):
         try:
+            conn.settimeout(30)
+            if answer_client:
+                asked = read_tpkt(conn)
+                conn.sendall(X224_CC_SSL)
+                log(f"{peer}: asked 0x{requested_protocols(asked):x}; selected PROTOCOL_SSL")
             up = socket.create_connection((host, port), timeout=10)
             up.sendall(X224_CR_SSL)
             cc = read_tpkt(up)
@@ -196,31 +205,6 @@ def rdp_tls_proxy(lport, host, port):
             # RDP_NEG_RSP type 0x02 selecting PROTOCOL_SSL (1) is what lets TLS go on.
             if len(cc) < 19 or cc[11] != 0x02 or cc[15] & 0x01 == 0:
                 log(f"{peer}: server did not select PROTOCOL_SSL; closing")
-                conn.close()
-                up.close()
-                return
-            up.settimeout(None)
-        except OSError as e:
-            log(f"{peer}: upstream {e!r}")
-            conn.close()
-            return
-        threading.Thread(target=relay, args=(up, conn), daemon=True).start()
-        relay(conn, up)
-
-    serve("127.0.0.1", lport, handler)
-
-
-def selects_tls(lhost, lport, host, port):
-    def handler(conn, peer):
-        try:
-            conn.settimeout(30)
-            asked = read_tpkt(conn)
-            conn.sendall(X224_CC_SSL)
-            up = socket.create_connection((host, port), timeout=10)
-            up.sendall(X224_CR_SSL)
-            cc = read_tpkt(up)
-            log(f"{peer}: asked 0x{requested_protocols(asked):x}, selected SSL; server said {cc.hex()}")
-            if len(cc) < 19 or cc[11] != 0x02 or cc[15] & 0x01 == 0:
                 conn.close()
                 up.close()
                 return
@@ -330,9 +314,9 @@ def main(argv):
     elif a.cmd == "connect":
         return connect_once(a.host, a.port, a.timeout)
     elif a.cmd == "selects-tls":
-        selects_tls(a.lhost, a.lport, a.host, a.port)
+        tls_front(a.lhost, a.lport, a.host, a.port, answer_client=True)
     elif a.cmd == "rdp-tls-proxy":
-        rdp_tls_proxy(a.lport, a.host, a.port)
+        tls_front("127.0.0.1", a.lport, a.host, a.port, answer_client=False)
     elif a.cmd == "xwd-colors":
         return xwd_colors(a.file)
     return 0

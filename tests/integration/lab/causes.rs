@@ -19,7 +19,7 @@ use std::process::Command;
 
 use serde_json::Value;
 
-use crate::common::{config_dir, run, LabServer, Run, RDPSHIM};
+use crate::common::{rdpshim, run, LabServer, RDPSHIM};
 
 /// What `connect` (the ladder, no knobs) does on a server.
 enum Ladder {
@@ -225,19 +225,6 @@ fn strings(value: &Value) -> Vec<String> {
         .flatten()
         .filter_map(|v| v.as_str().map(str::to_owned))
         .collect()
-}
-
-fn rdpshim(server: &LabServer, args: &[&str], stdin: Option<&str>) -> Run {
-    let mut command = server.command(RDPSHIM);
-    command
-        .args(args)
-        .env_remove("RUST_LOG")
-        .env_remove("RDPSHIM_PASSWORD")
-        .env("RDPSHIM_CONFIG_DIR", config_dir(server))
-        .env("RDPSHIM_NO_KEYRING", "1");
-    let run = run(command, stdin);
-    assert_ne!(run.code, 101, "rdpshim panicked:\n{}", run.stderr);
-    run
 }
 
 fn check(kind: &str) {
