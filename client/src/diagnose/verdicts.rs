@@ -323,10 +323,12 @@ fn not_rdp(f: &Findings) -> Judged {
             X224Answer::NotRdp {
                 speaks,
                 first_bytes,
-            } => Some((*speaks, first_bytes)),
+            } => Some(format!("{} (`{first_bytes}`)", speaks.describe())),
+            X224Answer::Garbage { detail } => Some(format!(
+                "a TPKT that is not a Connection Confirm ({detail})"
+            )),
             _ => None,
         })
-        .map(|(speaks, bytes)| format!("{} (`{bytes}`)", speaks.describe()))
         .collect();
     if !x224_answered(f) {
         if let Some(first) = others.first() {

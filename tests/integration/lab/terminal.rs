@@ -3,7 +3,6 @@
 //! NUL, a C1 CSI and a bidi override. Whatever rdpshim prints for people holds none of them
 //! raw; `--json` holds them exactly.
 
-
 use openssl::asn1::{Asn1Object, Asn1OctetString, Asn1Time};
 use openssl::bn::BigNum;
 use openssl::hash::MessageDigest;

@@ -438,6 +438,19 @@ fn each_scenario_finds_exactly_its_causes() {
             &[NotRdp],
         ),
         (
+            "a TPKT that is not a Connection Confirm",
+            |f| {
+                set_layers(
+                    f,
+                    all_layers(X224Answer::Garbage {
+                        detail: "not an X.224 Connection Confirm".into(),
+                    }),
+                );
+                no_tls(f);
+            },
+            &[NotRdp],
+        ),
+        (
             "reset on every ClientHello (a Windows certificate it cannot use)",
             |f| every_hello(f, FailureClass::PeerClosed, "Connection reset by peer"),
             &[ClosedDuringTls],
