@@ -10,6 +10,7 @@
 
 use std::net::{IpAddr, Ipv4Addr};
 
+use futures_util::future::join_all;
 use ironrdp_connector::{ClientConnector, ClientConnectorState, Sequence as _};
 use ironrdp_core::WriteBuf;
 use ironrdp_pdu::gcc::EncryptionMethod as Flags;
@@ -42,12 +43,18 @@ fn step<E: std::fmt::Display>(what: &'static str) -> impl FnOnce(E) -> Failed {
     move |e| Failed::Step(what, e.to_string())
 }
 
-/// Every method, one connection each (under the target's gate).
+/// Every method, one connection each, concurrently under the target's gate.
 pub(super) async fn probe(target: &Target) -> RdpSecurityFinding {
+    let answers = join_all(
+        EncryptionMethod::ALL
+            .into_iter()
+            .map(|method| exchange(target, method)),
+    )
+    .await;
     let mut methods = Vec::new();
     let mut level = None;
-    for method in EncryptionMethod::ALL {
-        match exchange(target, method).await {
+    for (method, answer) in EncryptionMethod::ALL.into_iter().zip(answers) {
+        match answer {
             Ok((chosen, server_level)) => {
                 level = level.or(server_level);
                 methods.push(MethodProbe {
