@@ -3,8 +3,9 @@
 
 use serde::Serialize;
 
+use crate::diagnose::verdicts::Remedy;
 use crate::ladder::Run;
-use crate::planner::Fallback;
+use crate::planner::{CauseId, Fallback, Finding, Severity};
 use crate::report::{AttemptReport, CertificateInfo, FailureClass, StageTime};
 
 #[derive(Debug, Serialize)]
@@ -31,6 +32,38 @@ pub struct RunJson<'a> {
 pub struct VerdictJson {
     pub kind: &'static str,
     pub reason: String,
+    /// The causes the attempts proved (ids from the table of causes, blocking first), with
+    /// the attempts that show each and the same remedies `diagnose` prints.
+    pub causes: Vec<CauseJson>,
+}
+
+/// A cause from the table with the evidence that proved it.
+#[derive(Debug, Serialize)]
+pub struct CauseJson {
+    pub id: CauseId,
+    pub title: &'static str,
+    pub severity: Severity,
+    pub evidence: String,
+    pub remedy: Remedy,
+    /// The fallback that works around it, when there is one.
+    pub workaround: Option<Fallback>,
+}
+
+impl CauseJson {
+    pub fn from_finding(finding: &Finding) -> Self {
+        let info = finding.id.info();
+        Self {
+            id: finding.id,
+            title: info.title,
+            severity: info.severity,
+            evidence: finding.evidence.clone(),
+            remedy: Remedy {
+                server: info.server,
+                client: info.client,
+            },
+            workaround: info.workaround,
+        }
+    }
 }
 
 #[derive(Debug, Serialize)]
@@ -158,6 +191,7 @@ impl<'a> RunJson<'a> {
             verdict: run.result.as_ref().err().map(|v| VerdictJson {
                 kind: v.kind.as_str(),
                 reason: v.reason.clone(),
+                causes: v.causes.iter().map(CauseJson::from_finding).collect(),
             }),
             ms: crate::report::millis(run.elapsed),
             attempts: run

@@ -9,7 +9,7 @@ use serde::Serialize;
 
 use crate::attempt::{TlsStack, TlsVersion};
 
-pub use rdpshim_planner::{FailureClass, NegotiationCode, Stage};
+pub use rdpshim_planner::{FailureClass, NegotiationCode, Protocol, Stage};
 
 /// A failed attempt: where, what class, and a sentence for people.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -105,6 +105,8 @@ pub struct AttemptReport {
     pub nla: bool,
     pub udp: bool,
     pub tls_requested: crate::attempt::TlsChoice,
+    /// The protocol the server selected at X.224, when it got that far.
+    pub selected: Option<Protocol>,
     /// Negotiated TLS session, when the handshake completed.
     pub tls: Option<TlsSession>,
     pub certificate: Option<CertificateInfo>,

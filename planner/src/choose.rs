@@ -80,13 +80,20 @@ pub(crate) fn choose(
     };
 
     let tls = {
-        let order = match (&policy.pins.tls, profile) {
+        let mut order = match (&policy.pins.tls, profile) {
             (Some(pinned), _) => vec![pinned.clone()],
             (None, Some(p)) => core::iter::once(p.tls.clone())
                 .chain(tls_ladder())
                 .collect(),
             (None, None) => tls_ladder(),
         };
+        // The server hung up on a ClientHello: the most tolerant one next tells a hello it
+        // dislikes from a server that hangs up on every hello (see `learn`).
+        if policy.pins.tls.is_none() {
+            if let Some(hello) = ruled.tolerant_next(policy) {
+                order.insert(0, hello);
+            }
+        }
         first_allowed(order, |c| !ruled.tls.contains(c)).ok_or_else(|| {
             Verdict::new(
                 VerdictKind::NoWorkingConfiguration,

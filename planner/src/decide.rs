@@ -10,6 +10,7 @@ use alloc::format;
 use alloc::vec::Vec;
 use core::time::Duration;
 
+use crate::causes::from_history;
 use crate::choose::choose;
 use crate::failure::FailureClass;
 use crate::fallback::{step_fallbacks, Fallback};
@@ -44,7 +45,10 @@ pub fn next(
 ) -> Decision {
     match plan(policy, history, has_credentials, elapsed) {
         Ok(decision) => decision,
-        Err(verdict) => Decision::Verdict(verdict),
+        Err(mut verdict) => {
+            verdict.causes = from_history(history);
+            Decision::Verdict(verdict)
+        }
     }
 }
 

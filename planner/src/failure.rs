@@ -8,6 +8,8 @@ use core::fmt;
 
 use serde::Serialize;
 
+use crate::protocol::Protocol;
+
 /// RDP_NEG_FAILURE codes (MS-RDPBCGR 2.2.1.2.2), named as the spec names them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum NegotiationCode {
@@ -71,6 +73,10 @@ pub enum FailureClass {
     NegotiationFailure(NegotiationCode),
     /// The server selected Standard RDP Security, which this client does not do.
     RdpSecuritySelected,
+    /// The server selected a protocol the attempt did not offer (MS-RDPBCGR 2.2.1.2.1 has
+    /// it choose from the offer): a Windows server without NLA selects TLS when asked for
+    /// NLA only. Not an error to give up on: the planner follows the selection.
+    UnrequestedProtocol(Protocol),
     /// TLS alert `protocol_version` (or OpenSSL "unsupported protocol"): no common version.
     TlsVersionMismatch,
     /// TLS alert `handshake_failure` (or "no shared cipher"): no common suite.
@@ -120,6 +126,7 @@ impl FailureClass {
             Self::TcpTimeout => "tcp-timeout",
             Self::NegotiationFailure(_) => "negotiation-failure",
             Self::RdpSecuritySelected => "rdp-security-only",
+            Self::UnrequestedProtocol(_) => "unrequested-protocol",
             Self::TlsVersionMismatch => "tls-version-mismatch",
             Self::TlsCipherMismatch => "tls-cipher-mismatch",
             Self::TlsOther(_) => "tls-other",
@@ -139,6 +146,18 @@ impl FailureClass {
     }
 }
 
+impl FailureClass {
+    /// The protocol the server selected, when the failure says (the attempt failed at the
+    /// selection itself).
+    pub fn selected(&self) -> Option<Protocol> {
+        match self {
+            Self::RdpSecuritySelected => Some(Protocol::Rdp),
+            Self::UnrequestedProtocol(selected) => Some(*selected),
+            _ => None,
+        }
+    }
+}
+
 impl fmt::Display for FailureClass {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
@@ -151,6 +170,7 @@ impl fmt::Display for FailureClass {
                 list_or_none(tried)
             ),
             Self::GatewayRefused(code) => write!(f, "gateway-refused (0x{code:08x})"),
+            Self::UnrequestedProtocol(selected) => write!(f, "unrequested-protocol ({selected})"),
             other => f.write_str(other.as_str()),
         }
     }

@@ -50,8 +50,8 @@ impl Fallback {
                  CBC constructions with known attacks",
             ),
             Self::CipherDowngrade => Some(
-                "AEAD cipher suites: the server only offers CBC suites, possibly with RSA key exchange \
-                 (no forward secrecy: recorded traffic is readable if the server key ever leaks)",
+                "AEAD-only cipher suites: this attempt also offers CBC suites, some with RSA key \
+                 exchange (no forward secrecy: recorded traffic is readable if the server key ever leaks)",
             ),
             Self::NlaOff => Some(
                 "Network Level Authentication: the server shows its logon screen before anyone has \
@@ -117,15 +117,23 @@ pub fn step_fallbacks(from: &Knobs, to: &Knobs, because: Option<&FailureClass>) 
         steps.push(Fallback::IpForHostname);
     }
     if from.tls != to.tls && Grade::of(true, &to.tls) <= Grade::of(true, &from.tls) {
-        let step = match because {
-            Some(FailureClass::TlsCipherMismatch) => Fallback::CipherDowngrade,
-            Some(FailureClass::TlsVersionMismatch) => Fallback::TlsVersionDowngrade,
-            _ if from.tls.stack == TlsStack::Rustls && to.tls.stack == TlsStack::Openssl => {
-                Fallback::CipherDowngrade
+        match because {
+            Some(FailureClass::TlsCipherMismatch) => steps.push(Fallback::CipherDowngrade),
+            Some(FailureClass::TlsVersionMismatch) => steps.push(Fallback::TlsVersionDowngrade),
+            // Not a mismatch (the server hung up): name everything the new hello gives up,
+            // which for the most tolerant hello is both the suites and the versions.
+            _ => {
+                let cipher =
+                    from.tls.stack == TlsStack::Rustls && to.tls.stack == TlsStack::Openssl;
+                let version = lowest_version(&to.tls) < lowest_version(&from.tls);
+                if cipher {
+                    steps.push(Fallback::CipherDowngrade);
+                }
+                if version || !cipher {
+                    steps.push(Fallback::TlsVersionDowngrade);
+                }
             }
-            _ => Fallback::TlsVersionDowngrade,
-        };
-        steps.push(step);
+        }
     }
     match (from.nla, to.nla) {
         (true, false) => steps.push(Fallback::NlaOff),

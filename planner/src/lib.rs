@@ -13,7 +13,7 @@
 //! ([`learn`]); the next attempt takes, per dimension, the first value not ruled out
 //! ([`choose`]). A failure that rules out nothing new, or a class no configuration can fix
 //! (wrong password, Standard RDP Security only, a silent firewall on every address), ends
-//! with a [`Verdict`].
+//! with a [`Verdict`] that names its causes from the table in [`causes`].
 //!
 //! Files by concern:
 //! - [`tls`], [`stage`], [`failure`]: the plain data the planner reasons about (the client
@@ -22,6 +22,9 @@
 //! - [`policy`]: pins, floor, budget, the saved profile, the downgrade guard;
 //! - [`learn`]: outcome -> what it rules out; [`choose`]: what is left -> the next knobs;
 //! - [`verdict`]: how a run ends without a connection; [`fallback`]: the names of the steps;
+//! - [`causes`]: the one table of causes (id, severity, proof, remedies, workaround) that
+//!   verdicts, `diagnose`, the matrix and the warnings use; [`protocol`]: the X.224 security
+//!   protocols, what an attempt offers and what the server selected;
 //! - [`decide`]: [`next`], which asks those in order.
 
 #![no_std]
@@ -30,6 +33,7 @@ extern crate alloc;
 #[cfg(test)]
 extern crate std;
 
+pub mod causes;
 pub mod choose;
 pub mod decide;
 pub mod failure;
@@ -37,6 +41,7 @@ pub mod fallback;
 pub mod knobs;
 pub mod learn;
 pub mod policy;
+pub mod protocol;
 pub mod rungs;
 pub mod stage;
 pub mod tls;
@@ -45,13 +50,15 @@ pub mod verdict;
 #[cfg(test)]
 mod tests;
 
+pub use causes::{CauseId, Finding, Severity};
 pub use decide::{next, Decision};
 pub use failure::{FailureClass, NegotiationCode};
 pub use fallback::{downgrades, fallbacks_used, step_fallbacks, Fallback};
 pub use knobs::{describe, Dial, Knobs};
 pub use learn::Tried;
 pub use policy::{weakened_property, Pins, Policy, Remembered};
-pub use rungs::{lowest_version, offered_versions, tls_ladder, Grade};
+pub use protocol::Protocol;
+pub use rungs::{lowest_version, offered_versions, tls_ladder, tolerant, Grade};
 pub use stage::Stage;
 pub use tls::{TlsChoice, TlsStack, TlsVersion};
 pub use verdict::{Verdict, VerdictKind};

@@ -26,6 +26,38 @@ pub fn tls_ladder() -> Vec<TlsChoice> {
     ]
 }
 
+/// The most tolerant ClientHello the floor allows, for telling "the server hangs up on this
+/// hello" from "the server hangs up on every hello". Down to `legacy` it is OpenSSL offering
+/// TLS 1.0 through 1.2 with every suite at security level 0: a server that speaks any of
+/// them picks the best it has, so a reset of this hello is not a version or suite mismatch.
+/// (A hello offering TLS 1.0 *alone* would not do: Windows with TLS 1.0 disabled resets it,
+/// which would read as "resets every hello" on a server that TLS 1.2 with CBC suites
+/// reaches.) Above `legacy` the floor narrows it to what it allows.
+pub fn tolerant(floor: Grade) -> TlsChoice {
+    let (stack, version) = match floor {
+        Grade::NoNla | Grade::Legacy => (TlsStack::Openssl, None),
+        Grade::Tls12 => (TlsStack::Openssl, Some(TlsVersion::Tls12)),
+        Grade::Modern => (TlsStack::Rustls, Some(TlsVersion::Tls12)),
+    };
+    TlsChoice {
+        stack,
+        version,
+        ciphers: None,
+    }
+}
+
+/// Every TLS choice the planner may make on its own: the ladder and the tolerant hello.
+pub fn all_choices() -> Vec<TlsChoice> {
+    let mut all = tls_ladder();
+    for floor in [Grade::NoNla, Grade::Tls12, Grade::Modern] {
+        let choice = tolerant(floor);
+        if !all.contains(&choice) {
+            all.push(choice);
+        }
+    }
+    all
+}
+
 /// The versions a ClientHello with this choice offers.
 pub fn offered_versions(choice: &TlsChoice) -> Vec<TlsVersion> {
     match (choice.stack, choice.version) {
@@ -107,5 +139,23 @@ mod tests {
         let lowest: Vec<TlsVersion> = ladder.iter().map(lowest_version).collect();
         assert!(lowest.windows(2).all(|w| w[0] >= w[1]));
         assert_eq!(Grade::of(false, &ladder[0]), Grade::NoNla);
+    }
+
+    #[test]
+    fn the_tolerant_hello_is_the_widest_the_floor_allows() {
+        for floor in [Grade::NoNla, Grade::Legacy, Grade::Tls12, Grade::Modern] {
+            let hello = tolerant(floor);
+            assert!(
+                Grade::of(true, &hello) >= floor.min(Grade::Legacy),
+                "{floor}"
+            );
+            assert!(all_choices().contains(&hello));
+        }
+        assert_eq!(
+            offered_versions(&tolerant(Grade::NoNla)),
+            [TlsVersion::Tls12, TlsVersion::Tls11, TlsVersion::Tls10]
+        );
+        assert_eq!(Grade::of(true, &tolerant(Grade::Tls12)), Grade::Tls12);
+        assert_eq!(Grade::of(true, &tolerant(Grade::Modern)), Grade::Modern);
     }
 }

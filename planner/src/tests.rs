@@ -7,6 +7,7 @@ use std::vec::Vec;
 use std::{format, vec};
 
 use super::*;
+use crate::protocol::Protocol;
 
 const V6: &str = "[::1]:3389";
 const V4: &str = "127.0.0.1:3389";
@@ -51,6 +52,7 @@ fn failed(knobs: Knobs, stage: Stage, class: FailureClass) -> Tried {
     Tried {
         knobs,
         with_credentials: true,
+        selected: class.selected(),
         failure: Some((stage, class)),
         resolved,
         dialled: if stage == Stage::Dns { None } else { dialled },
@@ -93,6 +95,9 @@ fn all_classes() -> Vec<FailureClass> {
     ];
     for code in 1..=8 {
         classes.push(F::NegotiationFailure(NegotiationCode::from_u32(code)));
+    }
+    for selected in Protocol::ALL {
+        classes.push(F::UnrequestedProtocol(selected));
     }
     classes
 }
@@ -163,8 +168,17 @@ fn every_class_from_every_state() {
                     (FailureClass::CertificateChanged, _) => {
                         panic!("a changed certificate must stop: {context}")
                     }
-                    (FailureClass::RdpSecuritySelected, d) => {
+                    // Asked for TLS, Standard RDP Security is the end; asked for NLA only,
+                    // the server may still take TLS.
+                    (FailureClass::RdpSecuritySelected, d)
+                        if stage == Stage::X224 && !state.nla =>
+                    {
                         assert!(matches!(d, Decision::Verdict(_)), "{context}")
+                    }
+                    (FailureClass::RdpSecuritySelected, Decision::Attempt { knobs, .. })
+                        if stage == Stage::X224 =>
+                    {
+                        assert!(!knobs.nla, "followed to TLS: {context}")
                     }
                     (_, Decision::Attempt { knobs, .. }) => {
                         assert_ne!(
@@ -234,10 +248,26 @@ fn what_each_failure_changes() {
             &[Fallback::CipherDowngrade],
         ),
         (
+            // Reset at the ClientHello: the most tolerant hello next, not the next rung.
             Stage::Tls,
             FailureClass::PeerClosed,
-            |k| with(k, |k| k.tls = rung(1)),
-            &[Fallback::TlsVersionDowngrade],
+            |k| with(k, |k| k.tls = tolerant(Grade::NoNla)),
+            &[Fallback::CipherDowngrade, Fallback::TlsVersionDowngrade],
+        ),
+        (
+            // Asked for NLA, the server selected TLS: follow it.
+            Stage::X224,
+            FailureClass::UnrequestedProtocol(Protocol::Ssl),
+            |k| with(k, |k| k.nla = false),
+            &[Fallback::NlaOff],
+        ),
+        (
+            // Asked for NLA only, xrdp (security_layer=negotiate) selects Standard RDP
+            // Security; asked for TLS it selects TLS.
+            Stage::X224,
+            FailureClass::RdpSecuritySelected,
+            |k| with(k, |k| k.nla = false),
+            &[Fallback::NlaOff],
         ),
         (
             Stage::Tcp,
@@ -282,45 +312,60 @@ fn what_each_failure_changes() {
     }
 }
 
+/// Failures no configuration can fix, with the cause the verdict names.
 #[test]
 fn dead_ends_are_verdicts() {
     use FailureClass as F;
+    let tls_only = with(&strongest(), |k| k.nla = false);
     let rows = [
         (
+            tls_only.clone(),
             Stage::X224,
             F::RdpSecuritySelected,
-            VerdictKind::NoWorkingConfiguration,
+            CauseId::RdpSecurityOnly,
         ),
         (
+            strongest(),
             Stage::X224,
             F::NegotiationFailure(NegotiationCode::SslNotAllowedByServer),
-            VerdictKind::NoWorkingConfiguration,
+            CauseId::RdpSecurityOnly,
         ),
         (
+            strongest(),
             Stage::X224,
             F::NegotiationFailure(NegotiationCode::SslCertNotOnServer),
-            VerdictKind::NoWorkingConfiguration,
+            CauseId::CertificateMissing,
         ),
         (
+            strongest(),
             Stage::Licensing,
             F::Licensing,
-            VerdictKind::NoWorkingConfiguration,
+            CauseId::Licensing,
         ),
         (
-            Stage::Credssp,
-            F::Timeout,
-            VerdictKind::NoWorkingConfiguration,
-        ),
-        (
+            strongest(),
             Stage::Credssp,
             F::PeerClosed,
-            VerdictKind::NoWorkingConfiguration,
+            CauseId::ClosedAfterTls,
         ),
     ];
-    for (stage, class, kind) in rows {
-        let v = verdict(&named(), &[failed(strongest(), stage, class.clone())]);
-        assert_eq!(v.kind, kind, "{class} at {stage}: {}", v.reason);
+    for (knobs, stage, class, cause) in rows {
+        let v = verdict(&named(), &[failed(knobs, stage, class.clone())]);
+        assert_eq!(
+            v.kind,
+            VerdictKind::NoWorkingConfiguration,
+            "{class} at {stage}: {}",
+            v.reason
+        );
+        assert_eq!(
+            v.causes.first().map(|f| f.id),
+            Some(cause),
+            "{class} at {stage}: {v:?}"
+        );
+        assert!(v.causes[0].evidence.contains("attempt 1"), "{v:?}");
     }
+    let v = verdict(&named(), &[failed(strongest(), Stage::Credssp, F::Timeout)]);
+    assert_eq!(v.kind, VerdictKind::NoWorkingConfiguration, "{}", v.reason);
 }
 
 #[test]
@@ -642,4 +687,211 @@ fn a_saved_profile_is_tried_first_by_the_ladder() {
     });
     assert_eq!(next_knobs(&policy, &[]), saved);
     assert_eq!(policy.known_addresses, [addr(V4)]);
+}
+
+/// A selection outside the offer is followed, like any other fallback: the pin, the floor
+/// and the downgrade guard still decide.
+#[test]
+fn the_server_s_selection_is_followed() {
+    let tls_only = with(&strongest(), |k| k.nla = false);
+    // (what the attempt offered, what the server selected, NLA next: None = a verdict)
+    let rows = [
+        (strongest(), Protocol::Ssl, Some(false)),
+        (strongest(), Protocol::Rdp, Some(false)),
+        (strongest(), Protocol::Rdstls, Some(false)),
+        (tls_only.clone(), Protocol::Hybrid, Some(true)),
+        (tls_only.clone(), Protocol::HybridEx, Some(true)),
+        (tls_only.clone(), Protocol::Rdp, None),
+    ];
+    for (offered, selected, nla) in rows {
+        let class = if selected == Protocol::Rdp {
+            FailureClass::RdpSecuritySelected
+        } else {
+            FailureClass::UnrequestedProtocol(selected)
+        };
+        let history = [failed(offered.clone(), Stage::X224, class)];
+        match (next(&named(), &history, true, Duration::ZERO), nla) {
+            (Decision::Attempt { knobs, fallbacks }, Some(nla)) => {
+                assert_eq!(knobs.nla, nla, "{selected} after {offered:?}");
+                assert_eq!(knobs.tls, offered.tls, "only NLA changes");
+                let step = if nla {
+                    Fallback::NlaOn
+                } else {
+                    Fallback::NlaOff
+                };
+                assert_eq!(fallbacks, [step], "announced like any other");
+            }
+            (Decision::Verdict(v), None) => {
+                assert_eq!(v.causes[0].id, CauseId::RdpSecurityOnly, "{v:?}")
+            }
+            (other, _) => panic!("{selected} after {offered:?}: {other:?}"),
+        }
+    }
+
+    let selected_tls = [failed(
+        strongest(),
+        Stage::X224,
+        FailureClass::UnrequestedProtocol(Protocol::Ssl),
+    )];
+    // --nla on pins it: no following, and the verdict says why.
+    let mut pinned = named();
+    pinned.pins.nla = Some(true);
+    let v = verdict(&pinned, &selected_tls);
+    assert!(v.reason.contains("--nla on"), "{}", v.reason);
+    assert_eq!(v.causes[0].id, CauseId::NlaRefused);
+    // A floor that requires NLA refuses to follow.
+    let mut floor = named();
+    floor.floor = Grade::Legacy;
+    assert_eq!(
+        verdict(&floor, &selected_tls).kind,
+        VerdictKind::RefusedByPolicy
+    );
+    // So does a profile that connected with NLA, unless the user accepts the downgrade.
+    let mut guarded = named();
+    guarded.baseline = Some(strongest());
+    assert_eq!(
+        verdict(&guarded, &selected_tls).kind,
+        VerdictKind::RefusedByPolicy
+    );
+    guarded.accept_downgrade = true;
+    assert!(!next_knobs(&guarded, &selected_tls).nla);
+}
+
+/// Plays a run against a server that answers every attempt with `answer`, returning the
+/// attempts made and how it ended.
+fn replay(
+    policy: &Policy,
+    answer: impl Fn(&Knobs) -> (Stage, FailureClass),
+) -> (Vec<Knobs>, Verdict) {
+    let mut history: Vec<Tried> = Vec::new();
+    loop {
+        match next(policy, &history, true, Duration::ZERO) {
+            Decision::Attempt { knobs, .. } | Decision::NeedCredentials { knobs, .. } => {
+                let (stage, class) = answer(&knobs);
+                history.push(failed(knobs, stage, class));
+                assert!(history.len() <= policy.max_attempts, "{history:?}");
+            }
+            Decision::Verdict(v) => {
+                return (history.into_iter().map(|t| t.knobs).collect(), v);
+            }
+        }
+    }
+}
+
+/// The lab's Windows-like servers: the Remote Desktop certificate is unusable, so the
+/// server resets at every ClientHello. One reset of the modern hello and one of the most
+/// tolerant hello end the run with the cause, instead of five downgrades.
+#[test]
+fn a_server_that_resets_every_client_hello_ends_with_the_certificate_cause() {
+    // win-reset-ssl: selects TLS whatever was asked.
+    let (attempts, v) = replay(&named(), |k| {
+        if k.nla {
+            (
+                Stage::X224,
+                FailureClass::UnrequestedProtocol(Protocol::Ssl),
+            )
+        } else {
+            (Stage::Tls, FailureClass::PeerClosed)
+        }
+    });
+    assert_eq!(attempts.len(), 3, "{attempts:?}");
+    assert_eq!(attempts[2].tls, tolerant(Grade::NoNla));
+    assert_eq!(v.kind, VerdictKind::NoWorkingConfiguration);
+    let ids: Vec<CauseId> = v.causes.iter().map(|f| f.id).collect();
+    assert_eq!(
+        ids,
+        [CauseId::ClosedDuringTls, CauseId::NlaRefused],
+        "{v:?}"
+    );
+    assert!(
+        v.causes[0].evidence.contains("attempt 2") && v.causes[0].evidence.contains("attempt 3")
+    );
+
+    // win-reset: selects what was asked (NLA), then resets.
+    let (attempts, v) = replay(&named(), |_| (Stage::Tls, FailureClass::PeerClosed));
+    assert_eq!(attempts.len(), 2, "{attempts:?}");
+    assert!(
+        attempts.iter().all(|k| k.nla),
+        "NLA has nothing to do with the reset"
+    );
+    let ids: Vec<CauseId> = v.causes.iter().map(|f| f.id).collect();
+    assert_eq!(ids, [CauseId::ClosedDuringTls]);
+    assert_eq!(v.reason, CauseId::ClosedDuringTls.title());
+
+    // --nla off: two attempts, no longer five.
+    let mut off = named();
+    off.pins.nla = Some(false);
+    let (attempts, _) = replay(&off, |_| (Stage::Tls, FailureClass::PeerClosed));
+    assert_eq!(attempts.len(), 2);
+
+    // A server that never answers the ClientHello: not answering, after the same two.
+    let (attempts, v) = replay(&named(), |_| (Stage::Tls, FailureClass::Timeout));
+    assert_eq!(attempts.len(), 2);
+    assert_eq!(v.causes[0].id, CauseId::NotAnswering);
+
+    // Under --min-security tls12 the most tolerant hello is TLS 1.2 on OpenSSL.
+    let mut floor = named();
+    floor.floor = Grade::Tls12;
+    let (attempts, v) = replay(&floor, |_| (Stage::Tls, FailureClass::PeerClosed));
+    assert_eq!(attempts.len(), 2);
+    assert_eq!(attempts[1].tls, rung(2));
+    assert_eq!(v.causes[0].id, CauseId::ClosedDuringTls);
+}
+
+/// A server that hangs up on the modern hello only (no TLS 1.3, CBC suites, an old stack)
+/// gets the most tolerant hello next and connects with it.
+#[test]
+fn a_server_that_resets_only_the_modern_hello_gets_the_tolerant_one() {
+    let history = [failed(strongest(), Stage::Tls, FailureClass::PeerClosed)];
+    match next(&named(), &history, true, Duration::ZERO) {
+        Decision::Attempt { knobs, fallbacks } => {
+            assert_eq!(knobs.tls, tolerant(Grade::NoNla));
+            assert!(knobs.nla, "NLA kept");
+            assert_eq!(
+                fallbacks,
+                [Fallback::CipherDowngrade, Fallback::TlsVersionDowngrade]
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+    // A mismatch on the tolerant hello is not a dead end: the ladder goes on (OpenSSL's
+    // suites refused, rustls TLS 1.2 is left).
+    let tolerant_failed = failed(
+        with(&strongest(), |k| k.tls = tolerant(Grade::NoNla)),
+        Stage::Tls,
+        FailureClass::TlsCipherMismatch,
+    );
+    let knobs = next_knobs(&named(), &[history[0].clone(), tolerant_failed]);
+    assert_eq!(knobs.tls, rung(1));
+}
+
+/// Every verdict names the causes its attempts proved, blocking first.
+#[test]
+fn verdicts_name_the_causes_the_attempts_proved() {
+    let history = [
+        failed(
+            strongest(),
+            Stage::X224,
+            FailureClass::NegotiationFailure(NegotiationCode::SslRequiredByServer),
+        ),
+        failed(
+            with(&strongest(), |k| k.nla = false),
+            Stage::Tls,
+            FailureClass::TlsVersionMismatch,
+        ),
+    ];
+    let mut policy = named();
+    policy.floor = Grade::Legacy;
+    let v = verdict(&policy, &history[..1]);
+    assert_eq!(v.kind, VerdictKind::RefusedByPolicy);
+    assert_eq!(v.causes[0].id, CauseId::NlaRefused);
+    let mut policy = named();
+    policy.max_attempts = 2;
+    let v = verdict(&policy, &history);
+    let ids: Vec<CauseId> = v.causes.iter().map(|f| f.id).collect();
+    assert_eq!(
+        ids,
+        [CauseId::TlsVersion, CauseId::NlaRefused],
+        "blocking first"
+    );
 }

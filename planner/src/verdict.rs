@@ -1,14 +1,14 @@
-//! How a run ends without a connection: the kind (which decides the exit code) and the
-//! reason for people. Failures that no other configuration can fix end the run at once.
-//!
-//! The reasons are sentences today; a table of causes (id, severity, evidence, remedies)
-//! shared with `diagnose` can give each verdict a cause id beside its reason.
+//! How a run ends without a connection: the kind (which decides the exit code), the reason
+//! for people, and the causes from the table ([`crate::causes`]) that the attempts proved,
+//! with their evidence (filled in by [`crate::next`] from the whole history, so every
+//! verdict carries them). Failures that no other configuration can fix end the run at once.
 
 use alloc::borrow::ToOwned as _;
 use alloc::format;
 use alloc::string::String;
 use alloc::vec::Vec;
 
+use crate::causes::{CauseId, Finding};
 use crate::failure::{FailureClass, NegotiationCode};
 use crate::learn::Tried;
 use crate::stage::Stage;
@@ -40,6 +40,8 @@ pub struct Verdict {
     pub kind: VerdictKind,
     /// The diagnosis, for people.
     pub reason: String,
+    /// The causes the attempts proved, blocking first, each with the attempts that show it.
+    pub causes: Vec<Finding>,
 }
 
 impl Verdict {
@@ -47,7 +49,13 @@ impl Verdict {
         Self {
             kind,
             reason: reason.into(),
+            causes: Vec::new(),
         }
+    }
+
+    /// A verdict whose reason is a cause's title.
+    fn of(cause: CauseId) -> Self {
+        Self::new(VerdictKind::NoWorkingConfiguration, cause.title())
     }
 }
 
@@ -74,16 +82,15 @@ pub(crate) fn terminal(last: &Tried, has_credentials: bool) -> Result<(), Verdic
             V::AuthFailed,
             "the server requires NLA and the credentials given were not usable",
         ),
-        F::RdpSecuritySelected | F::NegotiationFailure(NegotiationCode::SslNotAllowedByServer) => Verdict::new(
-            V::NoWorkingConfiguration,
-            "the server only offers Standard RDP Security (no TLS, no NLA), which sends the session \
-             under RC4 at best; enable TLS on the server (Security Layer = Negotiate or SSL/TLS)",
-        ),
-        F::NegotiationFailure(NegotiationCode::SslCertNotOnServer) => Verdict::new(
-            V::NoWorkingConfiguration,
-            "the server has no usable certificate for TLS: on the server, renew the Remote Desktop \
-             certificate or fix the MachineKeys permissions so TermService can read its key",
-        ),
+        // Asked for TLS, it selected Standard RDP Security (asked for NLA only, it may still
+        // take TLS: `learn` follows it there).
+        F::RdpSecuritySelected if !last.knobs.nla => Verdict::of(CauseId::RdpSecurityOnly),
+        F::NegotiationFailure(NegotiationCode::SslNotAllowedByServer) => {
+            Verdict::of(CauseId::RdpSecurityOnly)
+        }
+        F::NegotiationFailure(NegotiationCode::SslCertNotOnServer) => {
+            Verdict::of(CauseId::CertificateMissing)
+        }
         F::NegotiationFailure(code @ (NegotiationCode::SslWithUserAuthRequiredByServer
         | NegotiationCode::EntraAuthRequiredByServer
         | NegotiationCode::InconsistentFlags
@@ -91,11 +98,7 @@ pub(crate) fn terminal(last: &Tried, has_credentials: bool) -> Result<(), Verdic
             V::NoWorkingConfiguration,
             format!("the server refused negotiation with {}, which rdpshim cannot satisfy", code.name()),
         ),
-        F::Licensing => Verdict::new(
-            V::NoWorkingConfiguration,
-            "the licensing exchange failed: the server has no Remote Desktop licence to hand out \
-             (check the RD Licensing configuration)",
-        ),
+        F::Licensing => Verdict::of(CauseId::Licensing),
         F::Timeout if *stage == Stage::Credssp => Verdict::new(
             V::NoWorkingConfiguration,
             "CredSSP stalled: the server stopped answering during authentication",
@@ -128,6 +131,8 @@ pub(crate) fn unreachable(history: &[Tried]) -> Verdict {
         "the server closes the connection right after the X.224 request: not an RDP server, or one that \
          rejects this client outright"
             .to_owned()
+    } else if classes.contains(&&FailureClass::ProtocolError) {
+        "the server answers the X.224 Connection Request with something that is not RDP".to_owned()
     } else {
         "the server does not answer the X.224 Connection Request".to_owned()
     };

@@ -42,8 +42,9 @@ pub enum Command {
     #[command(after_help = exit::help(exit::PROFILE))]
     Import(ImportArgs),
     /// Find out why a server refuses clients, without credentials: reachability, security
-    /// layers, TLS versions and suites, certificate, NLA and NTLM identity, UDP; then a
-    /// verdict per known cause of mstsc's error 0x904.
+    /// layers, TLS versions and suites, certificate, NLA and NTLM identity, UDP, Standard RDP
+    /// Security levels; then a verdict per known cause (of mstsc's error 0x904: blocking;
+    /// under a client policy: conditional; weaknesses).
     #[command(after_help = exit::help(exit::DIAGNOSE))]
     Diagnose(DiagnoseArgs),
     /// Regression harness: every configuration of a matrix against every host, a table of

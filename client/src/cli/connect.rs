@@ -39,6 +39,7 @@ pub fn run(args: &ConnectArgs) -> ExitCode {
         eprintln!("warning: {}", escape(warning));
     }
     eprintln!("{}", render::final_line(run));
+    eprint!("{}", render::verdict_causes(run));
 
     let mut stdout = std::io::stdout().lock();
     if json {

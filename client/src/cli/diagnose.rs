@@ -2,13 +2,18 @@
 //! cause of mstsc's error 0x904. The probing is `engine::probe`, the judging
 //! `diagnose::verdicts`; this file parses flags and prints.
 
+use std::io::{IsTerminal as _, Write as _};
 use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
 use rdpshim::attempt::StageTimeouts;
 use rdpshim::diagnose::findings::{Findings, Reach, Refusal, Tri, X224Answer};
-use rdpshim::diagnose::verdicts::{self, Status, Verdict};
+use rdpshim::diagnose::progress::Progress;
+use rdpshim::diagnose::verdicts::{self, Severity, Status, Verdict};
 use rdpshim::engine::probe::{self, ProbeLimits};
 use rdpshim::terminal::escape;
 
@@ -20,15 +25,19 @@ struct DiagnosisJson<'a> {
     #[serde(flatten)]
     findings: &'a Findings,
     verdicts: &'a [Verdict],
-    /// The causes found, in verdict order.
+    /// The causes found, in verdict order (every severity).
     found: Vec<&'static str>,
+    /// The blocking causes found: exit 4 when there is one.
+    blocking: Vec<&'static str>,
 }
 
 pub fn run(args: &DiagnoseArgs) -> ExitCode {
     let (host, port) = (&args.target.target.host, args.target.target.port);
+    let progress = Arc::new(Progress::default());
     let limits = ProbeLimits {
         timeouts: StageTimeouts::uniform(args.timeout.timeout),
         connections: usize::from(args.connections),
+        progress: Some(progress.clone()),
     };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -41,15 +50,23 @@ pub fn run(args: &DiagnoseArgs) -> ExitCode {
             return ExitCode::from(exit::USAGE);
         }
     };
+    let ticker = std::io::stderr()
+        .is_terminal()
+        .then(|| Ticker::start(format!("{}:{port}", escape(host)), progress));
     let findings = runtime.block_on(probe::diagnose(host, port, limits));
+    if let Some(ticker) = ticker {
+        ticker.stop();
+    }
     let verdicts = verdicts::verdicts(&findings);
     let found = verdicts::found(&verdicts);
+    let blocking = verdicts::blocking(&verdicts);
 
     if args.output.json {
         let json = DiagnosisJson {
             findings: &findings,
             verdicts: &verdicts,
             found: found.iter().map(|c| c.as_str()).collect(),
+            blocking: blocking.iter().map(|c| c.as_str()).collect(),
         };
         match serde_json::to_string_pretty(&json) {
             Ok(text) => println!("{text}"),
@@ -61,10 +78,47 @@ pub fn run(args: &DiagnoseArgs) -> ExitCode {
 
     if findings.probed.is_none() {
         ExitCode::from(exit::UNREACHABLE)
-    } else if found.is_empty() {
+    } else if blocking.is_empty() {
         ExitCode::from(exit::CONNECTED)
     } else {
         ExitCode::from(exit::NO_WORKING_CONFIGURATION)
+    }
+}
+
+/// A progress line on stderr while the probes run (only on a terminal: it can take
+/// seconds), rewritten in place and erased at the end.
+struct Ticker {
+    done: Arc<AtomicBool>,
+    thread: std::thread::JoinHandle<()>,
+}
+
+impl Ticker {
+    fn start(target: String, progress: Arc<Progress>) -> Self {
+        let done = Arc::new(AtomicBool::new(false));
+        let stop = done.clone();
+        let started = Instant::now();
+        let thread = std::thread::spawn(move || {
+            let mut stderr = std::io::stderr();
+            while !stop.load(Ordering::Relaxed) {
+                let _ = write!(
+                    stderr,
+                    "\r\x1b[2Kdiagnose {target}: {} ({} connections, {:.1} s)",
+                    progress.phase().describe(),
+                    progress.connections(),
+                    started.elapsed().as_secs_f64()
+                );
+                let _ = stderr.flush();
+                std::thread::sleep(Duration::from_millis(200));
+            }
+            let _ = write!(stderr, "\r\x1b[2K");
+            let _ = stderr.flush();
+        });
+        Self { done, thread }
+    }
+
+    fn stop(self) {
+        self.done.store(true, Ordering::Relaxed);
+        let _ = self.thread.join();
     }
 }
 
@@ -256,27 +310,81 @@ fn render(f: &Findings, verdicts: &[Verdict]) -> String {
         let _ = writeln!(out, "  ({})", escape(d));
     }
 
+    if let Some(r) = &f.rdp_security {
+        let _ = writeln!(
+            out,
+            "\nStandard RDP Security (an MCS Connect Initial per method)"
+        );
+        if let Some(level) = r.level {
+            let _ = writeln!(out, "  encryption level {}", level.name());
+        }
+        for m in &r.methods {
+            let what = match (&m.detail, m.accepted) {
+                (_, true) => "accepted".to_owned(),
+                (Some(detail), false) => format!("not accepted ({})", escape(detail)),
+                (None, false) => "not accepted".to_owned(),
+            };
+            let _ = writeln!(out, "  {:<12} {what}", m.method.name());
+        }
+    }
+    if f.tls_without_x224 != Tri::Unknown {
+        let _ = writeln!(
+            out,
+            "\nTLS without X.224: {}",
+            if f.tls_without_x224 == Tri::Yes {
+                "a handshake completes (the port speaks TLS straight away)"
+            } else {
+                "no handshake"
+            }
+        );
+    }
+
     let _ = writeln!(
         out,
-        "\nVerdicts (known causes of mstsc error 0x904 / extended 0x7)"
+        "\nCauses (the causes of mstsc error 0x904 / extended 0x7, and weaknesses)"
     );
-    let order = [Status::Found, Status::CannotTell, Status::NotFound];
-    for status in order {
+    for severity in Severity::ALL {
+        let hits: Vec<&Verdict> = verdicts
+            .iter()
+            .filter(|v| v.status == Status::Found && v.severity == severity)
+            .collect();
+        if hits.is_empty() {
+            continue;
+        }
+        let heading = match severity {
+            Severity::Blocking => "blocking (the stock client fails; exit 4)",
+            Severity::Conditional => "conditional (fails under a client policy)",
+            Severity::Weakness => "weaknesses (works, but weaker than it should be)",
+        };
+        let _ = writeln!(out, "  {heading}");
+        for v in hits {
+            let _ = writeln!(out, "    {:<24} {}", v.cause.as_str(), v.title);
+            let _ = writeln!(out, "    {:<24} evidence: {}", "", escape(&v.evidence));
+            if let Some(r) = &v.remedy {
+                let _ = writeln!(out, "    {:<24} server: {}", "", r.server);
+                let _ = writeln!(out, "    {:<24} client: {}", "", r.client);
+            }
+            if let Some(fallback) = v.workaround {
+                let _ = writeln!(
+                    out,
+                    "    {:<24} rdpshim connect: gets through with the `{fallback}` fallback (announced)",
+                    ""
+                );
+            }
+        }
+    }
+    if verdicts.iter().all(|v| v.status != Status::Found) {
+        let _ = writeln!(out, "  none found");
+    }
+    for status in [Status::CannotTell, Status::NotFound] {
         for v in verdicts.iter().filter(|v| v.status == status) {
-            let label = match v.status {
-                Status::Found => "FOUND",
-                other => other.as_str(),
-            };
             let _ = writeln!(
                 out,
-                "  {label:<12} {:<18} {}",
+                "  {:<12} {:<24} {}",
+                status.as_str(),
                 v.cause.as_str(),
                 escape(&v.evidence)
             );
-            if let Some(r) = &v.remedy {
-                let _ = writeln!(out, "  {:<31} server: {}", "", escape(&r.server));
-                let _ = writeln!(out, "  {:<31} client: {}", "", escape(&r.client));
-            }
         }
     }
     out

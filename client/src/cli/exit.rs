@@ -49,11 +49,14 @@ pub const CONNECT: Codes = &[
 ];
 
 pub const DIAGNOSE: Codes = &[
-    (CONNECTED, "no known cause of failure found"),
+    (
+        CONNECTED,
+        "no blocking cause found (conditional causes and weaknesses may be listed)",
+    ),
     (USAGE, "usage error"),
     (
         NO_WORKING_CONFIGURATION,
-        "at least one cause found (see the verdicts)",
+        "a blocking cause found: the stock client fails (see the causes)",
     ),
     (
         UNREACHABLE,
@@ -93,7 +96,7 @@ pub const ALL: Codes = &[
     (AUTH_FAILED, "connect: authentication failed"),
     (
         NO_WORKING_CONFIGURATION,
-        "connect: no working configuration; diagnose: a cause found",
+        "connect: no working configuration; diagnose: a blocking cause found",
     ),
     (UNREACHABLE, "connect, diagnose: unreachable"),
     (REFUSED_BY_POLICY, "connect: refused by policy"),

@@ -328,7 +328,7 @@ mod tests {
     #[test]
     fn exit_status_follows_the_commands_own_help() {
         let diagnose = page("rdpshim-diagnose.1");
-        assert!(diagnose.contains("at least one cause found"), "{diagnose}");
+        assert!(diagnose.contains("a blocking cause found"), "{diagnose}");
         assert!(!diagnose.contains("certificate changed"), "{diagnose}");
         let matrix = page("rdpshim-matrix.1");
         assert!(matrix.contains(".SH NOTES"), "{matrix}");

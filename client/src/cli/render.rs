@@ -121,6 +121,38 @@ pub fn final_line(run: &Run) -> String {
     }
 }
 
+/// The causes a failed run's attempts proved, with the table's remedies (the words
+/// `diagnose` prints), for stderr under the final line.
+pub fn verdict_causes(run: &Run) -> String {
+    let mut out = String::new();
+    let Err(verdict) = &run.result else {
+        return out;
+    };
+    for finding in &verdict.causes {
+        let info = finding.id.info();
+        out.push_str(&format!(
+            "cause {} ({}): {}
+  evidence: {}
+  server: {}
+  client: {}
+",
+            finding.id,
+            info.severity,
+            info.title,
+            escape(&finding.evidence),
+            info.server,
+            info.client
+        ));
+        let taken = |f: &Fallback| run.steps.iter().any(|s| s.fallbacks.contains(f));
+        if let Some(fallback) = info.workaround.filter(|f| !taken(f)) {
+            out.push_str(&format!(
+                "  the `{fallback}` fallback works around it; this run did not take it (a pin, --min-security, or the saved profile's strength)\n"
+            ));
+        }
+    }
+    out
+}
+
 /// Details after a connection, on stdout.
 pub fn summary(report: &AttemptReport) -> String {
     let mut out = String::new();

@@ -30,6 +30,12 @@ pub struct Findings {
     /// `None` when no TLS-based protocol was selected, so no handshake was possible.
     pub tls: Option<TlsScan>,
     pub certificate: Option<CertificateDetails>,
+    /// A TLS handshake straight away, without X.224: probed only when no X.224 request got
+    /// a Connection Confirm (`yes`: the port speaks TLS, e.g. HTTPS or an RD Gateway).
+    pub tls_without_x224: Tri,
+    /// Standard RDP Security's encryption levels, probed when the server selects Standard
+    /// RDP Security for a request of it.
+    pub rdp_security: Option<RdpSecurityFinding>,
     pub nla: NlaFinding,
     pub multitransport: MultitransportFinding,
     /// Milliseconds for the whole diagnosis.
@@ -177,6 +183,12 @@ pub enum X224Answer {
     Timeout,
     /// An answer that is not an X.224 Connection Confirm.
     Garbage { detail: String },
+    /// An answer that is not TPKT at all: another protocol answers on the port.
+    NotRdp {
+        speaks: Speaks,
+        /// The first bytes, printable ASCII as is and the rest as `\xNN`.
+        first_bytes: String,
+    },
     /// The TCP connect itself failed (the host stopped accepting between probes).
     NotConnected { detail: String },
     /// Not sent: the first request timed out, and a server that ignores one request
@@ -196,8 +208,179 @@ impl fmt::Display for X224Answer {
             Self::Closed { detail } => write!(f, "closed: {detail}"),
             Self::Timeout => f.write_str("no answer"),
             Self::Garbage { detail } => write!(f, "not an X.224 confirm: {detail}"),
+            Self::NotRdp {
+                speaks,
+                first_bytes,
+            } => {
+                write!(f, "not RDP: {} (`{first_bytes}`)", speaks.describe())
+            }
             Self::NotConnected { detail } => write!(f, "no TCP connection: {detail}"),
             Self::NotProbed => f.write_str("not sent (the first request got no answer)"),
+        }
+    }
+}
+
+/// What a port that is not an RDP server answered with, told from its first bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Speaks {
+    /// `HTTP/1.x ...`, or an HTML error page without a status line (HTTP/0.9 style, as
+    /// Python's http.server answers a request line it cannot parse).
+    Http,
+    /// A TLS record (handshake or alert): the port expects TLS straight away.
+    Tls,
+    /// An SSH banner (`SSH-2.0-...`): the server speaks first.
+    Ssh,
+    /// Anything else.
+    Other,
+}
+
+impl Speaks {
+    /// Reads the first bytes a server sent (at least four, when it sent that many).
+    pub fn from_first_bytes(bytes: &[u8]) -> Self {
+        let starts = |prefix: &[u8]| {
+            bytes.len() >= prefix.len() && bytes[..prefix.len()].eq_ignore_ascii_case(prefix)
+        };
+        if starts(b"HTTP/") || starts(b"<!DOCTYPE") || starts(b"<html") || starts(b"<?xml") {
+            Self::Http
+        } else if bytes.len() >= 2 && matches!(bytes[0], 0x15 | 0x16) && bytes[1] == 0x03 {
+            Self::Tls
+        } else if starts(b"SSH-") {
+            Self::Ssh
+        } else {
+            Self::Other
+        }
+    }
+
+    pub fn describe(self) -> &'static str {
+        match self {
+            Self::Http => "an HTTP answer (a web server)",
+            Self::Tls => "a TLS record (the port expects TLS straight away)",
+            Self::Ssh => "an SSH banner",
+            Self::Other => "bytes that are not TPKT",
+        }
+    }
+}
+
+/// Bytes a server sent, for people and JSON: printable ASCII as is, the rest `\xNN`.
+pub fn show_bytes(bytes: &[u8]) -> String {
+    let mut out = String::new();
+    for &b in bytes {
+        if (0x20..0x7f).contains(&b) && b != b'\\' {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("\\x{b:02x}"));
+        }
+    }
+    out
+}
+
+/// Standard RDP Security encryption methods (MS-RDPBCGR 2.2.1.3.3 encryptionMethods), in
+/// the order nmap's rdp-enum-encryption tries them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum EncryptionMethod {
+    #[serde(rename = "40-bit")]
+    Bit40,
+    #[serde(rename = "56-bit")]
+    Bit56,
+    #[serde(rename = "128-bit")]
+    Bit128,
+    #[serde(rename = "fips")]
+    Fips,
+}
+
+impl EncryptionMethod {
+    pub const ALL: [EncryptionMethod; 4] = [Self::Bit40, Self::Bit56, Self::Bit128, Self::Fips];
+
+    /// The ENCRYPTION_METHOD_* flag.
+    pub fn flag(self) -> u32 {
+        match self {
+            Self::Bit40 => 0x1,
+            Self::Bit56 => 0x8,
+            Self::Bit128 => 0x2,
+            Self::Fips => 0x10,
+        }
+    }
+
+    /// How nmap's rdp-enum-encryption names it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Bit40 => "40-bit RC4",
+            Self::Bit56 => "56-bit RC4",
+            Self::Bit128 => "128-bit RC4",
+            Self::Fips => "FIPS 140-1",
+        }
+    }
+}
+
+/// Server Security Data's encryptionLevel (MS-RDPBCGR 2.2.1.4.3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum EncryptionLevel {
+    None,
+    Low,
+    ClientCompatible,
+    High,
+    Fips,
+}
+
+impl EncryptionLevel {
+    /// How nmap's rdp-enum-encryption names it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::None => "None",
+            Self::Low => "Low",
+            Self::ClientCompatible => "Client Compatible",
+            Self::High => "High",
+            Self::Fips => "FIPS Compliant",
+        }
+    }
+}
+
+/// What the server did with an MCS Connect Initial offering one encryption method.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct MethodProbe {
+    pub method: EncryptionMethod,
+    /// The server answered selecting exactly this method.
+    pub accepted: bool,
+    /// Why the exchange did not produce an answer, when it did not.
+    pub detail: Option<String>,
+}
+
+/// Standard RDP Security as an MCS Connect Initial per method shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RdpSecurityFinding {
+    /// The server's encryptionLevel, from any answer.
+    pub level: Option<EncryptionLevel>,
+    pub methods: Vec<MethodProbe>,
+}
+
+impl RdpSecurityFinding {
+    /// `40-bit RC4, 128-bit RC4`, or `no encryption` when the level is None.
+    pub fn accepted(&self) -> Vec<EncryptionMethod> {
+        self.methods
+            .iter()
+            .filter(|m| m.accepted)
+            .map(|m| m.method)
+            .collect()
+    }
+
+    /// For evidence: `encryption level Low: 40-bit RC4`.
+    pub fn describe(&self) -> String {
+        let methods: Vec<&str> = self
+            .accepted()
+            .into_iter()
+            .map(EncryptionMethod::name)
+            .collect();
+        let level = self
+            .level
+            .map_or_else(|| "unknown".to_owned(), |l| l.name().to_owned());
+        match (self.level, methods.is_empty()) {
+            (Some(EncryptionLevel::None), _) => {
+                "encryption level None: the session goes in the clear".to_owned()
+            }
+            (_, true) => format!("encryption level {level}, no method accepted alone"),
+            (_, false) => format!("encryption level {level}: {}", methods.join(", ")),
         }
     }
 }
@@ -322,8 +505,8 @@ pub enum Tri {
 pub struct NlaFinding {
     pub offered: Tri,
     pub required: Tri,
-    /// The version field of the server's first TSRequest (MS-CSSP 2.2.1): 6 after the
-    /// CVE-2018-0886 update, 2-4 before it.
+    /// The version field of the server's first TSRequest (MS-CSSP 2.2.1): 5 or 6 after the
+    /// CVE-2018-0886 update (the version that brought `clientNonce`), 2-4 before it.
     pub credssp_version: Option<u32>,
     pub ntlm: Option<NtlmIdentity>,
     /// Why the NTLM exchange did not produce an identity, when NLA is offered.

@@ -84,6 +84,7 @@ struct Observed {
     resolved: Vec<SocketAddr>,
     tls: Option<crate::report::TlsSession>,
     certificate: Option<crate::report::CertificateInfo>,
+    selected: Option<crate::report::Protocol>,
 }
 
 /// Makes exactly one attempt with the knobs in `spec`. Never panics on server input; every
@@ -106,9 +107,13 @@ async fn run(spec: &AttemptSpec, over: Option<tls::BoxStream>) -> AttemptReport 
         resolved: Vec::new(),
         tls: None,
         certificate: None,
+        selected: None,
     };
 
     let result = attempt(spec, over, &mut clock, &mut observed).await;
+    if let Err(failure) = &result {
+        observed.selected = observed.selected.or(failure.class.selected());
+    }
     let report = AttemptReport {
         address: observed.address,
         resolved: observed.resolved,
@@ -116,6 +121,7 @@ async fn run(spec: &AttemptSpec, over: Option<tls::BoxStream>) -> AttemptReport 
         nla: spec.nla,
         udp: spec.udp,
         tls_requested: spec.tls.clone(),
+        selected: observed.selected,
         tls: observed.tls,
         certificate: observed.certificate,
         stages: clock.finish(),
@@ -149,6 +155,7 @@ async fn attempt(
     let mut connector = ClientConnector::new(connector_config::build(spec), local);
     let mut framed = TokioFramed::new(stream);
     let selected = x224::negotiate(&mut framed, &mut connector, t.x224).await?;
+    observed.selected = crate::report::Protocol::from_selected(selected.bits());
     tracing::debug!(protocol = x224::protocol_name(selected), "X.224 negotiated");
 
     clock.enter(Stage::Tls);

@@ -4,7 +4,9 @@
 //! answers must be told apart precisely: RDP_NEG_FAILURE (MS-RDPBCGR 2.2.1.2.2, a code the
 //! planner acts on) and "Standard RDP Security selected" even though we asked only for
 //! TLS/NLA, which xrdp with `security_layer=rdp` does (observed) and which this client cannot
-//! follow (IronRDP does Standard RDP Security only without encryption).
+//! follow (IronRDP does Standard RDP Security only without encryption). A selection of a
+//! protocol that was not offered is a class of its own (`unrequested-protocol`), which the
+//! planner follows to that protocol.
 
 use std::time::Duration;
 
@@ -17,6 +19,7 @@ use ironrdp_tokio::{FramedWrite as _, TokioFramed};
 use super::classify::{connector_failure, io_failure};
 use super::deadline::bounded;
 use super::tls::AsyncStream;
+use crate::planner::Protocol;
 use crate::report::{Failure, FailureClass, Stage};
 
 /// Sends the Connection Request and returns the protocol the server selected.
@@ -71,6 +74,13 @@ async fn exchange<S: AsyncStream>(
                 "the server selected Standard RDP Security (no TLS, no NLA); rdpshim does not downgrade to it",
             ));
         }
+        if let ClientConnectorState::ConnectionInitiationWaitConfirm { requested_protocol } =
+            connector.state
+        {
+            if let Some(failure) = unrequested(protocol, requested_protocol) {
+                return Err(failure);
+            }
+        }
     }
 
     buf.clear();
@@ -90,6 +100,29 @@ async fn exchange<S: AsyncStream>(
             ),
         )),
     }
+}
+
+/// A selection of one protocol the request did not offer: what the server wants, for the
+/// planner to follow (it is no protocol error: a Windows server without NLA selects TLS when
+/// asked for NLA only). The connector would refuse it as an error with no class.
+fn unrequested(selected: SecurityProtocol, requested: SecurityProtocol) -> Option<Failure> {
+    let protocol = Protocol::from_selected(selected.bits())?;
+    if selected.intersects(requested) {
+        return None;
+    }
+    let asked: Vec<&str> = Protocol::ALL
+        .into_iter()
+        .filter(|p| requested.bits() & p.bits() != 0)
+        .map(Protocol::as_str)
+        .collect();
+    Some(Failure::new(
+        Stage::X224,
+        FailureClass::UnrequestedProtocol(protocol),
+        format!(
+            "asked for {}, the server selected {protocol}",
+            asked.join("|")
+        ),
+    ))
 }
 
 /// "ssl", "hybrid", "hybrid-ex" for reports.

@@ -41,6 +41,14 @@ pub const KINDS: &[&str] = &[
     "ipv6-first",
     "netns-drop",
     "netns-reject",
+    "win-reset",
+    "win-reset-ssl",
+    "http",
+    "tls-plain",
+    "xrdp-negotiate",
+    "xrdp-rdp-low",
+    "xrdp-rdp-fips",
+    "selects-tls",
 ];
 
 /// Ports are drawn from below the kernel's ephemeral range (32768-60999 by default), so an

@@ -3,8 +3,6 @@
 //! NUL, a C1 CSI and a bidi override. Whatever rdpshim prints for people holds none of them
 //! raw; `--json` holds them exactly.
 
-use std::process::Command;
-
 use openssl::asn1::{Asn1Object, Asn1OctetString, Asn1Time};
 use openssl::bn::BigNum;
 use openssl::hash::MessageDigest;
@@ -13,7 +11,7 @@ use openssl::pkey::PKey;
 use openssl::rsa::Rsa;
 use openssl::x509::{X509Extension, X509NameBuilder, X509};
 
-use crate::common::{self, config_dir, LabServer, Run, RDPSHIM};
+use crate::common::{self, LabServer, Run};
 
 /// The subject's common name: a window title, a cleared screen, a line of its own.
 const CN: &str =
@@ -78,14 +76,7 @@ fn hostile_server() -> LabServer {
 
 /// rdpshim with `args`, profiles in the server's directory, no keyring.
 fn rdpshim(server: &LabServer, args: &[&str]) -> Run {
-    let mut command: Command = server.command(RDPSHIM);
-    command
-        .args(args)
-        .env_remove("RDPSHIM_PASSWORD")
-        .env_remove("RUST_LOG")
-        .env("RDPSHIM_CONFIG_DIR", config_dir(server))
-        .env("RDPSHIM_NO_KEYRING", "1");
-    common::run(command, None)
+    common::rdpshim(server, args, None)
 }
 
 /// Characters a terminal acts on, other than the newlines that end rdpshim's own lines.
@@ -178,7 +169,7 @@ fn connect_shows_a_hostile_certificate_escaped_in_its_warnings_summary_and_profi
     assert_clean("connect", &text);
     assert!(
         text.stderr.contains(
-            "warning: the server certificate is for a\\x1b[31mred.example, b\\r\\nFOUND.example"
+            "warning: certificate-name (conditional): the server certificate is for a\\x1b[31mred.example, b\\r\\nFOUND.example"
         ),
         "the name warning, escaped:\n{}",
         text.stderr

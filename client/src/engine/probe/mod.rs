@@ -3,6 +3,9 @@
 //! Reachability first (every address), then, concurrently against the first address that
 //! accepts TCP: one X.224 request per security protocol (the NLA one goes on to an NTLM
 //! CHALLENGE), the TLS version and suite scan, and the GCC exchange for multitransport.
+//! Then what the answers call for: Standard RDP Security's encryption methods when the
+//! server accepts it (`rdp_security`), and a TLS handshake without X.224 when no request
+//! got a Connection Confirm (a port that speaks TLS straight away is not an RDP server).
 //! Every connection holds a permit of a per-host gate, because small servers drop
 //! connections beyond a tiny listen backlog (xrdp listens with a backlog of 2), and every
 //! network step has a time limit. The findings are plain data; judging them is
@@ -11,6 +14,7 @@
 mod gcc;
 mod negotiation;
 mod ntlm;
+mod rdp_security;
 mod reach;
 mod tls_scan;
 
@@ -29,17 +33,20 @@ use crate::diagnose::findings::{
     protocol, Findings, Layer, LayerProbe, MultitransportFinding, NlaFinding, Reach, Refusal, Tri,
     X224Answer,
 };
+use crate::diagnose::progress::{Phase, Progress};
 use crate::report::{Failure, FailureClass, NegotiationCode, Stage};
 
 pub use negotiation::{decode_confirm, encode_request};
 pub use ntlm::parse_challenge;
 
 /// How hard `diagnose` may push one server.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct ProbeLimits {
     pub timeouts: StageTimeouts,
     /// Simultaneous connections to the server.
     pub connections: usize,
+    /// Where the probes say what they are doing (for a progress line).
+    pub progress: Option<Arc<Progress>>,
 }
 
 /// The server being probed, shared by concurrent probes.
@@ -49,6 +56,7 @@ pub(crate) struct Target {
     server_name: String,
     timeouts: StageTimeouts,
     gate: Semaphore,
+    progress: Option<Arc<Progress>>,
 }
 
 impl Target {
@@ -56,6 +64,9 @@ impl Target {
     async fn connect(&self) -> Result<(tokio::sync::SemaphorePermit<'_>, TcpStream), Refusal> {
         // The gate is never closed; if it were, the probe would be ours to stop.
         let permit = self.gate.acquire().await.map_err(|_| Refusal::Cancelled)?;
+        if let Some(progress) = &self.progress {
+            progress.connected();
+        }
         let stream = super::dial::connect(self.address, self.timeouts.tcp)
             .await
             .map_err(Refusal::Failed)?;
@@ -88,6 +99,12 @@ impl Target {
 pub async fn diagnose(host: &str, port: u16, limits: ProbeLimits) -> Findings {
     let started = Instant::now();
     let t = limits.timeouts;
+    let enter = |phase| {
+        if let Some(progress) = &limits.progress {
+            progress.enter(phase);
+        }
+    };
+    enter(Phase::Reachability);
     let dns = reach::reach_all(host, port, t.dns, t.tcp).await;
     let probed = dns
         .addresses
@@ -103,6 +120,8 @@ pub async fn diagnose(host: &str, port: u16, limits: ProbeLimits) -> Findings {
         security_layers: Vec::new(),
         tls: None,
         certificate: None,
+        tls_without_x224: Tri::Unknown,
+        rdp_security: None,
         nla: NlaFinding {
             offered: Tri::Unknown,
             required: Tri::Unknown,
@@ -119,15 +138,18 @@ pub async fn diagnose(host: &str, port: u16, limits: ProbeLimits) -> Findings {
         ms: 0.0,
     };
     let Some(address) = probed else {
+        enter(Phase::Done);
         findings.ms = ms_since(started);
         return findings;
     };
+    enter(Phase::Probing);
 
     let target = Arc::new(Target {
         address,
         server_name: host.to_owned(),
         timeouts: t,
         gate: Semaphore::new(limits.connections.max(1)),
+        progress: limits.progress.clone(),
     });
     let requested_tls = protocol::SSL | protocol::HYBRID | protocol::HYBRID_EX;
 
@@ -147,6 +169,7 @@ pub async fn diagnose(host: &str, port: u16, limits: ProbeLimits) -> Findings {
             .collect();
         findings.nla.error = Some("no X.224 answer".into());
         findings.multitransport.detail = Some("no X.224 answer".into());
+        enter(Phase::Done);
         findings.ms = ms_since(started);
         return findings;
     }
@@ -197,9 +220,42 @@ pub async fn diagnose(host: &str, port: u16, limits: ProbeLimits) -> Findings {
     findings.tls = tls_reached.then_some(scan);
     findings.nla = nla_finding(&layers, nla_tail);
     findings.multitransport = multitransport;
+
+    let rdp_accepted = layers.iter().any(|p| p.layer == Layer::Rdp && p.accepted);
+    if rdp_accepted {
+        findings.rdp_security = Some(rdp_security::probe(&target).await);
+    }
+    let confirmed = layers.iter().any(|p| {
+        matches!(
+            p.answer,
+            X224Answer::Selected { .. }
+                | X224Answer::Refused { .. }
+                | X224Answer::NoNegotiationData
+        )
+    });
+    if !confirmed {
+        findings.tls_without_x224 = tls_without_x224(&target).await;
+    }
     findings.security_layers = layers;
+    enter(Phase::Done);
     findings.ms = ms_since(started);
     findings
+}
+
+/// A TLS handshake straight away, without X.224: does the port speak TLS?
+async fn tls_without_x224(target: &Target) -> Tri {
+    let Ok((_permit, tcp)) = target.connect().await else {
+        return Tri::Unknown;
+    };
+    match tokio::time::timeout(
+        target.timeouts.tls,
+        handshake(tcp, &Offer::Anything, &target.server_name),
+    )
+    .await
+    {
+        Ok(Ok(_)) => Tri::Yes,
+        Ok(Err(_)) | Err(_) => Tri::No,
+    }
 }
 
 /// What the NLA probe learned after its X.224 exchange.

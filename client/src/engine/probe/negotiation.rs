@@ -10,7 +10,7 @@ use std::time::Duration;
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::TcpStream;
 
-use crate::diagnose::findings::{protocol, X224Answer};
+use crate::diagnose::findings::{protocol, show_bytes, Speaks, X224Answer};
 use crate::report::NegotiationCode;
 
 /// Largest Connection Confirm we accept (a real one is 19 bytes).
@@ -67,6 +67,34 @@ pub fn decode_confirm(tpkt: &[u8]) -> X224Answer {
     }
 }
 
+/// How many bytes of a non-RDP answer are kept to show what it was.
+const SHOWN: usize = 32;
+
+/// Another protocol answered: what it speaks, from the bytes already read and whatever
+/// else arrives at once (a status line, a banner).
+async fn not_rdp(stream: &mut TcpStream, header: [u8; 4]) -> X224Answer {
+    let mut bytes = header.to_vec();
+    let mut more = [0u8; SHOWN];
+    if let Ok(Ok(n)) = tokio::time::timeout(
+        Duration::from_millis(200),
+        stream.read(&mut more[..SHOWN - header.len()]),
+    )
+    .await
+    {
+        bytes.extend_from_slice(&more[..n]);
+    }
+    let speaks = Speaks::from_first_bytes(&bytes);
+    // A status line or banner ends at the line break; a binary answer is shown as read.
+    let shown = match bytes.iter().position(|&b| b == b'\r' || b == b'\n') {
+        Some(end) if speaks != Speaks::Tls => &bytes[..end],
+        _ => &bytes[..],
+    };
+    X224Answer::NotRdp {
+        speaks,
+        first_bytes: show_bytes(shown),
+    }
+}
+
 /// Sends the request on `stream` and reads the confirm, within `limit`.
 pub async fn exchange(stream: &mut TcpStream, requested: u32, limit: Duration) -> X224Answer {
     match tokio::time::timeout(limit, exchange_unbounded(stream, requested)).await {
@@ -87,9 +115,7 @@ async fn exchange_unbounded(stream: &mut TcpStream, requested: u32) -> X224Answe
         return closed(e);
     }
     if header[0] != 0x03 {
-        return X224Answer::Garbage {
-            detail: format!("first byte 0x{:02x} is not TPKT version 3", header[0]),
-        };
+        return not_rdp(stream, header).await;
     }
     let length = usize::from(u16::from_be_bytes([header[2], header[3]]));
     if !(7..=MAX_CONFIRM).contains(&length) {
@@ -156,6 +182,22 @@ mod tests {
             decode_confirm(&confirm(&[9, 0, 8, 0, 0, 0, 0, 0])),
             X224Answer::Garbage { .. }
         ));
+    }
+
+    #[test]
+    fn other_protocols_are_told_from_their_first_bytes() {
+        for (bytes, speaks) in [
+            (&b"HTTP/1.1 400 Bad Request\r\n"[..], Speaks::Http),
+            (b"<!DOCTYPE HTML>", Speaks::Http),
+            (b"\x15\x03\x01\x00\x02\x02\x46", Speaks::Tls),
+            (b"\x16\x03\x03\x00\x4a", Speaks::Tls),
+            (b"SSH-2.0-OpenSSH_9.2", Speaks::Ssh),
+            (b"\x00\x01\x02\x03", Speaks::Other),
+            (b"", Speaks::Other),
+        ] {
+            assert_eq!(Speaks::from_first_bytes(bytes), speaks, "{bytes:?}");
+        }
+        assert_eq!(show_bytes(b"HTTP\x00\\"), "HTTP\\x00\\x5c");
     }
 
     #[test]
