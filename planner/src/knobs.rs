@@ -1,11 +1,12 @@
-//! The knobs of one attempt, as the planner sees them: five dimensions, no credentials, no
-//! timeouts.
+//! The knobs of one attempt, as the planner sees them: six dimensions (the route, through
+//! an RD Gateway or direct, is [`crate::route`]'s), no credentials, no timeouts.
 
 use alloc::format;
 use alloc::string::String;
 use alloc::vec::Vec;
 use core::net::SocketAddr;
 
+use crate::route::{self, Route};
 use crate::rungs::{offered_versions, Grade};
 use crate::tls::TlsChoice;
 
@@ -27,10 +28,15 @@ pub struct Knobs {
     pub nla: bool,
     pub tls: TlsChoice,
     pub udp: bool,
+    /// Direct, or through the RD Gateway with the gateway leg's own knobs. Through a
+    /// gateway the gateway resolves the host: `dial` is `ByName` and the host's name is
+    /// the TLS/CredSSP name.
+    pub route: Route,
 }
 
 impl Knobs {
-    /// What mstsc on a current Windows does: dial by name, NLA, modern TLS, UDP advertised.
+    /// What mstsc on a current Windows does: dial by name, NLA, modern TLS, UDP advertised
+    /// (directly: whether a gateway comes first is the policy's, [`crate::route::choose`]).
     pub fn strongest() -> Self {
         Self {
             dial: Dial::ByName,
@@ -38,11 +44,18 @@ impl Knobs {
             nla: true,
             tls: TlsChoice::modern(),
             udp: true,
+            route: Route::Direct,
         }
     }
 
+    /// The weaker of the RDP leg's grade and the gateway leg's TLS, so that `--min-security`
+    /// is a floor for both.
     pub fn grade(&self) -> Grade {
-        Grade::of(self.nla, &self.tls)
+        let rdp = Grade::of(self.nla, &self.tls);
+        match route::grade(&self.route) {
+            Some(gateway) => rdp.min(gateway),
+            None => rdp,
+        }
     }
 }
 
@@ -53,9 +66,10 @@ pub fn describe(knobs: &Knobs) -> String {
         .map(|v| v.as_str())
         .collect();
     format!(
-        "NLA {}, TLS {} ({})",
+        "NLA {}, TLS {} ({}){}",
         if knobs.nla { "on" } else { "off" },
         versions.join("/"),
-        knobs.tls.stack.as_str()
+        knobs.tls.stack.as_str(),
+        route::describe(&knobs.route)
     )
 }

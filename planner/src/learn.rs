@@ -3,6 +3,10 @@
 //! server just refused; SSL_REQUIRED_BY_SERVER rules out NLA on; a refused address rules out
 //! that address), so the rules stay local and every attempt makes progress.
 //!
+//! Failures on the way through an RD Gateway (its stages, and a tunnel that does not carry
+//! RDP) rule out route values ([`crate::route::learn`]); the RDP leg's rules below never see
+//! them.
+//!
 //! Two rules read more than one class:
 //!
 //! - **Follow the server.** The protocol a server selects is evidence whatever the
@@ -27,6 +31,7 @@ use crate::failure::{FailureClass, NegotiationCode};
 use crate::knobs::{Dial, Knobs};
 use crate::policy::Policy;
 use crate::protocol::{was_offered, Protocol};
+use crate::route::{self, RouteRuledOut};
 use crate::rungs::{all_choices, offered_versions, tolerant};
 use crate::stage::Stage;
 use crate::tls::TlsChoice;
@@ -60,6 +65,8 @@ pub(crate) struct RuledOut {
     /// ClientHellos the server closed the connection on (or never answered), in order, with
     /// the class: the evidence for "downgrades cannot help".
     pub tls_closed: Vec<(TlsChoice, FailureClass)>,
+    /// The route's: the gateway leg's values, or the gateway altogether.
+    pub route: RouteRuledOut,
 }
 
 impl RuledOut {
@@ -129,6 +136,9 @@ impl RuledOut {
         class: &FailureClass,
     ) -> bool {
         use FailureClass as F;
+        if let Some(learned) = route::learn(&mut self.route, tried, stage, class) {
+            return learned;
+        }
         let knobs = &tried.knobs;
         match (stage, class) {
             (_, F::Dns) => {

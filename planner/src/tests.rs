@@ -27,6 +27,7 @@ fn strongest() -> Knobs {
         nla: true,
         tls: tls_ladder()[0].clone(),
         udp: true,
+        route: Route::Direct,
     }
 }
 
