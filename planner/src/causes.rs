@@ -471,7 +471,7 @@ pub const CAUSES: [Cause; 28] = [
         client: "give the gateway account when it differs from the host's (mstsc: clear \"Use my RD \
                  Gateway credentials for the remote computer\"; FreeRDP `/gu:` `/gd:`); a Kerberos-only \
                  gateway needs a KDC the client can reach (or a KDC proxy)",
-        workaround: Some(Fallback::GatewayAuthScheme),
+        workaround: None,
         seen_by: SeenBy::Both,
     },
     Cause {

@@ -191,6 +191,13 @@ pub const ENVIRONMENT: &[(&str, &str)] = &[
          process is visible to its user.",
     ),
     (
+        "RDPSHIM_GATEWAY_PASSWORD",
+        "The password of the RD Gateway account given with --gateway-user (connect, diagnose, \
+         matrix), before the keyring entry USER@GATEWAY and the prompt. Without --gateway-user \
+         the gateway gets the host's credentials, as mstsc's \"use my RD Gateway credentials for \
+         the remote computer\".",
+    ),
+    (
         "RDPSHIM_NO_KEYRING",
         "Set to 1 to never read or write the OS keyring (CI, shared accounts); the password \
          then comes from --password-stdin, RDPSHIM_PASSWORD or a prompt each time.",

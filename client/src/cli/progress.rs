@@ -17,7 +17,10 @@ pub struct Console {
     progress: bool,
     /// `--json`: stdout is for the JSON; notes that only explain are left out.
     json: bool,
-    announced: Vec<Fallback>,
+    /// Steps announced, with the leg (`true`: the RD Gateway's), each once.
+    announced: Vec<(Fallback, bool)>,
+    /// The knobs of the attempt before, to tell which leg a TLS downgrade is on.
+    last: Option<Knobs>,
 }
 
 impl Console {
@@ -27,6 +30,7 @@ impl Console {
             progress: !json && std::io::stderr().is_terminal() && std::io::stdout().is_terminal(),
             json,
             announced: Vec::new(),
+            last: None,
         }
     }
 
@@ -43,21 +47,27 @@ impl Observer for Console {
             // A first attempt below the strongest configuration comes from the saved profile
             // or from pinned knobs: announce what it gives up all the same.
             for step in rdpshim::planner::downgrades(knobs) {
-                self.announced.push(step);
+                let leg = on_gateway_leg(step, None, knobs);
+                self.announced.push((step, leg));
                 if let Some(cost) = step.gives_up() {
-                    eprintln!("warning: {step} (saved or pinned configuration): this attempt gives up {cost}");
+                    eprintln!(
+                        "warning: {step}{} (saved or pinned configuration): this attempt gives up {cost}",
+                        leg_words(leg)
+                    );
                 }
             }
         }
         for step in fallbacks {
-            if self.announced.contains(step) {
+            let leg = on_gateway_leg(*step, self.last.as_ref(), knobs);
+            if self.announced.contains(&(*step, leg)) {
                 continue;
             }
-            self.announced.push(*step);
+            self.announced.push((*step, leg));
             if let Some(cost) = step.gives_up() {
-                eprintln!("warning: {step}: this attempt gives up {cost}");
+                eprintln!("warning: {step}{}: this attempt gives up {cost}", leg_words(leg));
             }
         }
+        self.last = Some(knobs.clone());
         if self.progress {
             eprint!("{}", render::progress_line(number, knobs, fallbacks));
             let _ = std::io::stderr().flush();
@@ -67,6 +77,33 @@ impl Observer for Console {
     fn finished(&mut self, step: &Step) {
         self.clear_progress();
         eprintln!("{}", render::attempt_line(step));
+    }
+}
+
+/// Whether a TLS downgrade is the RD Gateway's (its TLS changed from `before`, or for a
+/// first attempt, it is not the modern one) rather than the RDP leg's.
+fn on_gateway_leg(step: Fallback, before: Option<&Knobs>, now: &Knobs) -> bool {
+    if !matches!(step, Fallback::TlsVersionDowngrade | Fallback::CipherDowngrade) {
+        return false;
+    }
+    let Some(via) = now.route.gateway() else {
+        return false;
+    };
+    match before {
+        Some(before) => before.tls == now.tls && before.route.gateway() != Some(via),
+        None => !rdpshim::planner::downgrades(&Knobs {
+            route: rdpshim::planner::Route::Direct,
+            ..now.clone()
+        })
+        .contains(&step),
+    }
+}
+
+fn leg_words(gateway: bool) -> &'static str {
+    if gateway {
+        " (the RD Gateway's TLS)"
+    } else {
+        ""
     }
 }
 
@@ -130,6 +167,35 @@ impl Frontend for Console {
         };
         let password =
             secret::read_password(PasswordSource::Prompt, &format!("{user}@{host}")).ok()?;
+        Some((user, password))
+    }
+
+    fn ask_gateway_credentials(
+        &mut self,
+        gateway: &str,
+        user: Option<&str>,
+    ) -> Option<(String, Password)> {
+        if !std::io::stdin().is_terminal() {
+            return None;
+        }
+        self.clear_progress();
+        eprintln!("The RD Gateway {} requires credentials.", escape(gateway));
+        let user = match user {
+            Some(user) => user.to_owned(),
+            None => {
+                eprint!("User for the RD Gateway {}: ", escape(gateway));
+                let _ = std::io::stderr().flush();
+                let mut line = String::new();
+                std::io::stdin().read_line(&mut line).ok()?;
+                let user = line.trim().to_owned();
+                if user.is_empty() {
+                    return None;
+                }
+                user
+            }
+        };
+        let password =
+            secret::read_password(PasswordSource::Prompt, &format!("{user}@{gateway}")).ok()?;
         Some((user, password))
     }
 }

@@ -4,7 +4,7 @@
 
 use rdpshim::ladder::{Run, Step};
 use rdpshim::planner::{describe, Fallback, Knobs};
-use rdpshim::report::AttemptReport;
+use rdpshim::report::{AttemptReport, GatewayLeg};
 use rdpshim::terminal::escape;
 
 /// `attempt 2 [nla-off]: 127.0.0.1:3389 (name srv) nla=off tls=rustls TLS 1.3 ... -> ok (ssl, 1024x768), 41 ms`
@@ -18,10 +18,13 @@ pub fn attempt_line(step: &Step) -> String {
     } else {
         join(&step.fallbacks)
     };
-    let address = report.address.map_or_else(
+    let mut address = report.address.map_or_else(
         || format!("{}:{}", escape(&spec.host), spec.port),
         |a| a.to_string(),
     );
+    if let Some(leg) = &report.gateway {
+        address.push_str(&format!(" via gateway {}", gateway_words(leg)));
+    }
     let tls = match &report.tls {
         Some(s) => format!(
             "{} TLS {} {}",
@@ -92,6 +95,20 @@ pub fn final_line(run: &Run) -> String {
                 })
                 .unwrap_or_default();
             let nla = if success.winner.nla { "NLA" } else { "no NLA" };
+            // Through a gateway, its leg's TLS too (a downgrade may be the gateway's).
+            let gateway_tls = run
+                .steps
+                .last()
+                .and_then(|s| s.report.gateway.as_ref())
+                .and_then(|leg| leg.tls.as_ref());
+            let nla = match gateway_tls {
+                Some(s) => format!(
+                    "{nla}; through the RD Gateway with TLS {}, {}",
+                    s.version.as_str(),
+                    stack_name(s.stack.as_str())
+                ),
+                None => nla.to_owned(),
+            };
             let carried = rdpshim::planner::downgrades(&success.winner);
             if success.fallbacks.is_empty() && !carried.is_empty() {
                 format!(
@@ -157,10 +174,16 @@ pub fn verdict_causes(run: &Run) -> String {
 pub fn summary(report: &AttemptReport) -> String {
     let mut out = String::new();
     if let Ok(c) = &report.result {
+        let route = match &report.gateway {
+            Some(leg) => format!("through the RD Gateway {}", gateway_words(leg)),
+            None => format!(
+                "via {}",
+                report.address.map(|a| a.to_string()).unwrap_or_default()
+            ),
+        };
         out.push_str(&format!(
-            "connected to {} via {} in {} ms (to first frame {:.1} ms)\n",
+            "connected to {} {route} in {} ms (to first frame {:.1} ms)\n",
             escape(&report.server_name),
-            report.address.map(|a| a.to_string()).unwrap_or_default(),
             report.total.as_millis(),
             report.connect_to_first_frame().as_secs_f64() * 1000.0,
         ));
@@ -199,7 +222,44 @@ pub fn summary(report: &AttemptReport) -> String {
             cert.sha256
         ));
     }
+    if let Some(cert) = report.gateway.as_ref().and_then(|g| g.certificate.as_ref()) {
+        out.push_str(&format!(
+            "  gateway certificate: {} (issuer {}), valid {} .. {}\n  gateway sha256: {}\n",
+            escape(&cert.subject),
+            escape(&cert.issuer),
+            escape(&cert.not_before),
+            escape(&cert.not_after),
+            cert.sha256
+        ));
+    }
     out
+}
+
+/// `gw:443 (openssl TLS 1.0 ECDHE-RSA-AES128-SHA, legacy-http)`: the gateway leg as an
+/// attempt line shows it (what it negotiated, else what it asked for).
+pub fn gateway_words(leg: &GatewayLeg) -> String {
+    let tls = match &leg.tls {
+        Some(s) => format!(
+            "{} TLS {} {}",
+            s.stack.as_str(),
+            s.version.as_str(),
+            escape(&s.cipher)
+        ),
+        None => format!(
+            "{}/{}",
+            leg.tls_requested.stack.as_str(),
+            leg.tls_requested.version.map_or("auto", |v| v.as_str())
+        ),
+    };
+    let transport = match leg.transport {
+        Some(used) => used.as_str(),
+        None => leg.transport_requested.as_str(),
+    };
+    let auth = match leg.auth.scheme() {
+        Some(scheme) => format!(", {scheme} only"),
+        None => String::new(),
+    };
+    format!("{} ({tls}, {transport}{auth})", escape(&leg.endpoint))
 }
 
 fn join(fallbacks: &[Fallback]) -> String {

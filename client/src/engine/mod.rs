@@ -124,6 +124,7 @@ async fn run(spec: &AttemptSpec, over: Option<tls::BoxStream>) -> AttemptReport 
         selected: observed.selected,
         tls: observed.tls,
         certificate: observed.certificate,
+        gateway: None,
         stages: clock.finish(),
         total: started.elapsed(),
         result,
@@ -148,6 +149,15 @@ async fn attempt(
             stream,
             SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), 0),
         ),
+        // An attempt meant for a gateway never dials the server itself: going around the
+        // gateway is the planner's announced step, never the engine's shortcut.
+        None if spec.gateway.is_some() => {
+            return Err(Failure::new(
+                Stage::GatewayConnect,
+                FailureClass::ProtocolError,
+                "internal: an attempt through an RD Gateway must go through route::run_attempt",
+            ));
+        }
         None => dial_server(spec, clock, observed).await?,
     };
 

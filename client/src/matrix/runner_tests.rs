@@ -54,6 +54,7 @@ fn report(spec: &AttemptSpec, result: Result<Connected, Failure>) -> AttemptRepo
         stages: Vec::new(),
         total: Duration::from_millis(1),
         result,
+        gateway: None,
     }
 }
 

@@ -1,7 +1,9 @@
 //! Where the password comes from, in order: `--password-stdin`, `RDPSHIM_PASSWORD`, the OS
 //! keyring (`user@host`), a person at a terminal (asked through the [`Frontend`], which
 //! does the terminal I/O). Never an argument, never a file. After a connection that used
-//! it, a password that did not come from the keyring is saved there.
+//! it, a password that did not come from the keyring is saved there. An RD Gateway account
+//! of its own (`--gateway-user`) follows the same rules with `RDPSHIM_GATEWAY_PASSWORD` and
+//! the keyring entry `user@gateway` ([`find_gateway`]).
 
 use crate::attempt::Credentials;
 use crate::host::HostPort;
@@ -76,6 +78,33 @@ pub fn find(
     }
     if ask {
         if let Some(typed) = frontend.ask_password(&format!("{user}@{host}")) {
+            return typed.map(|p| Some((p, Origin::Prompt)));
+        }
+    }
+    Ok(None)
+}
+
+/// The password of a gateway account of its own (`user@gateway`): standard input when
+/// `stdin`, else `RDPSHIM_GATEWAY_PASSWORD`, else the keyring, else (when `ask`) a person.
+pub fn find_gateway(
+    user: &str,
+    gateway: &str,
+    stdin: bool,
+    ask: bool,
+    keyring: &mut Keyring,
+    frontend: &mut dyn Frontend,
+) -> Result<Option<(Password, Origin)>, PasswordError> {
+    if stdin {
+        return secret::read_password(PasswordSource::Stdin, "").map(|p| Some((p, Origin::Stdin)));
+    }
+    if let Some(password) = secret::gateway_from_environment() {
+        return Ok(Some((password, Origin::Environment)));
+    }
+    if let Some(found) = from_keyring(user, gateway, keyring, frontend) {
+        return Ok(Some((found, Origin::Keyring)));
+    }
+    if ask {
+        if let Some(typed) = frontend.ask_password(&format!("{user}@{gateway} (RD Gateway)")) {
             return typed.map(|p| Some((p, Origin::Prompt)));
         }
     }

@@ -73,13 +73,21 @@ impl Target {
         Ok((permit, stream))
     }
 
-    /// X.224 requesting `requested`, then one TLS handshake with `offer`.
-    async fn tls_handshake(&self, requested: u32, offer: &Offer) -> Result<Negotiated, Refusal> {
+    /// X.224 requesting `requested` (none for a port that speaks TLS straight away, an RD
+    /// Gateway's), then one TLS handshake with `offer`.
+    async fn tls_handshake(
+        &self,
+        requested: Option<u32>,
+        offer: &Offer,
+    ) -> Result<Negotiated, Refusal> {
         let (_permit, mut tcp) = self.connect().await?;
-        match negotiation::exchange(&mut tcp, requested, self.timeouts.x224).await {
-            X224Answer::Selected { selected, .. }
-                if selected & (protocol::SSL | protocol::HYBRID | protocol::HYBRID_EX) != 0 => {}
-            other => return Err(Refusal::X224(other)),
+        if let Some(requested) = requested {
+            match negotiation::exchange(&mut tcp, requested, self.timeouts.x224).await {
+                X224Answer::Selected { selected, .. }
+                    if selected & (protocol::SSL | protocol::HYBRID | protocol::HYBRID_EX) != 0 => {
+                }
+                other => return Err(Refusal::X224(other)),
+            }
         }
         let failed = |class, detail| Refusal::Failed(Failure::new(Stage::Tls, class, detail));
         match tokio::time::timeout(self.timeouts.tls, handshake(tcp, offer, &self.server_name))
@@ -135,6 +143,7 @@ pub async fn diagnose(host: &str, port: u16, limits: ProbeLimits) -> Findings {
             rdp_version: None,
             detail: Some("the server was not reached".into()),
         },
+        gateway: None,
         ms: 0.0,
     };
     let Some(address) = probed else {
@@ -202,7 +211,7 @@ pub async fn diagnose(host: &str, port: u16, limits: ProbeLimits) -> Findings {
     };
     let ((layers, nla_tail), (scan, scanned_cert), multitransport) = tokio::join!(
         layers,
-        tls_scan::scan(target.clone(), requested_tls),
+        tls_scan::scan(target.clone(), Some(requested_tls)),
         multitransport
     );
 
