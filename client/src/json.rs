@@ -147,7 +147,10 @@ pub struct TlsJson {
 
 impl TlsJson {
     /// What the handshake negotiated, else what was asked for.
-    fn of(session: Option<&crate::report::TlsSession>, requested: &crate::attempt::TlsChoice) -> Self {
+    fn of(
+        session: Option<&crate::report::TlsSession>,
+        requested: &crate::attempt::TlsChoice,
+    ) -> Self {
         match session {
             Some(session) => TlsJson {
                 stack: session.stack.as_str(),
@@ -156,10 +159,7 @@ impl TlsJson {
             },
             None => TlsJson {
                 stack: requested.stack.as_str(),
-                version: requested
-                    .version
-                    .map_or("auto", |v| v.as_str())
-                    .to_owned(),
+                version: requested.version.map_or("auto", |v| v.as_str()).to_owned(),
                 cipher: requested.ciphers.clone(),
             },
         }

@@ -172,12 +172,15 @@ fn gateway_tls_changed(first: &Knobs, winner: &Knobs) -> bool {
 /// decides between a version and a suite downgrade when the TLS rung changed.
 pub fn step_fallbacks(from: &Knobs, to: &Knobs, because: Option<&FailureClass>) -> Vec<Fallback> {
     let mut steps = Vec::new();
-    if (from.dial == Dial::ByName && matches!(to.dial, Dial::Ip(_)))
+    // Through a gateway the gateway resolves the host: the dial of a route change says
+    // nothing about addresses (the route step names that change).
+    let both_direct = !from.route.is_gateway() && !to.route.is_gateway();
+    let by_ip = (from.dial == Dial::ByName && matches!(to.dial, Dial::Ip(_)))
         || (matches!(from.dial, Dial::Ip(_))
             && matches!(to.dial, Dial::Ip(_))
             && from.dial != to.dial)
-        || (!from.ip_as_server_name && to.ip_as_server_name)
-    {
+        || (!from.ip_as_server_name && to.ip_as_server_name);
+    if both_direct && by_ip {
         steps.push(Fallback::IpForHostname);
     }
     if from.tls != to.tls {

@@ -10,8 +10,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use super::exit;
 use super::flags::{
-    Address, AttemptLimit, CellLimit, Gateway, Login, Output, ProbeLimit, Resolve, Target,
-    Timeout,
+    Address, AttemptLimit, CellLimit, Gateway, Login, Output, ProbeLimit, Resolve, Target, Timeout,
 };
 use rdpshim::host::HostPort;
 

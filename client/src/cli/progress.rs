@@ -64,7 +64,10 @@ impl Observer for Console {
             }
             self.announced.push((*step, leg));
             if let Some(cost) = step.gives_up() {
-                eprintln!("warning: {step}{}: this attempt gives up {cost}", leg_words(leg));
+                eprintln!(
+                    "warning: {step}{}: this attempt gives up {cost}",
+                    leg_words(leg)
+                );
             }
         }
         self.last = Some(knobs.clone());
@@ -83,7 +86,10 @@ impl Observer for Console {
 /// Whether a TLS downgrade is the RD Gateway's (its TLS changed from `before`, or for a
 /// first attempt, it is not the modern one) rather than the RDP leg's.
 fn on_gateway_leg(step: Fallback, before: Option<&Knobs>, now: &Knobs) -> bool {
-    if !matches!(step, Fallback::TlsVersionDowngrade | Fallback::CipherDowngrade) {
+    if !matches!(
+        step,
+        Fallback::TlsVersionDowngrade | Fallback::CipherDowngrade
+    ) {
         return false;
     }
     let Some(via) = now.route.gateway() else {

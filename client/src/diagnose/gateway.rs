@@ -121,13 +121,20 @@ fn unreachable(g: &GatewayFindings) -> (Status, String) {
         .collect();
     (
         Status::Found,
-        format!("no address of `{}` accepts TCP: {}", g.host, each.join("; ")),
+        format!(
+            "no address of `{}` accepts TCP: {}",
+            g.host,
+            each.join("; ")
+        ),
     )
 }
 
 fn tls(g: &GatewayFindings) -> (Status, String) {
     let Some(scan) = &g.tls else {
-        return (Status::CannotTell, "no TLS handshake was possible".to_owned());
+        return (
+            Status::CannotTell,
+            "no TLS handshake was possible".to_owned(),
+        );
     };
     let versions: Vec<TlsVersion> = scan
         .versions
@@ -235,11 +242,19 @@ fn auth(g: &GatewayFindings) -> (Status, String) {
             ),
             _ => (
                 Status::NotFound,
-                format!("{} authenticated; the gateway offered {offered}", tunnel.user),
+                format!(
+                    "{} authenticated; the gateway offered {offered}",
+                    tunnel.user
+                ),
             ),
         };
     }
-    let has = |scheme: &str| g.http.schemes.iter().any(|s| s.eq_ignore_ascii_case(scheme));
+    let has = |scheme: &str| {
+        g.http
+            .schemes
+            .iter()
+            .any(|s| s.eq_ignore_ascii_case(scheme))
+    };
     match g.http.status {
         None => (
             Status::CannotTell,

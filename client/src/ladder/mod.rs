@@ -204,16 +204,13 @@ pub async fn run(mut request: Request, observer: &mut dyn Observer) -> Run {
         result,
         elapsed: started.elapsed(),
         credentials: request.credentials,
-        gateway_credentials: request
-            .gateway
-            .and_then(|g| g.account)
-            .and_then(|a| {
-                Some(Credentials {
-                    username: a.username,
-                    domain: a.domain,
-                    password: a.password?,
-                })
-            }),
+        gateway_credentials: request.gateway.and_then(|g| g.account).and_then(|a| {
+            Some(Credentials {
+                username: a.username,
+                domain: a.domain,
+                password: a.password?,
+            })
+        }),
     }
 }
 

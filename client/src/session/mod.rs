@@ -27,8 +27,8 @@ use crate::planner::{Fallback, GatewayUsage, Knobs};
 use crate::secret::PasswordError;
 
 pub use credentials::{Keyring, Origin};
-pub use profile::gateway_usage;
 pub use frontend::{Frontend, Notice};
+pub use profile::gateway_usage;
 pub use profile::open_store;
 
 /// A connection as the caller asks for it: the ladder's request (policy, pins, timeouts)
@@ -197,7 +197,15 @@ pub async fn connect(
         if let Some(store) = store {
             let accept_new_cert = request.accept_new_cert;
             let gateway = request.gateway.as_ref();
-            match profile::record(store, &host, port, &run, saved.is_some(), accept_new_cert, gateway) {
+            match profile::record(
+                store,
+                &host,
+                port,
+                &run,
+                saved.is_some(),
+                accept_new_cert,
+                gateway,
+            ) {
                 Ok(profile) => recorded = profile,
                 Err(error) => frontend.notice(&Notice::ProfileNotSaved(error)),
             }
@@ -209,7 +217,13 @@ pub async fn connect(
             Some(Origin::Prompt)
         };
         keep_password(&run, &host, origin, &mut keyring, frontend);
-        keep_gateway_password(&run, &request_gateway_host, gateway_origin, &mut keyring, frontend);
+        keep_gateway_password(
+            &run,
+            &request_gateway_host,
+            gateway_origin,
+            &mut keyring,
+            frontend,
+        );
     }
     Ok(Outcome {
         warnings: crate::advice::run_warnings(&run),
@@ -303,7 +317,8 @@ fn keep_password(
     frontend: &mut dyn Frontend,
 ) {
     if let (Ok(success), Some(used)) = (&run.result, &run.credentials) {
-        let gateway_used_it = success.winner.route.is_gateway() && run.gateway_credentials.is_none();
+        let gateway_used_it =
+            success.winner.route.is_gateway() && run.gateway_credentials.is_none();
         if success.winner.nla || gateway_used_it {
             credentials::remember(used, host, origin, keyring, frontend);
         }

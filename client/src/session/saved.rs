@@ -11,9 +11,7 @@ use rdpshim_profiles::model::{
 
 use crate::attempt::{TlsChoice, TlsStack, TlsVersion};
 use crate::ladder::{Run, Success};
-use crate::planner::{
-    Dial, GatewayAuth, GatewayTransport, Knobs, Remembered, Route, ViaGateway,
-};
+use crate::planner::{Dial, GatewayAuth, GatewayTransport, Knobs, Remembered, Route, ViaGateway};
 use crate::report::{CertificateInfo, GatewayLeg};
 
 /// Everything the planner takes from a profile: the configuration to try first, the

@@ -790,3 +790,23 @@ fn gateway_failures_point_to_their_causes() {
         );
     }
 }
+
+/// An IP-literal host dialled by its literal: going around the gateway is that one step,
+/// not also ip-for-hostname.
+#[test]
+fn going_around_the_gateway_to_an_ip_host_is_one_step() {
+    let mut policy = always();
+    policy.host_ip = Some(addr(V4).ip());
+    let history = [failed(
+        via(|_| {}),
+        Stage::GatewayTunnel,
+        FailureClass::GatewayResourceRefused,
+    )];
+    let (knobs, steps) = attempt(&policy, &history);
+    assert_eq!(knobs.dial, Dial::Ip(addr(V4)));
+    assert_eq!(steps, [Fallback::DirectInsteadOfGateway]);
+    assert_eq!(
+        fallbacks_used(&history[0].knobs, &knobs, &steps),
+        [Fallback::DirectInsteadOfGateway]
+    );
+}

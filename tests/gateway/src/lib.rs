@@ -346,7 +346,10 @@ async fn connection(shared: &Shared, mut conn: Conn<Box<dyn Io>>) -> Result<(), 
                 continue;
             }
         };
-        if let (true, Some(status)) = (out && request.wants_websocket(), shared.config.upgrade_status) {
+        if let (true, Some(status)) = (
+            out && request.wants_websocket(),
+            shared.config.upgrade_status,
+        ) {
             conn.skip_body(&request).await.map_err(|e| e.to_string())?;
             let status = format!("{status} WebSocket upgrade not supported by this proxy");
             conn.respond(&status, &[], b"")

@@ -113,7 +113,12 @@ fn a_healthy_gateway_has_no_blocking_cause_and_says_what_it_cannot_tell() {
         CauseId::GatewayCertificate,
         CauseId::GatewayAuth,
     ] {
-        assert_eq!(status(cause, &g), Status::NotFound, "{cause}: {:?}", judge(cause, &g));
+        assert_eq!(
+            status(cause, &g),
+            Status::NotFound,
+            "{cause}: {:?}",
+            judge(cause, &g)
+        );
     }
     let (s, evidence) = judge(CauseId::GatewayResourcePolicy, &g);
     assert_eq!(s, Status::CannotTell);

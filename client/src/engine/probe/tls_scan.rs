@@ -141,7 +141,9 @@ fn merge(requested: Option<u32>, chains: &[Chain]) -> TlsScan {
 async fn chain(
     target: Arc<Target>,
     requested: Option<u32>,
-    stack: TlsStack, version: TlsVersion) -> Chain {
+    stack: TlsStack,
+    version: TlsVersion,
+) -> Chain {
     let mut chain = Chain {
         stack,
         version,

@@ -30,13 +30,13 @@ use crate::engine::{open_tls_channel, ChannelLimits};
 use crate::report::{CertificateInfo, Failure, Stage, StageTime, TlsSession};
 use crate::secret::Password;
 
+/// Which of the gateway's HTTP authentication schemes to answer with.
+pub use crate::planner::GatewayAuth;
 /// Which HTTP transports to try: `Auto` asks for the WebSocket upgrade and takes the
 /// legacy OUT channel when the gateway answers with it (what mstsc does); `WebSocket`
 /// fails with `gateway-transport-refused` on a gateway that does not upgrade;
 /// `LegacyHttp` opens the `RDG_OUT_DATA` + `RDG_IN_DATA` pair without asking.
 pub use crate::planner::GatewayTransport as Transport;
-/// Which of the gateway's HTTP authentication schemes to answer with.
-pub use crate::planner::GatewayAuth;
 /// The transport a tunnel runs over.
 pub use crate::report::TransportUsed;
 
