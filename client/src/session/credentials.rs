@@ -111,6 +111,48 @@ pub fn find_gateway(
     Ok(None)
 }
 
+/// Who `diagnose --gateway` tries the tunnel as.
+#[derive(Debug, Clone, Default)]
+pub struct GatewayAccountNames<'a> {
+    /// `--gateway-user` / `--gateway-domain`: the gateway's own account.
+    pub gateway_user: Option<&'a str>,
+    pub gateway_domain: Option<&'a str>,
+    /// `-u` / `-d`: the host's account, which serves for the gateway without the above.
+    pub host_user: Option<&'a str>,
+    pub host_domain: Option<&'a str>,
+}
+
+/// The credentials `diagnose --gateway` opens a tunnel with: the gateway's own account
+/// ([`find_gateway`]'s sources), else the host's ([`find`]'s, keyring entry `user@host`);
+/// `None` without a user or a password. Nothing is saved.
+pub fn for_gateway_diagnosis(
+    names: &GatewayAccountNames<'_>,
+    host: &str,
+    gateway: &str,
+    stdin: bool,
+    frontend: &mut dyn Frontend,
+) -> Result<Option<Credentials>, PasswordError> {
+    let mut keyring = Keyring::new();
+    let (user, domain, found) = match (names.gateway_user, names.host_user) {
+        (Some(user), _) => (
+            user,
+            names.gateway_domain,
+            find_gateway(user, gateway, stdin, true, &mut keyring, frontend)?,
+        ),
+        (None, Some(user)) => (
+            user,
+            names.host_domain,
+            find(user, host, stdin, true, &mut keyring, frontend)?,
+        ),
+        (None, None) => return Ok(None),
+    };
+    Ok(found.map(|(password, _)| Credentials {
+        username: user.to_owned(),
+        domain: domain.map(str::to_owned),
+        password,
+    }))
+}
+
 fn from_keyring(
     user: &str,
     host: &str,

@@ -11,6 +11,7 @@
 //! network step has a time limit. The findings are plain data; judging them is
 //! `crate::diagnose::verdicts`, which does no I/O.
 
+pub mod gateway;
 mod gcc;
 mod negotiation;
 mod ntlm;

@@ -11,6 +11,7 @@
 //! header limits, 16 KiB error bodies, 16 MiB packets and WebSocket messages: see the
 //! vendored crate's PATCHES.md).
 
+pub mod diagnose;
 mod error;
 
 use std::net::SocketAddr;
