@@ -96,9 +96,10 @@ pub struct Connected {
 
 /// The transport a gateway tunnel runs over (MS-TSGU 3.3.5.1).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "kebab-case")]
 pub enum TransportUsed {
+    #[serde(rename = "websocket")]
     WebSocket,
+    #[serde(rename = "legacy-http")]
     LegacyHttp,
 }
 

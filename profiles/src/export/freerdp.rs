@@ -142,7 +142,10 @@ fn gateway_options(
         format!("{host}:{}", gateway.port)
     };
     let leg = winning.and_then(|w| w.gateway.as_ref());
-    let legacy_transport = leg.is_some_and(|g| g.transport == "legacy-http");
+    // The transport the tunnel ran over: `auto` that ended on the legacy pair is legacy.
+    let legacy_transport = leg.is_some_and(|g| {
+        g.transport == "legacy-http" || g.transport_used.as_deref() == Some("legacy-http")
+    });
     let transport = if legacy_transport {
         "http,no-websockets"
     } else {

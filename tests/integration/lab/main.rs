@@ -16,6 +16,7 @@ mod engine;
 mod exports;
 mod files;
 mod gateway;
+mod gateway_ladder;
 mod keyring;
 mod ladder;
 mod matrix;
