@@ -22,6 +22,22 @@ use crate::diagnose::gateway::HttpOffer;
 /// The most of a gateway's answer read: a response head beyond it is not an RD Gateway's.
 const MAX_HEAD: usize = 16 * 1024;
 
+/// Why the unauthenticated request got no usable answer.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum HttpProbeError {
+    #[error("sending the request: {0}")]
+    Send(String),
+    #[error("reading the answer: {0}")]
+    Read(String),
+    #[error("the gateway closed the connection without an answer")]
+    Closed,
+    #[error("no end of the response head in {0} bytes")]
+    TooLong(usize),
+    /// The first line, made printable.
+    #[error("not an HTTP answer: `{0}`")]
+    NotHttp(String),
+}
+
 /// What the probes without credentials found.
 pub struct Reached {
     pub dns: DnsFinding,
@@ -107,9 +123,9 @@ async fn http_offer(target: &Target, endpoint: &str) -> HttpOffer {
                 schemes,
                 error: None,
             },
-            Err(why) => failed(why),
+            Err(why) => failed(why.to_string()),
         },
-        Ok(Err(why)) => failed(why),
+        Ok(Err(why)) => failed(why.to_string()),
         Err(_) => failed("no HTTP answer within the limit".into()),
     }
 }
@@ -118,7 +134,7 @@ async fn http_offer(target: &Target, endpoint: &str) -> HttpOffer {
 async fn exchange(
     mut stream: super::super::tls::BoxStream,
     endpoint: &str,
-) -> Result<Vec<u8>, String> {
+) -> Result<Vec<u8>, HttpProbeError> {
     let request = format!(
         "RDG_OUT_DATA /remoteDesktopGateway/ HTTP/1.1\r\nHost: {endpoint}\r\n\
          Rdg-Connection-Id: {{00000000-0000-4000-8000-000000000001}}\r\nAccept: */*\r\n\
@@ -129,24 +145,24 @@ async fn exchange(
     stream
         .write_all(request.as_bytes())
         .await
-        .map_err(|e| format!("sending the request: {e}"))?;
+        .map_err(|e| HttpProbeError::Send(e.to_string()))?;
     stream
         .flush()
         .await
-        .map_err(|e| format!("sending the request: {e}"))?;
+        .map_err(|e| HttpProbeError::Send(e.to_string()))?;
     let mut head = Vec::new();
     let mut buf = [0u8; 2048];
     while !head.windows(4).any(|w| w == b"\r\n\r\n") {
         if head.len() >= MAX_HEAD {
-            return Err(format!("no end of the response head in {MAX_HEAD} bytes"));
+            return Err(HttpProbeError::TooLong(MAX_HEAD));
         }
         let n = stream
             .read(&mut buf)
             .await
-            .map_err(|e| format!("reading the answer: {e}"))?;
+            .map_err(|e| HttpProbeError::Read(e.to_string()))?;
         if n == 0 {
             return if head.is_empty() {
-                Err("the gateway closed the connection without an answer".into())
+                Err(HttpProbeError::Closed)
             } else {
                 Ok(head)
             };
@@ -158,7 +174,7 @@ async fn exchange(
 
 /// The status and the `WWW-Authenticate` schemes of a response head (schemes made
 /// printable and cut to 40 characters: the gateway controls them).
-pub fn parse_head(head: &[u8]) -> Result<(u16, Vec<String>), String> {
+pub fn parse_head(head: &[u8]) -> Result<(u16, Vec<String>), HttpProbeError> {
     let text = String::from_utf8_lossy(head);
     let mut lines = text.split("\r\n");
     let status_line = lines.next().unwrap_or_default();
@@ -173,7 +189,7 @@ pub fn parse_head(head: &[u8]) -> Result<(u16, Vec<String>), String> {
                 .take(60)
                 .map(|c| if c.is_control() { '?' } else { c })
                 .collect();
-            return Err(format!("not an HTTP answer: `{shown}`"));
+            return Err(HttpProbeError::NotHttp(shown));
         }
     };
     let mut schemes: Vec<String> = Vec::new();
