@@ -32,7 +32,7 @@ use crate::knobs::{Dial, Knobs};
 use crate::policy::Policy;
 use crate::protocol::{was_offered, Protocol};
 use crate::route::{self, RouteRuledOut};
-use crate::rungs::{all_choices, offered_versions, tolerant};
+use crate::rungs::{offered_versions, rule_out, tolerant};
 use crate::stage::Stage;
 use crate::tls::TlsChoice;
 use crate::verdict::{give_up, Verdict, VerdictKind};
@@ -212,10 +212,6 @@ impl RuledOut {
     }
 
     fn rule_out_tls(&mut self, matches: impl Fn(&TlsChoice) -> bool) -> bool {
-        let before = self.tls.len();
-        let mut candidates = all_choices();
-        candidates.retain(|c| matches(c) && !self.tls.contains(c));
-        self.tls.extend(candidates);
-        self.tls.len() > before
+        rule_out(&mut self.tls, matches)
     }
 }

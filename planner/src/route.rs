@@ -44,7 +44,7 @@ use crate::fallback::{tls_steps, Fallback};
 use crate::knobs::Knobs;
 use crate::learn::Tried;
 use crate::policy::Policy;
-use crate::rungs::{all_choices, lowest_version, offered_versions, tls_ladder, Grade};
+use crate::rungs::{lowest_version, offered_versions, tls_ladder, Grade};
 use crate::stage::Stage;
 use crate::tls::{TlsChoice, TlsStack};
 use crate::verdict::{Verdict, VerdictKind};
@@ -280,11 +280,7 @@ fn names(schemes: &[String], scheme: &str) -> bool {
 
 impl RouteRuledOut {
     fn rule_out_tls(&mut self, matches: impl Fn(&TlsChoice) -> bool) -> bool {
-        let before = self.tls.len();
-        let mut candidates = all_choices();
-        candidates.retain(|c| matches(c) && !self.tls.contains(c));
-        self.tls.extend(candidates);
-        self.tls.len() > before
+        crate::rungs::rule_out(&mut self.tls, matches)
     }
 
     fn rule_out_websocket(&mut self) -> bool {

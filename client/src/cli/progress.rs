@@ -152,15 +152,40 @@ impl Frontend for Console {
     }
 
     fn ask_credentials(&mut self, host: &str, user: Option<&str>) -> Option<(String, Password)> {
+        let why = format!("{} requires Network Level Authentication.", escape(host));
+        self.ask_account(&why, &escape(host), host, user)
+    }
+
+    fn ask_gateway_credentials(
+        &mut self,
+        gateway: &str,
+        user: Option<&str>,
+    ) -> Option<(String, Password)> {
+        let why = format!("The RD Gateway {} requires credentials.", escape(gateway));
+        let whose = format!("the RD Gateway {}", escape(gateway));
+        self.ask_account(&why, &whose, gateway, user)
+    }
+}
+
+impl Console {
+    /// Says `why`, asks the user name for `whose` unless `user` is known, then the password
+    /// for `user@host`; `None` without a terminal or a name.
+    fn ask_account(
+        &mut self,
+        why: &str,
+        whose: &str,
+        host: &str,
+        user: Option<&str>,
+    ) -> Option<(String, Password)> {
         if !std::io::stdin().is_terminal() {
             return None;
         }
         self.clear_progress();
-        eprintln!("{} requires Network Level Authentication.", escape(host));
+        eprintln!("{why}");
         let user = match user {
             Some(user) => user.to_owned(),
             None => {
-                eprint!("User for {}: ", escape(host));
+                eprint!("User for {whose}: ");
                 let _ = std::io::stderr().flush();
                 let mut line = String::new();
                 std::io::stdin().read_line(&mut line).ok()?;
@@ -173,35 +198,6 @@ impl Frontend for Console {
         };
         let password =
             secret::read_password(PasswordSource::Prompt, &format!("{user}@{host}")).ok()?;
-        Some((user, password))
-    }
-
-    fn ask_gateway_credentials(
-        &mut self,
-        gateway: &str,
-        user: Option<&str>,
-    ) -> Option<(String, Password)> {
-        if !std::io::stdin().is_terminal() {
-            return None;
-        }
-        self.clear_progress();
-        eprintln!("The RD Gateway {} requires credentials.", escape(gateway));
-        let user = match user {
-            Some(user) => user.to_owned(),
-            None => {
-                eprint!("User for the RD Gateway {}: ", escape(gateway));
-                let _ = std::io::stderr().flush();
-                let mut line = String::new();
-                std::io::stdin().read_line(&mut line).ok()?;
-                let user = line.trim().to_owned();
-                if user.is_empty() {
-                    return None;
-                }
-                user
-            }
-        };
-        let password =
-            secret::read_password(PasswordSource::Prompt, &format!("{user}@{gateway}")).ok()?;
         Some((user, password))
     }
 }

@@ -2,9 +2,10 @@
 //! Text a server (or a profile, or a flag) controls goes through [`escape`] as it is
 //! formatted.
 
+use rdpshim::attempt::TlsChoice;
 use rdpshim::ladder::{Run, Step};
 use rdpshim::planner::{describe, Fallback, Knobs};
-use rdpshim::report::{AttemptReport, GatewayLeg};
+use rdpshim::report::{AttemptReport, GatewayLeg, TlsSession};
 use rdpshim::terminal::escape;
 
 /// `attempt 2 [nla-off]: 127.0.0.1:3389 (name srv) nla=off tls=rustls TLS 1.3 ... -> ok (ssl, 1024x768), 41 ms`
@@ -25,24 +26,7 @@ pub fn attempt_line(step: &Step) -> String {
     if let Some(leg) = &report.gateway {
         address.push_str(&format!(" via gateway {}", gateway_words(leg)));
     }
-    let tls = match &report.tls {
-        Some(s) => format!(
-            "{} TLS {} {}",
-            s.stack.as_str(),
-            s.version.as_str(),
-            escape(&s.cipher)
-        ),
-        None => format!(
-            "{}/{}{}",
-            spec.tls.stack.as_str(),
-            spec.tls.version.map_or("auto", |v| v.as_str()),
-            spec.tls
-                .ciphers
-                .as_ref()
-                .map(|c| format!(" [{}]", escape(c)))
-                .unwrap_or_default()
-        ),
-    };
+    let tls = tls_words(report.tls.as_ref(), &spec.tls);
     let outcome = match &report.result {
         Ok(c) => format!(
             "ok at first-frame ({}, {}x{})",
@@ -212,25 +196,18 @@ pub fn summary(report: &AttemptReport) -> String {
             ));
         }
     }
-    if let Some(cert) = &report.certificate {
-        out.push_str(&format!(
-            "  certificate: {} (issuer {}), valid {} .. {}\n  sha256: {}\n",
-            escape(&cert.subject),
-            escape(&cert.issuer),
-            escape(&cert.not_before),
-            escape(&cert.not_after),
-            cert.sha256
-        ));
-    }
-    if let Some(cert) = report.gateway.as_ref().and_then(|g| g.certificate.as_ref()) {
-        out.push_str(&format!(
-            "  gateway certificate: {} (issuer {}), valid {} .. {}\n  gateway sha256: {}\n",
-            escape(&cert.subject),
-            escape(&cert.issuer),
-            escape(&cert.not_before),
-            escape(&cert.not_after),
-            cert.sha256
-        ));
+    let gateway = report.gateway.as_ref().and_then(|g| g.certificate.as_ref());
+    for (whose, cert) in [("", report.certificate.as_ref()), ("gateway ", gateway)] {
+        if let Some(cert) = cert {
+            out.push_str(&format!(
+                "  {whose}certificate: {} (issuer {}), valid {} .. {}\n  {whose}sha256: {}\n",
+                escape(&cert.subject),
+                escape(&cert.issuer),
+                escape(&cert.not_before),
+                escape(&cert.not_after),
+                cert.sha256
+            ));
+        }
     }
     out
 }
@@ -238,19 +215,7 @@ pub fn summary(report: &AttemptReport) -> String {
 /// `gw:443 (openssl TLS 1.0 ECDHE-RSA-AES128-SHA, legacy-http)`: the gateway leg as an
 /// attempt line shows it (what it negotiated, else what it asked for).
 pub fn gateway_words(leg: &GatewayLeg) -> String {
-    let tls = match &leg.tls {
-        Some(s) => format!(
-            "{} TLS {} {}",
-            s.stack.as_str(),
-            s.version.as_str(),
-            escape(&s.cipher)
-        ),
-        None => format!(
-            "{}/{}",
-            leg.tls_requested.stack.as_str(),
-            leg.tls_requested.version.map_or("auto", |v| v.as_str())
-        ),
-    };
+    let tls = tls_words(leg.tls.as_ref(), &leg.tls_requested);
     let transport = match leg.transport {
         Some(used) => used.as_str(),
         None => leg.transport_requested.as_str(),
@@ -260,6 +225,29 @@ pub fn gateway_words(leg: &GatewayLeg) -> String {
         None => String::new(),
     };
     format!("{} ({tls}, {transport}{auth})", escape(&leg.endpoint))
+}
+
+/// `openssl TLS 1.0 ECDHE-RSA-AES128-SHA` when the handshake completed, else what was
+/// asked for: `openssl/1.1`, `rustls/auto [SUITES]`.
+fn tls_words(session: Option<&TlsSession>, requested: &TlsChoice) -> String {
+    match session {
+        Some(s) => format!(
+            "{} TLS {} {}",
+            s.stack.as_str(),
+            s.version.as_str(),
+            escape(&s.cipher)
+        ),
+        None => format!(
+            "{}/{}{}",
+            requested.stack.as_str(),
+            requested.version.map_or("auto", |v| v.as_str()),
+            requested
+                .ciphers
+                .as_ref()
+                .map(|c| format!(" [{}]", escape(c)))
+                .unwrap_or_default()
+        ),
+    }
 }
 
 fn join(fallbacks: &[Fallback]) -> String {

@@ -67,21 +67,11 @@ pub fn find(
     keyring: &mut Keyring,
     frontend: &mut dyn Frontend,
 ) -> Result<Option<(Password, Origin)>, PasswordError> {
-    if stdin {
-        return secret::read_password(PasswordSource::Stdin, "").map(|p| Some((p, Origin::Stdin)));
-    }
-    if let Some(password) = secret::from_environment() {
-        return Ok(Some((password, Origin::Environment)));
-    }
-    if let Some(found) = from_keyring(user, host, keyring, frontend) {
-        return Ok(Some((found, Origin::Keyring)));
-    }
-    if ask {
-        if let Some(typed) = frontend.ask_password(&format!("{user}@{host}")) {
-            return typed.map(|p| Some((p, Origin::Prompt)));
-        }
-    }
-    Ok(None)
+    let sources = Sources {
+        environment: secret::from_environment,
+        prompt: format!("{user}@{host}"),
+    };
+    find_in(user, host, stdin, ask, &sources, keyring, frontend)
 }
 
 /// The password of a gateway account of its own (`user@gateway`): standard input when
@@ -94,17 +84,40 @@ pub fn find_gateway(
     keyring: &mut Keyring,
     frontend: &mut dyn Frontend,
 ) -> Result<Option<(Password, Origin)>, PasswordError> {
+    let sources = Sources {
+        environment: secret::gateway_from_environment,
+        prompt: format!("{user}@{gateway} (RD Gateway)"),
+    };
+    find_in(user, gateway, stdin, ask, &sources, keyring, frontend)
+}
+
+/// Where an account's password may come from besides standard input and the keyring.
+struct Sources {
+    environment: fn() -> Option<Password>,
+    /// Whom the prompt names.
+    prompt: String,
+}
+
+fn find_in(
+    user: &str,
+    host: &str,
+    stdin: bool,
+    ask: bool,
+    sources: &Sources,
+    keyring: &mut Keyring,
+    frontend: &mut dyn Frontend,
+) -> Result<Option<(Password, Origin)>, PasswordError> {
     if stdin {
         return secret::read_password(PasswordSource::Stdin, "").map(|p| Some((p, Origin::Stdin)));
     }
-    if let Some(password) = secret::gateway_from_environment() {
+    if let Some(password) = (sources.environment)() {
         return Ok(Some((password, Origin::Environment)));
     }
-    if let Some(found) = from_keyring(user, gateway, keyring, frontend) {
+    if let Some(found) = from_keyring(user, host, keyring, frontend) {
         return Ok(Some((found, Origin::Keyring)));
     }
     if ask {
-        if let Some(typed) = frontend.ask_password(&format!("{user}@{gateway} (RD Gateway)")) {
+        if let Some(typed) = frontend.ask_password(&sources.prompt) {
             return typed.map(|p| Some((p, Origin::Prompt)));
         }
     }

@@ -18,11 +18,12 @@ use rdpshim_test_gateway::{spawn, Config, Event, Gateway, TlsMode};
 
 use crate::exports::xfreerdp;
 
-const GW_USER: &str = "gwuser";
-const GW_PASSWORD: &str = "Gw-Passw0rd!";
+pub(crate) const GW_USER: &str = "gwuser";
+pub(crate) const GW_PASSWORD: &str = "Gw-Passw0rd!";
 
-/// A runtime whose worker threads serve the in-process gateway while the test blocks.
-fn runtime() -> tokio::runtime::Runtime {
+/// A runtime whose worker threads serve the in-process gateway while the test blocks
+/// (also `gateway_ladder.rs`'s).
+pub(crate) fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()

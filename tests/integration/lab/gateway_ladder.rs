@@ -15,19 +15,7 @@ use serde_json::Value;
 
 use crate::common::{config_dir, ladder, rdpshim, saved_profile_file, LabServer, Run};
 use crate::exports::xfreerdp;
-
-const GW_USER: &str = "gwuser";
-const GW_PASSWORD: &str = "Gw-Passw0rd!";
-
-/// A runtime whose worker threads serve the in-process gateway while the test blocks on
-/// the rdpshim process.
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap()
-}
+use crate::gateway::{runtime, GW_PASSWORD, GW_USER};
 
 fn gateway(rt: &tokio::runtime::Runtime, change: impl FnOnce(&mut Config)) -> Gateway {
     let mut config = Config::new(GW_USER, GW_PASSWORD);
@@ -418,6 +406,30 @@ fn a_host_only_the_gateway_reaches_is_reached_via_the_gateway() {
         .any(|e| matches!(e, Event::Tunnel { resource, .. } if resource == internal)));
 }
 
+/// `rdpshim diagnose SERVER --json --gateway GW --gateway-user gwuser`, `password` on
+/// standard input.
+fn diagnose_as_gwuser(server: &LabServer, gateway: &str, password: &str) -> Value {
+    let run = rdpshim(
+        server,
+        &[
+            "diagnose",
+            &server.addr(),
+            "--json",
+            "--gateway",
+            gateway,
+            "--gateway-user",
+            GW_USER,
+            "--password-stdin",
+        ],
+        Some(&format!("{password}\n")),
+    );
+    assert!(
+        !run.stdout.contains(GW_PASSWORD),
+        "the password is never shown"
+    );
+    serde_json::from_str(&run.stdout).expect("diagnose JSON")
+}
+
 /// `diagnose --gateway`: without credentials what the gateway shows (TLS, certificate,
 /// the schemes of its 401); with them the tunnel, WebSocket support and the policy.
 #[test]
@@ -463,62 +475,19 @@ fn diagnose_sees_the_gateway() {
     assert_eq!(status(&json, "gateway-resource-policy"), "cannot-tell");
     assert_eq!(anonymous.code, 4, "blocking causes found");
 
-    let with = rdpshim(
-        &server,
-        &[
-            "diagnose",
-            &server.addr(),
-            "--json",
-            "--gateway",
-            &address,
-            "--gateway-user",
-            GW_USER,
-            "--password-stdin",
-        ],
-        Some(&format!("{GW_PASSWORD}\n")),
-    );
-    let json: Value = serde_json::from_str(&with.stdout).expect("diagnose JSON");
+    let json = diagnose_as_gwuser(&server, &address, GW_PASSWORD);
     assert_eq!(json["gateway"]["websocket"], "no");
     assert_eq!(json["gateway"]["tunnel"]["transport"], "legacy-http");
     assert_eq!(status(&json, "gateway-resource-policy"), "not-found");
-    assert!(with.stdout.find(GW_PASSWORD).is_none());
 
     let refusing = gateway(&rt, |c| c.allow = vec!["other.example".into()]);
     let address = refusing.addr.to_string();
-    let refused = rdpshim(
-        &server,
-        &[
-            "diagnose",
-            &server.addr(),
-            "--json",
-            "--gateway",
-            &address,
-            "--gateway-user",
-            GW_USER,
-            "--password-stdin",
-        ],
-        Some(&format!("{GW_PASSWORD}\n")),
-    );
-    let json: Value = serde_json::from_str(&refused.stdout).expect("diagnose JSON");
+    let json = diagnose_as_gwuser(&server, &address, GW_PASSWORD);
     assert_eq!(json["gateway"]["websocket"], "yes", "{}", json["gateway"]);
     assert_eq!(status(&json, "gateway-resource-policy"), "found");
     assert_eq!(status(&json, "gateway-tls"), "not-found");
 
-    let wrong = rdpshim(
-        &server,
-        &[
-            "diagnose",
-            &server.addr(),
-            "--json",
-            "--gateway",
-            &address,
-            "--gateway-user",
-            GW_USER,
-            "--password-stdin",
-        ],
-        Some("wrong\n"),
-    );
-    let json: Value = serde_json::from_str(&wrong.stdout).expect("diagnose JSON");
+    let json = diagnose_as_gwuser(&server, &address, "wrong");
     assert_eq!(status(&json, "gateway-auth"), "found");
 
     let dead = format!("127.0.0.1:{}", closed_port());

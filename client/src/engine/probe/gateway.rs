@@ -12,7 +12,6 @@ use std::sync::Arc;
 use std::time::SystemTime;
 
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
-use tokio::sync::Semaphore;
 
 use super::super::tls::probe::{handshake, Offer};
 use super::{reach, tls_scan, ProbeLimits, Target};
@@ -69,13 +68,7 @@ pub async fn probe(host: &str, port: u16, limits: &ProbeLimits) -> Reached {
             },
         };
     };
-    let target = Arc::new(Target {
-        address,
-        server_name: host.to_owned(),
-        timeouts: t,
-        gate: Semaphore::new(limits.connections.max(1)),
-        progress: limits.progress.clone(),
-    });
+    let target = Arc::new(Target::new(address, host, limits));
     let endpoint = crate::host::HostPort {
         host: host.to_owned(),
         port,

@@ -61,6 +61,17 @@ pub(crate) struct Target {
 }
 
 impl Target {
+    /// `address` under a gate of `limits.connections`, with `server_name` as SNI.
+    fn new(address: SocketAddr, server_name: &str, limits: &ProbeLimits) -> Self {
+        Self {
+            address,
+            server_name: server_name.to_owned(),
+            timeouts: limits.timeouts,
+            gate: Semaphore::new(limits.connections.max(1)),
+            progress: limits.progress.clone(),
+        }
+    }
+
     /// A TCP connection under the gate; the permit lives as long as the connection.
     async fn connect(&self) -> Result<(tokio::sync::SemaphorePermit<'_>, TcpStream), Refusal> {
         // The gate is never closed; if it were, the probe would be ours to stop.
@@ -154,13 +165,7 @@ pub async fn diagnose(host: &str, port: u16, limits: ProbeLimits) -> Findings {
     };
     enter(Phase::Probing);
 
-    let target = Arc::new(Target {
-        address,
-        server_name: host.to_owned(),
-        timeouts: t,
-        gate: Semaphore::new(limits.connections.max(1)),
-        progress: limits.progress.clone(),
-    });
+    let target = Arc::new(Target::new(address, host, &limits));
     let requested_tls = protocol::SSL | protocol::HYBRID | protocol::HYBRID_EX;
 
     // One request first: a server that never answers X.224 costs one time limit, not one
