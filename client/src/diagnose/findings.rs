@@ -56,6 +56,16 @@ pub struct DnsFinding {
     pub addresses: Vec<AddressReach>,
 }
 
+impl DnsFinding {
+    /// The first address that accepted TCP: the one every later probe uses.
+    pub fn first_connected(&self) -> Option<SocketAddr> {
+        self.addresses
+            .iter()
+            .find(|a| a.tcp == Reach::Connected)
+            .map(|a| a.address)
+    }
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct AddressReach {
     pub address: SocketAddr,

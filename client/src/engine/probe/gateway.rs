@@ -15,7 +15,7 @@ use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 
 use super::super::tls::probe::{handshake, Offer};
 use super::{reach, tls_scan, ProbeLimits, Target};
-use crate::diagnose::findings::{CertificateDetails, DnsFinding, Reach, TlsScan};
+use crate::diagnose::findings::{CertificateDetails, DnsFinding, TlsScan};
 use crate::diagnose::gateway::HttpOffer;
 
 /// The most of a gateway's answer read: a response head beyond it is not an RD Gateway's.
@@ -51,11 +51,7 @@ pub struct Reached {
 pub async fn probe(host: &str, port: u16, limits: &ProbeLimits) -> Reached {
     let t = limits.timeouts;
     let dns = reach::reach_all(host, port, t.dns, t.tcp).await;
-    let probed = dns
-        .addresses
-        .iter()
-        .find(|a| a.tcp == Reach::Connected)
-        .map(|a| a.address);
+    let probed = dns.first_connected();
     let Some(address) = probed else {
         return Reached {
             dns,

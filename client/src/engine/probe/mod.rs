@@ -31,7 +31,7 @@ use tokio::time::Instant;
 use super::tls::probe::{handshake, Negotiated, Offer};
 use crate::attempt::StageTimeouts;
 use crate::diagnose::findings::{
-    protocol, Findings, Layer, LayerProbe, MultitransportFinding, NlaFinding, Reach, Refusal, Tri,
+    protocol, Findings, Layer, LayerProbe, MultitransportFinding, NlaFinding, Refusal, Tri,
     X224Answer,
 };
 use crate::diagnose::progress::{Phase, Progress};
@@ -126,11 +126,7 @@ pub async fn diagnose(host: &str, port: u16, limits: ProbeLimits) -> Findings {
     };
     enter(Phase::Reachability);
     let dns = reach::reach_all(host, port, t.dns, t.tcp).await;
-    let probed = dns
-        .addresses
-        .iter()
-        .find(|a| a.tcp == Reach::Connected)
-        .map(|a| a.address);
+    let probed = dns.first_connected();
 
     let mut findings = Findings {
         host: host.to_owned(),
