@@ -63,6 +63,19 @@ pub const EXAMPLES: &[(&str, &[Example])] = &[
                 "rdpshim connect oldserver.corp --no-save --json",
                 "One JSON object on standard output for scripts; no profile written.",
             ),
+            ex(
+                "rdpshim connect desk7.corp.local --gateway rdg.corp.example -u alice -d CORP \
+                 --password-stdin < password.txt",
+                "Through an RD Gateway with the same account (mstsc's \"use my RD Gateway \
+                 credentials\"); its TLS, transport and scheme fall back like the host's, and \
+                 going around it is announced.",
+            ),
+            ex(
+                "rdpshim connect desk7 --gateway rdg.corp.example:8443 --gateway-usage detect \
+                 --gateway-user edge\\bob",
+                "Directly first, through the gateway when the host cannot be reached directly; \
+                 the gateway's own account (RDPSHIM_GATEWAY_PASSWORD, the keyring, a prompt).",
+            ),
         ],
     ),
     (
@@ -76,6 +89,12 @@ pub const EXAMPLES: &[(&str, &[Example])] = &[
             ex(
                 "rdpshim diagnose 10.0.0.5:3390 --json --timeout 2",
                 "All findings and verdicts as JSON, two seconds per network step.",
+            ),
+            ex(
+                "rdpshim diagnose desk7.corp.local --gateway rdg.corp.example -u alice \
+                 --password-stdin < password.txt",
+                "The gateway too: its TLS, certificate and authentication schemes, and whether \
+                 it lets alice reach the host.",
             ),
         ],
     ),
