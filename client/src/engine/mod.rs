@@ -14,6 +14,7 @@ mod credssp;
 mod deadline;
 mod dial;
 mod first_frame;
+pub(crate) mod framing;
 pub mod probe;
 mod screenshot;
 mod sequence;

@@ -16,6 +16,7 @@ use ironrdp_pdu::mcs::ConnectResponse;
 use ironrdp_pdu::x224::{X224Data, X224};
 use ironrdp_tokio::{mark_as_upgraded, skip_connect_begin, FramedWrite as _, TokioFramed};
 
+use super::super::framing::{self, FrameError};
 use super::super::tls::probe::{handshake, Offer};
 use super::super::{connector_config, dial, x224};
 use crate::attempt::{AttemptSpec, StageTimeouts};
@@ -97,17 +98,16 @@ async fn exchange(
         if let Some(len) = written.size() {
             framed.write_all(&buf[..len]).await?;
         }
-        framed.read_by_hint(hint).await
+        framing::read_wanted(&mut framed, hint).await
     };
     let pdu = tokio::time::timeout(t.connection, read)
         .await
         .map_err(|_| "no MCS Connect Response in time".to_owned())?
-        .map_err(|e| {
-            if super::super::tls::is_peer_closed(&e) {
-                format!("{CLOSED_AFTER_TLS}: no MCS Connect Response ({e})")
-            } else {
-                format!("MCS Connect Initial/Response: {e}")
+        .map_err(|e| match e {
+            FrameError::Io(io) if super::super::tls::is_peer_closed(&io) => {
+                format!("{CLOSED_AFTER_TLS}: no MCS Connect Response ({io})")
             }
+            other => format!("MCS Connect Initial/Response: {other}"),
         })?;
 
     let x224 = ironrdp_core::decode::<X224<X224Data<'_>>>(&pdu)

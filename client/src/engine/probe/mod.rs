@@ -29,7 +29,7 @@ use crate::diagnose::findings::{
     protocol, Findings, Layer, LayerProbe, MultitransportFinding, NlaFinding, Reach, Tri,
     X224Answer,
 };
-use crate::report::NegotiationCode;
+use crate::report::{Failure, FailureClass, NegotiationCode, Stage};
 
 pub use negotiation::{decode_confirm, encode_request};
 pub use ntlm::parse_challenge;
@@ -53,21 +53,18 @@ pub(crate) struct Target {
 
 impl Target {
     /// A TCP connection under the gate; the permit lives as long as the connection.
-    async fn connect(&self) -> Result<(tokio::sync::SemaphorePermit<'_>, TcpStream), String> {
-        let permit = self
-            .gate
-            .acquire()
-            .await
-            .map_err(|_| "probe gate closed".to_owned())?;
-        let stream = super::dial::connect(self.address, self.timeouts.tcp)
-            .await
-            .map_err(|f| f.detail)?;
+    async fn connect(&self) -> Result<(tokio::sync::SemaphorePermit<'_>, TcpStream), Failure> {
+        let permit =
+            self.gate.acquire().await.map_err(|_| {
+                Failure::new(Stage::Tcp, FailureClass::TcpRefused, "probe gate closed")
+            })?;
+        let stream = super::dial::connect(self.address, self.timeouts.tcp).await?;
         Ok((permit, stream))
     }
 
     /// X.224 requesting `requested`, then one TLS handshake with `offer`.
     async fn tls_handshake(&self, requested: u32, offer: &Offer) -> Result<Negotiated, String> {
-        let (_permit, mut tcp) = self.connect().await?;
+        let (_permit, mut tcp) = self.connect().await.map_err(|f| f.detail)?;
         match negotiation::exchange(&mut tcp, requested, self.timeouts.x224).await {
             X224Answer::Selected { selected, .. }
                 if selected & (protocol::SSL | protocol::HYBRID | protocol::HYBRID_EX) != 0 => {}
@@ -211,8 +208,17 @@ async fn layer_probe(target: &Target, layer: Layer) -> (LayerProbe, Option<NlaTa
     let requested = layer.requested();
     let (permit, mut tcp) = match target.connect().await {
         Ok(pair) => pair,
-        Err(detail) => {
-            let answer = X224Answer::NotConnected { detail };
+        Err(failure) => {
+            // Accepted and reset at once is the server closing on us, not "no TCP".
+            let answer = if failure.class == FailureClass::PeerClosed {
+                X224Answer::Closed {
+                    detail: failure.detail,
+                }
+            } else {
+                X224Answer::NotConnected {
+                    detail: failure.detail,
+                }
+            };
             return (probe_of(layer, answer), None);
         }
     };
@@ -233,7 +239,9 @@ async fn nla_tail(target: &Target, tcp: TcpStream) -> NlaTail {
     match tokio::time::timeout(t.tls, handshake(tcp, &Offer::Anything, &target.server_name)).await {
         Ok(Ok((negotiated, mut stream))) => NlaTail {
             certificate: Some(negotiated.certificate_der),
-            result: ntlm::identify(&mut stream, t.credssp).await,
+            result: ntlm::identify(&mut stream, t.credssp)
+                .await
+                .map_err(|e| e.to_string()),
         },
         Ok(Err(e)) => NlaTail {
             certificate: None,

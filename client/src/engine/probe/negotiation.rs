@@ -3,18 +3,18 @@
 //! Diagnosis needs answers the connector does not expose: a Confirm without negotiation
 //! data (pre-2003 servers), a server that selects a protocol it was not asked for (xrdp
 //! selects TLS when asked for NLA), and the raw failure code. So the request is encoded and
-//! the confirm decoded here, with every length checked (no panic on any reply).
+//! the confirm decoded here, with every length checked (no panic on any reply). The engine's
+//! X.224 step decodes with the same [`decode_confirm`].
 
 use std::time::Duration;
 
-use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+use ironrdp_async::bytes::BytesMut;
+use tokio::io::AsyncWriteExt as _;
 use tokio::net::TcpStream;
 
+use super::super::framing::{read_frame, Frame, FrameError};
 use crate::diagnose::findings::{protocol, X224Answer};
 use crate::report::NegotiationCode;
-
-/// Largest Connection Confirm we accept (a real one is 19 bytes).
-const MAX_CONFIRM: usize = 1024;
 
 /// TPKT + X.224 Connection Request with a routing cookie and an RDP Negotiation Request.
 pub fn encode_request(requested: u32) -> Vec<u8> {
@@ -56,6 +56,11 @@ pub fn decode_confirm(tpkt: &[u8]) -> X224Answer {
     }
     let value = u32::from_le_bytes([body[4], body[5], body[6], body[7]]);
     match body[0] {
+        // The server selects one protocol (MS-RDPBCGR 2.2.1.2.1); 0x3 or 0x7FFFFFFF is no
+        // answer a client can follow, and must not read as "NLA selected".
+        0x02 if protocol::name(value) == "other" => garbage(&format!(
+            "selectedProtocol 0x{value:08x} is not one protocol"
+        )),
         0x02 => X224Answer::Selected {
             selected: value,
             name: protocol::name(value).to_owned(),
@@ -76,33 +81,20 @@ pub async fn exchange(stream: &mut TcpStream, requested: u32, limit: Duration) -
 }
 
 async fn exchange_unbounded(stream: &mut TcpStream, requested: u32) -> X224Answer {
-    let closed = |e: std::io::Error| X224Answer::Closed {
-        detail: e.to_string(),
-    };
     if let Err(e) = stream.write_all(&encode_request(requested)).await {
-        return closed(e);
-    }
-    let mut header = [0u8; 4];
-    if let Err(e) = stream.read_exact(&mut header).await {
-        return closed(e);
-    }
-    if header[0] != 0x03 {
-        return X224Answer::Garbage {
-            detail: format!("first byte 0x{:02x} is not TPKT version 3", header[0]),
+        return X224Answer::Closed {
+            detail: e.to_string(),
         };
     }
-    let length = usize::from(u16::from_be_bytes([header[2], header[3]]));
-    if !(7..=MAX_CONFIRM).contains(&length) {
-        return X224Answer::Garbage {
-            detail: format!("TPKT length {length}"),
-        };
+    match read_frame(stream, &mut BytesMut::new(), Frame::X224Confirm).await {
+        Ok(tpkt) => decode_confirm(&tpkt),
+        Err(FrameError::Io(e)) => X224Answer::Closed {
+            detail: e.to_string(),
+        },
+        Err(other) => X224Answer::Garbage {
+            detail: other.to_string(),
+        },
     }
-    let mut tpkt = vec![0u8; length];
-    tpkt[..4].copy_from_slice(&header);
-    if let Err(e) = stream.read_exact(&mut tpkt[4..]).await {
-        return closed(e);
-    }
-    decode_confirm(&tpkt)
 }
 
 #[cfg(test)]
@@ -156,6 +148,27 @@ mod tests {
             decode_confirm(&confirm(&[9, 0, 8, 0, 0, 0, 0, 0])),
             X224Answer::Garbage { .. }
         ));
+    }
+
+    #[test]
+    fn a_selection_of_several_protocols_is_not_an_answer() {
+        for value in [0x3u32, 0x7FFF_FFFF, 0xFFFF_FFFF, 0x10, 0x9] {
+            let [a, b, c, d] = value.to_le_bytes();
+            assert!(
+                matches!(
+                    decode_confirm(&confirm(&[2, 0, 8, 0, a, b, c, d])),
+                    X224Answer::Garbage { .. }
+                ),
+                "0x{value:x}"
+            );
+        }
+        for value in [0u32, 1, 2, 4, 8] {
+            let [a, b, c, d] = value.to_le_bytes();
+            assert!(matches!(
+                decode_confirm(&confirm(&[2, 0, 8, 0, a, b, c, d])),
+                X224Answer::Selected { selected, .. } if selected == value
+            ));
+        }
     }
 
     #[test]
