@@ -167,8 +167,8 @@ async fn attempt(
     let inspected = cert::inspect(&upgraded.certificate_der, SystemTime::now()).map_err(|e| {
         Failure::new(
             Stage::Tls,
-            FailureClass::TlsOther("bad-certificate".into()),
-            e,
+            FailureClass::TlsOther(tls::BAD_CERTIFICATE.into()),
+            e.to_string(),
         )
     })?;
     observed.certificate = Some(inspected.info.clone());

@@ -291,6 +291,18 @@ fn terminal_verdict(last: &Tried, has_credentials: bool) -> Result<(), Verdict> 
             "the licensing exchange failed: the server has no Remote Desktop licence to hand out \
              (check the RD Licensing configuration)",
         ),
+        F::TlsOther(alert)
+            if alert == BAD_CERTIFICATE
+                && *stage == Stage::Tls
+                && last.knobs.tls.stack == TlsStack::Openssl =>
+        {
+            Verdict::new(
+                V::NoWorkingConfiguration,
+                "the server's certificate cannot be read (malformed, impossible dates, or a chain \
+                 too large for any TLS stack); no other TLS version or suite changes that: replace \
+                 the Remote Desktop certificate on the server",
+            )
+        }
         F::Timeout if *stage == Stage::Credssp => Verdict::new(
             V::NoWorkingConfiguration,
             "CredSSP stalled: the server stopped answering during authentication",
@@ -304,6 +316,10 @@ fn terminal_verdict(last: &Tried, has_credentials: bool) -> Result<(), Verdict> 
     };
     Err(verdict)
 }
+
+/// The `tls-other` reason of a server certificate that cannot be read: by the TLS stack
+/// (malformed DER, a chain over its size limit) or, after the handshake, by rdpshim.
+const BAD_CERTIFICATE: &str = "bad-certificate";
 
 /// Values each dimension may no longer take, learned from every failure so far.
 #[derive(Debug, Default)]
@@ -381,6 +397,13 @@ impl RuledOut {
                 if alert == "unrecognized-name" && !knobs.ip_as_server_name =>
             {
                 self.ip_as_server_name.insert(false)
+            }
+            (Stage::Tls, F::TlsOther(alert))
+                if alert == BAD_CERTIFICATE && knobs.tls.stack == TlsStack::Rustls =>
+            {
+                // No rustls rung reads it (the certificate is the same for every version);
+                // OpenSSL reads some that webpki refuses (X.509 v1, chains up to 100 KB).
+                self.rule_out_tls(|c| c.stack == TlsStack::Rustls)
             }
             (Stage::Tls, F::PeerClosed | F::Timeout | F::TlsOther(_) | F::ProtocolError) => {
                 // The server hung up on this ClientHello; the next rung may suit it.

@@ -81,6 +81,7 @@ fn all_classes() -> Vec<FailureClass> {
         F::TlsCipherMismatch,
         F::TlsOther("bad-record-mac".into()),
         F::TlsOther("unrecognized-name".into()),
+        F::TlsOther("bad-certificate".into()),
         F::PeerClosed,
         F::AuthFailed,
         F::CredsspError,
@@ -176,6 +177,30 @@ fn every_class_from_every_state() {
             }
         }
     }
+}
+
+/// A certificate that cannot be read is the same for every TLS version: rustls failing on
+/// it leaves OpenSSL one try, OpenSSL failing on it ends the ladder (never five downgrades
+/// ending in "no TLS version in common").
+#[test]
+fn an_unreadable_certificate_ends_the_ladder_after_openssl() {
+    let bad = || FailureClass::TlsOther("bad-certificate".into());
+    let first = failed(strongest(), Stage::Tls, bad());
+    let next = next_knobs(&named(), std::slice::from_ref(&first));
+    assert_eq!(
+        next.tls.stack,
+        TlsStack::Openssl,
+        "straight to OpenSSL: {next:?}"
+    );
+    assert_eq!(next.tls, rung(2));
+    let second = failed(next, Stage::Tls, bad());
+    let v = verdict(&named(), &[first, second]);
+    assert_eq!(v.kind, VerdictKind::NoWorkingConfiguration);
+    assert!(
+        v.reason.contains("certificate cannot be read"),
+        "{}",
+        v.reason
+    );
 }
 
 #[test]

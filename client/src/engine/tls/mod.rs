@@ -41,9 +41,49 @@ pub struct HandshakeError {
     pub detail: String,
 }
 
+/// TLS knobs a stack cannot apply: the user's (an unknown suite, a version the stack does
+/// not speak) or, rarely, the local library's.
+#[derive(Debug, thiserror::Error)]
+pub enum TlsConfigError {
+    #[error("rustls has no cipher suite `{unknown}`; it knows {known} (use --tls-stack openssl for CBC suites)")]
+    UnknownRustlsSuite { unknown: String, known: String },
+    #[error("rustls does not speak TLS {0}; use --tls-stack openssl")]
+    RustlsVersion(&'static str),
+    #[error("no usable TLS configuration: {0}")]
+    Rustls(::rustls::Error),
+    #[error("`{name}` cannot be a TLS server name: {reason}")]
+    ServerName { name: String, reason: String },
+    #[error("OpenSSL: {0}")]
+    Openssl(#[from] ::openssl::error::ErrorStack),
+    #[error("OpenSSL cannot pin TLS {versions}: {source}")]
+    OpensslVersions {
+        versions: String,
+        source: ::openssl::error::ErrorStack,
+    },
+    #[error("OpenSSL rejects the cipher list `{list}`: {source}")]
+    OpensslCiphers {
+        list: String,
+        source: ::openssl::error::ErrorStack,
+    },
+    #[error("OpenSSL: `{name}` as SNI: {source}")]
+    OpensslServerName {
+        name: String,
+        source: ::openssl::error::ErrorStack,
+    },
+    #[error("OpenSSL reports no cipher after a completed handshake")]
+    NoCipher,
+}
+
+/// Usage errors are text at the CLI's edge (`rdpshim connect --ciphers ...`).
+impl From<TlsConfigError> for String {
+    fn from(error: TlsConfigError) -> Self {
+        error.to_string()
+    }
+}
+
 /// Checks the TLS knobs without touching the network, so bad flags are a usage error and
 /// never look like a server's fault.
-pub fn validate(choice: &TlsChoice) -> Result<(), String> {
+pub fn validate(choice: &TlsChoice) -> Result<(), TlsConfigError> {
     match choice.stack {
         TlsStack::Rustls => rustls::client_config(choice, false).map(|_| ()),
         TlsStack::Openssl => openssl::connector(choice).map(|_| ()),
@@ -83,9 +123,15 @@ fn no_certificate() -> HandshakeError {
     }
 }
 
-fn setup_error(detail: String) -> HandshakeError {
+fn setup_error(error: TlsConfigError) -> HandshakeError {
     HandshakeError {
         class: FailureClass::TlsOther("local-configuration".into()),
-        detail,
+        detail: error.to_string(),
     }
 }
+
+/// The class for a server certificate the TLS stack itself cannot read (it never gets to
+/// us): malformed DER, a chain over the stack's size limit. The planner reads it:
+/// rustls refusing it leaves OpenSSL to try (it reads what webpki does not: X.509 v1,
+/// chains up to 100 KB); OpenSSL refusing it, or our own parser, ends the ladder.
+pub const BAD_CERTIFICATE: &str = "bad-certificate";

@@ -142,9 +142,7 @@ async fn openssl_handshake(
     let ssl = stream.ssl();
     let (certificate_der, version) = openssl::negotiated(ssl)?;
     let Some(cipher) = ssl.current_cipher() else {
-        return Err(super::setup_error(
-            "OpenSSL reports no cipher after a completed handshake".into(),
-        ));
+        return Err(super::setup_error(super::TlsConfigError::NoCipher));
     };
     let description = cipher.description();
     let field = |key: &str| {
