@@ -21,6 +21,7 @@ pub enum Cause {
     PortFiltered,
     NotAnswering,
     ClosedBeforeTls,
+    NotRdp,
     RdpSecurityOnly,
     Certificate,
     TlsVersion,
@@ -32,12 +33,13 @@ pub enum Cause {
 }
 
 impl Cause {
-    pub const ALL: [Cause; 13] = [
+    pub const ALL: [Cause; 14] = [
         Cause::NameResolution,
         Cause::PortRefused,
         Cause::PortFiltered,
         Cause::NotAnswering,
         Cause::ClosedBeforeTls,
+        Cause::NotRdp,
         Cause::RdpSecurityOnly,
         Cause::Certificate,
         Cause::TlsVersion,
@@ -55,6 +57,7 @@ impl Cause {
             Self::PortFiltered => "port-filtered",
             Self::NotAnswering => "not-answering",
             Self::ClosedBeforeTls => "closed-before-tls",
+            Self::NotRdp => "not-rdp",
             Self::RdpSecurityOnly => "rdp-security-only",
             Self::Certificate => "certificate",
             Self::TlsVersion => "tls-version",
@@ -74,6 +77,7 @@ impl Cause {
             Self::PortFiltered => "port filtered (no answer)",
             Self::NotAnswering => "server accepts TCP but does not answer",
             Self::ClosedBeforeTls => "socket closed before TLS",
+            Self::NotRdp => "the server does not answer in RDP",
             Self::RdpSecurityOnly => "Standard RDP Security only",
             Self::Certificate => "certificate expired or missing",
             Self::TlsVersion => "TLS version mismatch with modern clients",
@@ -150,6 +154,7 @@ fn judge(cause: Cause, f: &Findings) -> Verdict {
         ),
         Cause::NotAnswering => not_answering(f),
         Cause::ClosedBeforeTls => closed_before_tls(f),
+        Cause::NotRdp => not_rdp(f),
         Cause::RdpSecurityOnly => rdp_security_only(f),
         Cause::Certificate => certificate(f),
         Cause::TlsVersion => tls_version(f),
@@ -358,6 +363,33 @@ fn closed_before_tls(f: &Findings) -> Judged {
                 "the server confirmed X.224 but closed the socket on every TLS ClientHello, without an alert".into(),
             );
         }
+    }
+    if x224_answered(f) {
+        (Status::NotFound, "the server answers X.224".into())
+    } else {
+        (Status::CannotTell, "no X.224 answer".into())
+    }
+}
+
+/// Answers that are not a Connection Confirm at all (another service on the port, or a
+/// confirm selecting no single protocol): the server answers, but not in RDP.
+fn not_rdp(f: &Findings) -> Judged {
+    let garbage: Vec<String> = f
+        .security_layers
+        .iter()
+        .filter_map(|p| match &p.answer {
+            X224Answer::Garbage { detail } => Some(format!("{}: {detail}", p.layer.as_str())),
+            _ => None,
+        })
+        .collect();
+    if !x224_answered(f) && !garbage.is_empty() {
+        return (
+            Status::Found,
+            format!(
+                "the server answered our X.224 Connection Request with something that is not a valid Connection Confirm ({})",
+                garbage.join("; ")
+            ),
+        );
     }
     if x224_answered(f) {
         (Status::NotFound, "the server answers X.224".into())
@@ -648,6 +680,10 @@ fn remedy(cause: Cause, f: &Findings) -> Remedy {
         Cause::ClosedBeforeTls => (
             "check the RDP listener (RDP-Tcp) is enabled and not bound to another protocol; a security product or load balancer may be closing RDP connections".into(),
             "none on the client: the server hangs up before any security is negotiated".into(),
+        ),
+        Cause::NotRdp => (
+            "check what listens on this port: another service, or a proxy or load balancer that does not pass RDP through; a Remote Desktop server answers with a Connection Confirm".into(),
+            "check the host and port; no client setting makes a service that is not RDP answer in RDP".into(),
         ),
         Cause::RdpSecurityOnly => (
             "set the security layer to Negotiate or SSL (GPO: Require use of specific security layer; xrdp: security_layer=negotiate)".into(),

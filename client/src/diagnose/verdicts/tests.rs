@@ -191,7 +191,7 @@ fn tls_only(f: &mut Findings) {
 fn each_scenario_finds_exactly_its_causes() {
     use Cause::{
         Certificate, Cipher, ClosedAfterTls, ClosedBeforeTls, CredsspVersion, NameResolution,
-        NlaRefused, NlaRequired, NotAnswering, PortFiltered, PortRefused, RdpSecurityOnly,
+        NlaRefused, NlaRequired, NotAnswering, NotRdp, PortFiltered, PortRefused, RdpSecurityOnly,
     };
     type Scenario = (&'static str, fn(&mut Findings), &'static [Cause]);
     let scenarios: &[Scenario] = &[
@@ -321,6 +321,19 @@ fn each_scenario_finds_exactly_its_causes() {
                 f.multitransport.rdp_version = None;
             },
             &[ClosedBeforeTls],
+        ),
+        (
+            "garbage instead of a Connection Confirm (another service on the port)",
+            |f| {
+                set_layers(
+                    f,
+                    all_layers(X224Answer::Garbage {
+                        detail: "first byte 0x48 is not TPKT version 3".into(),
+                    }),
+                );
+                no_tls(f);
+            },
+            &[NotRdp],
         ),
         (
             "X.224 staller",
