@@ -560,6 +560,10 @@ fn unreachable_verdict(history: &[Tried]) -> Verdict {
             .to_owned()
     } else if classes.contains(&&FailureClass::TcpRefused) {
         "every address refuses the connection: nothing listens on the RDP port, or a firewall rejects it".to_owned()
+    } else if classes.contains(&&FailureClass::ProtocolError) {
+        "the server answers the X.224 Connection Request with something that is not a valid \
+         Connection Confirm: another service on this port, or a broken RDP server"
+            .to_owned()
     } else if classes.contains(&&FailureClass::PeerClosed) {
         "the server closes the connection right after the X.224 request: not an RDP server, or one that \
          rejects this client outright"

@@ -203,6 +203,19 @@ fn an_unreadable_certificate_ends_the_ladder_after_openssl() {
     );
 }
 
+/// Garbage instead of a Connection Confirm is named as such, not "does not answer".
+#[test]
+fn a_server_answering_x224_with_garbage_is_named() {
+    let policy = Policy::new(Some(addr(V4).ip()), 3389);
+    let knobs = with(&strongest(), |k| k.dial = Dial::Ip(addr(V4)));
+    let v = verdict(
+        &policy,
+        &[failed(knobs, Stage::X224, FailureClass::ProtocolError)],
+    );
+    assert_eq!(v.kind, VerdictKind::NoWorkingConfiguration);
+    assert!(v.reason.contains("not a valid"), "{}", v.reason);
+}
+
 #[test]
 fn credential_problems_never_downgrade() {
     for state in states() {

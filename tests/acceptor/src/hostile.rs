@@ -29,8 +29,9 @@ pub enum Act {
     Truncate,
     /// `header` instead of the next write, then what [`Then`] says.
     Send { header: Vec<u8>, then: Then },
-    /// The next write with its last four bytes replaced: the selectedProtocol of an X.224
-    /// Connection Confirm (MS-RDPBCGR 2.2.1.2.1, RDP_NEG_RSP ends with it).
+    /// The next write (an X.224 Connection Confirm) with its last 8 bytes replaced by an
+    /// RDP_NEG_RSP selecting this value (MS-RDPBCGR 2.2.1.2.1), whatever the server chose
+    /// or refused.
     SelectProtocol(u32),
     /// Instead of the next write, one fast-path bitmap update in fragments that never ends
     /// (MS-RDPBCGR 2.2.9.1.2.1: FIRST, then NEXT forever, never LAST): valid PDUs that a
@@ -182,8 +183,9 @@ impl<S: AsyncWrite + Unpin> Hostile<S> {
             },
             Act::SelectProtocol(selected) => {
                 let mut bytes = buf.to_vec();
-                if let Some(at) = bytes.len().checked_sub(4) {
-                    bytes[at..].copy_from_slice(&selected.to_le_bytes());
+                if let Some(at) = bytes.len().checked_sub(8) {
+                    let [a, b, c, d] = selected.to_le_bytes();
+                    bytes[at..].copy_from_slice(&[0x02, 0x00, 0x08, 0x00, a, b, c, d]);
                 }
                 State::Prefix {
                     bytes,

@@ -259,6 +259,15 @@ impl Args {
     pub fn for_mode(mode: &str) -> Self {
         Self::parse_from(["rdpshim-test-acceptor", "--port", "0", "--mode", mode])
     }
+
+    /// The arguments `words` (e.g. `--mode header --at x224 --header 03000000`) on a free
+    /// loopback port; panics on words the command line would refuse (a test's typo).
+    pub fn from_words(words: &str) -> Self {
+        let argv = ["rdpshim-test-acceptor", "--port", "0"]
+            .into_iter()
+            .chain(words.split_whitespace());
+        Self::try_parse_from(argv).unwrap_or_else(|e| panic!("acceptor arguments `{words}`: {e}"))
+    }
 }
 
 /// Starts the server on a thread of its own (in-process, for tests) and returns the bound

@@ -13,6 +13,7 @@ mod acceptor;
 mod diagnose;
 mod engine;
 mod exports;
+mod hostile;
 mod keyring;
 mod ladder;
 mod matrix;
