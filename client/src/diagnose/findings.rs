@@ -29,6 +29,9 @@ pub struct Findings {
     /// `None` when no TLS-based protocol was selected, so no handshake was possible.
     pub tls: Option<TlsScan>,
     pub certificate: Option<CertificateDetails>,
+    /// Why the server's certificate could not be read, when a handshake reached it and it
+    /// could not (malformed DER, impossible dates, a chain over a TLS stack's size limit).
+    pub certificate_error: Option<String>,
     pub nla: NlaFinding,
     pub multitransport: MultitransportFinding,
     /// Milliseconds for the whole diagnosis.

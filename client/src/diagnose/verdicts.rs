@@ -79,7 +79,7 @@ impl Cause {
             Self::ClosedBeforeTls => "socket closed before TLS",
             Self::NotRdp => "the server does not answer in RDP",
             Self::RdpSecurityOnly => "Standard RDP Security only",
-            Self::Certificate => "certificate expired or missing",
+            Self::Certificate => "certificate expired, missing or unreadable",
             Self::TlsVersion => "TLS version mismatch with modern clients",
             Self::Cipher => "cipher suite mismatch with modern clients",
             Self::NlaRequired => "NLA required by the server",
@@ -372,7 +372,8 @@ fn closed_before_tls(f: &Findings) -> Judged {
 }
 
 /// Answers that are not a Connection Confirm at all (another service on the port, or a
-/// confirm selecting no single protocol): the server answers, but not in RDP.
+/// confirm selecting no single protocol), or a TLS handshake answered with bytes that are not
+/// TLS: the server answers, but not in RDP.
 fn not_rdp(f: &Findings) -> Judged {
     let garbage: Vec<String> = f
         .security_layers
@@ -390,6 +391,20 @@ fn not_rdp(f: &Findings) -> Judged {
                 garbage.join("; ")
             ),
         );
+    }
+    if let Some(tls) = &f.tls {
+        let not_tls = !tls.versions.iter().any(|v| v.accepted)
+            && tls.versions.iter().all(|v| {
+                v.refusal
+                    .as_deref()
+                    .is_some_and(|r| r.starts_with("protocol-error"))
+            });
+        if not_tls {
+            return (
+                Status::Found,
+                "the server confirmed X.224, then answered every TLS ClientHello with bytes that are not TLS".into(),
+            );
+        }
     }
     if x224_answered(f) {
         (Status::NotFound, "the server answers X.224".into())
@@ -439,7 +454,13 @@ fn certificate(f: &Findings) -> Judged {
         );
     }
     let Some(cert) = &f.certificate else {
-        return (Status::CannotTell, "no TLS handshake completed".into());
+        return match &f.certificate_error {
+            Some(error) => (
+                Status::Found,
+                format!("the server's certificate cannot be read: {error}"),
+            ),
+            None => (Status::CannotTell, "no TLS handshake completed".into()),
+        };
     };
     let info = &cert.info;
     if info.expired {

@@ -775,6 +775,26 @@ fn diagnose_finds_a_cause_on_hostile_servers() {
             "nla-required",
         ),
         ("MCS flood", "--mode flood --at mcs", "nla-refused"),
+        (
+            "not TLS after the confirm",
+            "--mode flood --at tls",
+            "not-rdp",
+        ),
+        (
+            "garbage DER certificate",
+            "--mode bad-certificate --certificate garbage-der",
+            "certificate",
+        ),
+        (
+            "invalid dates",
+            "--mode bad-certificate --certificate invalid-dates",
+            "certificate",
+        ),
+        (
+            "200 KB chain",
+            "--mode bad-certificate --certificate oversized-chain",
+            "certificate",
+        ),
     ];
     let mut failures = Vec::new();
     for chunk in cases.chunks(PARALLEL) {

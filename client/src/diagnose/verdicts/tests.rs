@@ -106,6 +106,7 @@ fn healthy() -> Findings {
             key_bits: 2048,
             signature_algorithm: "sha256WithRSAEncryption".into(),
         }),
+        certificate_error: None,
         nla: NlaFinding {
             offered: Tri::Yes,
             required: Tri::No,
@@ -332,6 +333,42 @@ fn each_scenario_finds_exactly_its_causes() {
                     }),
                 );
                 no_tls(f);
+            },
+            &[NotRdp],
+        ),
+        (
+            "a certificate no TLS stack can read",
+            |f| {
+                for v in &mut f.tls.as_mut().unwrap().versions {
+                    *v = version(v.version, vec![]);
+                    v.refusal = Some("tls-other (bad-certificate): TLS handshake (rustls): invalid peer certificate: BadEncoding".into());
+                }
+                f.certificate = None;
+                f.certificate_error = Some("tls-other (bad-certificate): TLS handshake (rustls): invalid peer certificate: BadEncoding".into());
+                f.nla.credssp_version = None;
+                f.multitransport.rdp_version = None;
+            },
+            &[Certificate],
+        ),
+        (
+            "a certificate with impossible dates",
+            |f| {
+                f.certificate = None;
+                f.certificate_error =
+                    Some("unparsable server certificate: Parsing Error: InvalidDate".into());
+            },
+            &[Certificate],
+        ),
+        (
+            "bytes that are not TLS after the confirm",
+            |f| {
+                for v in &mut f.tls.as_mut().unwrap().versions {
+                    *v = version(v.version, vec![]);
+                    v.refusal = Some("protocol-error: TLS handshake (rustls): received corrupt message of type InvalidContentType".into());
+                }
+                f.certificate = None;
+                f.nla.credssp_version = None;
+                f.multitransport.rdp_version = None;
             },
             &[NotRdp],
         ),

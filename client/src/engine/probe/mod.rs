@@ -24,6 +24,7 @@ use tokio::sync::Semaphore;
 use tokio::time::Instant;
 
 use super::tls::probe::{handshake, Negotiated, Offer};
+use super::tls::BAD_CERTIFICATE;
 use crate::attempt::StageTimeouts;
 use crate::diagnose::findings::{
     protocol, Findings, Layer, LayerProbe, MultitransportFinding, NlaFinding, Reach, Tri,
@@ -99,6 +100,7 @@ pub async fn diagnose(host: &str, port: u16, limits: ProbeLimits) -> Findings {
         security_layers: Vec::new(),
         tls: None,
         certificate: None,
+        certificate_error: None,
         nla: NlaFinding {
             offered: Tri::Unknown,
             required: Tri::Unknown,
@@ -181,8 +183,19 @@ pub async fn diagnose(host: &str, port: u16, limits: ProbeLimits) -> Findings {
 
     let certificate_der =
         scanned_cert.or_else(|| nla_tail.as_ref().and_then(|n| n.certificate.clone()));
-    findings.certificate =
-        certificate_der.and_then(|der| super::cert::details(&der, SystemTime::now()).ok());
+    match certificate_der.map(|der| super::cert::details(&der, SystemTime::now())) {
+        Some(Ok(details)) => findings.certificate = Some(details),
+        Some(Err(e)) => findings.certificate_error = Some(e.to_string()),
+        // No handshake completed; if the stacks refused the certificate itself, say so.
+        None => {
+            let refused = format!("{}", FailureClass::TlsOther(BAD_CERTIFICATE.into()));
+            findings.certificate_error = scan
+                .versions
+                .iter()
+                .find_map(|v| v.refusal.as_deref().filter(|r| r.starts_with(&refused)))
+                .map(str::to_owned);
+        }
+    }
     let tls_reached = scan.versions.iter().any(|v| v.accepted)
         || scan.versions.iter().any(|v| {
             v.refusal
