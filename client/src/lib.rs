@@ -17,6 +17,8 @@ pub mod advice;
 pub mod attempt;
 pub mod diagnose;
 pub mod engine;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod json;
 pub mod ladder;
 pub mod matrix;

@@ -188,3 +188,29 @@ fn no_clap_below_the_cli() {
         found.join("\n")
     );
 }
+
+#[test]
+fn every_length_prefixed_read_is_capped() {
+    // Server bytes are read through engine/framing.rs, which sizes every frame from the
+    // protocol's own length field under a cap (its tests feed it endless streams). ironrdp's
+    // readers trust a hint and read on without end; a raw read_exact/read_buf would need its
+    // own cap. Only the engine opens sockets (checked above), so the engine is where to look.
+    let engine = workspace().join("client/src/engine");
+    let forbidden = [
+        "read_by_hint(",
+        "read_pdu(",
+        "single_sequence_step",
+        " perform_credssp(",
+        "::perform_credssp(",
+        "connect_finalize(",
+        "read_exact(",
+        "read_to_end(",
+        "read_buf(",
+    ];
+    let found = offenders(&engine, &forbidden, &["client/src/engine/framing.rs"]);
+    assert!(
+        found.is_empty(),
+        "server bytes read around the capped framing:\n{}",
+        found.join("\n")
+    );
+}

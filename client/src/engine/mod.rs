@@ -7,7 +7,7 @@
 //! Order (MS-RDPBCGR 1.3.1.1): DNS -> TCP -> X.224 -> TLS (our own, so versions and suites
 //! can be chosen) -> CredSSP -> MCS -> licensing -> capabilities -> first graphics update.
 
-mod cert;
+pub(crate) mod cert;
 mod classify;
 mod connector_config;
 mod credssp;
@@ -19,7 +19,7 @@ pub mod probe;
 mod screenshot;
 mod sequence;
 pub mod tls;
-mod x224;
+pub(crate) mod x224;
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::{Duration, SystemTime};

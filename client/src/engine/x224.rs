@@ -81,7 +81,7 @@ async fn exchange(
 
 /// Refuses what the connector would wrongly accept; a failure code is left to the
 /// connector, which names it.
-fn check_confirm(confirm: &[u8], requested: SecurityProtocol) -> Result<(), Failure> {
+pub(crate) fn check_confirm(confirm: &[u8], requested: SecurityProtocol) -> Result<(), Failure> {
     let protocol_error = |detail: String| {
         Err(Failure::new(
             Stage::X224,

@@ -12,7 +12,7 @@
 //! names through [`hostile::Hostile`], a stream wrapper that replaces the server's writes.
 
 mod frame;
-mod garbage;
+pub mod garbage;
 mod hostile;
 mod session;
 mod tls;

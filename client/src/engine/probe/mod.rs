@@ -34,6 +34,7 @@ use crate::report::{Failure, FailureClass, NegotiationCode, Stage};
 
 pub use negotiation::{decode_confirm, encode_request};
 pub use ntlm::parse_challenge;
+pub(crate) use ntlm::read_challenge;
 
 /// How hard `diagnose` may push one server.
 #[derive(Debug, Clone, Copy)]
