@@ -21,7 +21,10 @@ use std::time::{Duration, Instant};
 use rdpshim::fuzzing;
 use rdpshim_test_acceptor::garbage::Rng;
 
-const TARGETS: [(&str, fn(&[u8])); 5] = [
+/// A fuzz target: its name (the corpus directory) and its check.
+type Target = (&'static str, fn(&[u8]));
+
+const TARGETS: [Target; 5] = [
     ("x224_confirm", fuzzing::x224_confirm),
     ("ts_request", fuzzing::ts_request),
     ("ntlm_challenge", fuzzing::ntlm_challenge),
