@@ -334,6 +334,17 @@ fn not_answering(f: &Findings) -> Judged {
     }
 }
 
+/// No TLS version was accepted and every one was refused with a failure of `class`.
+fn every_tls_version_refused(f: &Findings, class: &str) -> bool {
+    f.tls.as_ref().is_some_and(|tls| {
+        !tls.versions.iter().any(|v| v.accepted)
+            && tls
+                .versions
+                .iter()
+                .all(|v| v.refusal.as_deref().is_some_and(|r| r.starts_with(class)))
+    })
+}
+
 fn closed_before_tls(f: &Findings) -> Judged {
     let closed: Vec<&str> = f
         .security_layers
@@ -350,19 +361,11 @@ fn closed_before_tls(f: &Findings) -> Judged {
             ),
         );
     }
-    if let Some(tls) = &f.tls {
-        let all_closed = !tls.versions.iter().any(|v| v.accepted)
-            && tls.versions.iter().all(|v| {
-                v.refusal
-                    .as_deref()
-                    .is_some_and(|r| r.starts_with("peer-closed"))
-            });
-        if all_closed {
-            return (
-                Status::Found,
-                "the server confirmed X.224 but closed the socket on every TLS ClientHello, without an alert".into(),
-            );
-        }
+    if every_tls_version_refused(f, "peer-closed") {
+        return (
+            Status::Found,
+            "the server confirmed X.224 but closed the socket on every TLS ClientHello, without an alert".into(),
+        );
     }
     if x224_answered(f) {
         (Status::NotFound, "the server answers X.224".into())
@@ -392,19 +395,11 @@ fn not_rdp(f: &Findings) -> Judged {
             ),
         );
     }
-    if let Some(tls) = &f.tls {
-        let not_tls = !tls.versions.iter().any(|v| v.accepted)
-            && tls.versions.iter().all(|v| {
-                v.refusal
-                    .as_deref()
-                    .is_some_and(|r| r.starts_with("protocol-error"))
-            });
-        if not_tls {
-            return (
-                Status::Found,
-                "the server confirmed X.224, then answered every TLS ClientHello with bytes that are not TLS".into(),
-            );
-        }
+    if every_tls_version_refused(f, "protocol-error") {
+        return (
+            Status::Found,
+            "the server confirmed X.224, then answered every TLS ClientHello with bytes that are not TLS".into(),
+        );
     }
     if x224_answered(f) {
         (Status::NotFound, "the server answers X.224".into())

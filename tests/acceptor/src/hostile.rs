@@ -198,6 +198,23 @@ impl<S: AsyncWrite + Unpin> Hostile<S> {
     }
 }
 
+/// Writes `bytes[*sent..]` to `inner`, keeping count in `sent` across pending polls.
+fn write_all<S: AsyncWrite + Unpin>(
+    inner: &mut S,
+    cx: &mut Context<'_>,
+    bytes: &[u8],
+    sent: &mut usize,
+) -> Poll<io::Result<()>> {
+    while *sent < bytes.len() {
+        let n = std::task::ready!(Pin::new(&mut *inner).poll_write(cx, &bytes[*sent..]))?;
+        if n == 0 {
+            return Poll::Ready(Err(io::ErrorKind::WriteZero.into()));
+        }
+        *sent += n;
+    }
+    Poll::Ready(Ok(()))
+}
+
 impl<S: AsyncRead + Unpin> AsyncRead for Hostile<S> {
     fn poll_read(
         mut self: Pin<&mut Self>,
@@ -239,15 +256,7 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Hostile<S> {
                     report,
                     after,
                 } => {
-                    while *sent < bytes.len() {
-                        let n = std::task::ready!(
-                            Pin::new(&mut this.inner).poll_write(cx, &bytes[*sent..])
-                        )?;
-                        if n == 0 {
-                            return Poll::Ready(Err(io::ErrorKind::WriteZero.into()));
-                        }
-                        *sent += n;
-                    }
+                    std::task::ready!(write_all(&mut this.inner, cx, bytes, sent))?;
                     std::task::ready!(Pin::new(&mut this.inner).poll_flush(cx))?;
                     let report = *report;
                     this.state = match *after {
@@ -273,15 +282,7 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Hostile<S> {
                 }
                 State::Fragments { pdu, sent } => {
                     for _ in 0..FLOOD_WRITES_PER_POLL {
-                        while *sent < pdu.len() {
-                            let n = std::task::ready!(
-                                Pin::new(&mut this.inner).poll_write(cx, &pdu[*sent..])
-                            )?;
-                            if n == 0 {
-                                return Poll::Ready(Err(io::ErrorKind::WriteZero.into()));
-                            }
-                            *sent += n;
-                        }
+                        std::task::ready!(write_all(&mut this.inner, cx, pdu, sent))?;
                         *pdu = fragment(false);
                         *sent = 0;
                     }
