@@ -765,6 +765,22 @@ fn diagnose_finds_a_cause_on_hostile_servers() {
         ),
         ("drip at X.224", "--mode drip --at x224", "not-answering"),
         (
+            "TPKT length 0",
+            "--mode header --at x224 --header 03000000 --then hold",
+            "not-rdp",
+        ),
+        (
+            "truncated confirm",
+            "--mode truncate --at x224",
+            "closed-before-tls",
+        ),
+        ("drip at TLS", "--mode drip --at tls", "not-answering"),
+        (
+            "truncated TLS flight",
+            "--mode truncate --at tls",
+            "closed-before-tls",
+        ),
+        (
             "random TSRequest",
             "--mode flood --at credssp --security nla",
             "nla-required",
