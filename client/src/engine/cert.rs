@@ -107,15 +107,19 @@ pub fn details(der: &[u8], now: SystemTime) -> Result<CertificateDetails, CertEr
 }
 
 /// Issued by itself: the issuer is the subject and, where the signature can be checked,
-/// the certificate's own key verifies it. OpenSSL checks it, not x509-parser: x509-parser
-/// verifies with ring, which refuses RSA keys under 2048 bits for SHA-2 signatures, so a
-/// self-signed RSA-1024 certificate (old Windows servers have them) read as "not
-/// self-signed". When the signature cannot be checked at all (an algorithm OpenSSL does not
+/// the certificate's own key verifies it. x509-parser verifies with ring, which refuses RSA
+/// keys under 2048 bits for SHA-2 signatures (and some algorithms), so a self-signed
+/// RSA-1024 certificate (old Windows servers have them) read as "not self-signed": what ring
+/// does not confirm, OpenSSL checks (only then, as loading OpenSSL's algorithms costs ~3 MiB
+/// of RSS). When the signature cannot be checked at all (an algorithm OpenSSL does not
 /// know, a key it cannot load), the names decide; only a signature that does not verify
 /// makes a certificate with issuer == subject not self-signed.
 fn self_signed(cert: &X509Certificate<'_>, der: &[u8]) -> bool {
     if cert.subject() != cert.issuer() {
         return false;
+    }
+    if cert.verify_signature(None).is_ok() {
+        return true;
     }
     let Ok(x509) = openssl::x509::X509::from_der(der) else {
         return true;
