@@ -40,8 +40,8 @@ const X224_CONFIRM_MIN: usize = TPKT_HEADER + 7;
 /// Windows, MS-NLMP 2.2.1.2), the pubKeyAuth echo is the server's public key plus a 16-byte
 /// signature (under 2.1 KB even for RSA-16384), an error TSRequest is a few bytes. A
 /// Kerberos AP-REP (not used here) stays under Windows' largest MaxTokenSize, 65535. And
-/// sspi sizes a TSRequest as a u16 (tag, length bytes and content), so it could not decode a
-/// longer one anyway: from 65532 content bytes on, its arithmetic overflows.
+/// sspi sizes a TSRequest as a u16 (tag, length bytes and content) and refuses a longer one
+/// ("the length is too big"), so it could not decode one anyway.
 pub const MAX_TS_REQUEST: usize = 0xFFFF;
 /// Unexpected PDUs (fast-path updates while the connection sequence waits for a slow-path
 /// one) that may be skipped while waiting for one wanted PDU: more than two uncompressed
