@@ -2,9 +2,9 @@
 //! in the engine's stages and in `diagnose`'s probes alike.
 //!
 //! ironrdp's `Framed::read_by_hint` trusts its hint: it reserves whatever length the hint
-//! announces, and while the hint cannot size a frame yet it reads on, without end. sspi's
-//! TSRequest hint answers "not enough bytes" to anything that is not a DER SEQUENCE header
-//! it can read, so a server streaming random bytes during CredSSP grew the client to 1.5 GB
+//! announces, and while the hint cannot size a frame yet it reads on, without end. The
+//! connector's TSRequest hint answers "not enough bytes" to anything sspi cannot size as a
+//! DER SEQUENCE, so a server streaming random bytes during CredSSP grew the client to 1.5 GB
 //! until the stage timed out, and the verdict blamed a stall. Here the size of a frame is
 //! decided from the protocol's own framing, capped at the largest size that protocol allows;
 //! a header that cannot start a valid frame, or a length over the cap, is an error at once,
