@@ -7,12 +7,12 @@
 //! plus a margin), and a peak RSS under 64 MB (the child's VmHWM). Runs go four at a time
 //! so the module stays well under a minute.
 
-use std::io::{Read as _, Write as _};
-use std::process::{Command, Stdio};
+use std::io::Read as _;
+use std::process::Command;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use crate::common::{Run, RDPSHIM};
+use crate::common::{spawn as spawn_child, Run, RDPSHIM};
 use rdpshim_test_acceptor::{spawn, Args};
 
 /// `--timeout` given to rdpshim: every stage limit.
@@ -40,17 +40,9 @@ struct Measured {
 /// exec starts afresh, and spawn() returns only once exec has happened. The child is waited
 /// for without reaping (waitid WNOWAIT), so its PID stays its own until the sampler and the
 /// watchdog are done with it.
-fn measured(mut command: Command, stdin: Option<&str>) -> Measured {
-    command
-        .stdin(if stdin.is_some() {
-            Stdio::piped()
-        } else {
-            Stdio::null()
-        })
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
+fn measured(command: Command, stdin: Option<&str>) -> Measured {
     let started = Instant::now();
-    let mut child = command.spawn().expect("spawn rdpshim");
+    let mut child = spawn_child(command, stdin);
     let pid = child.id();
     let (stop, stopped) = mpsc::channel::<()>();
     let sampler = std::thread::spawn(move || {
@@ -76,10 +68,6 @@ fn measured(mut command: Command, stdin: Option<&str>) -> Measured {
             }
         }
     });
-    if let Some(input) = stdin {
-        let mut pipe = child.stdin.take().expect("stdin pipe");
-        pipe.write_all(input.as_bytes()).expect("write stdin");
-    }
     let drain = |mut pipe: Box<dyn std::io::Read + Send>| {
         std::thread::spawn(move || {
             let mut bytes = Vec::new();
