@@ -3,8 +3,9 @@
 # test acceptor (tests/acceptor: drips, truncations, floods, lengths at the boundaries, bad
 # certificates, bad X.224 answers, resets), for `connect` and `diagnose`.
 #
-#   bench/hostile.sh [-b] [-t SECONDS] [-o FILE]
+#   bench/hostile.sh [-b] [-k] [-t SECONDS] [-o FILE]
 #     -b          rebuild the release binaries even if they exist
+#     -k          keep the private work dir and print its path
 #     -t SECONDS  --timeout given to rdpshim (default 3)
 #     -o FILE     also write the markdown table to FILE
 #
@@ -13,37 +14,27 @@
 # here if missing). No lab and no root: the acceptor runs on loopback.
 set -euo pipefail
 
-BENCH_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-ROOT=$(cd "$BENCH_DIR/.." && pwd)
-BIN=${RDPSHIM_BIN:-$ROOT/target/release/rdpshim}
+# shellcheck source=bench/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 ACCEPTOR=${RDPSHIM_ACCEPTOR_BIN:-$ROOT/target/release/rdpshim-test-acceptor}
-TIMEOUT=3
-REBUILD=0
-OUT=
-while getopts "bt:o:h" opt; do
+
+TIMEOUT=3 REBUILD=0 KEEP=0 OUT=
+while getopts "bkt:o:h" opt; do
     case "$opt" in
-    b) REBUILD=1 ;;
     t) TIMEOUT=$OPTARG ;;
     o) OUT=$OPTARG ;;
-    *)
-        sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//' >&2
-        exit 2
-        ;;
+    *) bench_option "$opt" ;;
     esac
 done
 
-log() { echo "hostile: $*" >&2; }
-if [[ ! -x /usr/bin/time ]]; then
-    log "installing GNU time (apt package 'time') for peak RSS"
-    DEBIAN_FRONTEND=noninteractive apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq time >/dev/null
+bench_gnu_time
+if ((REBUILD)) || [[ ! -x "$ACCEPTOR" ]]; then
+    (cd "$ROOT" && cargo build --release -p rdpshim-test-acceptor >&2)
 fi
-if ((REBUILD)) || [[ ! -x "$ACCEPTOR" ]] || [[ -z "${RDPSHIM_BIN:-}" && ! -x "$BIN" ]]; then
-    (cd "$ROOT" && cargo build --release -p rdpshim -p rdpshim-test-acceptor >&2)
-fi
-
-WORK=$(mktemp -d)
-trap 'rm -rf "$WORK"' EXIT
+bench_binary --version
+bench_workdir rdpshim-bench-hostile
+APID=
+bench_cleanup_hook() { [[ -z "$APID" ]] || kill "$APID" 2>/dev/null; }
 
 # name | acceptor arguments | rdpshim arguments (ADDR is replaced by the server's address)
 NLA="--security nla --user u --password p"
@@ -60,6 +51,7 @@ CASES=(
     "x224 garbage|--mode garbage-x224|$CONNECT"
     "x224 selects 0x3 (--nla off)|--mode bad-selected-protocol --selected 0x3|$CONNECT --nla off"
     "x224 selects 0x7FFFFFFF|--mode bad-selected-protocol --selected 0x7fffffff $NLA|$CONNECT_NLA"
+    "x224 selects TLS, NLA asked|--mode bad-selected-protocol --selected 0x1 $NLA|$CONNECT_NLA"
     "reset after accept|--mode reset-after-accept|$CONNECT"
     "reset after X.224 request|--mode reset-after-request|$CONNECT"
     "tls drip|--mode drip --at tls|$CONNECT --nla off"
@@ -92,6 +84,8 @@ CASES=(
     "diagnose: credssp flood|--mode flood --at credssp $NLA|diagnose ADDR --json --timeout $TIMEOUT"
     "diagnose: credssp DER 0x84 7FFFFFFF|--mode header --at credssp --header 30847fffffff $NLA|diagnose ADDR --json --timeout $TIMEOUT"
     "diagnose: mcs flood|--mode flood --at mcs|diagnose ADDR --json --timeout $TIMEOUT"
+    "diagnose: tls flood|--mode flood --at tls|diagnose ADDR --json --timeout $TIMEOUT"
+    "diagnose: certificate garbage DER|--mode bad-certificate --certificate garbage-der|diagnose ADDR --json --timeout $TIMEOUT"
 )
 
 # Starts the acceptor with "$@", sets ADDR and APID.
@@ -116,14 +110,15 @@ for case in "${CASES[@]}"; do
     start_acceptor $acceptor_args
     # shellcheck disable=SC2086
     set -- ${client_args//ADDR/$ADDR}
-    started=$EPOCHREALTIME
+    started=${EPOCHREALTIME/./}
     set +e
     echo p | timeout 120 /usr/bin/time -f %M -o "$WORK/time" "$BIN" "$@" >"$WORK/out.json" 2>"$WORK/err.txt"
     code=$?
     set -e
-    ended=$EPOCHREALTIME
+    ended=${EPOCHREALTIME/./}
     kill "$APID" 2>/dev/null || true
     wait "$APID" 2>/dev/null || true
+    APID=
     rss=$(tail -1 "$WORK/time" | tr -dc 0-9)
     result=$(python3 - "$WORK/out.json" <<'EOF'
 import json, sys
@@ -140,14 +135,14 @@ else:
     print("found: " + (", ".join(j.get("found", [])) or "nothing"))
 EOF
 )
-    wall=$(python3 -c "print(f'{$ended - $started:.2f}')")
+    wall=$(bench_elapsed_ms "$started" "$ended")
     mib=$(python3 -c "print(f'{${rss:-0} / 1024:.0f}')")
     rows+=("| $name | $code | $result | $wall | $mib |")
-    log "$name: exit $code, $result, ${wall} s, ${mib} MiB"
+    log "$name: exit $code, $result, ${wall} ms, ${mib} MiB"
 done
 
 {
-    echo "| mode | exit | outcome | wall (s) | peak RSS (MiB) |"
+    echo "| mode | exit | outcome | wall (ms) | peak RSS (MiB) |"
     echo "|---|---|---|---|---|"
     printf '%s\n' "${rows[@]}"
 } | tee "${OUT:-/dev/null}"

@@ -13,75 +13,30 @@
 # own dependencies (tests/lab/install-deps.sh).
 set -euo pipefail
 
-BENCH_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-ROOT=$(cd "$BENCH_DIR/.." && pwd)
-LAB="$ROOT/tests/lab/lab.sh"
+# shellcheck source=bench/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 SUMMARIZE="$BENCH_DIR/summarize.py"
-BIN=${RDPSHIM_BIN:-$ROOT/target/release/rdpshim}
 RUN_TIMEOUT=${BENCH_RUN_TIMEOUT:-60}
 DEFAULT_KINDS=(xrdp-modern xrdp-tls10 xrdp-aes128sha xrdp-expired shadow-nla shadow-tls)
 
-N=10
-REBUILD=0
-KEEP=0
-while getopts "n:bkh" opt; do
-    case "$opt" in
-    n) N=$OPTARG ;;
-    b) REBUILD=1 ;;
-    k) KEEP=1 ;;
-    *)
-        sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//' >&2
-        exit 2
-        ;;
-    esac
-done
+N=10 REBUILD=0 KEEP=0
+while getopts "n:bkh" opt; do bench_option "$opt"; done
 shift $((OPTIND - 1))
 [[ "$N" =~ ^[1-9][0-9]*$ ]] || { echo "run.sh: -n wants a positive integer" >&2; exit 2; }
 KINDS=("$@")
 ((${#KINDS[@]})) || KINDS=("${DEFAULT_KINDS[@]}")
 
-log() { echo "bench: $*" >&2; }
-die() { log "$*"; exit 1; }
-
-# ---------------------------------------------------------------- dependencies
-
-[[ $EUID -eq 0 ]] || die "must run as root (the lab needs it)"
-if [[ ! -x /usr/bin/time ]]; then
-    log "installing GNU time (apt package 'time') for peak RSS"
-    DEBIAN_FRONTEND=noninteractive apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq time >/dev/null
-fi
-for need in python3:python3 xfreerdp:freerdp2-x11 Xvfb:xvfb cargo:cargo; do
-    command -v "${need%%:*}" >/dev/null ||
-        die "missing ${need%%:*} (Debian package ${need#*:}; lab deps: tests/lab/install-deps.sh)"
-done
-[[ -x "$LAB" ]] || die "no lab script at $LAB"
-
-if ((REBUILD)) || [[ ! -x "$BIN" ]]; then
-    log "building release binary (cargo build --release -p rdpshim)"
-    (cd "$ROOT" && cargo build --release -p rdpshim) >&2
-fi
-[[ -x "$BIN" ]] || die "no binary at $BIN"
-
-# ---------------------------------------------------------------- private state + cleanup
-
-WORK=$(mktemp -d "${TMPDIR:-/tmp}/rdpshim-bench.XXXXXX")
-mkdir -p "$WORK/lab" "$WORK/runs" "$WORK/home"
-STARTED_DIRS=()
+bench_need python3:python3 xfreerdp:freerdp2-x11 Xvfb:xvfb cargo:cargo
+bench_binary
+bench_workdir rdpshim-bench
+mkdir -p "$WORK/home"
 XVFB_PID=""
-
-cleanup() {
-    local rc=$? d
-    for d in "${STARTED_DIRS[@]}"; do "$LAB" stop "$d" >/dev/null 2>&1 || true; done
+bench_cleanup_hook() {
     if [[ -n "$XVFB_PID" ]]; then
         kill "$XVFB_PID" 2>/dev/null || true
         wait "$XVFB_PID" 2>/dev/null || true
     fi
-    if ((KEEP)); then log "work dir kept: $WORK"; else rm -rf -- "$WORK"; fi
-    exit "$rc"
 }
-trap cleanup EXIT
-trap 'exit 130' INT TERM
 
 # xfreerdp (even --version and +auth-only) opens an X display. Start a private Xvfb once, before
 # anything is measured, so its start-up is never part of a measurement.
@@ -101,37 +56,17 @@ start_xvfb() {
 }
 start_xvfb
 
-# A free TCP port on 127.0.0.1 below the ephemeral range (lab.sh wants < 32768).
-free_port() {
-    python3 - <<'EOF'
-import random, socket
-for _ in range(200):
-    p = random.randint(20000, 32000)
-    s = socket.socket()
-    try:
-        s.bind(("127.0.0.1", p))
-    except OSError:
-        continue
-    finally:
-        s.close()
-    print(p)
-    break
-else:
-    raise SystemExit("no free port")
-EOF
-}
-
 # ---------------------------------------------------------------- one measured run
 
 
 CSV="$WORK/results.csv"
 echo "server,client,phase,run,ok,first_frame_ms,wall_ms,rss_kb,stages,note" >"$CSV"
 
-# run_client SERVER CLIENT PHASE RUN: runs one attempt, appends one CSV row.
+# run_client PHASE RUN CLIENT: runs one attempt against the server $kind, appends one CSV row.
 # Wall clock = bash's $EPOCHREALTIME (microseconds, read without a fork) right around
 # `/usr/bin/time CMD` (so it includes only time's own fork/exec, well under 1 ms); peak RSS = GNU time %M of the client process (KiB).
 run_client() {
-    local server=$1 client=$2 phase=$3 run=$4
+    local server=$kind phase=$1 run=$2 client=$3
     local base="$WORK/runs/$server.$client.$phase.$run"
     local t0 t1 rc=0 ok=0 ff="" stages="" note="" rss wall
     local -a cmd
@@ -165,7 +100,7 @@ run_client() {
         fi
     fi
     rss=$(tail -n 1 "$base.time" 2>/dev/null | tr -dc 0-9)
-    wall=$(((t1 - t0) / 1000)).$((((t1 - t0) % 1000) / 100))
+    wall=$(bench_elapsed_ms "$t0" "$t1")
     echo "$server,$client,$phase,$run,$ok,$ff,$wall,${rss:-},$stages,${note//,/;}" >>"$CSV"
     if ((!ok)); then log "$server $client $phase#$run failed: $note"; fi
 }
@@ -193,62 +128,31 @@ set_knobs() {
 }
 
 BENCH_T0=$SECONDS
-LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)
+LOAD_START=$(bench_loadavg)
 for kind in "${KINDS[@]}"; do
-    dir="$WORK/lab/$kind"
-    line=""
-    STARTED_DIRS+=("$dir")
-    for _ in 1 2 3; do
-        port=$(free_port)
-        if line=$("$LAB" start "$kind" "$port" "$dir" 2>"$WORK/lab/$kind.err"); then break; fi
-        "$LAB" stop "$dir" >/dev/null 2>&1 || true
-        line=""
-    done
-    if [[ -z "$line" ]]; then
-        reason=$(tail -n 1 "$WORK/lab/$kind.err" | tr ',' ';')
-        log "$kind: lab start failed: $reason"
-        echo "$kind,lab,start,0,0,,,,,lab start failed: $reason" >>"$CSV"
+    if ! bench_start_lab "$kind" "$WORK/lab/$kind" 20000 32000; then
+        log "$kind: lab start failed: $LAB_ERROR"
+        echo "$kind,lab,start,0,0,,,,,lab start failed: $LAB_ERROR" >>"$CSV"
         continue
     fi
-    declare -A KV=()
-    for w in $line; do KV[${w%%=*}]=${w#*=}; done
-    HOST=${KV[host]} PORT=${KV[port]} USERNAME=${KV[user]:-} PASSWORD=${KV[password]:-}
-    unset KV
+    HOST=$LAB_HOST PORT=$LAB_PORT USERNAME=$LAB_USER PASSWORD=$LAB_PASSWORD
     set_knobs "$kind"
     log "$kind on $HOST:$PORT: warm-up + $N runs per client"
-    run_client "$kind" rdpshim warmup 0
-    run_client "$kind" xfreerdp warmup 0
-    for ((i = 1; i <= N; i++)); do
-        # Alternate which client goes first, so neither always follows the other's teardown.
-        if ((i % 2)); then
-            run_client "$kind" rdpshim run "$i"
-            run_client "$kind" xfreerdp run "$i"
-        else
-            run_client "$kind" xfreerdp run "$i"
-            run_client "$kind" rdpshim run "$i"
-        fi
-    done
-    "$LAB" stop "$dir" >/dev/null 2>&1 || log "$kind: lab stop failed"
+    # Warm-up rdpshim then xfreerdp; then the two alternate which goes first, so neither
+    # always follows the other's teardown.
+    bench_rounds "$N" run_client : rdpshim xfreerdp
+    "$LAB" stop "$WORK/lab/$kind" >/dev/null 2>&1 || log "$kind: lab stop failed"
 done
-LOAD_END=$(cut -d' ' -f1-3 /proc/loadavg)
+LOAD_END=$(bench_loadavg)
 ELAPSED=$((SECONDS - BENCH_T0))
 
 # ---------------------------------------------------------------- report
 
-rev=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)
-if [[ -n "$(git -C "$ROOT" status --porcelain -- client profiles Cargo.toml Cargo.lock 2>/dev/null)" ]]; then
-    rev="$rev+dirty"
-fi
 META="$WORK/meta"
 {
-    echo "date=$(date -u +%Y-%m-%dT%H:%M:%SZ)"
-    echo "nproc=$(nproc)"
-    echo "kernel=$(uname -sr)"
-    echo "cpu=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')"
+    bench_meta_machine
     echo "loadavg=$LOAD_START (start) / $LOAD_END (end)"
-    echo "rdpshim=$("$BIN" --version 2>/dev/null | head -n 1), git $rev, binary built $(date -u -r "$BIN" +%Y-%m-%dT%H:%M:%SZ)"
     echo "xfreerdp=$(DISPLAY=$XDISPLAY xfreerdp --version 2>/dev/null | head -n 1)"
-    echo "xrdp=$(xrdp --version 2>/dev/null | head -n 1 || true)"
     echo "n=$N"
     echo "elapsed_s=$ELAPSED"
 } >"$META"

@@ -8,78 +8,12 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use serde::Serialize;
-
+use crate::host::{HostPort, HostPortError};
 use crate::secret::Password;
 
-/// TCP port RDP listens on unless told otherwise.
-pub const DEFAULT_RDP_PORT: u16 = 3389;
+pub use crate::host::DEFAULT_RDP_PORT;
 
-/// Which TLS implementation performs the upgrade.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum TlsStack {
-    /// rustls: TLS 1.3 and 1.2 with AEAD suites only. The default and the strongest.
-    Rustls,
-    /// OpenSSL at security level 0: TLS 1.2 down to 1.0, CBC suites, RSA key exchange.
-    /// Only for servers that rustls cannot talk to.
-    Openssl,
-}
-
-impl TlsStack {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Rustls => "rustls",
-            Self::Openssl => "openssl",
-        }
-    }
-}
-
-/// A TLS protocol version, oldest first so that `<` means "weaker".
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
-pub enum TlsVersion {
-    #[serde(rename = "1.0")]
-    Tls10,
-    #[serde(rename = "1.1")]
-    Tls11,
-    #[serde(rename = "1.2")]
-    Tls12,
-    #[serde(rename = "1.3")]
-    Tls13,
-}
-
-impl TlsVersion {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Tls10 => "1.0",
-            Self::Tls11 => "1.1",
-            Self::Tls12 => "1.2",
-            Self::Tls13 => "1.3",
-        }
-    }
-}
-
-/// The TLS settings of an attempt.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct TlsChoice {
-    pub stack: TlsStack,
-    /// `None` = whatever the stack negotiates (rustls: 1.3 or 1.2; OpenSSL: 1.2 down to 1.0).
-    pub version: Option<TlsVersion>,
-    /// Suite list in the stack's own syntax: rustls suite names (`TLS13_AES_128_GCM_SHA256`)
-    /// or an OpenSSL cipher string (`AES128-SHA:ECDHE-RSA-AES128-SHA`). `None` = stack default.
-    pub ciphers: Option<String>,
-}
-
-impl TlsChoice {
-    /// What mstsc on a current Windows would use: TLS 1.3/1.2, AEAD suites.
-    pub fn modern() -> Self {
-        Self {
-            stack: TlsStack::Rustls,
-            version: None,
-            ciphers: None,
-        }
-    }
-}
+pub use rdpshim_planner::{TlsChoice, TlsStack, TlsVersion};
 
 /// Per-stage time limits. Each network stage is bounded on its own, so a server that stops
 /// answering mid-handshake is reported at the stage where it stopped.
@@ -183,79 +117,7 @@ impl AttemptSpec {
     }
 }
 
-/// Splits `HOST[:PORT]`, `[V6]:PORT` or a bare IPv6 literal.
-pub fn parse_host_port(input: &str) -> Result<(String, u16), String> {
-    let input = input.trim();
-    if input.is_empty() {
-        return Err("empty host".to_owned());
-    }
-    if let Some(rest) = input.strip_prefix('[') {
-        let (host, after) = rest
-            .split_once(']')
-            .ok_or_else(|| format!("`{input}`: missing `]` after IPv6 address"))?;
-        let port = match after.strip_prefix(':') {
-            Some(port) => parse_port(input, port)?,
-            None if after.is_empty() => DEFAULT_RDP_PORT,
-            None => return Err(format!("`{input}`: expected `:PORT` after `]`")),
-        };
-        return Ok((host.to_owned(), port));
-    }
-    if input.parse::<std::net::Ipv6Addr>().is_ok() {
-        return Ok((input.to_owned(), DEFAULT_RDP_PORT));
-    }
-    match input.rsplit_once(':') {
-        Some((host, port)) if !host.is_empty() => Ok((host.to_owned(), parse_port(input, port)?)),
-        Some(_) => Err(format!("`{input}`: missing host before `:`")),
-        None => Ok((input.to_owned(), DEFAULT_RDP_PORT)),
-    }
-}
-
-fn parse_port(input: &str, port: &str) -> Result<u16, String> {
-    match port.parse::<u16>() {
-        Ok(0) | Err(_) => Err(format!("`{input}`: `{port}` is not a TCP port (1-65535)")),
-        Ok(port) => Ok(port),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn host_port_forms() {
-        let cases = [
-            ("server", Ok(("server", 3389))),
-            ("server:3390", Ok(("server", 3390))),
-            ("10.0.0.5:1", Ok(("10.0.0.5", 1))),
-            ("[::1]:3390", Ok(("::1", 3390))),
-            ("[::1]", Ok(("::1", 3389))),
-            ("::1", Ok(("::1", 3389))),
-            ("fe80::1", Ok(("fe80::1", 3389))),
-        ];
-        for (input, expected) in cases {
-            let got = parse_host_port(input);
-            assert_eq!(
-                got.as_ref().map(|(h, p)| (h.as_str(), *p)),
-                expected.map_err(|_: ()| String::new()).as_ref().map(|x| *x),
-                "{input}"
-            );
-        }
-        for bad in [
-            "",
-            "server:0",
-            "server:99999",
-            "server:x",
-            ":3389",
-            "[::1",
-            "[::1]x",
-        ] {
-            assert!(parse_host_port(bad).is_err(), "{bad} should be rejected");
-        }
-    }
-
-    #[test]
-    fn tls_versions_order_by_strength() {
-        assert!(TlsVersion::Tls10 < TlsVersion::Tls11);
-        assert!(TlsVersion::Tls12 < TlsVersion::Tls13);
-    }
+/// Splits `HOST[:PORT]`, `[V6]:PORT` or a bare IPv6 literal (see [`HostPort`]).
+pub fn parse_host_port(input: &str) -> Result<(String, u16), HostPortError> {
+    HostPort::parse(input).map(|target| (target.host, target.port))
 }

@@ -15,9 +15,11 @@ use crate::diagnose::findings::X224Answer;
 use crate::engine::framing::{measure, read_frame, Frame, FrameError, Size, MAX_TS_REQUEST};
 use crate::engine::probe::{decode_confirm, parse_challenge, read_challenge};
 use crate::engine::{cert, x224};
+use crate::report::FailureClass;
 
 /// The X.224 Connection Confirm decoder (`diagnose`'s probes) and the engine's check on top
-/// of it: a selection is one protocol, and the engine accepts only one it requested.
+/// of it: a selection is one protocol, the engine accepts only one it requested, and names
+/// one it did not request as exactly that protocol (for the planner to follow).
 pub fn x224_confirm(data: &[u8]) {
     let answer = decode_confirm(data);
     if let X224Answer::Selected { selected, .. } = &answer {
@@ -31,8 +33,8 @@ pub fn x224_confirm(data: &[u8]) {
         SecurityProtocol::HYBRID | SecurityProtocol::HYBRID_EX,
     ];
     for requested in requests {
-        if x224::check_confirm(data, requested).is_ok() {
-            match &answer {
+        match x224::check_confirm(data, requested) {
+            Ok(()) => match &answer {
                 X224Answer::Selected { selected, .. } => assert!(
                     *selected != 0 && requested.bits() & selected == *selected,
                     "accepted 0x{selected:x} for 0x{:x}",
@@ -40,6 +42,16 @@ pub fn x224_confirm(data: &[u8]) {
                 ),
                 X224Answer::Refused { .. } => {}
                 other => panic!("accepted {other:?}"),
+            },
+            // Followed by the planner: exactly one valid protocol, outside the request.
+            Err(failure) => {
+                if let FailureClass::UnrequestedProtocol(protocol) = failure.class {
+                    assert!(
+                        matches!(&answer, X224Answer::Selected { selected, .. }
+                            if *selected == protocol.bits() && requested.bits() & selected == 0),
+                        "{protocol} named unrequested for {answer:?}"
+                    );
+                }
             }
         }
     }

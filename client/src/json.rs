@@ -3,8 +3,9 @@
 
 use serde::Serialize;
 
+use crate::diagnose::verdicts::Remedy;
 use crate::ladder::Run;
-use crate::planner::{Fallback, VerdictKind};
+use crate::planner::{CauseId, Fallback, Finding, Severity};
 use crate::report::{AttemptReport, CertificateInfo, FailureClass, StageTime};
 
 #[derive(Debug, Serialize)]
@@ -31,15 +32,37 @@ pub struct RunJson<'a> {
 pub struct VerdictJson {
     pub kind: &'static str,
     pub reason: String,
+    /// The causes the attempts proved (ids from the table of causes, blocking first), with
+    /// the attempts that show each and the same remedies `diagnose` prints.
+    pub causes: Vec<CauseJson>,
 }
 
-pub fn verdict_kind_name(kind: VerdictKind) -> &'static str {
-    match kind {
-        VerdictKind::AuthFailed => "auth-failed",
-        VerdictKind::NoWorkingConfiguration => "no-working-configuration",
-        VerdictKind::Unreachable => "unreachable",
-        VerdictKind::RefusedByPolicy => "refused-by-policy",
-        VerdictKind::CertificateChanged => "certificate-changed",
+/// A cause from the table with the evidence that proved it.
+#[derive(Debug, Serialize)]
+pub struct CauseJson {
+    pub id: CauseId,
+    pub title: &'static str,
+    pub severity: Severity,
+    pub evidence: String,
+    pub remedy: Remedy,
+    /// The fallback that works around it, when there is one.
+    pub workaround: Option<Fallback>,
+}
+
+impl CauseJson {
+    pub fn from_finding(finding: &Finding) -> Self {
+        let info = finding.id.info();
+        Self {
+            id: finding.id,
+            title: info.title,
+            severity: info.severity,
+            evidence: finding.evidence.clone(),
+            remedy: Remedy {
+                server: info.server,
+                client: info.client,
+            },
+            workaround: info.workaround,
+        }
     }
 }
 
@@ -166,8 +189,9 @@ impl<'a> RunJson<'a> {
                 .map(|s| s.fallbacks.clone())
                 .unwrap_or_default(),
             verdict: run.result.as_ref().err().map(|v| VerdictJson {
-                kind: verdict_kind_name(v.kind),
+                kind: v.kind.as_str(),
                 reason: v.reason.clone(),
+                causes: v.causes.iter().map(CauseJson::from_finding).collect(),
             }),
             ms: crate::report::millis(run.elapsed),
             attempts: run

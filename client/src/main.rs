@@ -5,10 +5,8 @@ mod cli;
 
 use std::process::ExitCode;
 
-use clap::Parser as _;
-
 fn main() -> ExitCode {
-    let args = cli::args::Cli::parse();
+    let args = cli::manual::parse();
     cli::logging::init(args.verbose);
     match args.command {
         cli::args::Command::Connect(connect) => cli::connect::run(&connect),
@@ -16,6 +14,6 @@ fn main() -> ExitCode {
         cli::args::Command::Import(import) => cli::profile::import(&import),
         cli::args::Command::Diagnose(diagnose) => cli::diagnose::run(&diagnose),
         cli::args::Command::Matrix(matrix) => cli::matrix::run(&matrix),
-        cli::args::Command::Generate { artifact } => cli::generate::run(artifact),
+        cli::args::Command::Generate(generate) => cli::generate::run(&generate),
     }
 }

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Install what tests/lab needs on Debian 12 (as root). Idempotent: does nothing when all is there.
-#   tests/lab/install-deps.sh   lab servers, build dependencies, and the peers the tests
-#                               compare rdpshim with (xfreerdp, sslscan, nmap)
+#   tests/lab/install-deps.sh [PACKAGE...]   lab servers, build dependencies, and the peers
+#                               the tests compare rdpshim with (xfreerdp, sslscan, nmap); and the
+#                               PACKAGEs given (packaging/install-deps.sh passes its own)
 set -euo pipefail
 
 packages=(
@@ -25,6 +26,7 @@ packages=(
     dbus                # dbus-run-session / dbus-daemon
     sslscan             # lab tests (diagnose): TLS findings compared with sslscan --rdp
     nmap                # lab tests (diagnose): security layers compared with rdp-enum-encryption
+    "$@"
 )
 
 if [[ $EUID -ne 0 ]]; then

@@ -25,7 +25,8 @@ LAB_DEADLINE=${LAB_DEADLINE:-15}
 LAB_LOCK=/run/lock/rdpshim-lab.lock
 
 KINDS=(xrdp-modern xrdp-tls10 xrdp-aes128sha xrdp-expired xrdp-rdp-only shadow-nla shadow-tls
-    closer staller staller-tls ipv6-first netns-drop netns-reject)
+    closer staller staller-tls ipv6-first netns-drop netns-reject
+    win-reset win-reset-ssl http tls-plain xrdp-negotiate xrdp-rdp-low xrdp-rdp-fips selects-tls)
 
 kind_description() {
     case "$1" in
@@ -42,6 +43,16 @@ kind_description() {
     ipv6-first) echo "xrdp-modern on 127.0.0.1 only; name=$LAB_V6_NAME resolves ::1 first inside with-hosts.sh HOSTS" ;;
     netns-drop) echo "xrdp-modern in a network namespace behind iptables DROP (connect hangs)" ;;
     netns-reject) echo "xrdp-modern in a network namespace behind iptables REJECT tcp-reset (refused)" ;;
+    win-reset) echo "python listener like Windows with an unusable RDP certificate: selects the protocol asked, RST at the ClientHello" ;;
+    win-reset-ssl) echo "python listener like Windows with an unusable RDP certificate: selects PROTOCOL_SSL whatever was asked, RST at the ClientHello" ;;
+    http) echo "python3 -m http.server: a web server where an RDP server was expected" ;;
+    tls-plain) echo "openssl s_server: TLS straight away, no X.224 (an HTTPS or TLS-wrapped port)" ;;
+    xrdp-negotiate) echo "xrdp, security_layer=negotiate, crypt_level=high: TLS, and Standard RDP Security (128-bit RC4) offered too" ;;
+    xrdp-rdp-low) echo "xrdp, Standard RDP Security only, crypt_level=low (40-bit RC4)" ;;
+    xrdp-rdp-fips) echo "xrdp, Standard RDP Security only, crypt_level=fips (FIPS 140-1: 3DES)" ;;
+    selects-tls) echo "a TLS-only server that selects PROTOCOL_SSL whatever was asked (python X.224 front, xrdp-modern behind it on 127.0.0.2)" ;;
+    # Not in KINDS (`up` cannot start it): the caller writes the certificate first.
+    xrdp-given-cert) echo "xrdp-modern with the certificate the caller put in DIR (cert.pem, key.pem)" ;;
     *) return 1 ;;
     esac
 }
@@ -512,6 +523,12 @@ do_start() {
         launch_xrdp
         wait_ready xrdp "$host" "$PORT" --x224
         ;;
+    xrdp-given-cert)
+        [[ -s "$DIR/cert.pem" && -s "$DIR/key.pem" ]] || die "$KIND needs DIR/cert.pem and DIR/key.pem"
+        write_xrdp_ini 127.0.0.1 "$PORT" tls high "TLSv1.2, TLSv1.3" ""
+        launch_xrdp
+        wait_ready xrdp "$host" "$PORT" --x224
+        ;;
     xrdp-tls10)
         make_selfsigned_cert
         write_xrdp_ini 127.0.0.1 "$PORT" tls high "TLSv1" "ECDHE-RSA-AES128-SHA:@SECLEVEL=0"
@@ -530,8 +547,19 @@ do_start() {
         launch_xrdp
         wait_ready xrdp "$host" "$PORT" --x224
         ;;
-    xrdp-rdp-only)
-        write_xrdp_ini 127.0.0.1 "$PORT" rdp none "TLSv1.2, TLSv1.3" ""
+    xrdp-rdp-only | xrdp-rdp-low | xrdp-rdp-fips)
+        local crypt=none
+        case "$KIND" in
+        xrdp-rdp-low) crypt=low ;;
+        xrdp-rdp-fips) crypt=fips ;;
+        esac
+        write_xrdp_ini 127.0.0.1 "$PORT" rdp "$crypt" "TLSv1.2, TLSv1.3" ""
+        launch_xrdp
+        wait_ready xrdp "$host" "$PORT" --x224
+        ;;
+    xrdp-negotiate)
+        make_selfsigned_cert
+        write_xrdp_ini 127.0.0.1 "$PORT" negotiate high "TLSv1.2, TLSv1.3" ""
         launch_xrdp
         wait_ready xrdp "$host" "$PORT" --x224
         ;;
@@ -568,6 +596,32 @@ do_start() {
     staller-tls)
         launch staller "$LAB_PYTHON" -u "$LABPY" staller 127.0.0.1 "$PORT" --tls
         wait_ready staller "$host" "$PORT"
+        ;;
+    win-reset | win-reset-ssl)
+        local select=asked
+        if [[ "$KIND" == win-reset-ssl ]]; then select=ssl; fi
+        launch resetter "$LAB_PYTHON" -u "$LABPY" resetter 127.0.0.1 "$PORT" --select "$select"
+        wait_ready resetter "$host" "$PORT" --x224
+        ;;
+    selects-tls)
+        # xrdp on 127.0.0.2 (same port: all of 127/8 is loopback), the X.224 front on 127.0.0.1.
+        make_selfsigned_cert
+        write_xrdp_ini 127.0.0.2 "$PORT" tls high "TLSv1.2, TLSv1.3" ""
+        launch_xrdp
+        wait_ready xrdp 127.0.0.2 "$PORT" --x224
+        launch front "$LAB_PYTHON" -u "$LABPY" selects-tls 127.0.0.1 "$PORT" 127.0.0.2 "$PORT"
+        wait_ready front "$host" "$PORT" --x224
+        ;;
+    http)
+        mkdir -p "$DIR/www"
+        echo "not an RDP server" >"$DIR/www/index.html"
+        launch http "$LAB_PYTHON" -m http.server --bind 127.0.0.1 --directory "$DIR/www" "$PORT"
+        wait_ready http "$host" "$PORT"
+        ;;
+    tls-plain)
+        make_selfsigned_cert
+        launch tls openssl s_server -quiet -accept "127.0.0.1:$PORT" -cert "$DIR/cert.pem" -key "$DIR/key.pem"
+        wait_ready tls "$host" "$PORT"
         ;;
     ipv6-first)
         make_selfsigned_cert

@@ -6,12 +6,23 @@ Subcommands:
   staller HOST PORT [--tls]  accept, read the X.224 Connection Request, never answer;
                              with --tls: answer a Connection Confirm selecting
                              PROTOCOL_SSL, then never answer the TLS ClientHello
+  resetter HOST PORT [--select asked|ssl]
+                             a Windows server whose Remote Desktop certificate is unusable
+                             (missing, or its private key in MachineKeys unreadable): answer
+                             the X.224 request selecting one requested protocol (asked:
+                             HYBRID_EX, HYBRID, SSL in that order) or PROTOCOL_SSL whatever
+                             was asked (ssl), then reset (RST) at the TLS ClientHello
   probe   HOST PORT [--x224] [--deadline S]
                              poll until a TCP connect succeeds (and, with --x224, until an
                              X.224 request gets a TPKT answer); exit 0 ok, 1 deadline
   connect HOST PORT [--timeout S]
                              one connect attempt; prints accepted|refused|timeout|error:..
                              and the elapsed seconds
+  selects-tls LHOST LPORT HOST PORT
+                             a TLS-only server that selects PROTOCOL_SSL whatever was asked
+                             (Windows without NLA does; MS-RDPBCGR has it choose from the
+                             request): answer the client's X.224 request selecting TLS, do the
+                             X.224 exchange (TLS) with the RDP server HOST:PORT, relay the rest
   rdp-tls-proxy LPORT HOST PORT
                              listen on 127.0.0.1:LPORT; for each connection do the X.224
                              exchange (asking for PROTOCOL_SSL) with HOST:PORT, then relay raw
@@ -108,6 +119,52 @@ def make_staller_handler(tls):
     return handler
 
 
+def requested_protocols(tpkt):
+    """requestedProtocols of an X.224 Connection Request's RDP_NEG_REQ (0 when absent)."""
+    if len(tpkt) >= 19 and tpkt[-8] == 0x01:
+        return struct.unpack("<I", tpkt[-4:])[0]
+    return 0
+
+
+def x224_confirm(kind, value):
+    """TPKT + X.224 Connection Confirm + RDP_NEG_RSP (kind 2) or RDP_NEG_FAILURE (kind 3)."""
+    return bytes.fromhex("03000013" "0ed00000123400") + struct.pack("<BBHI", kind, 0, 8, value)
+
+
+def reset(conn):
+    """Close with an RST instead of a FIN (SO_LINGER on, time 0), as Windows does."""
+    conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    conn.close()
+
+
+def make_resetter_handler(select):
+    def handler(conn, peer):
+        try:
+            conn.settimeout(30)
+            data = read_tpkt(conn)
+            requested = requested_protocols(data)
+            if select == "ssl":
+                chosen = 0x1
+            else:
+                chosen = next((p for p in (0x8, 0x2, 0x1) if requested & p), None)
+            if chosen is None:
+                # Asked for Standard RDP Security only: SSL_REQUIRED_BY_SERVER.
+                conn.sendall(x224_confirm(3, 1))
+                log(f"{peer}: requested 0x{requested:x}; sent SSL_REQUIRED_BY_SERVER")
+                conn.close()
+                return
+            conn.sendall(x224_confirm(2, chosen))
+            hello = conn.recv(65536)
+            log(f"{peer}: requested 0x{requested:x}, selected 0x{chosen:x}; "
+                f"{len(hello)} bytes of ClientHello; reset")
+            reset(conn)
+        except OSError as e:
+            log(f"{peer}: {e!r}")
+            conn.close()
+
+    return handler
+
+
 # TPKT + X.224 Connection Request + RDP_NEG_REQ asking for PROTOCOL_SSL only.
 X224_CR_SSL = bytes.fromhex("03000013" "0ee00000000000" "01000800" "01000000")
 
@@ -129,9 +186,18 @@ def relay(src, dst):
                 pass
 
 
-def rdp_tls_proxy(lport, host, port):
+def tls_front(lhost, lport, host, port, answer_client):
+    """Listen on LHOST:LPORT; per connection do the X.224 exchange (asking for PROTOCOL_SSL)
+    with HOST:PORT, then relay raw bytes. With answer_client, first read the client's X.224
+    request and answer it selecting PROTOCOL_SSL, whatever it asked for."""
+
     def handler(conn, peer):
         try:
+            conn.settimeout(30)
+            if answer_client:
+                asked = read_tpkt(conn)
+                conn.sendall(X224_CC_SSL)
+                log(f"{peer}: asked 0x{requested_protocols(asked):x}; selected PROTOCOL_SSL")
             up = socket.create_connection((host, port), timeout=10)
             up.sendall(X224_CR_SSL)
             cc = read_tpkt(up)
@@ -142,15 +208,16 @@ def rdp_tls_proxy(lport, host, port):
                 conn.close()
                 up.close()
                 return
+            conn.settimeout(None)
             up.settimeout(None)
         except OSError as e:
-            log(f"{peer}: upstream {e!r}")
+            log(f"{peer}: {e!r}")
             conn.close()
             return
         threading.Thread(target=relay, args=(up, conn), daemon=True).start()
         relay(conn, up)
 
-    serve("127.0.0.1", lport, handler)
+    serve(lhost, lport, handler)
 
 
 def probe(host, port, x224, deadline):
@@ -221,6 +288,15 @@ def main(argv):
             sp.add_argument("--deadline", type=float, default=15.0)
         if name == "connect":
             sp.add_argument("--timeout", type=float, default=3.0)
+    sp = sub.add_parser("resetter")
+    sp.add_argument("host")
+    sp.add_argument("port", type=int)
+    sp.add_argument("--select", choices=("asked", "ssl"), default="asked")
+    sp = sub.add_parser("selects-tls")
+    sp.add_argument("lhost")
+    sp.add_argument("lport", type=int)
+    sp.add_argument("host")
+    sp.add_argument("port", type=int)
     sp = sub.add_parser("rdp-tls-proxy")
     sp.add_argument("lport", type=int)
     sp.add_argument("host")
@@ -231,12 +307,16 @@ def main(argv):
         serve(a.host, a.port, closer_handler)
     elif a.cmd == "staller":
         serve(a.host, a.port, make_staller_handler(a.tls))
+    elif a.cmd == "resetter":
+        serve(a.host, a.port, make_resetter_handler(a.select))
     elif a.cmd == "probe":
         return probe(a.host, a.port, a.x224, a.deadline)
     elif a.cmd == "connect":
         return connect_once(a.host, a.port, a.timeout)
+    elif a.cmd == "selects-tls":
+        tls_front(a.lhost, a.lport, a.host, a.port, answer_client=True)
     elif a.cmd == "rdp-tls-proxy":
-        rdp_tls_proxy(a.lport, a.host, a.port)
+        tls_front("127.0.0.1", a.lport, a.host, a.port, answer_client=False)
     elif a.cmd == "xwd-colors":
         return xwd_colors(a.file)
     return 0

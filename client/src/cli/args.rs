@@ -1,34 +1,25 @@
-//! Every flag, defined once (clap derive). These types stop at the CLI:
-//! [`ConnectArgs::to_request`] converts them into the ladder's own [`Request`] (policy, pins,
-//! timeouts) and nothing below sees clap.
+//! Every flag of every subcommand, defined once (clap derive), with the groups several
+//! share in [`super::flags`]. These types stop at the CLI: `request.rs` turns `connect`'s
+//! into the library's request at one boundary, the other subcommands read theirs in their
+//! own module, and nothing below sees clap.
 
-use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-use rdpshim::attempt::{parse_host_port, StageTimeouts, TlsChoice, TlsStack, TlsVersion};
-use rdpshim::ladder::Request;
-use rdpshim::planner::{Dial, Grade, Pins, Policy};
-
-pub const EXIT_CODES_HELP: &str = "\
-Exit codes:
-  0  connected (first frame decoded)
-  2  usage error
-  3  authentication failed (wrong password, unknown user, account restrictions)
-  4  no working configuration (the diagnosis says why)
-  5  unreachable (DNS failure, connection refused, no answer)
-  6  refused by policy (--min-security, or a possible downgrade against the profile)
-  7  certificate changed (see both fingerprints; --accept-new-cert to trust the new one)
-  8  matrix: a cell regressed against --baseline (ok before, a failure now)";
+use super::exit;
+use super::flags::{
+    Address, AttemptLimit, CellLimit, Login, Output, ProbeLimit, Resolve, Target, Timeout,
+};
+use rdpshim::host::HostPort;
 
 #[derive(Debug, Parser)]
 #[command(
     name = "rdpshim",
     version,
     about = "Gets an RDP connection working when the stock client gives up",
-    after_help = EXIT_CODES_HELP
+    after_help = exit::help(exit::ALL)
 )]
 pub struct Cli {
     /// More output on stderr: -v for rdpshim's own steps, -vv for protocol libraries too.
@@ -42,28 +33,30 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Connect to HOST[:PORT] and prove the connection by decoding the first frame.
-    #[command(after_help = EXIT_CODES_HELP)]
+    #[command(after_help = exit::help(exit::CONNECT))]
     Connect(Box<ConnectArgs>),
     /// Saved profiles: list, show, remove, repair, export (.rdp, FreeRDP, JSON).
-    #[command(subcommand)]
-    Profile(super::profile::ProfileCommand),
+    #[command(subcommand, after_help = exit::help(exit::PROFILE))]
+    Profile(ProfileCommand),
     /// Create or update a profile from an .rdp file.
-    Import(super::profile::ImportArgs),
+    #[command(after_help = exit::help(exit::PROFILE))]
+    Import(ImportArgs),
     /// Find out why a server refuses clients, without credentials: reachability, security
-    /// layers, TLS versions and suites, certificate, NLA and NTLM identity, UDP; then a
-    /// verdict per known cause of mstsc's error 0x904.
-    #[command(after_help = super::diagnose::DIAGNOSE_EXIT_HELP)]
-    Diagnose(super::diagnose::DiagnoseArgs),
+    /// layers, TLS versions and suites, certificate, NLA and NTLM identity, UDP, Standard RDP
+    /// Security levels; then a verdict per known cause (of mstsc's error 0x904: blocking;
+    /// under a client policy: conditional; weaknesses).
+    #[command(after_help = exit::help(exit::DIAGNOSE))]
+    Diagnose(DiagnoseArgs),
     /// Regression harness: every configuration of a matrix against every host, a table of
     /// outcomes, baselines to compare against, JUnit XML for CI.
-    Matrix(Box<super::matrix::MatrixArgs>),
-    /// Print the man page or shell completions (for packaging).
+    #[command(after_help = format!("{MATRIX_CONFIGURATIONS}\n\n{}", exit::help(exit::MATRIX)))]
+    Matrix(Box<MatrixArgs>),
+    /// Print or write the man pages or shell completions (for packaging).
     #[command(hide = true)]
-    Generate {
-        #[arg(value_enum)]
-        artifact: super::generate::Artifact,
-    },
+    Generate(GenerateArgs),
 }
+
+// ---------------------------------------------------------------- connect
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum OnOff {
@@ -72,7 +65,7 @@ pub enum OnOff {
 }
 
 impl OnOff {
-    fn is_on(self) -> bool {
+    pub fn is_on(self) -> bool {
         self == Self::On
     }
 }
@@ -88,18 +81,6 @@ pub enum TlsArg {
     V11,
     #[value(name = "1.0")]
     V10,
-}
-
-impl TlsArg {
-    fn version(self) -> Option<TlsVersion> {
-        match self {
-            Self::Auto => None,
-            Self::V13 => Some(TlsVersion::Tls13),
-            Self::V12 => Some(TlsVersion::Tls12),
-            Self::V11 => Some(TlsVersion::Tls11),
-            Self::V10 => Some(TlsVersion::Tls10),
-        }
-    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -120,22 +101,10 @@ pub enum FloorArg {
     NoNla,
 }
 
-impl FloorArg {
-    fn grade(self) -> Grade {
-        match self {
-            Self::Modern => Grade::Modern,
-            Self::Tls12 => Grade::Tls12,
-            Self::Legacy => Grade::Legacy,
-            Self::NoNla => Grade::NoNla,
-        }
-    }
-}
-
 #[derive(Debug, Args)]
 pub struct ConnectArgs {
-    /// Server as HOST, HOST:PORT, [IPV6]:PORT or an IP literal (port 3389 by default).
-    #[arg(value_name = "HOST[:PORT]")]
-    pub target: String,
+    #[command(flatten)]
+    pub target: Target,
 
     /// Make exactly one attempt with the knobs given (defaults: NLA on, TLS auto on rustls,
     /// UDP on, dial the resolved name); no fallbacks.
@@ -164,41 +133,30 @@ pub struct ConnectArgs {
     pub udp: Option<OnOff>,
 
     /// Dial this IP (or IP:PORT) instead of resolving HOST; HOST stays the TLS/CredSSP name.
-    #[arg(long, value_name = "IP")]
-    pub address: Option<String>,
+    #[arg(long, value_name = "IP", value_parser = super::flags::address)]
+    pub address: Option<Address>,
 
     /// An address to try for HOST when its name fails, as curl's --resolve: HOST:ADDR or
     /// HOST:PORT:ADDR (repeatable).
-    #[arg(long, value_name = "HOST:ADDR")]
-    pub resolve: Vec<String>,
+    #[arg(long, value_name = "HOST:ADDR", value_parser = super::flags::resolve)]
+    pub resolve: Vec<Resolve>,
 
     /// Name for TLS SNI and the CredSSP target (an IP literal = no SNI, NTLM).
     #[arg(long, value_name = "NAME")]
     pub server_name: Option<String>,
 
-    /// User name for NLA.
-    #[arg(short = 'u', long = "user", value_name = "USER")]
-    pub user: Option<String>,
-
-    /// Domain for NLA.
-    #[arg(short = 'd', long = "domain", value_name = "DOMAIN")]
-    pub domain: Option<String>,
-
-    /// Read the password from the first line of standard input (otherwise the keyring,
-    /// RDPSHIM_PASSWORD, or a prompt). There is deliberately no flag that takes the password.
-    #[arg(long)]
-    pub password_stdin: bool,
+    #[command(flatten)]
+    pub login: Login,
 
     /// Save the first decoded frame as PNG.
     #[arg(long, value_name = "FILE.png")]
     pub screenshot: Option<PathBuf>,
 
-    /// Time limit for each network stage, in seconds.
-    #[arg(long, value_name = "SECONDS", default_value = "10", value_parser = parse_timeout)]
-    pub timeout: Duration,
+    #[command(flatten)]
+    pub timeout: Timeout<AttemptLimit>,
 
     /// Overall time limit for the whole ladder, in seconds.
-    #[arg(long, value_name = "SECONDS", default_value = "90", value_parser = parse_timeout)]
+    #[arg(long, value_name = "SECONDS", default_value = "90", value_parser = super::flags::seconds)]
     pub deadline: Duration,
 
     /// At most this many attempts.
@@ -221,225 +179,255 @@ pub struct ConnectArgs {
     #[arg(long)]
     pub no_save: bool,
 
-    /// Print one JSON object on stdout instead of the human summary.
+    #[command(flatten)]
+    pub output: Output,
+}
+
+// ---------------------------------------------------------------- diagnose
+
+#[derive(Debug, Args)]
+pub struct DiagnoseArgs {
+    #[command(flatten)]
+    pub target: Target,
+
+    #[command(flatten)]
+    pub output: Output,
+
+    #[command(flatten)]
+    pub timeout: Timeout<ProbeLimit>,
+
+    /// Simultaneous connections to the server (small servers drop connections beyond a
+    /// tiny listen backlog; xrdp's is 2).
+    #[arg(long, value_name = "N", default_value_t = 2, value_parser = clap::value_parser!(u16).range(1..=32))]
+    pub connections: u16,
+}
+
+// ---------------------------------------------------------------- matrix
+
+const MATRIX_CONFIGURATIONS: &str = "\
+Configurations (40 by default): nla|no-nla / rustls-auto|rustls-1.2|openssl-1.2|openssl-1.1|openssl-1.0
+/ name|ip / udp|no-udp, e.g. nla/rustls-auto/name/udp. --list-configs prints them; --configs FILE
+(TOML) narrows the dimensions ([matrix] nla, tls, dial, udp, generate) or adds named ones ([[config]]
+id, nla, tls, ciphers, dial, udp, autologon). Credentials go to NLA cells only.";
+
+#[derive(Debug, Args)]
+pub struct MatrixArgs {
+    /// Hosts as HOST, HOST:PORT, [IPV6]:PORT or an IP literal (port 3389 by default).
+    #[arg(value_name = "HOST[:PORT]")]
+    pub hosts: Vec<HostPort>,
+
+    /// More hosts, one HOST[:PORT] per line; `#` starts a comment.
+    #[arg(long, value_name = "FILE")]
+    pub hosts_file: Option<PathBuf>,
+
+    /// TOML file that narrows the dimensions and/or adds named configurations.
+    #[arg(long, value_name = "FILE")]
+    pub configs: Option<PathBuf>,
+
+    /// Print the configurations (id and what each does) and exit.
     #[arg(long)]
-    pub json: bool,
+    pub list_configs: bool,
+
+    // Credentials go to the NLA cells only (without them those end as
+    // credentials-required); one password serves every host.
+    #[command(flatten)]
+    pub login: Login,
+
+    /// Attempts at once, all hosts together.
+    #[arg(long, value_name = "N", default_value = "8", value_parser = clap::value_parser!(u16).range(1..=512))]
+    pub jobs: u16,
+
+    /// Attempts at once on any one host (xrdp listens with a backlog of 2).
+    #[arg(long, value_name = "N", default_value = "2", value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub per_host: u16,
+
+    #[command(flatten)]
+    pub timeout: Timeout<CellLimit>,
+
+    /// Write the results to FILE as the expected table (JSON; written atomically).
+    #[arg(long, value_name = "FILE")]
+    pub save_baseline: Option<PathBuf>,
+
+    /// Compare with the table in FILE: print every changed cell; exit 8 on a regression.
+    #[arg(long, value_name = "FILE")]
+    pub baseline: Option<PathBuf>,
+
+    /// Write JUnit XML to FILE: a testsuite per host, a testcase per configuration.
+    #[arg(long, value_name = "FILE")]
+    pub junit: Option<PathBuf>,
+
+    #[command(flatten)]
+    pub output: Output,
 }
 
-pub(super) fn parse_timeout(s: &str) -> Result<Duration, String> {
-    let secs: f64 = s
-        .parse()
-        .map_err(|_| format!("`{s}` is not a number of seconds"))?;
-    if !(0.05..=3600.0).contains(&secs) {
-        return Err("the timeout must be between 0.05 and 3600 seconds".to_owned());
-    }
-    Ok(Duration::from_secs_f64(secs))
+// ---------------------------------------------------------------- profile, import
+
+#[derive(Debug, Subcommand)]
+pub enum ProfileCommand {
+    /// Every saved profile, one line each.
+    #[command(after_help = exit::help(exit::PROFILE))]
+    List {
+        #[command(flatten)]
+        output: Output,
+    },
+    /// One profile in full.
+    #[command(after_help = exit::help(exit::PROFILE))]
+    Show {
+        #[command(flatten)]
+        target: Target,
+        #[command(flatten)]
+        output: Output,
+    },
+    /// Delete a profile (also one that cannot be parsed).
+    #[command(after_help = exit::help(exit::PROFILE))]
+    Rm {
+        #[command(flatten)]
+        target: Target,
+    },
+    /// Move an unparsable profile aside (kept as a backup) and write what can be salvaged.
+    #[command(after_help = exit::help(exit::PROFILE))]
+    Repair {
+        #[command(flatten)]
+        target: Target,
+    },
+    /// Export the known-good configuration for another client.
+    #[command(after_help = exit::help(exit::PROFILE))]
+    Export(ExportArgs),
 }
 
-impl ConnectArgs {
-    pub fn host_port(&self) -> Result<(String, u16), String> {
-        parse_host_port(&self.target)
-    }
-
-    /// The TLS pin, when any TLS flag was given.
-    fn tls_pin(&self) -> Result<Option<TlsChoice>, String> {
-        if self.tls.is_none() && self.tls_stack.is_none() && self.ciphers.is_none() {
-            return Ok(None);
-        }
-        let version = self.tls.and_then(TlsArg::version);
-        let stack = match (self.tls_stack, version) {
-            (Some(StackArg::Rustls), Some(v @ (TlsVersion::Tls10 | TlsVersion::Tls11))) => {
-                return Err(format!(
-                    "--tls {} needs --tls-stack openssl (rustls speaks only TLS 1.2 and 1.3)",
-                    v.as_str()
-                ));
-            }
-            (Some(StackArg::Rustls), _) => TlsStack::Rustls,
-            (Some(StackArg::Openssl), _) => TlsStack::Openssl,
-            (None, Some(TlsVersion::Tls10 | TlsVersion::Tls11)) => TlsStack::Openssl,
-            (None, _) => TlsStack::Rustls,
-        };
-        let tls = TlsChoice {
-            stack,
-            version,
-            ciphers: self.ciphers.clone(),
-        };
-        rdpshim::engine::tls::validate(&tls)?;
-        Ok(Some(tls))
-    }
-
-    /// The engine's view of these flags: the policy (pins, floor, budget) and the request.
-    /// Credentials and the profile are added by the caller.
-    pub fn to_request(&self) -> Result<Request, String> {
-        let (host, port) = self.host_port()?;
-        let host_ip = host.parse::<IpAddr>().ok();
-        let mut policy = Policy::new(host_ip, port);
-        policy.pins = Pins {
-            dial: match &self.address {
-                None => None,
-                Some(text) => Some(Dial::Ip(parse_address(text, port)?)),
-            },
-            server_name: self.server_name.is_some(),
-            nla: self.nla.map(OnOff::is_on),
-            tls: self.tls_pin()?,
-            udp: self.udp.map(OnOff::is_on),
-        };
-        if self.no_fallback {
-            // Exactly one attempt with the knobs given, defaults for the rest.
-            let pins = &mut policy.pins;
-            pins.nla.get_or_insert(true);
-            pins.udp.get_or_insert(true);
-            pins.tls.get_or_insert_with(TlsChoice::modern);
-            pins.server_name = true;
-            if pins.dial.is_none() && host_ip.is_none() {
-                pins.dial = Some(Dial::ByName);
-            }
-            policy.max_attempts = 1;
-        } else {
-            policy.max_attempts = usize::from(self.max_attempts);
-        }
-        policy.floor = self.min_security.grade();
-        policy.accept_downgrade = self.accept_downgrade;
-        policy.deadline = self.deadline;
-        policy.known_addresses = self
-            .resolve
-            .iter()
-            .map(|entry| parse_resolve(entry, port))
-            .collect::<Result<Vec<_>, _>>()?
-            .into_iter()
-            .filter(|(name, _)| name.eq_ignore_ascii_case(&host))
-            .map(|(_, address)| address)
-            .collect();
-
-        Ok(Request {
-            host,
-            port,
-            policy,
-            server_name: self.server_name.clone(),
-            credentials: None,
-            timeouts: StageTimeouts::uniform(self.timeout),
-            screenshot: self.screenshot.clone(),
-            pinned_certificate: None,
-        })
-    }
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ExportFormat {
+    /// An .rdp file (mstsc, Windows App, Remmina, FreeRDP).
+    Rdp,
+    /// A FreeRDP command line.
+    Freerdp,
+    /// The profile as JSON.
+    Json,
 }
 
-/// `HOST:ADDR` or `HOST:PORT:ADDR` (curl's form); ADDR may be a bracketed IPv6 literal.
-fn parse_resolve(entry: &str, default_port: u16) -> Result<(String, SocketAddr), String> {
-    let bad = || format!("--resolve `{entry}`: expected HOST:ADDR or HOST:PORT:ADDR");
-    let (host, rest) = entry.split_once(':').ok_or_else(bad)?;
-    if host.is_empty() {
-        return Err(bad());
-    }
-    let strip = |s: &str| s.trim_start_matches('[').trim_end_matches(']').to_owned();
-    if let Ok(ip) = strip(rest).parse::<IpAddr>() {
-        return Ok((host.to_owned(), SocketAddr::new(ip, default_port)));
-    }
-    let (port, address) = rest.split_once(':').ok_or_else(bad)?;
-    let port: u16 = port.parse().map_err(|_| bad())?;
-    let ip: IpAddr = strip(address).parse().map_err(|_| bad())?;
-    Ok((host.to_owned(), SocketAddr::new(ip, port)))
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum FreeRdpMajor {
+    #[value(name = "2")]
+    V2,
+    #[value(name = "3")]
+    V3,
 }
 
-fn parse_address(text: &str, default_port: u16) -> Result<SocketAddr, String> {
-    if let Ok(addr) = text.parse::<SocketAddr>() {
-        return Ok(addr);
-    }
-    text.trim_start_matches('[')
-        .trim_end_matches(']')
-        .parse::<IpAddr>()
-        .map(|ip| SocketAddr::new(ip, default_port))
-        .map_err(|_| format!("--address `{text}` is not an IP address (or IP:PORT)"))
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    #[command(flatten)]
+    pub target: Target,
+    /// What to write.
+    #[arg(long, value_enum)]
+    pub format: ExportFormat,
+    /// Write here instead of standard output (atomically, mode 0600; `-` is standard
+    /// output). A symbolic link, FIFO, device or directory at FILE is refused, never
+    /// replaced or written through; a terminal or /dev/stdout is written directly.
+    #[arg(short = 'o', long = "output", value_name = "FILE")]
+    pub output: Option<PathBuf>,
+    /// .rdp as UTF-8 with LF instead of mstsc's UTF-16LE with BOM and CRLF.
+    #[arg(long)]
+    pub utf8: bool,
+    /// FreeRDP major version whose option spelling to use.
+    #[arg(long, value_enum, default_value = "3")]
+    pub freerdp_version: FreeRdpMajor,
+}
+
+#[derive(Debug, Args)]
+pub struct ImportArgs {
+    /// An .rdp file written by mstsc, Windows App, Remmina or FreeRDP.
+    pub file: PathBuf,
+    #[command(flatten)]
+    pub output: Output,
+}
+
+// ---------------------------------------------------------------- generate
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Artifact {
+    /// The man pages: rdpshim(1) and one per subcommand.
+    Man,
+    /// The bash completion script.
+    Bash,
+    /// The zsh completion function.
+    Zsh,
+    /// The fish completion script.
+    Fish,
+}
+
+#[derive(Debug, Args)]
+pub struct GenerateArgs {
+    /// What to generate.
+    #[arg(value_enum)]
+    pub artifact: Artifact,
+
+    /// Write files into DIR (created if missing) instead of printing: every man page (rdpshim.1,
+    /// rdpshim-connect.1, ...), or the completion file under its usual name (rdpshim.bash,
+    /// _rdpshim, rdpshim.fish). Without it, `man` prints rdpshim(1) only.
+    #[arg(long, value_name = "DIR")]
+    pub out_dir: Option<PathBuf>,
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn parse(args: &[&str]) -> ConnectArgs {
-        let mut full = vec!["rdpshim", "connect"];
+    fn parses(args: &[&str]) -> bool {
+        let mut full = vec!["rdpshim"];
         full.extend_from_slice(args);
-        match Cli::try_parse_from(full).expect("parses").command {
-            Command::Connect(c) => *c,
-            other => panic!("not connect: {other:?}"),
-        }
-    }
-
-    #[test]
-    fn no_fallback_pins_every_dimension_to_the_defaults() {
-        let request = parse(&["host", "--no-fallback"]).to_request().unwrap();
-        let pins = &request.policy.pins;
-        assert_eq!(pins.nla, Some(true));
-        assert_eq!(pins.udp, Some(true));
-        assert_eq!(pins.tls, Some(TlsChoice::modern()));
-        assert_eq!(pins.dial, Some(Dial::ByName));
-        assert_eq!(request.policy.max_attempts, 1);
-        assert_eq!(request.port, 3389);
-    }
-
-    #[test]
-    fn the_ladder_pins_only_what_was_given() {
-        let request = parse(&["host", "--nla", "off"]).to_request().unwrap();
-        assert_eq!(request.policy.pins.nla, Some(false));
-        assert_eq!(request.policy.pins.tls, None);
-        assert_eq!(request.policy.pins.udp, None);
-        assert!(request.policy.max_attempts > 1);
-    }
-
-    #[test]
-    fn old_tls_picks_openssl_unless_rustls_is_forced() {
-        let request = parse(&["host", "--tls", "1.0"]).to_request().unwrap();
-        assert_eq!(request.policy.pins.tls.unwrap().stack, TlsStack::Openssl);
-        assert!(parse(&["host", "--tls", "1.0", "--tls-stack", "rustls"])
-            .to_request()
-            .is_err());
-    }
-
-    #[test]
-    fn address_pins_the_dial_and_keeps_the_host_name() {
-        let request = parse(&["name:3390", "--address", "127.0.0.1"])
-            .to_request()
-            .unwrap();
-        assert_eq!(
-            request.policy.pins.dial,
-            Some(Dial::Ip("127.0.0.1:3390".parse().unwrap()))
-        );
-        assert_eq!(request.host, "name");
-        let request = parse(&["name", "--address", "[::1]:4000"])
-            .to_request()
-            .unwrap();
-        assert_eq!(
-            request.policy.pins.dial,
-            Some(Dial::Ip("[::1]:4000".parse().unwrap()))
-        );
-    }
-
-    #[test]
-    fn resolve_hints_in_the_manner_of_curl() {
-        let request = parse(&[
-            "srv:3390",
-            "--resolve",
-            "srv:10.1.2.3",
-            "--resolve",
-            "srv:3390:[fd00::5]",
-            "--resolve",
-            "other:10.9.9.9",
-        ])
-        .to_request()
-        .unwrap();
-        let expected: Vec<SocketAddr> = vec![
-            "10.1.2.3:3390".parse().unwrap(),
-            "[fd00::5]:3390".parse().unwrap(),
-        ];
-        assert_eq!(request.policy.known_addresses, expected);
-        assert!(parse(&["srv", "--resolve", "srv"]).to_request().is_err());
+        Cli::try_parse_from(full).is_ok()
     }
 
     #[test]
     fn no_password_flag_exists() {
-        let full = ["rdpshim", "connect", "host", "--password", "x"];
-        assert!(Cli::try_parse_from(full).is_err());
-        let full = ["rdpshim", "connect", "host", "-p", "x"];
-        assert!(Cli::try_parse_from(full).is_err());
+        for command in [&["connect", "host"][..], &["matrix", "host"][..]] {
+            for flag in ["--password", "-p"] {
+                let mut args = command.to_vec();
+                args.extend([flag, "x"]);
+                assert!(!parses(&args), "{args:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn host_port_is_parsed_by_clap_for_every_subcommand() {
+        for command in [
+            &["connect"][..],
+            &["diagnose"][..],
+            &["matrix"][..],
+            &["profile", "show"][..],
+            &["profile", "export", "--format", "json"][..],
+        ] {
+            let mut good = command.to_vec();
+            good.push("[::1]:3390");
+            assert!(parses(&good), "{good:?}");
+            let mut bad = command.to_vec();
+            bad.push("host:0");
+            assert!(!parses(&bad), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn each_subcommand_has_its_own_stage_limit() {
+        let timeout = |args: &[&str]| {
+            let mut full = vec!["rdpshim"];
+            full.extend_from_slice(args);
+            match Cli::try_parse_from(full).expect("parses").command {
+                Command::Connect(c) => c.timeout.timeout,
+                Command::Diagnose(d) => d.timeout.timeout,
+                Command::Matrix(m) => m.timeout.timeout,
+                other => panic!("no timeout: {other:?}"),
+            }
+        };
+        assert_eq!(timeout(&["connect", "h"]), Duration::from_secs(10));
+        assert_eq!(timeout(&["diagnose", "h"]), Duration::from_secs(4));
+        assert_eq!(timeout(&["matrix", "h"]), Duration::from_secs(5));
+        assert_eq!(
+            timeout(&["matrix", "h", "--timeout", "0.5"]),
+            Duration::from_millis(500)
+        );
+        assert!(!parses(&["diagnose", "h", "--timeout", "0.01"]));
+        assert!(!parses(&["connect", "h", "--deadline", "x"]));
+        assert!(!parses(&["matrix", "a", "--jobs", "0"]));
     }
 }

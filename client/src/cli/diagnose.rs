@@ -2,63 +2,42 @@
 //! cause of mstsc's error 0x904. The probing is `engine::probe`, the judging
 //! `diagnose::verdicts`; this file parses flags and prints.
 
+use std::io::{IsTerminal as _, Write as _};
 use std::process::ExitCode;
-use std::time::Duration;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
-use clap::Args;
 use serde::Serialize;
 
-use rdpshim::attempt::{parse_host_port, StageTimeouts};
-use rdpshim::diagnose::findings::{Findings, Reach, Tri, X224Answer};
-use rdpshim::diagnose::verdicts::{self, Status, Verdict};
+use rdpshim::attempt::StageTimeouts;
+use rdpshim::diagnose::findings::{Findings, Reach, Refusal, Tri, X224Answer};
+use rdpshim::diagnose::progress::Progress;
+use rdpshim::diagnose::verdicts::{self, Severity, Status, Verdict};
 use rdpshim::engine::probe::{self, ProbeLimits};
+use rdpshim::terminal::escape;
 
+use super::args::DiagnoseArgs;
 use super::exit;
-
-pub const DIAGNOSE_EXIT_HELP: &str = "\
-Exit codes:
-  0  no known cause of failure found
-  2  usage error
-  4  at least one cause found (see the verdicts)
-  5  the server was not reached (name, refused, filtered)";
-
-#[derive(Debug, Args)]
-#[command(after_help = DIAGNOSE_EXIT_HELP)]
-pub struct DiagnoseArgs {
-    /// HOST[:PORT] (default port 3389).
-    pub target: String,
-    /// Print one JSON object with every finding and verdict.
-    #[arg(long)]
-    pub json: bool,
-    /// Time limit, in seconds, for each network step of each probe.
-    #[arg(long, value_name = "SECONDS", default_value = "4", value_parser = super::args::parse_timeout)]
-    pub timeout: Duration,
-    /// Simultaneous connections to the server (small servers drop connections beyond a
-    /// tiny listen backlog; xrdp's is 2).
-    #[arg(long, value_name = "N", default_value_t = 2, value_parser = clap::value_parser!(u16).range(1..=32))]
-    pub connections: u16,
-}
 
 #[derive(Serialize)]
 struct DiagnosisJson<'a> {
     #[serde(flatten)]
     findings: &'a Findings,
     verdicts: &'a [Verdict],
-    /// The causes found, in verdict order.
+    /// The causes found, in verdict order (every severity).
     found: Vec<&'static str>,
+    /// The blocking causes found: exit 4 when there is one.
+    blocking: Vec<&'static str>,
 }
 
 pub fn run(args: &DiagnoseArgs) -> ExitCode {
-    let (host, port) = match parse_host_port(&args.target) {
-        Ok(pair) => pair,
-        Err(message) => {
-            eprintln!("rdpshim: {message}");
-            return ExitCode::from(exit::USAGE);
-        }
-    };
+    let (host, port) = (&args.target.target.host, args.target.target.port);
+    let progress = Arc::new(Progress::default());
     let limits = ProbeLimits {
-        timeouts: StageTimeouts::uniform(args.timeout),
+        timeouts: StageTimeouts::uniform(args.timeout.timeout),
         connections: usize::from(args.connections),
+        progress: Some(progress.clone()),
     };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -71,15 +50,23 @@ pub fn run(args: &DiagnoseArgs) -> ExitCode {
             return ExitCode::from(exit::USAGE);
         }
     };
-    let findings = runtime.block_on(probe::diagnose(&host, port, limits));
+    let ticker = std::io::stderr()
+        .is_terminal()
+        .then(|| Ticker::start(format!("{}:{port}", escape(host)), progress));
+    let findings = runtime.block_on(probe::diagnose(host, port, limits));
+    if let Some(ticker) = ticker {
+        ticker.stop();
+    }
     let verdicts = verdicts::verdicts(&findings);
     let found = verdicts::found(&verdicts);
+    let blocking = verdicts::blocking(&verdicts);
 
-    if args.json {
+    if args.output.json {
         let json = DiagnosisJson {
             findings: &findings,
             verdicts: &verdicts,
             found: found.iter().map(|c| c.as_str()).collect(),
+            blocking: blocking.iter().map(|c| c.as_str()).collect(),
         };
         match serde_json::to_string_pretty(&json) {
             Ok(text) => println!("{text}"),
@@ -91,10 +78,47 @@ pub fn run(args: &DiagnoseArgs) -> ExitCode {
 
     if findings.probed.is_none() {
         ExitCode::from(exit::UNREACHABLE)
-    } else if found.is_empty() {
+    } else if blocking.is_empty() {
         ExitCode::from(exit::CONNECTED)
     } else {
         ExitCode::from(exit::NO_WORKING_CONFIGURATION)
+    }
+}
+
+/// A progress line on stderr while the probes run (only on a terminal: it can take
+/// seconds), rewritten in place and erased at the end.
+struct Ticker {
+    done: Arc<AtomicBool>,
+    thread: std::thread::JoinHandle<()>,
+}
+
+impl Ticker {
+    fn start(target: String, progress: Arc<Progress>) -> Self {
+        let done = Arc::new(AtomicBool::new(false));
+        let stop = done.clone();
+        let started = Instant::now();
+        let thread = std::thread::spawn(move || {
+            let mut stderr = std::io::stderr();
+            while !stop.load(Ordering::Relaxed) {
+                let _ = write!(
+                    stderr,
+                    "\r\x1b[2Kdiagnose {target}: {} ({} connections, {:.1} s)",
+                    progress.phase().describe(),
+                    progress.connections(),
+                    started.elapsed().as_secs_f64()
+                );
+                let _ = stderr.flush();
+                std::thread::sleep(Duration::from_millis(200));
+            }
+            let _ = write!(stderr, "\r\x1b[2K");
+            let _ = stderr.flush();
+        });
+        Self { done, thread }
+    }
+
+    fn stop(self) {
+        self.done.store(true, Ordering::Relaxed);
+        let _ = self.thread.join();
     }
 }
 
@@ -113,14 +137,14 @@ fn render(f: &Findings, verdicts: &[Verdict]) -> String {
     let _ = writeln!(
         out,
         "rdpshim diagnose {}:{}  ({:.2} s)",
-        f.host,
+        escape(&f.host),
         f.port,
         f.ms / 1000.0
     );
 
     let _ = writeln!(out, "\nReachability");
     if let Some(error) = &f.dns.error {
-        let _ = writeln!(out, "  DNS      {error}");
+        let _ = writeln!(out, "  DNS      {}", escape(error));
     }
     for a in &f.dns.addresses {
         let what = match a.tcp {
@@ -138,9 +162,9 @@ fn render(f: &Findings, verdicts: &[Verdict]) -> String {
             let what = match (&p.answer, p.accepted) {
                 (_, true) => "accepted".to_owned(),
                 (X224Answer::Selected { name, .. }, false) => {
-                    format!("not accepted: the server selected {name} instead")
+                    format!("not accepted: the server selected {} instead", escape(name))
                 }
-                (other, false) => probe::describe(other),
+                (other, false) => escape(&other.to_string()).into_owned(),
             };
             let _ = writeln!(
                 out,
@@ -165,12 +189,12 @@ fn render(f: &Findings, verdicts: &[Verdict]) -> String {
         for v in &tls.versions {
             if !v.accepted {
                 // The class, not OpenSSL's error stack (that is in --json).
-                let why = match v.refusal.as_deref() {
-                    Some(r) if r.starts_with("X.224") => r,
-                    Some(r) => r.split(": ").next().unwrap_or(r),
-                    None => "refused",
+                let why = match &v.refusal {
+                    Some(Refusal::Failed(failure)) => failure.class.to_string(),
+                    Some(other) => other.to_string(),
+                    None => "refused".to_owned(),
                 };
-                let _ = writeln!(out, "  TLS {}  no   ({why})", v.version.as_str());
+                let _ = writeln!(out, "  TLS {}  no   ({})", v.version.as_str(), escape(&why));
                 continue;
             }
             let _ = writeln!(
@@ -184,7 +208,7 @@ fn render(f: &Findings, verdicts: &[Verdict]) -> String {
                 let _ = writeln!(
                     out,
                     "    {:<32} {:>3} bits  {:<4} {:<6} [{}]{}",
-                    s.name,
+                    escape(&s.name),
                     s.bits,
                     if s.aead { "AEAD" } else { "CBC" },
                     if s.forward_secrecy { "FS" } else { "no-FS" },
@@ -202,14 +226,14 @@ fn render(f: &Findings, verdicts: &[Verdict]) -> String {
     if let Some(c) = &f.certificate {
         let i = &c.info;
         let _ = writeln!(out, "\nCertificate");
-        let _ = writeln!(out, "  subject    {}", i.subject);
+        let _ = writeln!(out, "  subject    {}", escape(&i.subject));
         if !c.san.is_empty() {
-            let _ = writeln!(out, "  SAN        {}", c.san.join(", "));
+            let _ = writeln!(out, "  SAN        {}", escape(&c.san.join(", ")));
         }
         let _ = writeln!(
             out,
             "  issuer     {}{}",
-            i.issuer,
+            escape(&i.issuer),
             if i.self_signed { " (self-signed)" } else { "" }
         );
         let state = if i.expired {
@@ -222,14 +246,17 @@ fn render(f: &Findings, verdicts: &[Verdict]) -> String {
         let _ = writeln!(
             out,
             "  validity   {} to {}{state}",
-            i.not_before, i.not_after
+            escape(&i.not_before),
+            escape(&i.not_after)
         );
         let _ = writeln!(
             out,
             "  key        {} {} bits, {}",
-            c.key_type, c.key_bits, c.signature_algorithm
+            escape(&c.key_type),
+            c.key_bits,
+            escape(&c.signature_algorithm)
         );
-        let _ = writeln!(out, "  sha256     {}", i.sha256);
+        let _ = writeln!(out, "  sha256     {}", escape(&i.sha256));
     }
 
     let n = &f.nla;
@@ -256,12 +283,12 @@ fn render(f: &Findings, verdicts: &[Verdict]) -> String {
         ];
         for (name, value) in fields {
             if let Some(value) = value {
-                let _ = writeln!(out, "  {name:<17} {value}");
+                let _ = writeln!(out, "  {name:<17} {}", escape(value));
             }
         }
     }
     if let Some(e) = &n.error {
-        let _ = writeln!(out, "  ({e})");
+        let _ = writeln!(out, "  ({})", escape(&e.to_string()));
     }
 
     let m = &f.multitransport;
@@ -273,32 +300,91 @@ fn render(f: &Findings, verdicts: &[Verdict]) -> String {
         if m.flags.is_empty() {
             String::new()
         } else {
-            format!(": {}", m.flags.join(" | "))
+            format!(": {}", escape(&m.flags.join(" | ")))
         }
     );
     if let Some(v) = &m.rdp_version {
-        let _ = writeln!(out, "  server RDP version {v}");
+        let _ = writeln!(out, "  server RDP version {}", escape(v));
     }
     if let Some(d) = &m.detail {
-        let _ = writeln!(out, "  ({d})");
+        let _ = writeln!(out, "  ({})", escape(&d.to_string()));
+    }
+
+    if let Some(r) = &f.rdp_security {
+        let _ = writeln!(
+            out,
+            "\nStandard RDP Security (an MCS Connect Initial per method)"
+        );
+        if let Some(level) = r.level {
+            let _ = writeln!(out, "  encryption level {}", level.name());
+        }
+        for m in &r.methods {
+            let what = match (&m.detail, m.accepted) {
+                (_, true) => "accepted".to_owned(),
+                (Some(detail), false) => format!("not accepted ({})", escape(detail)),
+                (None, false) => "not accepted".to_owned(),
+            };
+            let _ = writeln!(out, "  {:<12} {what}", m.method.name());
+        }
+    }
+    if f.tls_without_x224 != Tri::Unknown {
+        let _ = writeln!(
+            out,
+            "\nTLS without X.224: {}",
+            if f.tls_without_x224 == Tri::Yes {
+                "a handshake completes (the port speaks TLS straight away)"
+            } else {
+                "no handshake"
+            }
+        );
     }
 
     let _ = writeln!(
         out,
-        "\nVerdicts (known causes of mstsc error 0x904 / extended 0x7)"
+        "\nCauses (the causes of mstsc error 0x904 / extended 0x7, and weaknesses)"
     );
-    let order = [Status::Found, Status::CannotTell, Status::NotFound];
-    for status in order {
-        for v in verdicts.iter().filter(|v| v.status == status) {
-            let label = match v.status {
-                Status::Found => "FOUND",
-                other => other.as_str(),
-            };
-            let _ = writeln!(out, "  {label:<12} {:<18} {}", v.cause.as_str(), v.evidence);
+    for severity in Severity::ALL {
+        let hits: Vec<&Verdict> = verdicts
+            .iter()
+            .filter(|v| v.status == Status::Found && v.severity == severity)
+            .collect();
+        if hits.is_empty() {
+            continue;
+        }
+        let heading = match severity {
+            Severity::Blocking => "blocking (the stock client fails; exit 4)",
+            Severity::Conditional => "conditional (fails under a client policy)",
+            Severity::Weakness => "weaknesses (works, but weaker than it should be)",
+        };
+        let _ = writeln!(out, "  {heading}");
+        for v in hits {
+            let _ = writeln!(out, "    {:<24} {}", v.cause.as_str(), v.title);
+            let _ = writeln!(out, "    {:<24} evidence: {}", "", escape(&v.evidence));
             if let Some(r) = &v.remedy {
-                let _ = writeln!(out, "  {:<31} server: {}", "", r.server);
-                let _ = writeln!(out, "  {:<31} client: {}", "", r.client);
+                let _ = writeln!(out, "    {:<24} server: {}", "", r.server);
+                let _ = writeln!(out, "    {:<24} client: {}", "", r.client);
             }
+            if let Some(fallback) = v.workaround {
+                let _ = writeln!(
+                    out,
+                    "    {:<24} rdpshim connect: gets through with the `{fallback}` fallback (announced)",
+                    ""
+                );
+            }
+        }
+    }
+    if verdicts.iter().all(|v| v.status != Status::Found) {
+        let _ = writeln!(out, "  none found");
+    }
+    for status in [Status::CannotTell, Status::NotFound] {
+        for v in verdicts.iter().filter(|v| v.status == status) {
+            let _ = writeln!(
+                out,
+                "  {:<12} {:<24} {}",
+                status.as_str(),
+                v.cause.as_str(),
+                escape(&v.evidence)
+            );
         }
     }
     out

@@ -1,4 +1,5 @@
-//! Exit codes (documented in `--help` via `args::EXIT_CODES_HELP` and in README).
+//! Exit codes, and what each means to each subcommand: the one table that `--help`
+//! (`after_help`) and README's table are written from (a test holds README to it).
 
 use std::process::ExitCode;
 
@@ -13,17 +14,176 @@ pub const REFUSED_BY_POLICY: u8 = 6;
 pub const CERTIFICATE_CHANGED: u8 = 7;
 /// `rdpshim matrix --baseline`: a cell that was ok in the baseline fails now.
 pub const REGRESSION: u8 = 8;
+/// A local file or profile cannot be read or written: `import`, `profile ...`, an export's
+/// `-o`, a matrix baseline, configs, hosts or JUnit file (missing, not a regular file, a
+/// symbolic link, too large, does not parse as a profile or `.rdp` file, permissions, disk
+/// full).
+pub const LOCAL_FILE: u8 = 9;
+
+/// Codes and their meaning for one subcommand.
+pub type Codes = &'static [(u8, &'static str)];
+
+pub const CONNECT: Codes = &[
+    (CONNECTED, "connected (first frame decoded)"),
+    (USAGE, "usage error"),
+    (
+        AUTH_FAILED,
+        "authentication failed (wrong password, unknown user, account restrictions, NLA needs credentials)",
+    ),
+    (
+        NO_WORKING_CONFIGURATION,
+        "no working configuration (the diagnosis says why)",
+    ),
+    (
+        UNREACHABLE,
+        "unreachable (DNS failure, connection refused, no answer)",
+    ),
+    (
+        REFUSED_BY_POLICY,
+        "refused by policy (--min-security, or a possible downgrade against the profile)",
+    ),
+    (
+        CERTIFICATE_CHANGED,
+        "certificate changed (see both fingerprints; --accept-new-cert to trust the new one)",
+    ),
+];
+
+pub const DIAGNOSE: Codes = &[
+    (
+        CONNECTED,
+        "no blocking cause found (conditional causes and weaknesses may be listed)",
+    ),
+    (USAGE, "usage error"),
+    (
+        NO_WORKING_CONFIGURATION,
+        "a blocking cause found: the stock client fails (see the causes)",
+    ),
+    (
+        UNREACHABLE,
+        "the server was not reached (name, refused, filtered)",
+    ),
+];
+
+pub const MATRIX: Codes = &[
+    (
+        CONNECTED,
+        "the matrix ran (cells that fail are results, not errors); no regression against --baseline",
+    ),
+    (USAGE, "usage error"),
+    (
+        REGRESSION,
+        "a cell regressed against --baseline (ok before, a failure now)",
+    ),
+    (
+        LOCAL_FILE,
+        "a baseline, configs, hosts or JUnit file that cannot be read or written",
+    ),
+];
+
+pub const PROFILE: Codes = &[
+    (CONNECTED, "done"),
+    (USAGE, "usage error"),
+    (
+        LOCAL_FILE,
+        "a local file or profile that cannot be read or written (none saved, one that does not parse, an output that cannot be written)",
+    ),
+];
+
+/// Every code, for `rdpshim --help`.
+pub const ALL: Codes = &[
+    (CONNECTED, "success"),
+    (USAGE, "usage error"),
+    (AUTH_FAILED, "connect: authentication failed"),
+    (
+        NO_WORKING_CONFIGURATION,
+        "connect: no working configuration; diagnose: a blocking cause found",
+    ),
+    (UNREACHABLE, "connect, diagnose: unreachable"),
+    (REFUSED_BY_POLICY, "connect: refused by policy"),
+    (CERTIFICATE_CHANGED, "connect: certificate changed"),
+    (REGRESSION, "matrix: a cell regressed against --baseline"),
+    (
+        LOCAL_FILE,
+        "profile, import, matrix: a local file or profile cannot be read or written",
+    ),
+];
+
+/// The `Exit codes:` block of a subcommand's `--help`.
+pub fn help(codes: Codes) -> String {
+    let mut text = String::from("Exit codes:");
+    for (code, meaning) in codes {
+        text.push_str(&format!("\n  {code}  {meaning}"));
+    }
+    text
+}
 
 pub fn for_verdict(kind: VerdictKind) -> ExitCode {
-    ExitCode::from(match kind {
+    ExitCode::from(verdict_code(kind))
+}
+
+fn verdict_code(kind: VerdictKind) -> u8 {
+    match kind {
         VerdictKind::AuthFailed => AUTH_FAILED,
         VerdictKind::NoWorkingConfiguration => NO_WORKING_CONFIGURATION,
         VerdictKind::Unreachable => UNREACHABLE,
         VerdictKind::RefusedByPolicy => REFUSED_BY_POLICY,
         VerdictKind::CertificateChanged => CERTIFICATE_CHANGED,
-    })
+    }
 }
 
 pub fn connected() -> ExitCode {
     ExitCode::from(CONNECTED)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// README's exit code table lists every code a subcommand can exit with.
+    #[test]
+    fn readme_lists_every_code() {
+        let readme = include_str!("../../../README.md");
+        let table = readme
+            .split("### Exit codes")
+            .nth(1)
+            .expect("README has an Exit codes section");
+        let listed: Vec<u8> = table
+            .lines()
+            .skip_while(|l| !l.starts_with('|'))
+            .take_while(|l| l.starts_with('|'))
+            .filter_map(|l| l.trim_matches('|').split('|').next()?.trim().parse().ok())
+            .collect();
+        for codes in [CONNECT, DIAGNOSE, MATRIX, PROFILE, ALL] {
+            for (code, meaning) in codes {
+                assert!(
+                    listed.contains(code),
+                    "README lacks exit {code} ({meaning})"
+                );
+            }
+        }
+        let all: Vec<u8> = ALL.iter().map(|(c, _)| *c).collect();
+        for code in listed {
+            assert!(
+                all.contains(&code),
+                "README lists exit {code}, which no command uses"
+            );
+        }
+    }
+
+    #[test]
+    fn every_verdict_has_a_connect_code() {
+        for kind in [
+            VerdictKind::AuthFailed,
+            VerdictKind::NoWorkingConfiguration,
+            VerdictKind::Unreachable,
+            VerdictKind::RefusedByPolicy,
+            VerdictKind::CertificateChanged,
+        ] {
+            let code = verdict_code(kind);
+            assert!(
+                CONNECT.iter().any(|(c, _)| *c == code),
+                "{kind:?} exits {code}, which connect --help does not list"
+            );
+        }
+    }
 }

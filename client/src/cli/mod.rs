@@ -1,13 +1,16 @@
-//! Command-line front end: flag definitions, output rendering, exit codes.
+//! Command-line front end: flag definitions, output rendering, exit codes. The work is the
+//! library's; this is flags in, text or JSON out, an exit code.
 
 pub mod args;
 pub mod connect;
-pub mod credentials;
 pub mod diagnose;
 pub mod exit;
+pub mod flags;
 pub mod generate;
 pub mod logging;
+pub mod manual;
 pub mod matrix;
 pub mod profile;
 pub mod progress;
 pub mod render;
+pub mod request;

@@ -6,85 +6,16 @@ use std::io::Write as _;
 use std::path::Path;
 use std::process::ExitCode;
 
-use clap::{Args, Subcommand, ValueEnum};
-use rdpshim::attempt::parse_host_port;
+use rdpshim::session;
+use rdpshim::terminal::escape;
 use rdpshim_profiles::export::freerdp::{freerdp_command, FreeRdpVersion};
 use rdpshim_profiles::rdpfile::{self, OutputFormat};
+use rdpshim_profiles::safe_file::{self, Written};
 use rdpshim_profiles::store::timestamp::now_rfc3339;
 use rdpshim_profiles::{Profile, ProfileStore, RepairOutcome};
 
+use super::args::{ExportArgs, ExportFormat, FreeRdpMajor, ImportArgs, ProfileCommand};
 use super::exit;
-
-#[derive(Debug, Subcommand)]
-pub enum ProfileCommand {
-    /// Every saved profile, one line each.
-    List {
-        #[arg(long)]
-        json: bool,
-    },
-    /// One profile in full.
-    Show {
-        #[arg(value_name = "HOST[:PORT]")]
-        target: String,
-        #[arg(long)]
-        json: bool,
-    },
-    /// Delete a profile (also one that cannot be parsed).
-    Rm {
-        #[arg(value_name = "HOST[:PORT]")]
-        target: String,
-    },
-    /// Move an unparsable profile aside (kept as a backup) and write what can be salvaged.
-    Repair {
-        #[arg(value_name = "HOST[:PORT]")]
-        target: String,
-    },
-    /// Export the known-good configuration for another client.
-    Export(ExportArgs),
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum ExportFormat {
-    /// An .rdp file (mstsc, Windows App, Remmina, FreeRDP).
-    Rdp,
-    /// A FreeRDP command line.
-    Freerdp,
-    /// The profile as JSON.
-    Json,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum FreeRdpMajor {
-    #[value(name = "2")]
-    V2,
-    #[value(name = "3")]
-    V3,
-}
-
-#[derive(Debug, Args)]
-pub struct ExportArgs {
-    #[arg(value_name = "HOST[:PORT]")]
-    pub target: String,
-    #[arg(long, value_enum)]
-    pub format: ExportFormat,
-    /// Write here instead of standard output.
-    #[arg(short = 'o', long = "output", value_name = "FILE")]
-    pub output: Option<std::path::PathBuf>,
-    /// .rdp as UTF-8 with LF instead of mstsc's UTF-16LE with BOM and CRLF.
-    #[arg(long)]
-    pub utf8: bool,
-    /// FreeRDP major version whose option spelling to use.
-    #[arg(long, value_enum, default_value = "3")]
-    pub freerdp_version: FreeRdpMajor,
-}
-
-#[derive(Debug, Args)]
-pub struct ImportArgs {
-    /// An .rdp file written by mstsc, Windows App, Remmina or FreeRDP.
-    pub file: std::path::PathBuf,
-    #[arg(long)]
-    pub json: bool,
-}
 
 pub fn run(command: &ProfileCommand) -> ExitCode {
     let store = match ProfileStore::open_default() {
@@ -92,36 +23,30 @@ pub fn run(command: &ProfileCommand) -> ExitCode {
         Err(e) => return fail(&e.to_string()),
     };
     match command {
-        ProfileCommand::List { json } => list(&store, *json),
-        ProfileCommand::Show { target, json } => {
-            with_target(target, |host, port| show(&store, host, port, *json))
+        ProfileCommand::List { output } => list(&store, output.json),
+        ProfileCommand::Show { target, output } => {
+            show(&store, &target.target.host, target.target.port, output.json)
         }
         ProfileCommand::Rm { target } => {
-            with_target(target, |host, port| match store.remove(host, port) {
+            let (host, port) = (&target.target.host, target.target.port);
+            match store.remove(host, port) {
                 Ok(true) => {
-                    println!("removed the profile of {host}:{port}");
+                    println!("removed the profile of {}:{port}", escape(host));
                     ExitCode::SUCCESS
                 }
                 Ok(false) => fail(&format!("no profile for {host}:{port}")),
                 Err(e) => fail(&e.to_string()),
-            })
+            }
         }
         ProfileCommand::Repair { target } => {
-            with_target(target, |host, port| repair(&store, host, port))
+            repair(&store, &target.target.host, target.target.port)
         }
-        ProfileCommand::Export(args) => {
-            with_target(&args.target, |host, port| export(&store, host, port, args))
-        }
-    }
-}
-
-fn with_target(target: &str, f: impl FnOnce(&str, u16) -> ExitCode) -> ExitCode {
-    match parse_host_port(target) {
-        Ok((host, port)) => f(&host, port),
-        Err(e) => {
-            eprintln!("rdpshim: {e}");
-            ExitCode::from(exit::USAGE)
-        }
+        ProfileCommand::Export(args) => export(
+            &store,
+            &args.target.target.host,
+            args.target.target.port,
+            args,
+        ),
     }
 }
 
@@ -198,13 +123,17 @@ fn configuration(w: &rdpshim_profiles::Winning) -> String {
     )
 }
 
-/// Left-aligned columns, two spaces apart.
+/// Left-aligned columns, two spaces apart; every cell escaped (profiles hold server text).
 fn table(rows: &[[String; 5]]) -> String {
+    let rows: Vec<[String; 5]> = rows
+        .iter()
+        .map(|row| row.clone().map(|cell| escape(&cell).into_owned()))
+        .collect();
     let widths: Vec<usize> = (0..5)
         .map(|i| rows.iter().map(|r| r[i].chars().count()).max().unwrap_or(0))
         .collect();
     let mut out = String::new();
-    for row in rows {
+    for row in &rows {
         let cells: Vec<String> = row
             .iter()
             .zip(&widths)
@@ -222,9 +151,10 @@ fn load(store: &ProfileStore, host: &str, port: u16) -> Result<Profile, ExitCode
         Ok(None) => Err(fail(&format!(
             "no profile for {host}:{port} (connect once to create it)"
         ))),
-        Err(e) => Err(fail(&format!(
+        Err(e) if e.repair_helps() => Err(fail(&format!(
             "{e} (`rdpshim profile repair {host}:{port}`)"
         ))),
+        Err(e) => Err(fail(&e.to_string())),
     }
 }
 
@@ -239,21 +169,48 @@ fn show(store: &ProfileStore, host: &str, port: u16, json: bool) -> ExitCode {
             rdpshim_profiles::export::json::profile_to_json(&profile)
         );
     } else {
-        match rdpshim_profiles::profile_toml::profile_to_toml(&profile) {
+        match for_terminal(&profile) {
             Ok(text) => print!("{text}"),
-            Err(e) => return fail(&e.to_string()),
+            Err(e) => return fail(&e),
         }
     }
     ExitCode::SUCCESS
+}
+
+/// The profile as TOML, every string (and table key) escaped first: TOML itself would
+/// write a value with a line break as a multi-line string (a line of its own on the
+/// terminal) and leaves ESC and bidi controls to the terminal. The escaped values go back
+/// through `Profile` so the fields keep their order.
+fn for_terminal(profile: &Profile) -> Result<String, String> {
+    fn escape_strings(value: &mut toml::Value) {
+        match value {
+            toml::Value::String(text) => *text = escape(text).into_owned(),
+            toml::Value::Array(items) => items.iter_mut().for_each(escape_strings),
+            toml::Value::Table(table) => {
+                *table = std::mem::take(table)
+                    .into_iter()
+                    .map(|(key, mut value)| {
+                        escape_strings(&mut value);
+                        (escape(&key).into_owned(), value)
+                    })
+                    .collect();
+            }
+            _ => {}
+        }
+    }
+    let mut value = toml::Value::try_from(profile).map_err(|e| e.to_string())?;
+    escape_strings(&mut value);
+    let escaped: Profile = value.try_into().map_err(|e| e.to_string())?;
+    toml::to_string(&escaped).map_err(|e| e.to_string())
 }
 
 fn repair(store: &ProfileStore, host: &str, port: u16) -> ExitCode {
     match store.repair(host, port) {
         Ok(report) => {
             match report.outcome {
-                RepairOutcome::Missing => println!("no profile file at {}", report.path.display()),
+                RepairOutcome::Missing => println!("no profile file at {}", shown(&report.path)),
                 RepairOutcome::Healthy => {
-                    println!("{} parses; nothing to repair", report.path.display())
+                    println!("{} parses; nothing to repair", shown(&report.path))
                 }
                 RepairOutcome::Repaired {
                     backup,
@@ -261,14 +218,14 @@ fn repair(store: &ProfileStore, host: &str, port: u16) -> ExitCode {
                     salvaged,
                     ..
                 } => {
-                    println!("{}: {problem}", report.path.display());
-                    println!("moved it to {}", backup.display());
+                    println!("{}: {}", shown(&report.path), escape(&problem.to_string()));
+                    println!("moved it to {}", shown(&backup));
                     println!(
                         "wrote a fresh profile{}",
                         if salvaged.is_empty() {
                             String::new()
                         } else {
-                            format!(" keeping {}", salvaged.join(", "))
+                            format!(" keeping {}", escape(&salvaged.join(", ")))
                         }
                     );
                 }
@@ -314,15 +271,16 @@ fn export(store: &ProfileStore, host: &str, port: u16, args: &ExportArgs) -> Exi
         ),
     };
     for note in &notes {
-        eprintln!("note: {note}");
+        eprintln!("note: {}", escape(note));
     }
     match &args.output {
-        Some(path) => match write_new(path, &bytes) {
-            Ok(()) => {
-                eprintln!("wrote {}", path.display());
+        Some(path) => match safe_file::write_user_file(path, &bytes, safe_file::PRIVATE) {
+            Ok(Written::Replaced) => {
+                eprintln!("wrote {}", shown(path));
                 ExitCode::SUCCESS
             }
-            Err(e) => fail(&format!("writing {}: {e}", path.display())),
+            Ok(Written::Streamed) => ExitCode::SUCCESS,
+            Err(e) => fail(&format!("not exported: {e}")),
         },
         None => match std::io::stdout().lock().write_all(&bytes) {
             Ok(()) => ExitCode::SUCCESS,
@@ -331,68 +289,41 @@ fn export(store: &ProfileStore, host: &str, port: u16, args: &ExportArgs) -> Exi
     }
 }
 
-/// Writes through a temporary file and a rename, so an interrupted export never leaves a
-/// half-written file under the requested name.
-fn write_new(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let tmp = path.with_extension("rdpshim-partial");
-    let result = std::fs::write(&tmp, bytes).and_then(|()| std::fs::rename(&tmp, path));
-    if result.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    result
-}
-
 pub fn import(args: &ImportArgs) -> ExitCode {
     let store = match ProfileStore::open_default() {
         Ok(store) => store,
         Err(e) => return fail(&e.to_string()),
     };
-    let bytes = match read_bounded(&args.file) {
+    let bytes = match safe_file::read_user_file(&args.file, rdpfile::MAX_RDP_FILE_BYTES as u64) {
         Ok(bytes) => bytes,
-        Err(e) => return fail(&format!("{}: {e}", args.file.display())),
+        Err(e) => return fail(&format!("not imported: {e}")),
     };
     let report = match rdpfile::import_bytes(&bytes, &now_rfc3339()) {
         Ok(report) => report,
         Err(e) => return fail(&format!("{}: {e}", args.file.display())),
     };
     for issue in &report.issues {
-        eprintln!("{}: {issue}", args.file.display());
+        eprintln!("{}: {}", shown(&args.file), escape(&issue.to_string()));
     }
     for warning in &report.warnings {
-        eprintln!("warning: {warning}");
+        eprintln!("warning: {}", escape(warning));
     }
-    let imported = report.profile;
-    let (host, port) = (imported.host.clone(), imported.port);
-    // Merge into an existing profile: the file's settings win, history and pins stay.
-    let saved = store.update(&host, port, |old| match old {
-        None => imported.clone(),
-        Some(mut old) => {
-            old.username = imported.username.clone().or(old.username);
-            old.domain = imported.domain.clone().or(old.domain);
-            for address in imported.addresses.iter().rev() {
-                old.remember_address(address);
-            }
-            if imported.winning.is_some() {
-                old.winning = imported.winning.clone();
-            }
-            old.rdp_extra.extend(imported.rdp_extra.clone());
-            old
-        }
-    });
-    match saved {
+    let (host, port) = (report.profile.host.clone(), report.profile.port);
+    match session::import::save(&store, &report.profile) {
         Ok(profile) => {
-            if args.json {
+            if args.output.json {
                 println!(
                     "{}",
                     rdpshim_profiles::export::json::profile_to_json(&profile)
                 );
             } else {
                 println!(
-                    "imported {} ({:?}{}, {:?} line endings) into the profile of {host}:{port}",
-                    args.file.display(),
+                    "imported {} ({:?}{}, {:?} line endings) into the profile of {}:{port}",
+                    shown(&args.file),
                     report.encoding,
                     if report.bom { " with BOM" } else { "" },
-                    report.line_ending
+                    report.line_ending,
+                    escape(&host)
                 );
             }
             ExitCode::SUCCESS
@@ -401,24 +332,13 @@ pub fn import(args: &ImportArgs) -> ExitCode {
     }
 }
 
-/// Reads at most the .rdp size limit, so an enormous file is an error, not an OOM.
-fn read_bounded(path: &Path) -> std::io::Result<Vec<u8>> {
-    use std::io::Read as _;
-    let limit = rdpfile::MAX_RDP_FILE_BYTES as u64;
-    let mut bytes = Vec::new();
-    std::fs::File::open(path)?
-        .take(limit + 1)
-        .read_to_end(&mut bytes)?;
-    if bytes.len() as u64 > limit {
-        return Err(std::io::Error::new(
-            std::io::ErrorKind::InvalidData,
-            format!("larger than {limit} bytes: not an .rdp file"),
-        ));
-    }
-    Ok(bytes)
+/// A path for a terminal.
+fn shown(path: &Path) -> String {
+    escape(&path.display().to_string()).into_owned()
 }
 
+/// A profile or file that cannot be read or written.
 fn fail(message: &str) -> ExitCode {
-    eprintln!("rdpshim: {message}");
-    ExitCode::FAILURE
+    eprintln!("rdpshim: {}", escape(message));
+    ExitCode::from(exit::LOCAL_FILE)
 }

@@ -1,32 +1,31 @@
-//! The ladder's observer for people: a progress line on a terminal, one line per attempt,
-//! a warning for every step that gives something up, and the credentials prompt.
+//! The terminal as the session's frontend: a progress line on a terminal, one line per
+//! attempt, a warning for every step that gives something up, the session's notices, and
+//! the questions (password, user name) asked on the terminal when there is one.
 
 use std::io::{IsTerminal as _, Write as _};
 
-use rdpshim::attempt::Credentials;
 use rdpshim::ladder::{Observer, Step};
 use rdpshim::planner::{Fallback, Knobs};
-use rdpshim::secret::{self, PasswordSource};
+use rdpshim::secret::{self, Password, PasswordError, PasswordSource};
+use rdpshim::session::{Frontend, Notice};
+use rdpshim::terminal::escape;
 
 use super::render;
 
 pub struct Console {
     /// Show the transient progress line.
     progress: bool,
-    host: String,
-    user: Option<String>,
-    domain: Option<String>,
+    /// `--json`: stdout is for the JSON; notes that only explain are left out.
+    json: bool,
     announced: Vec<Fallback>,
 }
 
 impl Console {
-    pub fn new(json: bool, host: &str, user: Option<String>, domain: Option<String>) -> Self {
+    pub fn new(json: bool) -> Self {
         Self {
             // Only for a person watching: both streams on a terminal, and not `--json`.
             progress: !json && std::io::stderr().is_terminal() && std::io::stdout().is_terminal(),
-            host: host.to_owned(),
-            user,
-            domain,
+            json,
             announced: Vec::new(),
         }
     }
@@ -69,17 +68,56 @@ impl Observer for Console {
         self.clear_progress();
         eprintln!("{}", render::attempt_line(step));
     }
+}
 
-    fn credentials(&mut self) -> Option<Credentials> {
+impl Frontend for Console {
+    fn notice(&mut self, notice: &Notice) {
+        let line = match notice {
+            Notice::NoProfileDirectory(e) => {
+                format!("note: no profile directory ({e}); nothing is saved")
+            }
+            Notice::ProfileUnreadable { host, port, error } => format!(
+                "warning: {error} (`rdpshim profile repair {host}:{port}`); connecting without the saved profile"
+            ),
+            Notice::ProfileNotSaved(e) => format!("warning: the profile was not saved: {e}"),
+            Notice::KeyringUnavailable(_) if self.json => return,
+            Notice::KeyringUnavailable(why) => format!(
+                "note: {why}; passwords are not saved and will be asked for each time"
+            ),
+            Notice::KeyringReadFailed { store, error } => {
+                format!("note: reading the password from the {store}: {error}")
+            }
+            Notice::PasswordSaved { user, host, store } => {
+                format!("saved the password for {user}@{host} in the {store}")
+            }
+            Notice::PasswordNotSaved(e) => format!("note: the password was not saved: {e}"),
+            Notice::NoPassword { user } => format!(
+                "note: no password for {user} (--password-stdin, RDPSHIM_PASSWORD or the keyring); \
+                 NLA cells of those hosts end as credentials-required"
+            ),
+        };
+        self.clear_progress();
+        eprintln!("{}", escape(&line));
+    }
+
+    fn ask_password(&mut self, who: &str) -> Option<Result<Password, PasswordError>> {
         if !std::io::stdin().is_terminal() {
             return None;
         }
         self.clear_progress();
-        eprintln!("{} requires Network Level Authentication.", self.host);
-        let user = match &self.user {
-            Some(user) => user.clone(),
+        Some(secret::read_password(PasswordSource::Prompt, who))
+    }
+
+    fn ask_credentials(&mut self, host: &str, user: Option<&str>) -> Option<(String, Password)> {
+        if !std::io::stdin().is_terminal() {
+            return None;
+        }
+        self.clear_progress();
+        eprintln!("{} requires Network Level Authentication.", escape(host));
+        let user = match user {
+            Some(user) => user.to_owned(),
             None => {
-                eprint!("User for {}: ", self.host);
+                eprint!("User for {}: ", escape(host));
                 let _ = std::io::stderr().flush();
                 let mut line = String::new();
                 std::io::stdin().read_line(&mut line).ok()?;
@@ -90,12 +128,8 @@ impl Observer for Console {
                 user
             }
         };
-        let who = format!("{user}@{}", self.host);
-        let password = secret::read_password(PasswordSource::Prompt, &who).ok()?;
-        Some(Credentials {
-            username: user,
-            domain: self.domain.clone(),
-            password,
-        })
+        let password =
+            secret::read_password(PasswordSource::Prompt, &format!("{user}@{host}")).ok()?;
+        Some((user, password))
     }
 }

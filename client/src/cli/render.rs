@@ -1,8 +1,11 @@
 //! Human-readable lines. Only the edge renders for people; everything below returns data.
+//! Text a server (or a profile, or a flag) controls goes through [`escape`] as it is
+//! formatted.
 
 use rdpshim::ladder::{Run, Step};
 use rdpshim::planner::{describe, Fallback, Knobs};
 use rdpshim::report::AttemptReport;
+use rdpshim::terminal::escape;
 
 /// `attempt 2 [nla-off]: 127.0.0.1:3389 (name srv) nla=off tls=rustls TLS 1.3 ... -> ok (ssl, 1024x768), 41 ms`
 pub fn attempt_line(step: &Step) -> String {
@@ -15,15 +18,16 @@ pub fn attempt_line(step: &Step) -> String {
     } else {
         join(&step.fallbacks)
     };
-    let address = report
-        .address
-        .map_or_else(|| format!("{}:{}", spec.host, spec.port), |a| a.to_string());
+    let address = report.address.map_or_else(
+        || format!("{}:{}", escape(&spec.host), spec.port),
+        |a| a.to_string(),
+    );
     let tls = match &report.tls {
         Some(s) => format!(
             "{} TLS {} {}",
             s.stack.as_str(),
             s.version.as_str(),
-            s.cipher
+            escape(&s.cipher)
         ),
         None => format!(
             "{}/{}{}",
@@ -32,7 +36,7 @@ pub fn attempt_line(step: &Step) -> String {
             spec.tls
                 .ciphers
                 .as_ref()
-                .map(|c| format!(" [{c}]"))
+                .map(|c| format!(" [{}]", escape(c)))
                 .unwrap_or_default()
         ),
     };
@@ -41,12 +45,17 @@ pub fn attempt_line(step: &Step) -> String {
             "ok at first-frame ({}, {}x{})",
             c.selected_protocol, c.desktop_width, c.desktop_height
         ),
-        Err(f) => format!("{} at {}: {}", f.class, f.stage, f.detail),
+        Err(f) => format!(
+            "{} at {}: {}",
+            escape(&f.class.to_string()),
+            f.stage,
+            escape(&f.detail)
+        ),
     };
     format!(
         "attempt {} [{changed}]: {address} (name {}) nla={} tls={tls} udp={} -> {outcome}, {} ms",
         step.number,
-        report.server_name,
+        escape(&report.server_name),
         on_off(report.nla),
         on_off(report.udp),
         report.total.as_millis()
@@ -107,9 +116,41 @@ pub fn final_line(run: &Run) -> String {
         }
         Err(verdict) => format!(
             "not connected: {} ({attempts} {plural}, {ms} ms)",
-            verdict.reason
+            escape(&verdict.reason)
         ),
     }
+}
+
+/// The causes a failed run's attempts proved, with the table's remedies (the words
+/// `diagnose` prints), for stderr under the final line.
+pub fn verdict_causes(run: &Run) -> String {
+    let mut out = String::new();
+    let Err(verdict) = &run.result else {
+        return out;
+    };
+    for finding in &verdict.causes {
+        let info = finding.id.info();
+        out.push_str(&format!(
+            "cause {} ({}): {}
+  evidence: {}
+  server: {}
+  client: {}
+",
+            finding.id,
+            info.severity,
+            info.title,
+            escape(&finding.evidence),
+            info.server,
+            info.client
+        ));
+        let taken = |f: &Fallback| run.steps.iter().any(|s| s.fallbacks.contains(f));
+        if let Some(fallback) = info.workaround.filter(|f| !taken(f)) {
+            out.push_str(&format!(
+                "  the `{fallback}` fallback works around it; this run did not take it (a pin, --min-security, or the saved profile's strength)\n"
+            ));
+        }
+    }
+    out
 }
 
 /// Details after a connection, on stdout.
@@ -118,7 +159,7 @@ pub fn summary(report: &AttemptReport) -> String {
     if let Ok(c) = &report.result {
         out.push_str(&format!(
             "connected to {} via {} in {} ms (to first frame {:.1} ms)\n",
-            report.server_name,
+            escape(&report.server_name),
             report.address.map(|a| a.to_string()).unwrap_or_default(),
             report.total.as_millis(),
             report.connect_to_first_frame().as_secs_f64() * 1000.0,
@@ -132,7 +173,7 @@ pub fn summary(report: &AttemptReport) -> String {
                 .map(|s| format!(
                     ", TLS {} ({}, {})",
                     s.version.as_str(),
-                    s.cipher,
+                    escape(&s.cipher),
                     s.stack.as_str()
                 ))
                 .unwrap_or_default()
@@ -142,13 +183,20 @@ pub fn summary(report: &AttemptReport) -> String {
             c.desktop_width, c.desktop_height
         ));
         if let Some(path) = &c.screenshot {
-            out.push_str(&format!("  screenshot: {}\n", path.display()));
+            out.push_str(&format!(
+                "  screenshot: {}\n",
+                escape(&path.display().to_string())
+            ));
         }
     }
     if let Some(cert) = &report.certificate {
         out.push_str(&format!(
             "  certificate: {} (issuer {}), valid {} .. {}\n  sha256: {}\n",
-            cert.subject, cert.issuer, cert.not_before, cert.not_after, cert.sha256
+            escape(&cert.subject),
+            escape(&cert.issuer),
+            escape(&cert.not_before),
+            escape(&cert.not_after),
+            cert.sha256
         ));
     }
     out

@@ -4,16 +4,17 @@
 //! Every probe records what it saw even when it failed, because "the server closed the
 //! socket after our X.224 request" is evidence too.
 
+use std::fmt;
 use std::net::SocketAddr;
 
 use serde::Serialize;
 
 use crate::attempt::{TlsStack, TlsVersion};
-use crate::report::{CertificateInfo, NegotiationCode};
+use crate::report::{CertificateInfo, Failure, FailureClass, NegotiationCode, Stage};
 
-/// How probes begin a message when the server hung up on a completed TLS channel, before
-/// answering the first message sent over it (a broken certificate binding, CredSSP policy,
-/// or a security product does this on Windows).
+/// How an [`ExchangeError::ClosedAfterTls`] reads: the server hung up on a completed TLS
+/// channel, before answering the first message sent over it (a broken certificate binding,
+/// CredSSP policy, or a security product does this on Windows).
 pub const CLOSED_AFTER_TLS: &str = "the server closed the connection after the TLS handshake";
 
 /// Everything `rdpshim diagnose` learned about one `HOST:PORT`.
@@ -29,9 +30,15 @@ pub struct Findings {
     /// `None` when no TLS-based protocol was selected, so no handshake was possible.
     pub tls: Option<TlsScan>,
     pub certificate: Option<CertificateDetails>,
-    /// Why the server's certificate could not be read, when a handshake reached it and it
-    /// could not (malformed DER, impossible dates, a chain over a TLS stack's size limit).
-    pub certificate_error: Option<String>,
+    /// Why the server's certificate cannot be read, when a handshake reached it: the TLS
+    /// stacks refused it, or rdpshim's parser cannot read what they accepted.
+    pub certificate_error: Option<UnreadableCertificate>,
+    /// A TLS handshake straight away, without X.224: probed only when no X.224 request got
+    /// a Connection Confirm (`yes`: the port speaks TLS, e.g. HTTPS or an RD Gateway).
+    pub tls_without_x224: Tri,
+    /// Standard RDP Security's encryption levels, probed when the server selects Standard
+    /// RDP Security for a request of it.
+    pub rdp_security: Option<RdpSecurityFinding>,
     pub nla: NlaFinding,
     pub multitransport: MultitransportFinding,
     /// Milliseconds for the whole diagnosis.
@@ -179,11 +186,243 @@ pub enum X224Answer {
     Timeout,
     /// An answer that is not an X.224 Connection Confirm.
     Garbage { detail: String },
+    /// An answer that is not TPKT at all: another protocol answers on the port.
+    NotRdp {
+        speaks: Speaks,
+        /// The first bytes, printable ASCII as is and the rest as `\xNN`.
+        first_bytes: String,
+    },
     /// The TCP connect itself failed (the host stopped accepting between probes).
     NotConnected { detail: String },
     /// Not sent: the first request timed out, and a server that ignores one request
     /// ignores them all (sending them would only multiply the wait).
     NotProbed,
+}
+
+impl fmt::Display for X224Answer {
+    /// What the answer was, for messages: `selected ssl`, `refused: HYBRID_REQUIRED_BY_SERVER`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Selected { name, .. } => write!(f, "selected {name}"),
+            Self::Refused { code } => write!(f, "refused: {}", code.name()),
+            Self::NoNegotiationData => {
+                f.write_str("a confirm without negotiation data (Standard RDP Security)")
+            }
+            Self::Closed { detail } => write!(f, "closed: {detail}"),
+            Self::Timeout => f.write_str("no answer"),
+            Self::Garbage { detail } => write!(f, "not an X.224 confirm: {detail}"),
+            Self::NotRdp {
+                speaks,
+                first_bytes,
+            } => {
+                write!(f, "not RDP: {} (`{first_bytes}`)", speaks.describe())
+            }
+            Self::NotConnected { detail } => write!(f, "no TCP connection: {detail}"),
+            Self::NotProbed => f.write_str("not sent (the first request got no answer)"),
+        }
+    }
+}
+
+/// What a port that is not an RDP server answered with, told from its first bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Speaks {
+    /// `HTTP/1.x ...`, or an HTML error page without a status line (HTTP/0.9 style, as
+    /// Python's http.server answers a request line it cannot parse).
+    Http,
+    /// A TLS record (handshake or alert): the port expects TLS straight away.
+    Tls,
+    /// An SSH banner (`SSH-2.0-...`): the server speaks first.
+    Ssh,
+    /// Anything else.
+    Other,
+}
+
+impl Speaks {
+    /// Reads the first bytes a server sent (at least four, when it sent that many).
+    pub fn from_first_bytes(bytes: &[u8]) -> Self {
+        let starts = |prefix: &[u8]| {
+            bytes.len() >= prefix.len() && bytes[..prefix.len()].eq_ignore_ascii_case(prefix)
+        };
+        if starts(b"HTTP/") || starts(b"<!DOCTYPE") || starts(b"<html") || starts(b"<?xml") {
+            Self::Http
+        } else if bytes.len() >= 2 && matches!(bytes[0], 0x15 | 0x16) && bytes[1] == 0x03 {
+            Self::Tls
+        } else if starts(b"SSH-") {
+            Self::Ssh
+        } else {
+            Self::Other
+        }
+    }
+
+    pub fn describe(self) -> &'static str {
+        match self {
+            Self::Http => "an HTTP answer (a web server)",
+            Self::Tls => "a TLS record (the port expects TLS straight away)",
+            Self::Ssh => "an SSH banner",
+            Self::Other => "bytes that are not TPKT",
+        }
+    }
+}
+
+/// Bytes a server sent, for people and JSON: printable ASCII as is, the rest `\xNN`.
+pub fn show_bytes(bytes: &[u8]) -> String {
+    let mut out = String::new();
+    for &b in bytes {
+        if (0x20..0x7f).contains(&b) && b != b'\\' {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("\\x{b:02x}"));
+        }
+    }
+    out
+}
+
+/// Standard RDP Security encryption methods (MS-RDPBCGR 2.2.1.3.3 encryptionMethods), in
+/// the order nmap's rdp-enum-encryption tries them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum EncryptionMethod {
+    #[serde(rename = "40-bit")]
+    Bit40,
+    #[serde(rename = "56-bit")]
+    Bit56,
+    #[serde(rename = "128-bit")]
+    Bit128,
+    #[serde(rename = "fips")]
+    Fips,
+}
+
+impl EncryptionMethod {
+    pub const ALL: [EncryptionMethod; 4] = [Self::Bit40, Self::Bit56, Self::Bit128, Self::Fips];
+
+    /// The ENCRYPTION_METHOD_* flag.
+    pub fn flag(self) -> u32 {
+        match self {
+            Self::Bit40 => 0x1,
+            Self::Bit56 => 0x8,
+            Self::Bit128 => 0x2,
+            Self::Fips => 0x10,
+        }
+    }
+
+    /// How nmap's rdp-enum-encryption names it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Bit40 => "40-bit RC4",
+            Self::Bit56 => "56-bit RC4",
+            Self::Bit128 => "128-bit RC4",
+            Self::Fips => "FIPS 140-1",
+        }
+    }
+}
+
+/// Server Security Data's encryptionLevel (MS-RDPBCGR 2.2.1.4.3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum EncryptionLevel {
+    None,
+    Low,
+    ClientCompatible,
+    High,
+    Fips,
+}
+
+impl EncryptionLevel {
+    /// How nmap's rdp-enum-encryption names it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::None => "None",
+            Self::Low => "Low",
+            Self::ClientCompatible => "Client Compatible",
+            Self::High => "High",
+            Self::Fips => "FIPS Compliant",
+        }
+    }
+}
+
+/// What the server did with an MCS Connect Initial offering one encryption method.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct MethodProbe {
+    pub method: EncryptionMethod,
+    /// The server answered selecting exactly this method.
+    pub accepted: bool,
+    /// Why the exchange did not produce an answer, when it did not.
+    pub detail: Option<String>,
+}
+
+/// Standard RDP Security as an MCS Connect Initial per method shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RdpSecurityFinding {
+    /// The server's encryptionLevel, from any answer.
+    pub level: Option<EncryptionLevel>,
+    pub methods: Vec<MethodProbe>,
+}
+
+impl RdpSecurityFinding {
+    /// `40-bit RC4, 128-bit RC4`, or `no encryption` when the level is None.
+    pub fn accepted(&self) -> Vec<EncryptionMethod> {
+        self.methods
+            .iter()
+            .filter(|m| m.accepted)
+            .map(|m| m.method)
+            .collect()
+    }
+
+    /// For evidence: `encryption level Low: 40-bit RC4`.
+    pub fn describe(&self) -> String {
+        let methods: Vec<&str> = self
+            .accepted()
+            .into_iter()
+            .map(EncryptionMethod::name)
+            .collect();
+        let level = self
+            .level
+            .map_or_else(|| "unknown".to_owned(), |l| l.name().to_owned());
+        match (self.level, methods.is_empty()) {
+            (Some(EncryptionLevel::None), _) => {
+                "encryption level None: the session goes in the clear".to_owned()
+            }
+            (_, true) => format!("encryption level {level}, no method accepted alone"),
+            (_, false) => format!("encryption level {level}: {}", methods.join(", ")),
+        }
+    }
+}
+
+/// Why a diagnostic TLS handshake did not complete. Verdicts branch on the variant and the
+/// failure class; `--json` shows it as one string (`X.224: selected rdp`,
+/// `peer-closed: ...`, `timeout: no TLS handshake within the limit`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Refusal {
+    /// The X.224 exchange before the handshake did not select a TLS-based protocol.
+    X224(X224Answer),
+    /// TCP or the TLS handshake failed, classed as an attempt's failure would be.
+    Failed(Failure),
+    /// rdpshim stopped the probe itself (its connection gate closed): nothing about the
+    /// server.
+    Cancelled,
+}
+
+impl Refusal {
+    /// The handshake itself failed with `class` (TCP and X.224 went through).
+    pub fn is_tls(&self, class: &FailureClass) -> bool {
+        matches!(self, Self::Failed(f) if f.stage == Stage::Tls && f.class == *class)
+    }
+}
+
+impl fmt::Display for Refusal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::X224(answer) => write!(f, "X.224: {answer}"),
+            Self::Failed(failure) => write!(f, "{}: {}", failure.class, failure.detail),
+            Self::Cancelled => f.write_str("cancelled"),
+        }
+    }
+}
+
+impl Serialize for Refusal {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
 }
 
 /// TLS versions and suites, as both stacks saw them.
@@ -200,6 +439,21 @@ pub struct TlsScan {
     pub handshakes: usize,
 }
 
+impl TlsScan {
+    /// Some version completed a handshake.
+    pub fn any_accepted(&self) -> bool {
+        self.versions.iter().any(|v| v.accepted)
+    }
+
+    /// How many versions' handshakes failed with `class` (after X.224 selected TLS).
+    pub fn refused_with(&self, class: &FailureClass) -> usize {
+        self.versions
+            .iter()
+            .filter(|v| v.refusal.as_ref().is_some_and(|r| r.is_tls(class)))
+            .count()
+    }
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct VersionScan {
     pub version: TlsVersion,
@@ -208,7 +462,7 @@ pub struct VersionScan {
     pub preferred: Option<String>,
     pub suites: Vec<SuiteFinding>,
     /// Why the handshake offering everything failed, when it did.
-    pub refusal: Option<String>,
+    pub refusal: Option<Refusal>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -224,6 +478,37 @@ pub struct SuiteFinding {
     /// ECDHE or DHE key exchange (TLS 1.3 always).
     pub forward_secrecy: bool,
     pub bits: u32,
+}
+
+/// A server certificate that cannot be read (`certificate-unreadable`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum UnreadableCertificate {
+    /// Both TLS stacks refused it in the handshake, `tls-other (bad-certificate)`: malformed
+    /// DER, or a chain over their size limits (rustls 64 KB, OpenSSL 100 KB). The first
+    /// version's failure.
+    Refused(Failure),
+    /// A handshake completed, and rdpshim's X.509 parser cannot read the certificate it
+    /// presented (impossible dates, say), so `connect` cannot pin it or bind CredSSP to it.
+    Unparsable(String),
+}
+
+impl fmt::Display for UnreadableCertificate {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Refused(failure) => write!(
+                f,
+                "the TLS stacks refuse it in the handshake ({})",
+                failure.detail
+            ),
+            Self::Unparsable(why) => f.write_str(why),
+        }
+    }
+}
+
+impl Serialize for UnreadableCertificate {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
 }
 
 /// The certificate with what a reviewer checks beyond the pinning facts.
@@ -254,20 +539,18 @@ pub enum Tri {
 pub struct NlaFinding {
     pub offered: Tri,
     pub required: Tri,
-    /// The version field of the server's first TSRequest (MS-CSSP 2.2.1): 6 after the
-    /// CVE-2018-0886 update, 2-4 before it.
+    /// The version field of the server's first TSRequest (MS-CSSP 2.2.1): 5 or 6 after the
+    /// CVE-2018-0886 update (the version that brought `clientNonce`), 2-4 before it.
     pub credssp_version: Option<u32>,
     pub ntlm: Option<NtlmIdentity>,
     /// Why the NTLM exchange did not produce an identity, when NLA is offered.
-    pub error: Option<String>,
+    pub error: Option<ExchangeError>,
 }
 
 impl NlaFinding {
     /// The server closed the TLS channel instead of answering our NTLM NEGOTIATE.
     pub fn closed_after_tls(&self) -> bool {
-        self.error
-            .as_deref()
-            .is_some_and(|e| e.starts_with(CLOSED_AFTER_TLS))
+        matches!(self.error, Some(ExchangeError::ClosedAfterTls(_)))
     }
 }
 
@@ -296,14 +579,45 @@ pub struct MultitransportFinding {
     /// The server's RDP version from Server Core Data, when the GCC exchange was reached.
     pub rdp_version: Option<String>,
     /// Why it could not be told, or what went wrong.
-    pub detail: Option<String>,
+    pub detail: Option<ExchangeError>,
 }
 
 impl MultitransportFinding {
     /// The server closed the TLS channel instead of answering our MCS Connect Initial.
     pub fn closed_after_tls(&self) -> bool {
-        self.detail
-            .as_deref()
-            .is_some_and(|e| e.starts_with(CLOSED_AFTER_TLS))
+        matches!(self.detail, Some(ExchangeError::ClosedAfterTls(_)))
+    }
+}
+
+/// Why a probe's exchange beyond X.224 (the NTLM CHALLENGE, the MCS Connect Response)
+/// learned nothing. Verdicts branch on the variant; `--json` shows it as one string.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ExchangeError {
+    /// The TLS handshake completed, then the server closed the connection instead of
+    /// answering our first message over it (`closed-after-tls`).
+    ClosedAfterTls(String),
+    /// Anything else, in words: a time limit, a refusal before TLS, an answer that does not
+    /// decode, a server that sends this only after authentication.
+    Other(String),
+}
+
+impl From<&str> for ExchangeError {
+    fn from(words: &str) -> Self {
+        Self::Other(words.to_owned())
+    }
+}
+
+impl fmt::Display for ExchangeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::ClosedAfterTls(detail) => write!(f, "{CLOSED_AFTER_TLS}: {detail}"),
+            Self::Other(words) => f.write_str(words),
+        }
+    }
+}
+
+impl Serialize for ExchangeError {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
     }
 }

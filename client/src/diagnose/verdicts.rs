@@ -1,94 +1,22 @@
-//! One verdict per known cause of mstsc's "error 0x904, extended 0x7" (and its cousins),
-//! decided from [`Findings`] alone: pure, no I/O, no clock.
+//! One verdict per known cause in the table of causes (`rdpshim_planner::causes`), decided
+//! from [`Findings`] alone: pure, no I/O, no clock.
 //!
 //! Each cause is "found" only on positive evidence, "not found" when the findings rule it
 //! out, and "cannot tell" when the probes that would show it did not get that far (a server
 //! that was not reached says nothing about its certificate). Every verdict carries the
-//! evidence it rests on and, when found, the remedy on the server and on the client.
+//! evidence it rests on and, when found, the remedies from the table, the same words
+//! `connect`'s verdict carries.
 
 use serde::Serialize;
 
-use super::findings::{Findings, Layer, Reach, Tri, X224Answer};
+use super::findings::{Findings, Layer, Reach, Speaks, Tri, X224Answer};
+use super::names::name_matches;
 use crate::attempt::TlsVersion;
-use crate::report::NegotiationCode;
+use crate::planner::causes::SeenBy;
+use crate::planner::Fallback;
+use crate::report::{FailureClass, NegotiationCode};
 
-/// A known root cause.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Cause {
-    NameResolution,
-    PortRefused,
-    PortFiltered,
-    NotAnswering,
-    ClosedBeforeTls,
-    NotRdp,
-    RdpSecurityOnly,
-    Certificate,
-    TlsVersion,
-    Cipher,
-    NlaRequired,
-    NlaRefused,
-    CredsspVersion,
-    ClosedAfterTls,
-}
-
-impl Cause {
-    pub const ALL: [Cause; 14] = [
-        Cause::NameResolution,
-        Cause::PortRefused,
-        Cause::PortFiltered,
-        Cause::NotAnswering,
-        Cause::ClosedBeforeTls,
-        Cause::NotRdp,
-        Cause::RdpSecurityOnly,
-        Cause::Certificate,
-        Cause::TlsVersion,
-        Cause::Cipher,
-        Cause::NlaRequired,
-        Cause::NlaRefused,
-        Cause::CredsspVersion,
-        Cause::ClosedAfterTls,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::NameResolution => "name-resolution",
-            Self::PortRefused => "port-refused",
-            Self::PortFiltered => "port-filtered",
-            Self::NotAnswering => "not-answering",
-            Self::ClosedBeforeTls => "closed-before-tls",
-            Self::NotRdp => "not-rdp",
-            Self::RdpSecurityOnly => "rdp-security-only",
-            Self::Certificate => "certificate",
-            Self::TlsVersion => "tls-version",
-            Self::Cipher => "cipher",
-            Self::NlaRequired => "nla-required",
-            Self::NlaRefused => "nla-refused",
-            Self::CredsspVersion => "credssp-version",
-            Self::ClosedAfterTls => "closed-after-tls",
-        }
-    }
-
-    /// One line for people.
-    pub fn title(self) -> &'static str {
-        match self {
-            Self::NameResolution => "name resolution",
-            Self::PortRefused => "port closed or rejected (RST)",
-            Self::PortFiltered => "port filtered (no answer)",
-            Self::NotAnswering => "server accepts TCP but does not answer",
-            Self::ClosedBeforeTls => "socket closed before TLS",
-            Self::NotRdp => "the server does not answer in RDP",
-            Self::RdpSecurityOnly => "Standard RDP Security only",
-            Self::Certificate => "certificate expired, missing or unreadable",
-            Self::TlsVersion => "TLS version mismatch with modern clients",
-            Self::Cipher => "cipher suite mismatch with modern clients",
-            Self::NlaRequired => "NLA required by the server",
-            Self::NlaRefused => "NLA refused (TLS only)",
-            Self::CredsspVersion => "CredSSP version (CVE-2018-0886 update)",
-            Self::ClosedAfterTls => "socket closed after TLS",
-        }
-    }
-}
+pub use crate::planner::causes::{CauseId as Cause, Severity};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
@@ -108,33 +36,52 @@ impl Status {
     }
 }
 
-/// What to change, on each side.
+/// What to change, on each side (the table's words).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Remedy {
-    pub server: String,
-    pub client: String,
+    pub server: &'static str,
+    pub client: &'static str,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Verdict {
     pub cause: Cause,
     pub title: &'static str,
+    pub severity: Severity,
     pub status: Status,
     pub evidence: String,
     /// Present when found.
     pub remedy: Option<Remedy>,
+    /// The fallback with which `rdpshim connect` gets through anyway, when found.
+    pub workaround: Option<Fallback>,
 }
 
-/// The verdict for every cause, in [`Cause::ALL`] order.
+/// The causes `diagnose` can judge, in table order (licensing comes after a logon).
+pub fn judged() -> impl Iterator<Item = Cause> {
+    Cause::ALL
+        .into_iter()
+        .filter(|c| c.info().seen_by != SeenBy::Connect)
+}
+
+/// The verdict for every cause `diagnose` judges, in table order.
 pub fn verdicts(f: &Findings) -> Vec<Verdict> {
-    Cause::ALL.iter().map(|&cause| judge(cause, f)).collect()
+    judged().map(|cause| judge(cause, f)).collect()
 }
 
-/// The causes found, for exit codes and summaries.
+/// The causes found, for summaries.
 pub fn found(verdicts: &[Verdict]) -> Vec<Cause> {
     verdicts
         .iter()
         .filter(|v| v.status == Status::Found)
+        .map(|v| v.cause)
+        .collect()
+}
+
+/// The blocking causes found: what `diagnose`'s exit code 4 means.
+pub fn blocking(verdicts: &[Verdict]) -> Vec<Cause> {
+    verdicts
+        .iter()
+        .filter(|v| v.status == Status::Found && v.severity == Severity::Blocking)
         .map(|v| v.cause)
         .collect()
 }
@@ -153,22 +100,42 @@ fn judge(cause: Cause, f: &Findings) -> Verdict {
             "the server was not reached over TCP".to_owned(),
         ),
         Cause::NotAnswering => not_answering(f),
-        Cause::ClosedBeforeTls => closed_before_tls(f),
         Cause::NotRdp => not_rdp(f),
+        Cause::ClosedBeforeTls => closed_before_tls(f),
+        Cause::ClosedDuringTls => closed_during_tls(f),
         Cause::RdpSecurityOnly => rdp_security_only(f),
-        Cause::Certificate => certificate(f),
+        Cause::CertificateMissing => certificate_missing(f),
+        Cause::CertificateUnreadable => certificate_unreadable(f),
         Cause::TlsVersion => tls_version(f),
         Cause::Cipher => cipher(f),
-        Cause::NlaRequired => nla_required(f),
-        Cause::NlaRefused => nla_refused(f),
         Cause::CredsspVersion => credssp_version(f),
         Cause::ClosedAfterTls => closed_after_tls(f),
+        Cause::NlaRequired => nla_required(f),
+        Cause::NlaRefused => nla_refused(f),
+        Cause::CertificateExpired => certificate_expired(f),
+        Cause::CertificateName => certificate_name(f),
+        Cause::CertificateSelfSigned => certificate_self_signed(f),
+        Cause::LegacyTls => legacy_tls(f),
+        Cause::NoForwardSecrecy => no_forward_secrecy(f),
+        Cause::RdpSecurityOffered => rdp_security_offered(f),
+        Cause::Bluekeep => bluekeep(f),
+        Cause::Licensing => (
+            Status::CannotTell,
+            "only a logon shows it (rdpshim connect)".to_owned(),
+        ),
     };
+    let info = cause.info();
+    let found = status == Status::Found;
     Verdict {
         cause,
-        title: cause.title(),
+        title: info.title,
+        severity: info.severity,
         status,
-        remedy: (status == Status::Found).then(|| remedy(cause, f)),
+        remedy: found.then_some(Remedy {
+            server: info.server,
+            client: info.client,
+        }),
+        workaround: info.workaround.filter(|_| found),
         evidence,
     }
 }
@@ -308,16 +275,7 @@ fn not_answering(f: &Findings) -> Judged {
         );
     }
     if let Some(tls) = &f.tls {
-        let timed_out = tls
-            .versions
-            .iter()
-            .filter(|v| {
-                v.refusal
-                    .as_deref()
-                    .is_some_and(|r| r.starts_with("timeout"))
-            })
-            .count();
-        if !tls.versions.iter().any(|v| v.accepted) && timed_out > 0 {
+        if !tls.any_accepted() && tls.refused_with(&FailureClass::Timeout) > 0 {
             return (
                 Status::Found,
                 "the server confirms X.224 but never answers the TLS ClientHello".into(),
@@ -332,17 +290,6 @@ fn not_answering(f: &Findings) -> Judged {
             "no X.224 answer, and no time-out either".into(),
         )
     }
-}
-
-/// No TLS version was accepted and every one was refused with a failure of `class`.
-fn every_tls_version_refused(f: &Findings, class: &str) -> bool {
-    f.tls.as_ref().is_some_and(|tls| {
-        !tls.versions.iter().any(|v| v.accepted)
-            && tls
-                .versions
-                .iter()
-                .all(|v| v.refusal.as_deref().is_some_and(|r| r.starts_with(class)))
-    })
 }
 
 fn closed_before_tls(f: &Findings) -> Judged {
@@ -361,12 +308,6 @@ fn closed_before_tls(f: &Findings) -> Judged {
             ),
         );
     }
-    if every_tls_version_refused(f, "peer-closed") {
-        return (
-            Status::Found,
-            "the server confirmed X.224 but closed the socket on every TLS ClientHello, without an alert".into(),
-        );
-    }
     if x224_answered(f) {
         (Status::NotFound, "the server answers X.224".into())
     } else {
@@ -374,37 +315,102 @@ fn closed_before_tls(f: &Findings) -> Judged {
     }
 }
 
-/// Answers that are not a Connection Confirm at all (another service on the port, or a
-/// confirm selecting no single protocol), or a TLS handshake answered with bytes that are not
-/// TLS: the server answers, but not in RDP.
+/// Another protocol answered the X.224 request, or the port speaks TLS straight away.
 fn not_rdp(f: &Findings) -> Judged {
-    let garbage: Vec<String> = f
+    let others: Vec<String> = f
         .security_layers
         .iter()
         .filter_map(|p| match &p.answer {
-            X224Answer::Garbage { detail } => Some(format!("{}: {detail}", p.layer.as_str())),
+            X224Answer::NotRdp {
+                speaks,
+                first_bytes,
+            } => Some(format!("{} (`{first_bytes}`)", speaks.describe())),
+            X224Answer::Garbage { detail } => Some(format!(
+                "a TPKT that is not a Connection Confirm ({detail})"
+            )),
             _ => None,
         })
         .collect();
-    if !x224_answered(f) && !garbage.is_empty() {
-        return (
-            Status::Found,
-            format!(
-                "the server answered our X.224 Connection Request with something that is not a valid Connection Confirm ({})",
-                garbage.join("; ")
-            ),
-        );
+    if !x224_answered(f) {
+        if let Some(first) = others.first() {
+            return (
+                Status::Found,
+                format!(
+                    "the server answered our X.224 Connection Request with {first}{}",
+                    if others.iter().any(|o| o != first) {
+                        " (and other answers to the other requests)"
+                    } else {
+                        ""
+                    }
+                ),
+            );
+        }
+        if f.tls_without_x224 == Tri::Yes {
+            return (
+                Status::Found,
+                format!(
+                    "no X.224 Connection Confirm, but a TLS handshake straight away, without X.224, completes: the port speaks {} (HTTPS, an RD Gateway, a TLS proxy)",
+                    Speaks::Tls.describe().trim_start_matches("a ")
+                ),
+            );
+        }
     }
-    if every_tls_version_refused(f, "protocol-error") {
-        return (
-            Status::Found,
-            "the server confirmed X.224, then answered every TLS ClientHello with bytes that are not TLS".into(),
-        );
+    // A TLS handshake answered with bytes that are not TLS records, for every version: the
+    // scan offers TLS 1.0 to 1.3 with every suite, so no version mismatch explains it.
+    if let Some(tls) = &f.tls {
+        let refused = tls.refused_with(&FailureClass::ProtocolError);
+        if !tls.any_accepted() && refused > 0 && refused == tls.versions.len() {
+            return (
+                Status::Found,
+                "the server confirmed X.224, then answered every TLS ClientHello with bytes that are not TLS".into(),
+            );
+        }
     }
     if x224_answered(f) {
         (Status::NotFound, "the server answers X.224".into())
+    } else if f.tls_without_x224 == Tri::No {
+        (
+            Status::NotFound,
+            "no X.224 answer, and no TLS handshake without X.224 either".into(),
+        )
     } else {
         (Status::CannotTell, "no X.224 answer".into())
+    }
+}
+
+/// Reset (or closed) at the ClientHello for every version scanned.
+fn closed_during_tls(f: &Findings) -> Judged {
+    let Some(tls) = &f.tls else {
+        return if x224_answered(f) {
+            (
+                Status::NotFound,
+                "the server never selected TLS, so no ClientHello was sent".into(),
+            )
+        } else {
+            (Status::CannotTell, "no X.224 answer".into())
+        };
+    };
+    let closed = tls.refused_with(&FailureClass::PeerClosed);
+    if !tls.any_accepted() && closed == tls.versions.len() {
+        let versions: Vec<&str> = tls.versions.iter().map(|v| v.version.as_str()).collect();
+        (
+            Status::Found,
+            format!(
+                "X.224 selected TLS, then the server closed or reset the connection at the ClientHello for every version (TLS {}), each offered with every suite at security level 0: not a version or suite mismatch",
+                versions.join(", ")
+            ),
+        )
+    } else if tls.any_accepted() {
+        (Status::NotFound, "a TLS handshake completed".into())
+    } else {
+        (
+            Status::NotFound,
+            format!(
+                "the server answered {} of {} ClientHellos with an alert or a time-out rather than a reset",
+                tls.versions.len() - closed,
+                tls.versions.len()
+            ),
+        )
     }
 }
 
@@ -414,6 +420,11 @@ fn rdp_security_only(f: &Findings) -> Judged {
     if tls_like {
         return (Status::NotFound, "the server accepts TLS or NLA".into());
     }
+    let levels = f
+        .rdp_security
+        .as_ref()
+        .map(|r| format!(" ({})", r.describe()))
+        .unwrap_or_default();
     let not_allowed = refused_with(f, NegotiationCode::SslNotAllowedByServer);
     let answer = layer(f, Layer::Tls);
     let selected_rdp = matches!(
@@ -423,12 +434,12 @@ fn rdp_security_only(f: &Findings) -> Judged {
     if selected_rdp {
         (
             Status::Found,
-            "asked for TLS alone, the server selected Standard RDP Security; NLA was not selected either".into(),
+            format!("asked for TLS alone, the server selected Standard RDP Security; NLA was not selected either{levels}"),
         )
     } else if !not_allowed.is_empty() {
         (
             Status::Found,
-            "the server refuses TLS with SSL_NOT_ALLOWED_BY_SERVER".into(),
+            format!("the server refuses TLS with SSL_NOT_ALLOWED_BY_SERVER{levels}"),
         )
     } else if x224_answered(f) {
         (
@@ -440,7 +451,7 @@ fn rdp_security_only(f: &Findings) -> Judged {
     }
 }
 
-fn certificate(f: &Findings) -> Judged {
+fn certificate_missing(f: &Findings) -> Judged {
     if !refused_with(f, NegotiationCode::SslCertNotOnServer).is_empty() {
         return (
             Status::Found,
@@ -448,14 +459,35 @@ fn certificate(f: &Findings) -> Judged {
                 .into(),
         );
     }
+    match &f.certificate {
+        Some(cert) => (
+            Status::NotFound,
+            format!("the server presents `{}`", cert.info.subject),
+        ),
+        None => (Status::CannotTell, "no TLS handshake completed".into()),
+    }
+}
+
+/// The TLS stacks refused the certificate itself, or rdpshim's parser cannot read it.
+fn certificate_unreadable(f: &Findings) -> Judged {
+    if let Some(error) = &f.certificate_error {
+        return (
+            Status::Found,
+            format!("the server's certificate cannot be read: {error}"),
+        );
+    }
+    match &f.certificate {
+        Some(cert) => (
+            Status::NotFound,
+            format!("`{}` reads as an X.509 certificate", cert.info.subject),
+        ),
+        None => (Status::CannotTell, "no TLS handshake completed".into()),
+    }
+}
+
+fn certificate_expired(f: &Findings) -> Judged {
     let Some(cert) = &f.certificate else {
-        return match &f.certificate_error {
-            Some(error) => (
-                Status::Found,
-                format!("the server's certificate cannot be read: {error}"),
-            ),
-            None => (Status::CannotTell, "no TLS handshake completed".into()),
-        };
+        return (Status::CannotTell, "no TLS handshake completed".into());
     };
     let info = &cert.info;
     if info.expired {
@@ -478,17 +510,61 @@ fn certificate(f: &Findings) -> Judged {
         (
             Status::NotFound,
             format!(
-                "`{}` valid {} to {}{}",
-                info.subject,
-                info.not_before,
-                info.not_after,
-                if info.self_signed {
-                    ", self-signed"
-                } else {
-                    ""
-                }
+                "`{}` valid {} to {}",
+                info.subject, info.not_before, info.not_after
             ),
         )
+    }
+}
+
+/// The host as the user typed it against the names the certificate carries.
+fn certificate_name(f: &Findings) -> Judged {
+    let Some(cert) = &f.certificate else {
+        return (Status::CannotTell, "no TLS handshake completed".into());
+    };
+    let names = &cert.info.names;
+    let carried = if names.is_empty() {
+        "no name at all".to_owned()
+    } else {
+        names.join(", ")
+    };
+    if name_matches(names, &f.host) {
+        return (
+            Status::NotFound,
+            format!("the certificate names `{}` ({carried})", f.host),
+        );
+    }
+    let how = if f.dns.ip_literal {
+        "by IP address"
+    } else {
+        "by name"
+    };
+    (
+        Status::Found,
+        format!(
+            "connected {how} to `{}`; the certificate names {carried}",
+            f.host
+        ),
+    )
+}
+
+fn certificate_self_signed(f: &Findings) -> Judged {
+    match &f.certificate {
+        None => (Status::CannotTell, "no TLS handshake completed".into()),
+        Some(cert) if cert.info.self_signed => (
+            Status::Found,
+            format!(
+                "`{}` is issued by itself (SHA-256 {})",
+                cert.info.subject, cert.info.sha256
+            ),
+        ),
+        Some(cert) => (
+            Status::NotFound,
+            format!(
+                "`{}` is issued by `{}`",
+                cert.info.subject, cert.info.issuer
+            ),
+        ),
     }
 }
 
@@ -591,34 +667,20 @@ fn nla_required(f: &Findings) -> Judged {
 }
 
 fn nla_refused(f: &Findings) -> Judged {
-    if f.nla.offered == Tri::Yes {
-        return (Status::NotFound, "the server selects NLA (HYBRID)".into());
-    }
-    let tls_works = !accepted_versions(f).is_empty();
-    if f.nla.offered == Tri::No && accepted(f, Layer::Tls) && !tls_works {
-        return (
-            Status::CannotTell,
-            "the server selects TLS without NLA, but no TLS handshake completed".into(),
-        );
-    }
-    if f.nla.offered == Tri::No && accepted(f, Layer::Tls) {
-        let how = match layer(f, Layer::Nla) {
-            Some(X224Answer::Selected { name, .. }) => format!("selected {name}"),
-            Some(X224Answer::Refused { code }) => format!("refused it with {}", code.name()),
-            _ => "did not select it".into(),
-        };
-        return (
-            Status::Found,
-            format!("asked for NLA (HYBRID|SSL), the server {how}: it speaks TLS without NLA only"),
-        );
-    }
-    if f.nla.offered == Tri::No {
-        (
-            Status::NotFound,
-            "the server offers neither NLA nor TLS (see the other verdicts)".into(),
-        )
-    } else {
-        (Status::CannotTell, "no answer to a request for NLA".into())
+    match f.nla.offered {
+        Tri::Yes => (Status::NotFound, "the server selects NLA (HYBRID)".into()),
+        Tri::No => {
+            let how = match layer(f, Layer::Nla) {
+                Some(X224Answer::Selected { name, .. }) => format!("selected {name}"),
+                Some(X224Answer::Refused { code }) => format!("refused it with {}", code.name()),
+                _ => "did not select it".into(),
+            };
+            (
+                Status::Found,
+                format!("asked for NLA (HYBRID|SSL), the server {how}: it does not do NLA"),
+            )
+        }
+        Tri::Unknown => (Status::CannotTell, "no answer to a request for NLA".into()),
     }
 }
 
@@ -628,7 +690,7 @@ fn credssp_version(f: &Findings) -> Judged {
         (_, Some(v)) if v < 5 => (
             Status::Found,
             format!(
-                "the server speaks CredSSP version {v}: it predates the CVE-2018-0886 update (version 6)"
+                "the server's TSRequest carries CredSSP version {v}: it predates the CVE-2018-0886 update (versions 5 and 6 carry the client nonce that closes it)"
             ),
         ),
         (_, Some(v)) => (Status::NotFound, format!("the server speaks CredSSP version {v}")),
@@ -636,8 +698,8 @@ fn credssp_version(f: &Findings) -> Judged {
             Status::CannotTell,
             f.nla
                 .error
-                .clone()
-                .unwrap_or_else(|| "no CredSSP exchange".into()),
+                .as_ref()
+                .map_or_else(|| "no CredSSP exchange".into(), ToString::to_string),
         ),
     }
 }
@@ -667,74 +729,155 @@ fn closed_after_tls(f: &Findings) -> Judged {
     }
 }
 
-fn remedy(cause: Cause, f: &Findings) -> Remedy {
-    let (server, client) = match cause {
-        Cause::NameResolution => (
-            "register the host in DNS with the addresses it listens on (drop a stale AAAA record, or make Remote Desktop listen on IPv6 too)".to_owned(),
+/// TLS 1.0 or 1.1 besides 1.2 or newer (alone, they are `tls-version`).
+fn legacy_tls(f: &Findings) -> Judged {
+    let versions = accepted_versions(f);
+    if versions.is_empty() {
+        return (Status::CannotTell, "no TLS version was accepted".into());
+    }
+    let old: Vec<TlsVersion> = versions
+        .iter()
+        .copied()
+        .filter(|v| *v < TlsVersion::Tls12)
+        .collect();
+    let modern = versions.iter().any(|v| *v >= TlsVersion::Tls12);
+    if !old.is_empty() && modern {
+        (
+            Status::Found,
             format!(
-                "connect by IP address (rdpshim does this as its `ip-address` fallback; mstsc: use {} in `full address`)",
-                f.dns
-                    .addresses
-                    .iter()
-                    .find(|a| a.tcp == Reach::Connected)
-                    .map(|a| a.address.ip().to_string())
-                    .unwrap_or_else(|| "the IP".into())
+                "the server accepts {} as well as {}",
+                version_list(&old),
+                version_list(
+                    &versions
+                        .iter()
+                        .copied()
+                        .filter(|v| *v >= TlsVersion::Tls12)
+                        .collect::<Vec<_>>()
+                )
+            ),
+        )
+    } else {
+        (
+            Status::NotFound,
+            format!("the server accepts {}", version_list(&versions)),
+        )
+    }
+}
+
+/// Suites with RSA key exchange besides suites with forward secrecy (alone, they are
+/// `cipher`).
+fn no_forward_secrecy(f: &Findings) -> Judged {
+    let Some(tls) = &f.tls else {
+        return (Status::CannotTell, "no TLS handshake was possible".into());
+    };
+    let suites: Vec<_> = tls.versions.iter().flat_map(|v| v.suites.iter()).collect();
+    if suites.is_empty() {
+        return (Status::CannotTell, "no suite was accepted".into());
+    }
+    let mut without: Vec<&str> = suites
+        .iter()
+        .filter(|s| !s.forward_secrecy)
+        .map(|s| s.name.as_str())
+        .collect();
+    without.sort_unstable();
+    without.dedup();
+    let with = suites.iter().any(|s| s.forward_secrecy);
+    if with && !without.is_empty() {
+        (
+            Status::Found,
+            format!(
+                "{} suite(s) with RSA key exchange accepted: {}",
+                without.len(),
+                without.join(", ")
+            ),
+        )
+    } else {
+        (
+            Status::NotFound,
+            if without.is_empty() {
+                "every suite accepted has forward secrecy".into()
+            } else {
+                "no suite with forward secrecy at all: see the cipher verdict".into()
+            },
+        )
+    }
+}
+
+/// Standard RDP Security besides TLS or NLA, with the encryption levels it accepts.
+fn rdp_security_offered(f: &Findings) -> Judged {
+    let rdp = accepted(f, Layer::Rdp);
+    let tls_like =
+        accepted(f, Layer::Tls) || accepted(f, Layer::Nla) || accepted(f, Layer::HybridEx);
+    match (rdp, tls_like) {
+        (true, true) => (
+            Status::Found,
+            format!(
+                "asked for Standard RDP Security, the server selects it; {}",
+                f.rdp_security
+                    .as_ref()
+                    .map(|r| r.describe())
+                    .unwrap_or_else(|| "its encryption levels were not probed".into())
             ),
         ),
-        Cause::PortRefused => (
-            "start Remote Desktop Services (TermService) or xrdp, check the listening port (HKLM\\...\\WinStations\\RDP-Tcp\\PortNumber), and allow TCP 3389 in the firewall".into(),
-            "check the port number; a firewall REJECT rule on the path looks the same".into(),
+        (true, false) => (
+            Status::NotFound,
+            "Standard RDP Security is all the server offers: see rdp-security-only".into(),
         ),
-        Cause::PortFiltered => (
-            "allow inbound TCP on the RDP port in the host firewall (Remote Desktop rule group) and any network firewall".into(),
-            "check VPN/routing to the host; nothing the client does gets through a DROP".into(),
+        (false, _) if layer(f, Layer::Rdp).is_some() && x224_answered(f) => (
+            Status::NotFound,
+            format!(
+                "asked for Standard RDP Security, the server answered: {}",
+                layer(f, Layer::Rdp)
+                    .map(|a| a.to_string())
+                    .unwrap_or_default()
+            ),
         ),
-        Cause::NotAnswering => (
-            "restart the Remote Desktop service; check for a hung TermService or a proxy/IPS that accepts TCP without forwarding".into(),
-            "none on the client; a longer timeout only helps a very slow server".into(),
-        ),
-        Cause::ClosedBeforeTls => (
-            "check the RDP listener (RDP-Tcp) is enabled and not bound to another protocol; a security product or load balancer may be closing RDP connections".into(),
-            "none on the client: the server hangs up before any security is negotiated".into(),
-        ),
-        Cause::NotRdp => (
-            "check what listens on this port: another service, or a proxy or load balancer that does not pass RDP through; a Remote Desktop server answers with a Connection Confirm".into(),
-            "check the host and port; no client setting makes a service that is not RDP answer in RDP".into(),
-        ),
-        Cause::RdpSecurityOnly => (
-            "set the security layer to Negotiate or SSL (GPO: Require use of specific security layer; xrdp: security_layer=negotiate)".into(),
-            "modern clients refuse Standard RDP Security; FreeRDP `/sec:rdp` still speaks it (no server authentication)".into(),
-        ),
-        Cause::Certificate => (
-            "renew the Remote Desktop certificate: delete it from the Remote Desktop certificate store and restart TermService (Windows makes a new one); SSL_CERT_NOT_ON_SERVER means Windows cannot read the private key: fix the permissions of C:\\ProgramData\\Microsoft\\Crypto\\RSA\\MachineKeys (SYSTEM and NETWORK SERVICE need access)".into(),
-            "rdpshim connects anyway and pins the certificate (trust on first use); mstsc needs `authentication level:i:0` or the certificate installed as trusted".into(),
-        ),
-        Cause::TlsVersion => (
-            "enable TLS 1.2 (Windows Server 2008 R2: KB3080079 and the SChannel Protocols registry keys; xrdp: ssl_protocols=TLSv1.2, TLSv1.3)".into(),
-            "allow TLS 1.0/1.1 for this host only: rdpshim's OpenSSL rungs do it with an announced downgrade; FreeRDP 3: `/tls:seclevel:0,enforce:1.0`; Windows: enable TLS 1.0 under SChannel Protocols\\TLS 1.0\\Client".into(),
-        ),
-        Cause::Cipher => (
-            "enable ECDHE with AES-GCM suites (GPO: SSL Cipher Suite Order; xrdp: tls_ciphers=HIGH)".into(),
-            "allow CBC/RSA suites for this host only: rdpshim's OpenSSL rung does it with an announced downgrade; FreeRDP: `/tls:seclevel:0` or `/cipher-list:AES128-SHA`".into(),
-        ),
-        Cause::NlaRequired => (
-            "if clients cannot do NLA, clear \"Allow connections only from computers running Remote Desktop with Network Level Authentication\"".into(),
-            "turn NLA on and give credentials up front (`rdpshim connect -u USER`, .rdp `enablecredsspsupport:i:1`, FreeRDP `/sec:nla /u:USER`)".into(),
-        ),
-        Cause::NlaRefused => (
-            "enable NLA (\"Allow connections only from computers running Remote Desktop with Network Level Authentication\"); xrdp has no NLA".into(),
-            "turn NLA off for this host (.rdp `enablecredsspsupport:i:0`, FreeRDP `/sec:tls`; rdpshim announces it as the `nla-off` fallback)".into(),
-        ),
-        Cause::CredsspVersion => (
-            "install the May 2018 CredSSP update (CVE-2018-0886) or any later cumulative update".into(),
-            "temporarily, on the client only: Encryption Oracle Remediation = Vulnerable (AllowEncryptionOracle=2); undo it once the server is updated".into(),
-        ),
-        Cause::ClosedAfterTls => (
-            "check the System and TerminalServices event logs: a broken certificate binding, a CredSSP policy, or a security product ends the connection after TLS".into(),
-            "try without NLA or with another TLS version (rdpshim's fallbacks do); if every configuration is cut the same way the fix is on the server".into(),
-        ),
+        (false, _) => (Status::CannotTell, "no X.224 answer".into()),
+    }
+}
+
+/// CVE-2019-0708 affects Windows XP, Server 2003, Vista, Server 2008, 7 and Server 2008 R2:
+/// NT versions 5.x, 6.0 and 6.1. An estimate: the update cannot be seen from outside.
+fn bluekeep(f: &Findings) -> Judged {
+    let Some(version) = f
+        .nla
+        .ntlm
+        .as_ref()
+        .and_then(|n| n.product_version.as_deref())
+    else {
+        return (
+            Status::CannotTell,
+            "the server's OS version is unknown (its NTLM CHALLENGE comes only with NLA)".into(),
+        );
     };
-    Remedy { server, client }
+    let mut parts = version.split('.').map(|p| p.parse::<u32>().ok());
+    let (Some(Some(major)), Some(Some(minor))) = (parts.next(), parts.next()) else {
+        return (
+            Status::CannotTell,
+            format!("the NTLM version `{version}` does not read as major.minor"),
+        );
+    };
+    if major < 6 || (major == 6 && minor <= 1) {
+        let family = match (major, minor) {
+            (6, 1) => "Windows 7 / Server 2008 R2",
+            (6, 0) => "Windows Vista / Server 2008",
+            _ => "Windows XP / Server 2003 or older",
+        };
+        let nla = if f.nla.required == Tri::Yes {
+            "NLA is required, which limits an attack to holders of valid credentials"
+        } else {
+            "NLA is not required, so the flaw is reachable without credentials"
+        };
+        (
+            Status::Found,
+            format!("the NTLM CHALLENGE says OS version {version} ({family}): may be exposed if the May 2019 update is missing; {nla}"),
+        )
+    } else {
+        (
+            Status::NotFound,
+            format!("the NTLM CHALLENGE says OS version {version}, newer than the versions CVE-2019-0708 affects"),
+        )
+    }
 }
 
 #[cfg(test)]

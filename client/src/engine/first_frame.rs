@@ -44,7 +44,7 @@ pub struct FirstFrame {
     /// From the start of the active stage to the first decoded update.
     pub after: Duration,
     /// Outcome of writing the PNG, when one was asked for.
-    pub screenshot: Option<Result<(), String>>,
+    pub screenshot: Option<Result<(), screenshot::ScreenshotError>>,
 }
 
 /// Processes server PDUs until a graphics update is decoded; with `screenshot`, keeps

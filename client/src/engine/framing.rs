@@ -13,6 +13,7 @@
 //! mistaken for the next layer's bytes.
 
 use std::io;
+use std::time::Duration;
 
 use ironrdp_async::bytes::{BufMut as _, Bytes, BytesMut};
 use ironrdp_pdu::PduHint;
@@ -280,6 +281,26 @@ where
                 io::ErrorKind::UnexpectedEof,
                 format!("after {} bytes of a {}", buf.len(), frame.name()),
             )));
+        }
+    }
+}
+
+/// Adds to `buf` whatever `stream` sends within `wait`, until `buf` holds `max` bytes or
+/// the stream ends: for the first bytes of an answer that is not RDP, kept to tell what it
+/// speaks (`diagnose`'s not-rdp). Never more than `max` bytes, never longer than `wait`; a
+/// failed or closed stream just ends the reading.
+pub async fn read_up_to<S>(stream: &mut S, buf: &mut BytesMut, max: usize, wait: Duration)
+where
+    S: AsyncRead + Unpin + ?Sized,
+{
+    let deadline = tokio::time::Instant::now() + wait;
+    while buf.len() < max {
+        let missing = max - buf.len();
+        buf.reserve(missing);
+        let mut room = (&mut *buf).limit(missing);
+        match tokio::time::timeout_at(deadline, stream.read_buf(&mut room)).await {
+            Ok(Ok(n)) if n > 0 => {}
+            _ => return,
         }
     }
 }

@@ -8,6 +8,7 @@
 //! can be chosen) -> CredSSP -> MCS -> licensing -> capabilities -> first graphics update.
 
 pub(crate) mod cert;
+mod channel;
 mod classify;
 mod connector_config;
 mod credssp;
@@ -22,7 +23,7 @@ pub mod tls;
 pub(crate) mod x224;
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use ironrdp_connector::ClientConnector;
 use ironrdp_tokio::{mark_as_upgraded, skip_connect_begin, TokioFramed};
@@ -31,6 +32,7 @@ use tokio::time::Instant;
 use crate::attempt::{AttemptSpec, DialTarget};
 
 use crate::report::{AttemptReport, Connected, Failure, FailureClass, Stage, StageTime};
+pub use channel::{open_tls_channel, ChannelLimits, TlsChannel};
 /// Resolution under a time limit, for callers that need addresses before any attempt
 /// (the matrix dials by IP; diagnose lists every address).
 pub use dial::resolve;
@@ -83,11 +85,22 @@ struct Observed {
     resolved: Vec<SocketAddr>,
     tls: Option<crate::report::TlsSession>,
     certificate: Option<crate::report::CertificateInfo>,
+    selected: Option<crate::report::Protocol>,
 }
 
 /// Makes exactly one attempt with the knobs in `spec`. Never panics on server input; every
 /// network stage is bounded by `spec.timeouts`.
 pub async fn run_attempt(spec: &AttemptSpec) -> AttemptReport {
+    run(spec, None).await
+}
+
+/// [`run_attempt`] over a byte stream that already reaches the RDP server (an RD Gateway
+/// tunnel from `route::gateway`) instead of dialling `spec.dial`: X.224 onwards, unchanged.
+pub async fn run_attempt_over(spec: &AttemptSpec, stream: tls::BoxStream) -> AttemptReport {
+    run(spec, Some(stream)).await
+}
+
+async fn run(spec: &AttemptSpec, over: Option<tls::BoxStream>) -> AttemptReport {
     let started = Instant::now();
     let mut clock = StageClock::default();
     let mut observed = Observed {
@@ -95,9 +108,13 @@ pub async fn run_attempt(spec: &AttemptSpec) -> AttemptReport {
         resolved: Vec::new(),
         tls: None,
         certificate: None,
+        selected: None,
     };
 
-    let result = attempt(spec, &mut clock, &mut observed).await;
+    let result = attempt(spec, over, &mut clock, &mut observed).await;
+    if let Err(failure) = &result {
+        observed.selected = observed.selected.or(failure.class.selected());
+    }
     let report = AttemptReport {
         address: observed.address,
         resolved: observed.resolved,
@@ -105,6 +122,7 @@ pub async fn run_attempt(spec: &AttemptSpec) -> AttemptReport {
         nla: spec.nla,
         udp: spec.udp,
         tls_requested: spec.tls.clone(),
+        selected: observed.selected,
         tls: observed.tls,
         certificate: observed.certificate,
         stages: clock.finish(),
@@ -120,57 +138,33 @@ pub async fn run_attempt(spec: &AttemptSpec) -> AttemptReport {
 
 async fn attempt(
     spec: &AttemptSpec,
+    over: Option<tls::BoxStream>,
     clock: &mut StageClock,
     observed: &mut Observed,
 ) -> Result<Connected, Failure> {
     let t = &spec.timeouts;
-
-    let address = match &spec.dial {
-        DialTarget::Address(address) => *address,
-        DialTarget::ResolveHost => {
-            clock.enter(Stage::Dns);
-            observed.resolved = dial::resolve(&spec.host, spec.port, t.dns).await?;
-            observed.resolved[0]
-        }
+    let (stream, local) = match over {
+        // Through a tunnel the RDP server sees the gateway's address, not ours.
+        Some(stream) => (
+            stream,
+            SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), 0),
+        ),
+        None => dial_server(spec, clock, observed).await?,
     };
-    observed.address = Some(address);
-    tracing::debug!(%address, server_name = spec.effective_server_name(), "dialling");
-
-    clock.enter(Stage::Tcp);
-    let tcp = dial::connect(address, t.tcp).await?;
-    let local = tcp
-        .local_addr()
-        .unwrap_or_else(|_| SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), 0));
 
     clock.enter(Stage::X224);
     let mut connector = ClientConnector::new(connector_config::build(spec), local);
-    let mut framed = TokioFramed::new(tcp);
+    let mut framed = TokioFramed::new(stream);
     let selected = x224::negotiate(&mut framed, &mut connector, t.x224).await?;
+    observed.selected = crate::report::Protocol::from_selected(selected.bits());
     tracing::debug!(protocol = x224::protocol_name(selected), "X.224 negotiated");
 
     clock.enter(Stage::Tls);
     let (tcp, leftover) = framed.into_inner();
     let server_name = spec.effective_server_name();
-    let handshake = async {
-        tls::upgrade(tcp, &spec.tls, server_name)
-            .await
-            .map_err(|e| Failure::new(Stage::Tls, e.class, e.detail))
-    };
-    let upgraded = deadline::bounded(
-        Stage::Tls,
-        t.tls,
-        "TLS handshake did not complete",
-        handshake,
-    )
-    .await?;
+    let upgraded = channel::handshake(tcp, &spec.tls, server_name, t.tls).await?;
     observed.tls = Some(upgraded.session.clone());
-    let inspected = cert::inspect(&upgraded.certificate_der, SystemTime::now()).map_err(|e| {
-        Failure::new(
-            Stage::Tls,
-            FailureClass::TlsOther(tls::BAD_CERTIFICATE.into()),
-            e.to_string(),
-        )
-    })?;
+    let inspected = channel::inspect(&upgraded.certificate_der)?;
     observed.certificate = Some(inspected.info.clone());
     if let Some(pinned) = &spec.pinned_certificate {
         if !pinned.eq_ignore_ascii_case(&inspected.info.sha256) {
@@ -215,7 +209,7 @@ async fn attempt(
 
     let (screenshot, screenshot_error) = match frame.screenshot {
         Some(Ok(())) => (spec.screenshot.clone(), None),
-        Some(Err(e)) => (None, Some(e)),
+        Some(Err(e)) => (None, Some(e.to_string())),
         None => (None, None),
     };
     Ok(Connected {
@@ -226,4 +220,30 @@ async fn attempt(
         screenshot,
         screenshot_error,
     })
+}
+
+/// DNS (unless an address was given) and TCP to the RDP server.
+async fn dial_server(
+    spec: &AttemptSpec,
+    clock: &mut StageClock,
+    observed: &mut Observed,
+) -> Result<(tls::BoxStream, SocketAddr), Failure> {
+    let t = &spec.timeouts;
+    let address = match &spec.dial {
+        DialTarget::Address(address) => *address,
+        DialTarget::ResolveHost => {
+            clock.enter(Stage::Dns);
+            observed.resolved = dial::resolve(&spec.host, spec.port, t.dns).await?;
+            observed.resolved[0]
+        }
+    };
+    observed.address = Some(address);
+    tracing::debug!(%address, server_name = spec.effective_server_name(), "dialling");
+
+    clock.enter(Stage::Tcp);
+    let tcp = dial::connect(address, t.tcp).await?;
+    let local = tcp
+        .local_addr()
+        .unwrap_or_else(|_| SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), 0));
+    Ok((Box::new(tcp), local))
 }

@@ -81,6 +81,7 @@ impl Step {
                 .map(|f| (f.stage, f.class.clone())),
             resolved: self.report.resolved.clone(),
             dialled: self.report.address,
+            selected: self.report.selected,
         }
     }
 }
@@ -108,12 +109,13 @@ pub async fn run(mut request: Request, observer: &mut dyn Observer) -> Run {
                     (knobs, fallbacks)
                 }
                 None => {
-                    break Err(Verdict {
-                        kind: VerdictKind::AuthFailed,
-                        reason: "the server requires NLA and no credentials are available: \
-                                 give -u USER and a password (--password-stdin, RDPSHIM_PASSWORD, or a terminal)"
-                            .to_owned(),
-                    });
+                    let mut verdict = Verdict::new(
+                        VerdictKind::AuthFailed,
+                        "the server requires NLA and no credentials are available: \
+                         give -u USER and a password (--password-stdin, RDPSHIM_PASSWORD, or a terminal)",
+                    );
+                    verdict.causes = planner::causes::from_history(&tried);
+                    break Err(verdict);
                 }
             },
         };

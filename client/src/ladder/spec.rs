@@ -55,3 +55,22 @@ fn cap(timeouts: StageTimeouts, remaining: Duration) -> StageTimeouts {
         first_frame: c(timeouts.first_frame),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn no_stage_outlives_what_is_left_of_the_deadline() {
+        let limits = StageTimeouts::uniform(Duration::from_secs(10));
+        let capped = cap(limits, Duration::from_millis(1500));
+        assert_eq!(capped, StageTimeouts::uniform(Duration::from_millis(1500)));
+        assert_eq!(cap(limits, Duration::from_secs(60)), limits);
+        // Past the deadline a stage still gets a moment, never zero (a zero timeout would
+        // report the stage as the server's failure).
+        assert_eq!(
+            cap(limits, Duration::ZERO),
+            StageTimeouts::uniform(Duration::from_millis(50))
+        );
+    }
+}

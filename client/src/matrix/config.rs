@@ -120,18 +120,10 @@ pub fn tls_name(tls: &TlsChoice) -> String {
 pub fn parse_tls_name(text: &str) -> Option<TlsChoice> {
     use crate::attempt::TlsVersion;
     let (stack, version) = text.split_once('-')?;
-    let stack = match stack {
-        "rustls" => TlsStack::Rustls,
-        "openssl" => TlsStack::Openssl,
-        _ => return None,
-    };
+    let stack = TlsStack::parse(stack)?;
     let version = match version {
         "auto" => None,
-        "1.3" => Some(TlsVersion::Tls13),
-        "1.2" => Some(TlsVersion::Tls12),
-        "1.1" => Some(TlsVersion::Tls11),
-        "1.0" => Some(TlsVersion::Tls10),
-        _ => return None,
+        v => Some(TlsVersion::parse(v)?),
     };
     Some(TlsChoice {
         stack,

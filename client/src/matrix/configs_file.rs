@@ -148,7 +148,7 @@ fn pick<V, T: PartialEq>(
     listed: &Option<Spanned<Vec<Spanned<V>>>>,
     all: Vec<T>,
     name: &str,
-    convert: impl Fn(&V) -> Result<T, String>,
+    convert: impl Fn(&V) -> Result<T, UnknownValue>,
     at: &At<'_>,
 ) -> Result<Vec<T>, ConfigsError> {
     let Some(listed) = listed else {
@@ -162,7 +162,7 @@ fn pick<V, T: PartialEq>(
     }
     let mut out = Vec::new();
     for value in listed.get_ref() {
-        let converted = convert(value.get_ref()).map_err(|m| at(value.span(), m))?;
+        let converted = convert(value.get_ref()).map_err(|e| at(value.span(), e.to_string()))?;
         if out.contains(&converted) {
             return Err(at(value.span(), format!("`{name}` lists a value twice")));
         }
@@ -171,18 +171,25 @@ fn pick<V, T: PartialEq>(
     Ok(out)
 }
 
-fn rung(text: &str) -> Result<TlsChoice, String> {
-    parse_tls_name(text).ok_or_else(|| {
-        format!(
-            "unknown TLS choice `{text}`: expected STACK-VERSION with STACK rustls|openssl and \
-             VERSION auto|1.3|1.2|1.1|1.0 (the ladder: rustls-auto, rustls-1.2, openssl-1.2, \
-             openssl-1.1, openssl-1.0)"
-        )
-    })
+/// A value of a dimension that names nothing.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+enum UnknownValue {
+    #[error(
+        "unknown TLS choice `{0}`: expected STACK-VERSION with STACK rustls|openssl and \
+         VERSION auto|1.3|1.2|1.1|1.0 (the ladder: rustls-auto, rustls-1.2, openssl-1.2, \
+         openssl-1.1, openssl-1.0)"
+    )]
+    Tls(String),
+    #[error("unknown dial `{0}`: expected name or ip")]
+    Dial(String),
 }
 
-fn dial(text: &str) -> Result<DialBy, String> {
-    DialBy::parse(text).ok_or_else(|| format!("unknown dial `{text}`: expected name or ip"))
+fn rung(text: &str) -> Result<TlsChoice, UnknownValue> {
+    parse_tls_name(text).ok_or_else(|| UnknownValue::Tls(text.to_owned()))
+}
+
+fn dial(text: &str) -> Result<DialBy, UnknownValue> {
+    DialBy::parse(text).ok_or_else(|| UnknownValue::Dial(text.to_owned()))
 }
 
 fn extra(entry: &ConfigToml, at: &At<'_>) -> Result<Configuration, ConfigsError> {
@@ -198,7 +205,7 @@ fn extra(entry: &ConfigToml, at: &At<'_>) -> Result<Configuration, ConfigsError>
         ));
     }
     let mut tls = match &entry.tls {
-        Some(text) => rung(text.get_ref()).map_err(|m| at(text.span(), m))?,
+        Some(text) => rung(text.get_ref()).map_err(|e| at(text.span(), e.to_string()))?,
         None => TlsChoice::modern(),
     };
     if let Some(ciphers) = &entry.ciphers {
@@ -213,7 +220,7 @@ fn extra(entry: &ConfigToml, at: &At<'_>) -> Result<Configuration, ConfigsError>
         return Err(at(span, format!("configuration `{id}`: {why}")));
     }
     let dial = match &entry.dial {
-        Some(text) => dial(text.get_ref()).map_err(|m| at(text.span(), m))?,
+        Some(text) => dial(text.get_ref()).map_err(|e| at(text.span(), e.to_string()))?,
         None => DialBy::Name,
     };
     let (nla, udp) = (entry.nla.unwrap_or(true), entry.udp.unwrap_or(true));

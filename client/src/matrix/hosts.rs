@@ -2,36 +2,7 @@
 
 use std::fmt;
 
-use crate::attempt::parse_host_port;
-
-/// One host of the matrix.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct Target {
-    pub host: String,
-    pub port: u16,
-}
-
-impl Target {
-    /// `HOST[:PORT]` as the user writes it (port 3389 by default).
-    pub fn parse(text: &str) -> Result<Self, String> {
-        parse_host_port(text).map(|(host, port)| Self { host, port })
-    }
-
-    /// `host:port`, `[v6]:port`: the key of the host in tables, baselines and JUnit.
-    pub fn label(&self) -> String {
-        if self.host.contains(':') {
-            format!("[{}]:{}", self.host, self.port)
-        } else {
-            format!("{}:{}", self.host, self.port)
-        }
-    }
-}
-
-impl fmt::Display for Target {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.label())
-    }
-}
+pub use crate::host::HostPort as Target;
 
 /// A line of a hosts file that is not a host.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -62,7 +33,7 @@ pub fn parse_hosts_file(text: &str) -> Result<Vec<Target>, HostsFileError> {
         if line.split_whitespace().nth(1).is_some() {
             return Err(error(format!("`{line}`: one HOST[:PORT] per line")));
         }
-        targets.push(Target::parse(line).map_err(error)?);
+        targets.push(Target::parse(line).map_err(|e| error(e.to_string()))?);
     }
     Ok(targets)
 }

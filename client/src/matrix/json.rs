@@ -7,6 +7,8 @@ use super::baseline::{ChangeKind, Comparison};
 use super::cell::Cell;
 use super::config::{tls_name, Configuration};
 use super::runner::MatrixRun;
+use crate::planner::causes::of_failure;
+use crate::planner::{CauseId, Knobs};
 use crate::report::FailureClass;
 
 #[derive(Debug, Serialize)]
@@ -76,6 +78,9 @@ pub struct CellJson {
     /// Negotiated TLS, when the handshake completed: `{stack, version, cipher}`.
     pub tls: Option<crate::report::TlsSession>,
     pub selected_protocol: Option<String>,
+    /// The cause from the table of causes that this cell's failure points to (the same ids
+    /// as `rdpshim diagnose` and `connect`'s verdict), when it points to one.
+    pub cause: Option<CauseId>,
     /// Against `--baseline`: regression, improvement, changed or new; null when unchanged.
     pub change: Option<&'static str>,
 }
@@ -130,13 +135,24 @@ fn configuration_json(c: &Configuration) -> ConfigurationJson {
 
 fn cell_json(
     host: &str,
-    configuration: &str,
+    configuration: &Configuration,
     cell: &Cell,
     change: Option<&'static str>,
 ) -> CellJson {
+    // What the cell offered, as the planner's knobs (only NLA and TLS decide a cause).
+    let offered = Knobs {
+        nla: configuration.nla,
+        tls: configuration.tls.clone(),
+        udp: configuration.udp,
+        ..Knobs::strongest()
+    };
     CellJson {
         host: host.to_owned(),
-        configuration: configuration.to_owned(),
+        configuration: configuration.id.clone(),
+        cause: cell
+            .failure
+            .as_ref()
+            .and_then(|class| of_failure(&offered, cell.stage, class)),
         outcome: cell.outcome(),
         code: match &cell.failure {
             Some(FailureClass::NegotiationFailure(code)) => Some(code.name()),
@@ -169,7 +185,7 @@ impl MatrixJson {
                 let change = comparison
                     .and_then(|(c, _)| c.change_of(&label, &configuration.id))
                     .map(|c| c.kind.as_str());
-                cells.push(cell_json(&label, &configuration.id, cell, change));
+                cells.push(cell_json(&label, configuration, cell, change));
             }
             let ok = host.cells.iter().filter(|c| c.is_ok()).count();
             hosts.push(HostJson {

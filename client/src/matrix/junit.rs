@@ -11,7 +11,12 @@ use super::baseline::{ChangeKind, Comparison};
 use super::cell::Cell;
 use super::runner::MatrixRun;
 
-pub fn render(run: &MatrixRun, comparison: Option<&Comparison>) -> Result<String, String> {
+/// The XML could not be written (quick-junit's serializer failed).
+#[derive(Debug, thiserror::Error)]
+#[error("writing JUnit XML: {0}")]
+pub struct JunitError(#[from] quick_junit::SerializeError);
+
+pub fn render(run: &MatrixRun, comparison: Option<&Comparison>) -> Result<String, JunitError> {
     let mut report = Report::new("rdpshim matrix");
     report.set_time(run.elapsed);
     for host in &run.hosts {
@@ -49,9 +54,7 @@ pub fn render(run: &MatrixRun, comparison: Option<&Comparison>) -> Result<String
         }
         report.add_test_suite(suite);
     }
-    report
-        .to_string()
-        .map_err(|e| format!("writing JUnit XML: {e}"))
+    Ok(report.to_string()?)
 }
 
 fn system_out(cell: &Cell, describe: String, change: Option<&super::baseline::Change>) -> String {

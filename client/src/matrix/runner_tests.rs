@@ -48,6 +48,7 @@ fn report(spec: &AttemptSpec, result: Result<Connected, Failure>) -> AttemptRepo
         nla: spec.nla,
         udp: spec.udp,
         tls_requested: spec.tls.clone(),
+        selected: None,
         tls: None,
         certificate: None,
         stages: Vec::new(),

@@ -1,37 +1,66 @@
 //! `full address` values: `host`, `host:port`, `[v6]`, `[v6]:port` or a bare IPv6 literal,
 //! as mstsc accepts them.
 
+use thiserror::Error;
+
 use crate::model::DEFAULT_PORT;
+
+/// Why a `full address` value names no server; each case quotes the address.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum AddressError {
+    #[error("empty address")]
+    Empty,
+    #[error("`{address}`: `[` without `]`")]
+    UnclosedBracket { address: String },
+    #[error("`{address}`: empty host")]
+    EmptyHost { address: String },
+    #[error("`{address}`: unexpected `{after}` after `]`")]
+    AfterBracket { address: String, after: String },
+    #[error("`{address}`: `{port}` is not a port (1-65535)")]
+    BadPort { address: String, port: String },
+    /// Brackets inside, or white space: it could not be written back unambiguously.
+    #[error("`{address}`: `{host}` is not a host name or address")]
+    BadHost { address: String, host: String },
+}
 
 /// Splits an address into host and optional port. A host with brackets inside or white
 /// space is refused: it could not be written back unambiguously.
-pub fn split_host_port(address: &str) -> Result<(String, Option<u16>), String> {
+pub fn split_host_port(address: &str) -> Result<(String, Option<u16>), AddressError> {
     let address = address.trim();
     if address.is_empty() {
-        return Err("empty address".into());
+        return Err(AddressError::Empty);
     }
     let (host, port) = split(address)?;
     if host.contains(['[', ']']) || host.chars().any(char::is_whitespace) {
-        return Err(format!(
-            "`{address}`: `{host}` is not a host name or address"
-        ));
+        return Err(AddressError::BadHost {
+            address: address.to_owned(),
+            host,
+        });
     }
     Ok((host, port))
 }
 
-fn split(address: &str) -> Result<(String, Option<u16>), String> {
+fn split(address: &str) -> Result<(String, Option<u16>), AddressError> {
+    let empty_host = || AddressError::EmptyHost {
+        address: address.to_owned(),
+    };
     if let Some(rest) = address.strip_prefix('[') {
         let (host, after) = rest
             .split_once(']')
-            .ok_or_else(|| format!("`{address}`: `[` without `]`"))?;
+            .ok_or_else(|| AddressError::UnclosedBracket {
+                address: address.to_owned(),
+            })?;
         if host.is_empty() {
-            return Err(format!("`{address}`: empty host"));
+            return Err(empty_host());
         }
         return match after {
             "" => Ok((host.to_owned(), None)),
             _ => match after.strip_prefix(':') {
                 Some(port) => Ok((host.to_owned(), Some(parse_port(address, port)?))),
-                None => Err(format!("`{address}`: unexpected `{after}` after `]`")),
+                None => Err(AddressError::AfterBracket {
+                    address: address.to_owned(),
+                    after: after.to_owned(),
+                }),
             },
         };
     }
@@ -40,7 +69,7 @@ fn split(address: &str) -> Result<(String, Option<u16>), String> {
         1 => {
             let (host, port) = address.split_once(':').unwrap_or((address, ""));
             if host.is_empty() {
-                return Err(format!("`{address}`: empty host"));
+                return Err(empty_host());
             }
             Ok((host.to_owned(), Some(parse_port(address, port)?)))
         }
@@ -49,9 +78,12 @@ fn split(address: &str) -> Result<(String, Option<u16>), String> {
     }
 }
 
-fn parse_port(address: &str, port: &str) -> Result<u16, String> {
+fn parse_port(address: &str, port: &str) -> Result<u16, AddressError> {
     match port.trim().parse::<u16>() {
-        Ok(0) | Err(_) => Err(format!("`{address}`: `{port}` is not a port (1-65535)")),
+        Ok(0) | Err(_) => Err(AddressError::BadPort {
+            address: address.to_owned(),
+            port: port.to_owned(),
+        }),
         Ok(p) => Ok(p),
     }
 }

@@ -4,6 +4,8 @@
 
 use std::fmt;
 
+use thiserror::Error;
+
 use super::decode::LineEnding;
 use super::property::{is_password_property, Kind, Property, PropertyError};
 
@@ -16,7 +18,25 @@ pub struct RdpFile {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LineIssue {
     pub line: usize,
-    pub reason: String,
+    pub reason: LineProblem,
+}
+
+/// Why a line was not taken.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum LineProblem {
+    #[error("not `name:type:value` (no `:`)")]
+    NoColon,
+    #[error("not `name:type:value` (no type after `{name}`)")]
+    NoType { name: String },
+    #[error("unknown type `{letter}` for `{name}` (expected s, i or b)")]
+    UnknownType { name: String, letter: String },
+    /// mstsc's `password 51:b:` and friends: dropped on import, never stored.
+    #[error("`{name}` dropped: passwords are kept in the OS keyring, never in files")]
+    Password { name: String },
+    #[error("empty property name")]
+    EmptyName,
+    #[error("`{name}`: {source}")]
+    Invalid { name: String, source: PropertyError },
 }
 
 impl fmt::Display for LineIssue {
@@ -121,32 +141,29 @@ impl RdpFile {
     }
 }
 
-fn parse_line(line: &str) -> Result<Property, String> {
+fn parse_line(line: &str) -> Result<Property, LineProblem> {
     let Some((name, rest)) = line.split_once(':') else {
-        return Err("not `name:type:value` (no `:`)".into());
+        return Err(LineProblem::NoColon);
     };
+    let name_owned = || name.trim().to_owned();
     let Some((letter, value)) = rest.split_once(':') else {
-        return Err(format!(
-            "not `name:type:value` (no type after `{}`)",
-            name.trim()
-        ));
+        return Err(LineProblem::NoType { name: name_owned() });
     };
     let Some(kind) = Kind::from_letter(letter.trim()) else {
-        return Err(format!(
-            "unknown type `{}` for `{}` (expected s, i or b)",
-            letter.trim(),
-            name.trim()
-        ));
+        return Err(LineProblem::UnknownType {
+            name: name_owned(),
+            letter: letter.trim().to_owned(),
+        });
     };
     if is_password_property(name) {
-        return Err(format!(
-            "`{}` dropped: passwords are kept in the OS keyring, never in files",
-            name.trim()
-        ));
+        return Err(LineProblem::Password { name: name_owned() });
     }
     Property::new(name, kind, value).map_err(|e| match e {
-        PropertyError::EmptyName => "empty property name".to_owned(),
-        other => format!("`{}`: {other}", name.trim()),
+        PropertyError::EmptyName => LineProblem::EmptyName,
+        source => LineProblem::Invalid {
+            name: name_owned(),
+            source,
+        },
     })
 }
 
@@ -190,7 +207,11 @@ mod tests {
         );
         let lines: Vec<usize> = parsed.issues.iter().map(|i| i.line).collect();
         assert_eq!(lines, [2, 3, 4, 5, 6, 7], "{:?}", parsed.issues);
-        assert!(parsed.issues[4].reason.contains("keyring"));
+        assert!(matches!(
+            parsed.issues[4].reason,
+            LineProblem::Password { .. }
+        ));
+        assert!(parsed.issues[4].to_string().contains("keyring"));
         assert_eq!(parsed.file.properties().len(), 2);
         assert_eq!(parsed.file.get_str("e"), Some("ok"));
         assert_eq!(parsed.file.get("password 51"), None);

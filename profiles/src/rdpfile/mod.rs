@@ -22,8 +22,9 @@ mod property;
 
 use std::fmt;
 
+pub use address::AddressError;
 pub use decode::{decode, DecodeError, Decoded, LineEnding, TextEncoding, MAX_RDP_FILE_BYTES};
-pub use document::{LineIssue, Parsed, RdpFile};
+pub use document::{LineIssue, LineProblem, Parsed, RdpFile};
 pub use encode::{encode, OutputFormat};
 pub use profile_map::{export, import, Exported, ImportError, Imported};
 pub use property::{is_password_property, Kind, Property, PropertyError};

@@ -22,7 +22,7 @@
 use std::collections::{BTreeMap, HashSet};
 use std::fmt;
 
-use super::address::{join_host_port, split_host_port};
+use super::address::{join_host_port, split_host_port, AddressError};
 use super::defaults::{default_for, SECURITY, SESSION};
 use super::document::RdpFile;
 use super::property::{Kind, Property};
@@ -48,7 +48,7 @@ pub struct Imported {
 pub enum ImportError {
     /// Neither `full address` nor `alternate full address` names a server.
     NoAddress,
-    BadAddress(String),
+    BadAddress(AddressError),
 }
 
 impl fmt::Display for ImportError {

@@ -80,7 +80,7 @@ fn mstsc_sample_imports() {
     assert_eq!(p.domain.as_deref(), Some("CORP"));
     assert_eq!(report.issues.len(), 1);
     assert_eq!(report.issues[0].line, 50);
-    assert!(report.issues[0].reason.contains("password 51"));
+    assert!(report.issues[0].reason.to_string().contains("password 51"));
     assert!(p.rdp_extra.keys().all(|k| !is_password_property(k)));
     assert_eq!(p.rdp_extra["desktopwidth"], "i:2560");
     assert_eq!(p.rdp_extra["winposstr"], "s:0,1,0,0,800,600");

@@ -1,11 +1,11 @@
 //! What can go wrong with the profile store, each case naming the file, rendered for people.
 
-use std::io;
 use std::path::PathBuf;
 
 use thiserror::Error;
 
 use super::file_name::HostNameProblem;
+use crate::safe_file::FileError;
 
 #[derive(Debug, Error)]
 pub enum StoreError {
@@ -20,28 +20,10 @@ pub enum StoreError {
         problem: HostNameProblem,
     },
 
-    #[error("cannot {action} {}: {source}", .path.display())]
-    Io {
-        path: PathBuf,
-        /// What was being done, as a verb phrase: "read", "create directory", "lock", ...
-        action: &'static str,
-        #[source]
-        source: io::Error,
-    },
-
-    #[error(
-        "{} is {size} bytes, over the {limit}-byte limit for a profile; it was not read \
-         (repair moves it aside)",
-        .path.display()
-    )]
-    TooLarge {
-        path: PathBuf,
-        size: u64,
-        limit: u64,
-    },
-
-    #[error("{} is not a regular file", .path.display())]
-    NotAFile { path: PathBuf },
+    /// The profile directory, a profile or its lock cannot be used: missing, not a regular
+    /// file, a symbolic link, too large, unsafe permissions, or an I/O error.
+    #[error(transparent)]
+    File(#[from] FileError),
 
     #[error(
         "{}:{line}:{column}: {message}. The file was left as it is: fix it by hand, or \
@@ -83,11 +65,19 @@ pub enum StoreError {
 }
 
 impl StoreError {
-    pub(crate) fn io(path: impl Into<PathBuf>, action: &'static str, source: io::Error) -> Self {
-        Self::Io {
-            path: path.into(),
-            action,
-            source,
-        }
+    /// Whether `rdpshim profile repair` can fix it: a file that does not parse, is too
+    /// large, is from a newer rdpshim, or is not a regular file (moved aside). Not a
+    /// directory problem or an I/O error.
+    pub fn repair_helps(&self) -> bool {
+        matches!(
+            self,
+            Self::Unparsable { .. }
+                | Self::NewerSchema { .. }
+                | Self::File(
+                    FileError::TooLarge { .. }
+                        | FileError::NotAFile { .. }
+                        | FileError::Symlink { .. }
+                )
+        )
     }
 }

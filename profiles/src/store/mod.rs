@@ -6,33 +6,35 @@
 //!   rdpshim processes (a script connecting to ten hosts at once, two terminals) lose no
 //!   update. Lock files are never deleted: unlinking one while another process waits on it
 //!   would let a third process lock a fresh file and two writers in at once.
-//! - **Writes are atomic** ([`atomic_write`]): a crash leaves the old or the new file.
+//! - **Writes are atomic** ([`crate::safe_file`]): a crash leaves the old or the new file.
+//! - **Nothing is reached through a link**: the profile directory is opened once and must
+//!   be a real directory (not a symbolic link), owned by the user or root, that group and
+//!   others cannot write to; profile and lock files are opened `O_NOFOLLOW` relative to it
+//!   (a link there is an error, never followed; `repair` moves it aside, `rm` deletes the
+//!   link itself). The root above it (`RDPSHIM_CONFIG_DIR`, `~/.config/rdpshim`) may be a
+//!   link: it is the user's path. New directories are 0700, new files 0600.
 //! - **A file that does not parse is never overwritten by [`ProfileStore::update`]**: it
 //!   may be a hand edit with one typo. Only [`ProfileStore::repair`] (which keeps a backup)
 //!   and [`ProfileStore::remove`] touch it. The same holds for a file from a newer rdpshim.
-//! - **Bounded reads**: files over 1 MiB are refused unread ([`read_limited`]).
+//! - **Bounded reads**: files over [`MAX_PROFILE_BYTES`] are refused unread, and only
+//!   regular files are opened (a FIFO there would block a reader forever).
 
-mod atomic_write;
 mod error;
 pub mod file_name;
-mod read_limited;
 mod salvage;
 pub mod timestamp;
 
-use std::fs::{self, File};
-use std::io;
 use std::path::{Path, PathBuf};
 
 pub use error::StoreError;
 pub use file_name::HostNameProblem;
-pub use read_limited::MAX_PROFILE_BYTES;
 
 use crate::model::{Profile, SCHEMA};
 use crate::profile_toml::{parse_profile, profile_to_toml, ProfileParseError};
-use atomic_write::{
-    create_private_dir, open_lock_file, remove_stale_temps, sync_dir, write_atomically,
-};
-use read_limited::read_limited;
+use crate::safe_file::{self, Dir, FileError, Lock};
+
+/// 1 MiB: hundreds of times a real profile, small enough to read at once.
+pub const MAX_PROFILE_BYTES: u64 = 1 << 20;
 
 /// Environment variable that overrides the configuration root (tests, portable setups).
 pub const CONFIG_DIR_ENV: &str = "RDPSHIM_CONFIG_DIR";
@@ -75,8 +77,7 @@ pub enum RepairOutcome {
 
 impl ProfileStore {
     /// `$RDPSHIM_CONFIG_DIR` if set and not empty, else `<config dir>/rdpshim`
-    /// (`~/.config/rdpshim` on Linux, `~/Library/Application Support/rdpshim` on macOS,
-    /// `%APPDATA%\rdpshim` on Windows).
+    /// (`~/.config/rdpshim` on Linux, `~/Library/Application Support/rdpshim` on macOS).
     pub fn default_root() -> Result<PathBuf, StoreError> {
         root_from(std::env::var_os(CONFIG_DIR_ENV), dirs::config_dir())
     }
@@ -110,35 +111,37 @@ impl ProfileStore {
 
     /// The profile of `host:port`, `None` if there is none.
     pub fn load(&self, host: &str, port: u16) -> Result<Option<Profile>, StoreError> {
-        let path = self.path_for(host, port)?;
-        read_profile(&path)
+        let name = name_for(host, port)?;
+        match self.open_dir(false)? {
+            Some(dir) => read_profile(&dir, &name),
+            None => Ok(None),
+        }
     }
 
     /// Every `*.toml` in the profile directory with its parse result, sorted by path, so a
     /// listing can show broken files next to good ones. No directory = no profiles.
     pub fn list(&self) -> Result<Listing, StoreError> {
-        let entries = match fs::read_dir(&self.dir) {
-            Ok(entries) => entries,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
-            Err(e) => return Err(StoreError::io(&self.dir, "list", e)),
+        let Some(dir) = self.open_dir(false)? else {
+            return Ok(Vec::new());
         };
-        let mut paths: Vec<PathBuf> = entries
-            .filter_map(Result::ok)
-            .map(|e| e.path())
-            .filter(|p| {
-                p.file_name()
-                    .and_then(|n| n.to_str())
-                    .is_some_and(|n| n.ends_with(".toml") && !n.starts_with('.'))
-            })
-            .collect();
-        paths.sort();
-        Ok(paths
+        let mut names: Vec<String> = dir
+            .names()?
             .into_iter()
-            .map(|path| {
-                let profile = read_profile(&path).and_then(|p| {
-                    p.ok_or_else(|| StoreError::io(&path, "read", io::ErrorKind::NotFound.into()))
+            .filter(|n| n.ends_with(".toml") && !n.starts_with('.'))
+            .collect();
+        names.sort();
+        Ok(names
+            .into_iter()
+            .map(|name| {
+                let profile = read_profile(&dir, &name).and_then(|p| {
+                    p.ok_or_else(|| {
+                        FileError::Missing {
+                            path: dir.join(&name),
+                        }
+                        .into()
+                    })
                 });
-                (path, profile)
+                (dir.join(&name), profile)
             })
             .collect())
     }
@@ -155,41 +158,33 @@ impl ProfileStore {
         F: FnOnce(Option<Profile>) -> Profile,
     {
         let name = name_for(host, port)?;
-        let path = self.dir.join(&name);
-        let _lock = self.lock(&name)?;
-        remove_stale_temps(&self.dir, &name);
+        let dir = self.open_dir(true)?.ok_or_else(|| self.vanished())?;
+        let _lock = lock(&dir, &name)?;
+        dir.remove_temps_of(&name);
 
-        let current = read_profile(&path)?;
+        let current = read_profile(&dir, &name)?;
         let mut next = f(current);
         if name_for(&next.host, next.port).ok().as_deref() != Some(name.as_str()) {
             return Err(StoreError::HostMismatch {
-                path,
+                path: dir.join(&name),
                 expected: format!("{host}:{port}"),
                 found: format!("{}:{}", next.host, next.port),
             });
         }
         next.schema = SCHEMA;
         next.enforce_limits();
-        self.write(&name, &path, &next)?;
+        write(&dir, &name, &next)?;
         Ok(next)
     }
 
     /// Deletes the profile of `host:port` (parsable or not); `true` if there was one.
     pub fn remove(&self, host: &str, port: u16) -> Result<bool, StoreError> {
         let name = name_for(host, port)?;
-        let path = self.dir.join(&name);
-        if !self.dir.is_dir() {
+        let Some(dir) = self.open_dir(false)? else {
             return Ok(false);
-        }
-        let _lock = self.lock(&name)?;
-        match fs::remove_file(&path) {
-            Ok(()) => {
-                sync_dir(&self.dir)?;
-                Ok(true)
-            }
-            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),
-            Err(e) => Err(StoreError::io(&path, "remove", e)),
-        }
+        };
+        let _lock = lock(&dir, &name)?;
+        Ok(dir.remove(&name)?)
     }
 
     /// Makes the profile of `host:port` usable again. A file that does not parse (or is
@@ -198,16 +193,16 @@ impl ProfileStore {
     pub fn repair(&self, host: &str, port: u16) -> Result<RepairReport, StoreError> {
         let name = name_for(host, port)?;
         let path = self.dir.join(&name);
-        if !self.dir.is_dir() {
+        let Some(dir) = self.open_dir(false)? else {
             return Ok(RepairReport {
                 path,
                 outcome: RepairOutcome::Missing,
             });
-        }
-        let _lock = self.lock(&name)?;
-        remove_stale_temps(&self.dir, &name);
+        };
+        let _lock = lock(&dir, &name)?;
+        dir.remove_temps_of(&name);
 
-        let (problem, bytes) = match read_limited(&path) {
+        let (problem, bytes) = match dir.read(&name, MAX_PROFILE_BYTES) {
             Ok(None) => {
                 return Ok(RepairReport {
                     path,
@@ -223,25 +218,28 @@ impl ProfileStore {
                 }
                 Err(problem) => (problem, Some(bytes)),
             },
-            Err(problem @ (StoreError::TooLarge { .. } | StoreError::NotAFile { .. })) => {
-                (problem, None)
-            }
-            Err(other) => return Err(other),
+            // Too large, a FIFO or device, a link: moved aside unread (a link is moved
+            // itself; what it points to is not touched).
+            Err(
+                problem @ (FileError::TooLarge { .. }
+                | FileError::NotAFile { .. }
+                | FileError::Symlink { .. }),
+            ) => (StoreError::File(problem), None),
+            Err(other) => return Err(other.into()),
         };
 
         let now = timestamp::now();
-        let backup = self.backup_path(&name, &timestamp::compact(now));
-        fs::rename(&path, &backup).map_err(|e| StoreError::io(&backup, "move aside to", e))?;
-        sync_dir(&self.dir)?;
+        let backup = backup_name(&dir, &name, &timestamp::compact(now))?;
+        dir.rename(&name, &backup)?;
 
         let (mut profile, salvaged) =
             salvage::salvage(bytes.as_deref(), host, port, &timestamp::rfc3339(now));
         profile.enforce_limits();
-        self.write(&name, &path, &profile)?;
+        write(&dir, &name, &profile)?;
         Ok(RepairReport {
             path,
             outcome: RepairOutcome::Repaired {
-                backup,
+                backup: dir.join(&backup),
                 problem: problem.to_string(),
                 salvaged,
                 profile: Box::new(profile),
@@ -249,34 +247,44 @@ impl ProfileStore {
         })
     }
 
-    fn lock(&self, name: &str) -> Result<File, StoreError> {
-        create_private_dir(&self.dir)?;
-        let lock_path = self.dir.join(format!("{name}.lock"));
-        let file = open_lock_file(&lock_path)?;
-        file.lock()
-            .map_err(|e| StoreError::io(&lock_path, "lock", e))?;
-        Ok(file)
+    /// The profile directory, checked ([`Dir::open_private`]); created (0700, with the
+    /// root) when `create`, else `None` if there is none yet.
+    fn open_dir(&self, create: bool) -> Result<Option<Dir>, StoreError> {
+        Ok(Dir::open_private(&self.dir, create)?)
     }
 
-    fn write(&self, name: &str, path: &Path, profile: &Profile) -> Result<(), StoreError> {
-        let text = profile_to_toml(profile).map_err(|e| StoreError::Serialize {
-            path: path.to_owned(),
-            message: e.to_string(),
-        })?;
-        write_atomically(&self.dir, name, text.as_bytes())
-    }
-
-    /// `<name>.broken-<stamp>`, with `-2`, `-3`... if repairs happen within one second.
-    fn backup_path(&self, name: &str, stamp: &str) -> PathBuf {
-        let base = format!("{name}.broken-{stamp}");
-        let mut candidate = self.dir.join(&base);
-        let mut n = 2;
-        while candidate.exists() {
-            candidate = self.dir.join(format!("{base}-{n}"));
-            n += 1;
+    fn vanished(&self) -> StoreError {
+        FileError::Missing {
+            path: self.dir.clone(),
         }
-        candidate
+        .into()
     }
+}
+
+/// The exclusive lock of profile `name`, held until the file is dropped.
+fn lock(dir: &Dir, name: &str) -> Result<Lock, StoreError> {
+    Ok(dir.lock(&format!("{name}.lock"))?)
+}
+
+fn write(dir: &Dir, name: &str, profile: &Profile) -> Result<(), StoreError> {
+    let text = profile_to_toml(profile).map_err(|e| StoreError::Serialize {
+        path: dir.join(name),
+        message: e.to_string(),
+    })?;
+    Ok(dir.replace(name, text.as_bytes(), safe_file::PRIVATE)?)
+}
+
+/// `<name>.broken-<stamp>`, with `-2`, `-3`... if repairs happen within one second. Only
+/// called under the profile's lock, so no other rdpshim takes the name in between.
+fn backup_name(dir: &Dir, name: &str, stamp: &str) -> Result<String, StoreError> {
+    let base = format!("{name}.broken-{stamp}");
+    let mut candidate = base.clone();
+    let mut n = 2;
+    while dir.exists(&candidate)? {
+        candidate = format!("{base}-{n}");
+        n += 1;
+    }
+    Ok(candidate)
 }
 
 fn root_from(
@@ -298,10 +306,10 @@ fn name_for(host: &str, port: u16) -> Result<String, StoreError> {
     })
 }
 
-fn read_profile(path: &Path) -> Result<Option<Profile>, StoreError> {
-    match read_limited(path)? {
+fn read_profile(dir: &Dir, name: &str) -> Result<Option<Profile>, StoreError> {
+    match dir.read(name, MAX_PROFILE_BYTES)? {
         None => Ok(None),
-        Some(bytes) => parse_at(path, &bytes).map(Some),
+        Some(bytes) => parse_at(&dir.join(name), &bytes).map(Some),
     }
 }
 
@@ -326,4 +334,4 @@ fn parse_at(path: &Path, bytes: &[u8]) -> Result<Profile, StoreError> {
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

@@ -1,8 +1,10 @@
+use std::fs;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Barrier};
 
 use super::*;
 use crate::model::OutcomeRecord;
+use crate::safe_file::FileError;
 
 const NOW: &str = "2026-11-21T12:00:00Z";
 
@@ -152,7 +154,10 @@ fn binary_and_oversized_files_give_clear_errors() {
     let err = store
         .update("server", 3389, add_user("server", 3389))
         .unwrap_err();
-    assert!(matches!(err, StoreError::TooLarge { .. }), "{err}");
+    assert!(
+        matches!(err, StoreError::File(FileError::TooLarge { .. })),
+        "{err}"
+    );
     assert!(err.to_string().contains("limit"), "{err}");
     assert_eq!(fs::metadata(&path).unwrap().len(), huge.len() as u64);
 }

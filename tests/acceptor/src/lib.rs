@@ -15,7 +15,8 @@ mod frame;
 pub mod garbage;
 mod hostile;
 mod session;
-mod tls;
+/// Server certificates; also used by rdpshim-test-gateway.
+pub mod tls;
 
 use std::net::IpAddr;
 use std::net::SocketAddr;

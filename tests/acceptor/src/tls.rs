@@ -35,11 +35,7 @@ pub fn make(common_name: &str, bad: Option<BadCertificate>) -> Result<ServerTls,
         None => vec![cert_der],
         Some(kind) => bad_chain(kind, cert_der),
     };
-    let fingerprint = openssl::sha::sha256(&chain[0])
-        .iter()
-        .map(|b| format!("{b:02X}"))
-        .collect::<Vec<_>>()
-        .join(":");
+    let fingerprint = fingerprint(&chain[0]);
 
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key_pkcs8));
@@ -69,10 +65,20 @@ pub fn make(common_name: &str, bad: Option<BadCertificate>) -> Result<ServerTls,
     })
 }
 
-/// (certificate DER, PKCS#8 private key DER, RSAPublicKey DER)
-type KeyMaterial = (Vec<u8>, Vec<u8>, Vec<u8>);
+/// SHA-256 of a DER certificate, `AB:CD:..` like `openssl x509 -fingerprint -sha256`.
+pub fn fingerprint(cert_der: &[u8]) -> String {
+    openssl::sha::sha256(cert_der)
+        .iter()
+        .map(|b| format!("{b:02X}"))
+        .collect::<Vec<_>>()
+        .join(":")
+}
 
-fn self_signed(common_name: &str) -> Result<KeyMaterial, openssl::error::ErrorStack> {
+/// (certificate DER, PKCS#8 private key DER, RSAPublicKey DER)
+pub type KeyMaterial = (Vec<u8>, Vec<u8>, Vec<u8>);
+
+/// A fresh self-signed RSA 2048 certificate for `common_name`, valid for 30 days.
+pub fn self_signed(common_name: &str) -> Result<KeyMaterial, openssl::error::ErrorStack> {
     let rsa = Rsa::generate(2048)?;
     let public_key = rsa.public_key_to_der_pkcs1()?;
     let key = PKey::from_rsa(rsa)?;

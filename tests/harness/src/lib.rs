@@ -11,6 +11,8 @@
 //! # drop(target);
 //! ```
 
+pub mod delay;
+pub mod fs_snapshot;
 pub mod keyring;
 
 use std::collections::hash_map::RandomState;
@@ -39,6 +41,14 @@ pub const KINDS: &[&str] = &[
     "ipv6-first",
     "netns-drop",
     "netns-reject",
+    "win-reset",
+    "win-reset-ssl",
+    "http",
+    "tls-plain",
+    "xrdp-negotiate",
+    "xrdp-rdp-low",
+    "xrdp-rdp-fips",
+    "selects-tls",
 ];
 
 /// Ports are drawn from below the kernel's ephemeral range (32768-60999 by default), so an
@@ -77,8 +87,20 @@ impl LabServer {
     /// it accepts connections. On failure the error holds `lab.sh`'s stderr (why it failed,
     /// the tail of the server log).
     pub fn start(kind: &str) -> Result<LabServer, String> {
+        Self::start_with_files(kind, &[])
+    }
+
+    /// [`LabServer::start`] with `files` (name, contents) written into the server's
+    /// directory first: `xrdp-given-cert` takes its `cert.pem` and `key.pem` from there.
+    pub fn start_with_files(kind: &str, files: &[(&str, &[u8])]) -> Result<LabServer, String> {
         gc_once();
-        Self::start_on(kind, PortLease::allocate()?)
+        let dir = fresh_dir(kind)?;
+        for (name, contents) in files {
+            let path = dir.join(name);
+            fs::write(&path, contents)
+                .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+        }
+        Self::start_in(kind, PortLease::allocate()?, dir)
     }
 
     /// Stop this server and start a server of `kind` on the same port: the same `host:port`
@@ -90,11 +112,10 @@ impl LabServer {
             .port_lease
             .take()
             .ok_or_else(|| "the server holds no port lease".to_owned())?;
-        Self::start_on(kind, lease)
+        Self::start_in(kind, lease, fresh_dir(kind)?)
     }
 
-    fn start_on(kind: &str, lease: PortLease) -> Result<LabServer, String> {
-        let dir = fresh_dir(kind)?;
+    fn start_in(kind: &str, lease: PortLease, dir: PathBuf) -> Result<LabServer, String> {
         let out = Command::new(lab_script())
             .arg("start")
             .arg(kind)

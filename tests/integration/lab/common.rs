@@ -112,6 +112,21 @@ pub fn ladder_with(
     run(command, stdin)
 }
 
+/// `rdpshim ARGS...` for `server` (under its hosts file when it has one), with the profiles
+/// in the server's directory, no keyring and no password in the environment; never a panic.
+pub fn rdpshim(server: &LabServer, args: &[&str], stdin: Option<&str>) -> Run {
+    let mut command = server.command(RDPSHIM);
+    command
+        .args(args)
+        .env_remove("RDPSHIM_PASSWORD")
+        .env_remove("RUST_LOG")
+        .env("RDPSHIM_CONFIG_DIR", config_dir(server))
+        .env("RDPSHIM_NO_KEYRING", "1");
+    let run = run(command, stdin);
+    assert_ne!(run.code, 101, "rdpshim panicked:\n{}", run.stderr);
+    run
+}
+
 /// Where rdpshim keeps this server's profiles during a test.
 pub fn config_dir(server: &LabServer) -> std::path::PathBuf {
     server.dir().join("rdpshim-config")

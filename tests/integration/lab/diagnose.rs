@@ -10,7 +10,9 @@ use crate::common::{run, LabServer, Run, RDPSHIM};
 use rdpshim_test_acceptor::{spawn, Args};
 use serde_json::Value;
 
-/// Exit codes of `diagnose` (see `rdpshim diagnose --help`).
+/// Exit codes of `diagnose` (see `rdpshim diagnose --help`): 0 no blocking cause (a
+/// healthy server may still have conditional causes and weaknesses), 4 a blocking one.
+const HEALTHY: i32 = 0;
 const CAUSE_FOUND: i32 = 4;
 const UNREACHABLE: i32 = 5;
 
@@ -218,7 +220,15 @@ fn agree_with_nmap(server: &LabServer, json: &Value) -> Vec<String> {
 #[test]
 fn modern_xrdp_is_tls_only_and_its_tls_equals_sslscan() {
     require_lab!();
-    let (server, json) = expect_causes("xrdp-modern", &["nla-refused"], CAUSE_FOUND);
+    let (server, json) = expect_causes(
+        "xrdp-modern",
+        &[
+            "nla-refused",
+            "certificate-self-signed",
+            "no-forward-secrecy",
+        ],
+        HEALTHY,
+    );
     assert_tls_equals_sslscan(&server, &json);
     assert_eq!(json["tls"]["modern_client_ok"], true);
     let cert = &json["certificate"];
@@ -233,7 +243,11 @@ fn modern_xrdp_is_tls_only_and_its_tls_equals_sslscan() {
 #[test]
 fn tls_1_0_only_is_a_version_mismatch() {
     require_lab!();
-    let (server, json) = expect_causes("xrdp-tls10", &["tls-version", "nla-refused"], CAUSE_FOUND);
+    let (server, json) = expect_causes(
+        "xrdp-tls10",
+        &["tls-version", "nla-refused", "certificate-self-signed"],
+        CAUSE_FOUND,
+    );
     assert_tls_equals_sslscan(&server, &json);
     assert_eq!(json["tls"]["modern_client_ok"], false);
 }
@@ -241,7 +255,11 @@ fn tls_1_0_only_is_a_version_mismatch() {
 #[test]
 fn cbc_only_is_a_cipher_mismatch() {
     require_lab!();
-    let (server, json) = expect_causes("xrdp-aes128sha", &["cipher", "nla-refused"], CAUSE_FOUND);
+    let (server, json) = expect_causes(
+        "xrdp-aes128sha",
+        &["cipher", "nla-refused", "certificate-self-signed"],
+        CAUSE_FOUND,
+    );
     assert_tls_equals_sslscan(&server, &json);
     assert_eq!(json["tls"]["modern_client_ok"], false);
 }
@@ -249,8 +267,16 @@ fn cbc_only_is_a_cipher_mismatch() {
 #[test]
 fn an_expired_certificate_is_named() {
     require_lab!();
-    let (server, json) =
-        expect_causes("xrdp-expired", &["certificate", "nla-refused"], CAUSE_FOUND);
+    let (server, json) = expect_causes(
+        "xrdp-expired",
+        &[
+            "certificate-expired",
+            "nla-refused",
+            "certificate-self-signed",
+            "no-forward-secrecy",
+        ],
+        HEALTHY,
+    );
     assert_tls_equals_sslscan(&server, &json);
     assert_eq!(json["certificate"]["expired"], true);
     assert!(json["certificate"]["not_after"]
@@ -262,7 +288,11 @@ fn an_expired_certificate_is_named() {
 #[test]
 fn standard_rdp_security_only_and_where_nmap_over_reports() {
     require_lab!();
-    let (server, json) = expect_causes("xrdp-rdp-only", &["rdp-security-only"], CAUSE_FOUND);
+    let (server, json) = expect_causes(
+        "xrdp-rdp-only",
+        &["rdp-security-only", "nla-refused"],
+        CAUSE_FOUND,
+    );
     assert_tls_equals_sslscan(&server, &json);
     assert!(json["tls"].is_null(), "no TLS handshake is possible");
     let over = agree_with_nmap(&server, &json);
@@ -276,7 +306,17 @@ fn standard_rdp_security_only_and_where_nmap_over_reports() {
 #[test]
 fn nla_required_names_the_server_in_ntlm() {
     require_lab!();
-    let (server, json) = expect_causes("shadow-nla", &["nla-required"], CAUSE_FOUND);
+    let (server, json) = expect_causes(
+        "shadow-nla",
+        &[
+            "nla-required",
+            "certificate-name",
+            "certificate-self-signed",
+            "no-forward-secrecy",
+            "bluekeep",
+        ],
+        HEALTHY,
+    );
     assert_tls_equals_sslscan(&server, &json);
     let nla = &json["nla"];
     assert_eq!(nla["required"], "yes");
@@ -296,7 +336,16 @@ fn nla_required_names_the_server_in_ntlm() {
 #[test]
 fn tls_only_shadow_refuses_nla_which_nmap_calls_success() {
     require_lab!();
-    let (server, json) = expect_causes("shadow-tls", &["nla-refused"], CAUSE_FOUND);
+    let (server, json) = expect_causes(
+        "shadow-tls",
+        &[
+            "nla-refused",
+            "certificate-name",
+            "certificate-self-signed",
+            "no-forward-secrecy",
+        ],
+        HEALTHY,
+    );
     assert_tls_equals_sslscan(&server, &json);
     let over = agree_with_nmap(&server, &json);
     assert_eq!(over.len(), 1, "only NLA is over-reported: {over:?}");
@@ -327,9 +376,13 @@ fn a_silent_server_costs_one_time_limit() {
 }
 
 #[test]
-fn a_tls_staller_is_not_answering_and_not_tls_only() {
+fn a_tls_staller_is_not_answering_and_refuses_nla_at_x224() {
     require_lab!();
-    expect_causes("staller-tls", &["not-answering"], CAUSE_FOUND);
+    expect_causes(
+        "staller-tls",
+        &["not-answering", "nla-refused"],
+        CAUSE_FOUND,
+    );
 }
 
 #[test]
@@ -337,7 +390,12 @@ fn a_name_whose_first_address_is_dead_is_a_name_resolution_cause() {
     require_lab!();
     let (_server, json) = expect_causes(
         "ipv6-first",
-        &["name-resolution", "nla-refused"],
+        &[
+            "name-resolution",
+            "nla-refused",
+            "certificate-self-signed",
+            "no-forward-secrecy",
+        ],
         CAUSE_FOUND,
     );
     let addresses = json["dns"]["addresses"].as_array().expect("addresses");
@@ -370,6 +428,148 @@ fn a_name_that_does_not_resolve() {
     let json = diagnose_target(Command::new(RDPSHIM), "no-such-host.invalid:3389");
     assert_eq!(found(&json), BTreeSet::from(["name-resolution".to_owned()]));
     assert_eq!(json["exit"], UNREACHABLE);
+}
+
+/// nmap rdp-enum-encryption's "RDP Encryption level" and the methods it calls SUCCESS.
+fn nmap_encryption(server: &LabServer) -> (Option<String>, BTreeSet<String>) {
+    let out = Command::new("nmap")
+        .args(["-Pn", "-n", "-p"])
+        .arg(server.port.to_string())
+        .args(["--script", "+rdp-enum-encryption", &server.host])
+        .output()
+        .expect("nmap is installed (tests/lab/install-deps.sh)");
+    let text = String::from_utf8_lossy(&out.stdout);
+    let mut level = None;
+    let mut methods = BTreeSet::new();
+    for line in text.lines() {
+        let line = line.trim_start_matches(['|', '_', ' ']);
+        if let Some(l) = line.strip_prefix("RDP Encryption level: ") {
+            level = Some(l.trim().to_owned());
+        } else if let Some(method) = line.strip_suffix(": SUCCESS") {
+            if method.contains("RC4") || method.starts_with("FIPS") {
+                methods.insert(method.to_owned());
+            }
+        }
+    }
+    (level, methods)
+}
+
+/// The Standard RDP Security encryption levels, found with an MCS Connect Initial per
+/// method, equal nmap's rdp-enum-encryption on xrdp at each crypt_level (nmap prints no
+/// level when it is None).
+#[test]
+fn standard_rdp_security_levels_equal_nmaps() {
+    require_lab!();
+    let rows: [(&str, &str, &[&str]); 4] = [
+        ("xrdp-rdp-only", "None", &[]),
+        ("xrdp-rdp-low", "Low", &["40-bit RC4"]),
+        ("xrdp-rdp-fips", "FIPS Compliant", &["FIPS 140-1"]),
+        ("xrdp-negotiate", "High", &["128-bit RC4"]),
+    ];
+    for (kind, level, methods) in rows {
+        let server = crate::common::start(kind);
+        let json = diagnose(&server);
+        let found = &json["rdp_security"];
+        let ours_level = match found["level"].as_str() {
+            Some("none") => "None",
+            Some("low") => "Low",
+            Some("client-compatible") => "Client Compatible",
+            Some("high") => "High",
+            Some("fips") => "FIPS Compliant",
+            other => panic!("{kind}: level {other:?}: {found}"),
+        };
+        let ours: BTreeSet<String> = found["methods"]
+            .as_array()
+            .expect("methods")
+            .iter()
+            .filter(|m| m["accepted"] == true)
+            .map(|m| {
+                match m["method"].as_str().unwrap_or("") {
+                    "40-bit" => "40-bit RC4",
+                    "56-bit" => "56-bit RC4",
+                    "128-bit" => "128-bit RC4",
+                    _ => "FIPS 140-1",
+                }
+                .to_owned()
+            })
+            .collect();
+        let want: BTreeSet<String> = methods.iter().map(|m| m.to_string()).collect();
+        assert_eq!((ours_level, &ours), (level, &want), "{kind}: ours");
+        let (nmap_level, nmap_methods) = nmap_encryption(&server);
+        assert_eq!(nmap_methods, want, "{kind}: nmap");
+        if level != "None" {
+            assert_eq!(nmap_level.as_deref(), Some(level), "{kind}: nmap's level");
+        }
+        let verdicts = json["verdicts"].as_array().expect("verdicts");
+        let cause = if kind == "xrdp-negotiate" {
+            "rdp-security-offered"
+        } else {
+            "rdp-security-only"
+        };
+        let verdict = verdicts.iter().find(|v| v["cause"] == cause).expect(cause);
+        assert_eq!(verdict["status"], "found", "{kind}: {verdict}");
+        assert!(
+            verdict["evidence"]
+                .as_str()
+                .unwrap_or("")
+                .contains(&format!("encryption level {level}")),
+            "{kind}: the levels are the evidence: {verdict}"
+        );
+    }
+}
+
+/// A web server, and a port that speaks TLS straight away, are not RDP servers: told from
+/// the first bytes they answer with, or from a TLS handshake without X.224.
+#[test]
+fn a_port_that_is_not_rdp_says_what_it_speaks() {
+    require_lab!();
+    let (_server, json) = expect_causes("http", &["not-rdp"], CAUSE_FOUND);
+    let answer = &layer(&json, "tls")["answer"];
+    assert_eq!(answer["kind"], "not-rdp", "{answer}");
+    assert_eq!(answer["speaks"], "http", "{answer}");
+    let (_server, json) =
+        expect_causes("tls-plain", &["not-rdp", "closed-before-tls"], CAUSE_FOUND);
+    assert_eq!(json["tls_without_x224"], "yes");
+}
+
+/// On a terminal, diagnose says what it is doing while it probes (stderr); without one,
+/// stderr stays quiet and --json is one object on stdout.
+#[test]
+fn progress_on_a_terminal_and_one_json_object_without() {
+    require_lab!();
+    let server = crate::common::start("staller");
+    let command = format!(
+        "{RDPSHIM} diagnose {} --timeout 2 >/dev/null",
+        server.addr()
+    );
+    let out = Command::new("script")
+        .args(["-qec", &command, "/dev/null"])
+        .output()
+        .expect("script (util-linux) runs a command on a terminal");
+    let tty = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        tty.contains(&format!("diagnose {}: ", server.addr())) && tty.contains("connections"),
+        "a progress line on the terminal: {tty:?}"
+    );
+    assert!(
+        tty.contains("\r\x1b[2K"),
+        "rewritten in place and erased: {tty:?}"
+    );
+
+    let run = run(
+        {
+            let mut c = Command::new(RDPSHIM);
+            c.args(["diagnose", &server.addr(), "--json", "--timeout", "2"]);
+            c
+        },
+        None,
+    );
+    assert!(
+        run.stderr.is_empty(),
+        "no progress without a terminal: {:?}",
+        run.stderr
+    );
+    let _ = run.json();
 }
 
 // ------------------------------------------------------------------ acceptor

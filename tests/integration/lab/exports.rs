@@ -31,7 +31,8 @@ fn export(config: &Path, target: &str, args: &[&str]) -> Run {
 }
 
 /// Runs xfreerdp 2.11 with `args` under a private Xvfb and HOME; true when it exits 0.
-fn xfreerdp(server: &LabServer, args: &[String]) -> (bool, String) {
+/// (Also used by `gateway.rs`.)
+pub(crate) fn xfreerdp(server: &LabServer, args: &[String]) -> (bool, String) {
     let _guard = XVFB.lock().unwrap_or_else(|e| e.into_inner());
     let home = server.dir().join("xfreerdp-home");
     std::fs::create_dir_all(&home).unwrap();

@@ -382,3 +382,73 @@ fn no_save_leaves_no_profile() {
     let run = ladder(&server, &[], None);
     assert_eq!(run.attempts(), 2, "so the next connect starts from scratch");
 }
+
+/// The Windows server whose Remote Desktop certificate is unusable (missing, or its key in
+/// MachineKeys unreadable) resets at every ClientHello. The ladder names that cause, as
+/// diagnose does, after one reset of the modern hello and one of the most tolerant hello:
+/// at most 3 attempts (was 5 downgrades ending in "no TLS version or cipher suite in
+/// common", or, on the server selecting TLS, one attempt ending in "does not answer the
+/// X.224 Connection Request").
+#[test]
+fn a_server_that_resets_every_client_hello_names_the_certificate_in_three_attempts() {
+    for (kind, attempts) in [("win-reset", 2), ("win-reset-ssl", 3)] {
+        let server = lab!(kind);
+        let run = verdict_for(&server, "no-working-configuration", 4);
+        assert_eq!(run.attempts(), attempts, "{}", explain(&server, &run));
+        let verdict = &run.json()["verdict"];
+        assert_eq!(verdict["causes"][0]["id"], "closed-during-tls", "{verdict}");
+        assert!(
+            verdict["causes"][0]["remedy"]["server"]
+                .as_str()
+                .unwrap_or("")
+                .contains("MachineKeys"),
+            "{verdict}"
+        );
+        let last = run.json()["attempts"][attempts - 1].clone();
+        assert_eq!(
+            last["tls"]["stack"], "openssl",
+            "the most tolerant hello last"
+        );
+        assert_eq!(
+            last["tls"]["version"], "auto",
+            "TLS 1.0 to 1.2 in one hello"
+        );
+        assert!(run.stderr.contains("cause closed-during-tls (blocking)"));
+
+        let run = ladder(&server, &["--nla", "off", "--timeout", "2"], None);
+        assert_eq!(run.attempts(), 2, "{}", explain(&server, &run));
+        assert_eq!(
+            run.json()["verdict"]["causes"][0]["id"],
+            "closed-during-tls"
+        );
+    }
+}
+
+/// A server that selects a protocol it was not offered is followed there, announced like
+/// any other fallback, unless a pin or the floor forbids it.
+#[test]
+fn a_selection_outside_the_offer_is_followed_unless_pinned() {
+    let server = lab!("selects-tls");
+    let run = connects_with(&server, &[], None, &["nla-off"]);
+    let first = run.json()["attempts"][0].clone();
+    assert_eq!(first["outcome"], "unrequested-protocol", "{first}");
+    assert!(run.stderr.contains("warning: nla-off"), "announced");
+
+    let run = ladder(&server, &["--no-save", "--nla", "on"], None);
+    assert_eq!(run.attempts(), 1, "{}", explain(&server, &run));
+    assert!(run.reason().contains("--nla on"), "{}", run.reason());
+    assert_eq!(run.json()["verdict"]["causes"][0]["id"], "nla-refused");
+
+    let run = ladder(&server, &["--no-save", "--min-security", "legacy"], None);
+    assert_eq!(run.code, 6, "the floor: {}", explain(&server, &run));
+}
+
+/// xrdp with security_layer=negotiate selects Standard RDP Security when offered NLA only
+/// (no TLS in the offer); offered TLS, it selects TLS. The ladder follows it (this server
+/// used to end in "Standard RDP Security only").
+#[test]
+fn negotiate_xrdp_is_followed_from_standard_rdp_security_to_tls() {
+    let server = lab!("xrdp-negotiate");
+    let run = connects_with(&server, &[], None, &["nla-off"]);
+    assert_eq!(run.json()["attempts"][0]["outcome"], "rdp-security-only");
+}

@@ -10,11 +10,15 @@
 mod common;
 
 mod acceptor;
+mod causes;
 mod diagnose;
 mod engine;
 mod exports;
+mod files;
+mod gateway;
 mod hostile;
 mod keyring;
 mod ladder;
 mod matrix;
 mod secrets;
+mod terminal;

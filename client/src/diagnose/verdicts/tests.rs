@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 use super::*;
 use crate::attempt::TlsStack;
 use crate::diagnose::findings::*;
-use crate::report::CertificateInfo;
+use crate::report::{CertificateInfo, Failure, Stage};
 
 fn addr(text: &str) -> SocketAddr {
     text.parse().unwrap()
@@ -21,6 +21,11 @@ fn selected(value: u32) -> X224Answer {
 
 fn refused(code: NegotiationCode) -> X224Answer {
     X224Answer::Refused { code }
+}
+
+/// The handshake failed with `class` after X.224 selected TLS.
+fn tls_failed(class: FailureClass, detail: &str) -> Refusal {
+    Refusal::Failed(Failure::new(Stage::Tls, class, detail))
 }
 
 fn suite(name: &str, aead: bool, forward_secrecy: bool) -> SuiteFinding {
@@ -44,11 +49,12 @@ fn version(version: TlsVersion, suites: Vec<SuiteFinding>) -> VersionScan {
     }
 }
 
-/// A healthy server: every layer but RDSTLS, TLS 1.2 with AEAD, a valid certificate,
-/// CredSSP 6, reached at its only address.
+/// A healthy server: TLS and NLA (not Standard RDP Security, not RDSTLS), TLS 1.2 with
+/// AEAD and forward secrecy, a valid CA-issued certificate for its name, CredSSP 6, reached
+/// at its only address.
 fn healthy() -> Findings {
     let layers = [
-        (Layer::Rdp, selected(0)),
+        (Layer::Rdp, refused(NegotiationCode::SslRequiredByServer)),
         (Layer::Tls, selected(protocol::SSL)),
         (Layer::Nla, selected(protocol::HYBRID)),
         (Layer::HybridEx, selected(protocol::HYBRID_EX)),
@@ -79,10 +85,7 @@ fn healthy() -> Findings {
                 version(TlsVersion::Tls11, vec![]),
                 version(
                     TlsVersion::Tls12,
-                    vec![
-                        suite("ECDHE-RSA-AES256-GCM-SHA384", true, true),
-                        suite("AES128-SHA", false, false),
-                    ],
+                    vec![suite("ECDHE-RSA-AES256-GCM-SHA384", true, true)],
                 ),
                 version(TlsVersion::Tls13, vec![]),
             ],
@@ -93,10 +96,10 @@ fn healthy() -> Findings {
             info: CertificateInfo {
                 sha256: "AB".into(),
                 subject: "CN=rds01".into(),
-                issuer: "CN=rds01".into(),
+                issuer: "CN=Corp CA".into(),
                 not_before: "2026-01-01T00:00:00Z".into(),
                 not_after: "2027-01-01T00:00:00Z".into(),
-                self_signed: true,
+                self_signed: false,
                 expired: false,
                 not_yet_valid: false,
                 names: vec!["rds01".into()],
@@ -107,6 +110,8 @@ fn healthy() -> Findings {
             signature_algorithm: "sha256WithRSAEncryption".into(),
         }),
         certificate_error: None,
+        tls_without_x224: Tri::Unknown,
+        rdp_security: None,
         nla: NlaFinding {
             offered: Tri::Yes,
             required: Tri::No,
@@ -188,11 +193,30 @@ fn tls_only(f: &mut Findings) {
     };
 }
 
+fn version_ntlm(f: &mut Findings, version: &str) {
+    f.nla.ntlm = Some(NtlmIdentity {
+        product_version: Some(version.into()),
+        ..NtlmIdentity::default()
+    });
+}
+
+fn every_hello(f: &mut Findings, class: FailureClass, detail: &str) {
+    for v in &mut f.tls.as_mut().unwrap().versions {
+        *v = version(v.version, vec![]);
+        v.refusal = Some(tls_failed(class.clone(), detail));
+    }
+    f.certificate = None;
+    f.nla.credssp_version = None;
+    f.multitransport.rdp_version = None;
+}
+
 #[test]
 fn each_scenario_finds_exactly_its_causes() {
     use Cause::{
-        Certificate, Cipher, ClosedAfterTls, ClosedBeforeTls, CredsspVersion, NameResolution,
-        NlaRefused, NlaRequired, NotAnswering, NotRdp, PortFiltered, PortRefused, RdpSecurityOnly,
+        CertificateExpired, CertificateMissing, CertificateName, CertificateSelfSigned,
+        CertificateUnreadable, Cipher, ClosedAfterTls, ClosedBeforeTls, ClosedDuringTls,
+        CredsspVersion, LegacyTls, NameResolution, NlaRefused, NlaRequired, NoForwardSecrecy,
+        NotAnswering, NotRdp, PortFiltered, PortRefused, RdpSecurityOffered, RdpSecurityOnly,
     };
     type Scenario = (&'static str, fn(&mut Findings), &'static [Cause]);
     let scenarios: &[Scenario] = &[
@@ -203,14 +227,44 @@ fn each_scenario_finds_exactly_its_causes() {
             |f| {
                 f.certificate.as_mut().unwrap().info.expired = true;
             },
-            &[Certificate],
+            &[CertificateExpired],
         ),
         (
             "clock behind: not yet valid",
             |f| {
                 f.certificate.as_mut().unwrap().info.not_yet_valid = true;
             },
-            &[Certificate],
+            &[CertificateExpired],
+        ),
+        (
+            "self-signed",
+            |f| {
+                let info = &mut f.certificate.as_mut().unwrap().info;
+                info.self_signed = true;
+                info.issuer = info.subject.clone();
+            },
+            &[CertificateSelfSigned],
+        ),
+        (
+            "connected by IP, the certificate names the host only",
+            |f| {
+                f.host = "10.0.0.5".into();
+                f.dns.ip_literal = true;
+            },
+            &[CertificateName],
+        ),
+        (
+            "connected by another name",
+            |f| f.host = "rds01.corp.example".into(),
+            &[CertificateName],
+        ),
+        (
+            "a wildcard certificate covers the name",
+            |f| {
+                f.host = "rds01.corp.example".into();
+                f.certificate.as_mut().unwrap().info.names = vec!["*.corp.example".into()];
+            },
+            &[],
         ),
         (
             "SSL_CERT_NOT_ON_SERVER",
@@ -218,13 +272,13 @@ fn each_scenario_finds_exactly_its_causes() {
                 set_layers(
                     f,
                     vec![
-                        (Layer::Rdp, selected(0)),
+                        (Layer::Rdp, refused(NegotiationCode::SslRequiredByServer)),
                         (Layer::Tls, refused(NegotiationCode::SslCertNotOnServer)),
                         (Layer::Nla, selected(protocol::HYBRID)),
                     ],
                 );
             },
-            &[Certificate],
+            &[CertificateMissing],
         ),
         (
             "TLS 1.0 only",
@@ -240,6 +294,25 @@ fn each_scenario_finds_exactly_its_causes() {
                 ];
             },
             &[Cause::TlsVersion],
+        ),
+        (
+            "TLS 1.0 besides TLS 1.2",
+            |f| {
+                f.tls.as_mut().unwrap().versions[0] = version(
+                    TlsVersion::Tls10,
+                    vec![suite("ECDHE-RSA-AES128-SHA", false, true)],
+                );
+            },
+            &[LegacyTls],
+        ),
+        (
+            "RSA key exchange besides ECDHE",
+            |f| {
+                f.tls.as_mut().unwrap().versions[2]
+                    .suites
+                    .push(suite("AES128-SHA", false, false));
+            },
+            &[NoForwardSecrecy],
         ),
         (
             "CBC only",
@@ -286,7 +359,32 @@ fn each_scenario_finds_exactly_its_causes() {
                 f.nla.offered = Tri::No;
                 f.nla.required = Tri::No;
             },
-            &[RdpSecurityOnly],
+            &[RdpSecurityOnly, NlaRefused],
+        ),
+        (
+            "Standard RDP Security besides TLS, at 128 bits",
+            |f| {
+                set_layers(
+                    f,
+                    vec![
+                        (Layer::Rdp, selected(0)),
+                        (Layer::Tls, selected(protocol::SSL)),
+                        (Layer::Nla, selected(protocol::HYBRID)),
+                    ],
+                );
+                f.rdp_security = Some(RdpSecurityFinding {
+                    level: Some(EncryptionLevel::High),
+                    methods: EncryptionMethod::ALL
+                        .iter()
+                        .map(|&method| MethodProbe {
+                            method,
+                            accepted: method == EncryptionMethod::Bit128,
+                            detail: None,
+                        })
+                        .collect(),
+                });
+            },
+            &[RdpSecurityOffered],
         ),
         (
             "pre-2003 confirm without negotiation data",
@@ -295,7 +393,7 @@ fn each_scenario_finds_exactly_its_causes() {
                 no_tls(f);
                 f.nla.offered = Tri::No;
             },
-            &[RdpSecurityOnly],
+            &[RdpSecurityOnly, NlaRefused],
         ),
         (
             "socket closed after X.224",
@@ -307,29 +405,73 @@ fn each_scenario_finds_exactly_its_causes() {
                     }),
                 );
                 no_tls(f);
+                f.tls_without_x224 = Tri::No;
             },
             &[ClosedBeforeTls],
         ),
         (
-            "closed on every ClientHello",
+            "closed after X.224, and TLS straight away works: a TLS port",
             |f| {
-                for v in &mut f.tls.as_mut().unwrap().versions {
-                    *v = version(v.version, vec![]);
-                    v.refusal = Some("peer-closed: eof".into());
-                }
-                f.certificate = None;
-                f.nla.credssp_version = None;
-                f.multitransport.rdp_version = None;
+                set_layers(
+                    f,
+                    all_layers(X224Answer::Closed {
+                        detail: "eof".into(),
+                    }),
+                );
+                no_tls(f);
+                f.tls_without_x224 = Tri::Yes;
             },
-            &[ClosedBeforeTls],
+            &[ClosedBeforeTls, NotRdp],
         ),
         (
-            "garbage instead of a Connection Confirm (another service on the port)",
+            "a web server answers",
+            |f| {
+                set_layers(
+                    f,
+                    all_layers(X224Answer::NotRdp {
+                        speaks: Speaks::Http,
+                        first_bytes: "HTTP/1.0 400 Bad Request".into(),
+                    }),
+                );
+                no_tls(f);
+                f.tls_without_x224 = Tri::No;
+            },
+            &[NotRdp],
+        ),
+        (
+            "a TPKT that is not a Connection Confirm",
             |f| {
                 set_layers(
                     f,
                     all_layers(X224Answer::Garbage {
-                        detail: "first byte 0x48 is not TPKT version 3".into(),
+                        detail: "not an X.224 Connection Confirm".into(),
+                    }),
+                );
+                no_tls(f);
+            },
+            &[NotRdp],
+        ),
+        (
+            "reset on every ClientHello (a Windows certificate it cannot use)",
+            |f| every_hello(f, FailureClass::PeerClosed, "Connection reset by peer"),
+            &[ClosedDuringTls],
+        ),
+        (
+            "selects TLS for everything, then resets every ClientHello",
+            |f| {
+                tls_only(f);
+                set_layers(f, all_layers(selected(protocol::SSL)));
+                every_hello(f, FailureClass::PeerClosed, "Connection reset by peer");
+            },
+            &[ClosedDuringTls, NlaRefused],
+        ),
+        (
+            "a confirm selecting several protocols at once, on every request",
+            |f| {
+                set_layers(
+                    f,
+                    all_layers(X224Answer::Garbage {
+                        detail: "selectedProtocol 0x00000003 is not one protocol".into(),
                     }),
                 );
                 no_tls(f);
@@ -339,36 +481,34 @@ fn each_scenario_finds_exactly_its_causes() {
         (
             "a certificate no TLS stack can read",
             |f| {
-                for v in &mut f.tls.as_mut().unwrap().versions {
-                    *v = version(v.version, vec![]);
-                    v.refusal = Some("tls-other (bad-certificate): TLS handshake (rustls): invalid peer certificate: BadEncoding".into());
-                }
-                f.certificate = None;
-                f.certificate_error = Some("tls-other (bad-certificate): TLS handshake (rustls): invalid peer certificate: BadEncoding".into());
-                f.nla.credssp_version = None;
-                f.multitransport.rdp_version = None;
+                let refusal = Failure::new(
+                    Stage::Tls,
+                    FailureClass::bad_certificate(),
+                    "TLS handshake (OpenSSL): ASN1 lib",
+                );
+                every_hello(f, refusal.class.clone(), &refusal.detail);
+                f.certificate_error = Some(UnreadableCertificate::Refused(refusal));
             },
-            &[Certificate],
+            &[CertificateUnreadable],
         ),
         (
             "a certificate with impossible dates",
             |f| {
                 f.certificate = None;
-                f.certificate_error =
-                    Some("unparsable server certificate: Parsing Error: InvalidDate".into());
+                f.certificate_error = Some(UnreadableCertificate::Unparsable(
+                    "unparsable server certificate: Parsing Error: InvalidDate".into(),
+                ));
             },
-            &[Certificate],
+            &[CertificateUnreadable],
         ),
         (
             "bytes that are not TLS after the confirm",
             |f| {
-                for v in &mut f.tls.as_mut().unwrap().versions {
-                    *v = version(v.version, vec![]);
-                    v.refusal = Some("protocol-error: TLS handshake (rustls): received corrupt message of type InvalidContentType".into());
-                }
-                f.certificate = None;
-                f.nla.credssp_version = None;
-                f.multitransport.rdp_version = None;
+                every_hello(
+                    f,
+                    FailureClass::ProtocolError,
+                    "TLS handshake (rustls): received corrupt message of type InvalidContentType",
+                )
             },
             &[NotRdp],
         ),
@@ -383,11 +523,11 @@ fn each_scenario_finds_exactly_its_causes() {
         (
             "TLS staller",
             |f| {
-                for v in &mut f.tls.as_mut().unwrap().versions {
-                    *v = version(v.version, vec![]);
-                    v.refusal = Some("timeout: no TLS handshake within the limit".into());
-                }
-                f.certificate = None;
+                every_hello(
+                    f,
+                    FailureClass::Timeout,
+                    "no TLS handshake within the limit",
+                )
             },
             &[NotAnswering],
         ),
@@ -396,14 +536,13 @@ fn each_scenario_finds_exactly_its_causes() {
             |f| {
                 tls_only(f);
                 set_layers(f, all_layers(selected(protocol::SSL)));
-                for v in &mut f.tls.as_mut().unwrap().versions {
-                    *v = version(v.version, vec![]);
-                    v.refusal = Some("timeout: no TLS handshake within the limit".into());
-                }
-                f.certificate = None;
-                f.multitransport.rdp_version = None;
+                every_hello(
+                    f,
+                    FailureClass::Timeout,
+                    "no TLS handshake within the limit",
+                );
             },
-            &[NotAnswering],
+            &[NotAnswering, NlaRefused],
         ),
         (
             "firewall DROP",
@@ -441,14 +580,24 @@ fn each_scenario_finds_exactly_its_causes() {
         ),
         (
             "CredSSP before the 2018 update",
-            |f| f.nla.credssp_version = Some(3),
+            |f| f.nla.credssp_version = Some(4),
             &[CredsspVersion],
+        ),
+        (
+            "Windows Server 2008 R2 by its NTLM version",
+            |f| version_ntlm(f, "6.1.7601"),
+            &[Cause::Bluekeep],
+        ),
+        (
+            "Windows Server 2012 by its NTLM version",
+            |f| version_ntlm(f, "6.2.9200"),
+            &[],
         ),
         (
             "closed after TLS",
             |f| {
                 f.nla.credssp_version = None;
-                f.nla.error = Some(format!("{CLOSED_AFTER_TLS}: eof"));
+                f.nla.error = Some(ExchangeError::ClosedAfterTls("eof".into()));
             },
             &[ClosedAfterTls],
         ),
@@ -468,6 +617,7 @@ fn each_scenario_finds_exactly_its_causes() {
                 v.status == Status::Found,
                 "{name}: {v:?}"
             );
+            assert_eq!(v.severity, v.cause.severity());
             assert!(
                 !v.evidence.is_empty(),
                 "{name}: {:?} has no evidence",
@@ -475,6 +625,56 @@ fn each_scenario_finds_exactly_its_causes() {
             );
         }
     }
+}
+
+/// Exit 4 means a blocking cause: conditional causes and weaknesses alone are a healthy
+/// server that some clients or policies refuse.
+#[test]
+fn only_blocking_causes_block() {
+    let mut f = healthy();
+    tls_only(&mut f);
+    f.certificate.as_mut().unwrap().info.self_signed = true;
+    f.tls.as_mut().unwrap().versions[2]
+        .suites
+        .push(suite("AES128-SHA", false, false));
+    let v = verdicts(&f);
+    assert_eq!(
+        found(&v),
+        [
+            Cause::NlaRefused,
+            Cause::CertificateSelfSigned,
+            Cause::NoForwardSecrecy
+        ]
+    );
+    assert!(blocking(&v).is_empty());
+    f.nla.credssp_version = Some(3);
+    f.nla.offered = Tri::Yes;
+    assert_eq!(blocking(&verdicts(&f)), [Cause::CredsspVersion]);
+}
+
+#[test]
+fn bluekeep_is_an_estimate_that_names_nla() {
+    let mut f = healthy();
+    version_ntlm(&mut f, "6.1.7601");
+    f.nla.required = Tri::Yes;
+    let v = verdicts(&f);
+    let b = v.iter().find(|v| v.cause == Cause::Bluekeep).unwrap();
+    assert!(b.evidence.contains("may be exposed") && b.evidence.contains("NLA is required"));
+    assert!(b.title.contains("estimate"));
+    version_ntlm(&mut f, "5.2.3790");
+    f.nla.required = Tri::No;
+    let v = verdicts(&f);
+    let b = v.iter().find(|v| v.cause == Cause::Bluekeep).unwrap();
+    assert!(b.evidence.contains("Server 2003") && b.evidence.contains("without credentials"));
+    f.nla.ntlm = None;
+    let v = verdicts(&f);
+    assert_eq!(
+        v.iter()
+            .find(|v| v.cause == Cause::Bluekeep)
+            .unwrap()
+            .status,
+        Status::CannotTell
+    );
 }
 
 #[test]
@@ -501,7 +701,10 @@ fn an_ip_literal_has_no_name_to_resolve() {
 }
 
 #[test]
-fn every_cause_has_a_verdict_in_order() {
+fn every_cause_diagnose_can_see_has_a_verdict_in_table_order() {
     let v = verdicts(&healthy());
-    assert_eq!(v.iter().map(|v| v.cause).collect::<Vec<_>>(), Cause::ALL);
+    let judged: Vec<Cause> = judged().collect();
+    assert_eq!(v.iter().map(|v| v.cause).collect::<Vec<_>>(), judged);
+    assert!(!judged.contains(&Cause::Licensing), "only a logon shows it");
+    assert_eq!(judged.len(), Cause::ALL.len() - 1);
 }

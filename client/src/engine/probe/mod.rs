@@ -3,6 +3,9 @@
 //! Reachability first (every address), then, concurrently against the first address that
 //! accepts TCP: one X.224 request per security protocol (the NLA one goes on to an NTLM
 //! CHALLENGE), the TLS version and suite scan, and the GCC exchange for multitransport.
+//! Then what the answers call for: Standard RDP Security's encryption methods when the
+//! server accepts it (`rdp_security`), and a TLS handshake without X.224 when no request
+//! got a Connection Confirm (a port that speaks TLS straight away is not an RDP server).
 //! Every connection holds a permit of a per-host gate, because small servers drop
 //! connections beyond a tiny listen backlog (xrdp listens with a backlog of 2), and every
 //! network step has a time limit. The findings are plain data; judging them is
@@ -11,6 +14,7 @@
 mod gcc;
 mod negotiation;
 mod ntlm;
+mod rdp_security;
 mod reach;
 mod tls_scan;
 
@@ -24,12 +28,12 @@ use tokio::sync::Semaphore;
 use tokio::time::Instant;
 
 use super::tls::probe::{handshake, Negotiated, Offer};
-use super::tls::BAD_CERTIFICATE;
 use crate::attempt::StageTimeouts;
 use crate::diagnose::findings::{
-    protocol, Findings, Layer, LayerProbe, MultitransportFinding, NlaFinding, Reach, Tri,
-    X224Answer,
+    protocol, ExchangeError, Findings, Layer, LayerProbe, MultitransportFinding, NlaFinding, Reach,
+    Refusal, Tri, UnreadableCertificate, X224Answer,
 };
+use crate::diagnose::progress::{Phase, Progress};
 use crate::report::{Failure, FailureClass, NegotiationCode, Stage};
 
 pub use negotiation::{decode_confirm, encode_request};
@@ -37,11 +41,13 @@ pub use ntlm::parse_challenge;
 pub(crate) use ntlm::read_challenge;
 
 /// How hard `diagnose` may push one server.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct ProbeLimits {
     pub timeouts: StageTimeouts,
     /// Simultaneous connections to the server.
     pub connections: usize,
+    /// Where the probes say what they are doing (for a progress line).
+    pub progress: Option<Arc<Progress>>,
 }
 
 /// The server being probed, shared by concurrent probes.
@@ -51,33 +57,41 @@ pub(crate) struct Target {
     server_name: String,
     timeouts: StageTimeouts,
     gate: Semaphore,
+    progress: Option<Arc<Progress>>,
 }
 
 impl Target {
     /// A TCP connection under the gate; the permit lives as long as the connection.
-    async fn connect(&self) -> Result<(tokio::sync::SemaphorePermit<'_>, TcpStream), Failure> {
-        let permit =
-            self.gate.acquire().await.map_err(|_| {
-                Failure::new(Stage::Tcp, FailureClass::TcpRefused, "probe gate closed")
-            })?;
-        let stream = super::dial::connect(self.address, self.timeouts.tcp).await?;
+    async fn connect(&self) -> Result<(tokio::sync::SemaphorePermit<'_>, TcpStream), Refusal> {
+        // The gate is never closed; if it were, the probe would be ours to stop.
+        let permit = self.gate.acquire().await.map_err(|_| Refusal::Cancelled)?;
+        if let Some(progress) = &self.progress {
+            progress.connected();
+        }
+        let stream = super::dial::connect(self.address, self.timeouts.tcp)
+            .await
+            .map_err(Refusal::Failed)?;
         Ok((permit, stream))
     }
 
     /// X.224 requesting `requested`, then one TLS handshake with `offer`.
-    async fn tls_handshake(&self, requested: u32, offer: &Offer) -> Result<Negotiated, String> {
-        let (_permit, mut tcp) = self.connect().await.map_err(|f| f.detail)?;
+    async fn tls_handshake(&self, requested: u32, offer: &Offer) -> Result<Negotiated, Refusal> {
+        let (_permit, mut tcp) = self.connect().await?;
         match negotiation::exchange(&mut tcp, requested, self.timeouts.x224).await {
             X224Answer::Selected { selected, .. }
                 if selected & (protocol::SSL | protocol::HYBRID | protocol::HYBRID_EX) != 0 => {}
-            other => return Err(format!("X.224: {}", describe(&other))),
+            other => return Err(Refusal::X224(other)),
         }
+        let failed = |class, detail| Refusal::Failed(Failure::new(Stage::Tls, class, detail));
         match tokio::time::timeout(self.timeouts.tls, handshake(tcp, offer, &self.server_name))
             .await
         {
             Ok(Ok((negotiated, _stream))) => Ok(negotiated),
-            Ok(Err(e)) => Err(format!("{}: {}", e.class, e.detail)),
-            Err(_) => Err("timeout: no TLS handshake within the limit".into()),
+            Ok(Err(e)) => Err(failed(e.class, e.detail)),
+            Err(_) => Err(failed(
+                FailureClass::Timeout,
+                "no TLS handshake within the limit".to_owned(),
+            )),
         }
     }
 }
@@ -86,6 +100,12 @@ impl Target {
 pub async fn diagnose(host: &str, port: u16, limits: ProbeLimits) -> Findings {
     let started = Instant::now();
     let t = limits.timeouts;
+    let enter = |phase| {
+        if let Some(progress) = &limits.progress {
+            progress.enter(phase);
+        }
+    };
+    enter(Phase::Reachability);
     let dns = reach::reach_all(host, port, t.dns, t.tcp).await;
     let probed = dns
         .addresses
@@ -102,6 +122,8 @@ pub async fn diagnose(host: &str, port: u16, limits: ProbeLimits) -> Findings {
         tls: None,
         certificate: None,
         certificate_error: None,
+        tls_without_x224: Tri::Unknown,
+        rdp_security: None,
         nla: NlaFinding {
             offered: Tri::Unknown,
             required: Tri::Unknown,
@@ -118,15 +140,18 @@ pub async fn diagnose(host: &str, port: u16, limits: ProbeLimits) -> Findings {
         ms: 0.0,
     };
     let Some(address) = probed else {
+        enter(Phase::Done);
         findings.ms = ms_since(started);
         return findings;
     };
+    enter(Phase::Probing);
 
     let target = Arc::new(Target {
         address,
         server_name: host.to_owned(),
         timeouts: t,
         gate: Semaphore::new(limits.connections.max(1)),
+        progress: limits.progress.clone(),
     });
     let requested_tls = protocol::SSL | protocol::HYBRID | protocol::HYBRID_EX;
 
@@ -146,6 +171,7 @@ pub async fn diagnose(host: &str, port: u16, limits: ProbeLimits) -> Findings {
             .collect();
         findings.nla.error = Some("no X.224 answer".into());
         findings.multitransport.detail = Some("no X.224 answer".into());
+        enter(Phase::Done);
         findings.ms = ms_since(started);
         return findings;
     }
@@ -186,35 +212,73 @@ pub async fn diagnose(host: &str, port: u16, limits: ProbeLimits) -> Findings {
         scanned_cert.or_else(|| nla_tail.as_ref().and_then(|n| n.certificate.clone()));
     match certificate_der.map(|der| super::cert::details(&der, SystemTime::now())) {
         Some(Ok(details)) => findings.certificate = Some(details),
-        Some(Err(e)) => findings.certificate_error = Some(e.to_string()),
+        Some(Err(e)) => {
+            findings.certificate_error = Some(UnreadableCertificate::Unparsable(e.to_string()));
+        }
         // No handshake completed; if the stacks refused the certificate itself, say so.
         None => {
-            let refused = format!("{}", FailureClass::TlsOther(BAD_CERTIFICATE.into()));
-            findings.certificate_error = scan
-                .versions
-                .iter()
-                .find_map(|v| v.refusal.as_deref().filter(|r| r.starts_with(&refused)))
-                .map(str::to_owned);
+            findings.certificate_error = scan.versions.iter().find_map(|v| match &v.refusal {
+                Some(Refusal::Failed(failure))
+                    if failure.stage == Stage::Tls && failure.class.is_bad_certificate() =>
+                {
+                    Some(UnreadableCertificate::Refused(failure.clone()))
+                }
+                _ => None,
+            });
         }
     }
-    let tls_reached = scan.versions.iter().any(|v| v.accepted)
+    // Past X.224: a handshake was accepted, or one failed for a reason other than X.224.
+    let tls_reached = scan.any_accepted()
         || scan.versions.iter().any(|v| {
             v.refusal
-                .as_deref()
-                .is_some_and(|r| !r.starts_with("X.224"))
+                .as_ref()
+                .is_some_and(|r| !matches!(r, Refusal::X224(_)))
         });
     findings.tls = tls_reached.then_some(scan);
     findings.nla = nla_finding(&layers, nla_tail);
     findings.multitransport = multitransport;
+
+    let rdp_accepted = layers.iter().any(|p| p.layer == Layer::Rdp && p.accepted);
+    if rdp_accepted {
+        findings.rdp_security = Some(rdp_security::probe(&target).await);
+    }
+    let confirmed = layers.iter().any(|p| {
+        matches!(
+            p.answer,
+            X224Answer::Selected { .. }
+                | X224Answer::Refused { .. }
+                | X224Answer::NoNegotiationData
+        )
+    });
+    if !confirmed {
+        findings.tls_without_x224 = tls_without_x224(&target).await;
+    }
     findings.security_layers = layers;
+    enter(Phase::Done);
     findings.ms = ms_since(started);
     findings
+}
+
+/// A TLS handshake straight away, without X.224: does the port speak TLS?
+async fn tls_without_x224(target: &Target) -> Tri {
+    let Ok((_permit, tcp)) = target.connect().await else {
+        return Tri::Unknown;
+    };
+    match tokio::time::timeout(
+        target.timeouts.tls,
+        handshake(tcp, &Offer::Anything, &target.server_name),
+    )
+    .await
+    {
+        Ok(Ok(_)) => Tri::Yes,
+        Ok(Err(_)) | Err(_) => Tri::No,
+    }
 }
 
 /// What the NLA probe learned after its X.224 exchange.
 struct NlaTail {
     certificate: Option<Vec<u8>>,
-    result: Result<ntlm::Challenge, String>,
+    result: Result<ntlm::Challenge, ExchangeError>,
 }
 
 /// One X.224 request; the NLA one continues to an NTLM CHALLENGE when HYBRID is selected.
@@ -222,16 +286,20 @@ async fn layer_probe(target: &Target, layer: Layer) -> (LayerProbe, Option<NlaTa
     let requested = layer.requested();
     let (permit, mut tcp) = match target.connect().await {
         Ok(pair) => pair,
-        Err(failure) => {
-            // Accepted and reset at once is the server closing on us, not "no TCP".
-            let answer = if failure.class == FailureClass::PeerClosed {
-                X224Answer::Closed {
-                    detail: failure.detail,
+        Err(refusal) => {
+            let answer = match refusal {
+                // Accepted and reset at once is the server closing on us, not "no TCP".
+                Refusal::Failed(failure) if failure.class == FailureClass::PeerClosed => {
+                    X224Answer::Closed {
+                        detail: failure.detail,
+                    }
                 }
-            } else {
-                X224Answer::NotConnected {
+                Refusal::Failed(failure) => X224Answer::NotConnected {
                     detail: failure.detail,
-                }
+                },
+                other => X224Answer::NotConnected {
+                    detail: other.to_string(),
+                },
             };
             return (probe_of(layer, answer), None);
         }
@@ -255,11 +323,14 @@ async fn nla_tail(target: &Target, tcp: TcpStream) -> NlaTail {
             certificate: Some(negotiated.certificate_der),
             result: ntlm::identify(&mut stream, t.credssp)
                 .await
-                .map_err(|e| e.to_string()),
+                .map_err(ExchangeError::from),
         },
         Ok(Err(e)) => NlaTail {
             certificate: None,
-            result: Err(format!("TLS before CredSSP: {}", e.detail)),
+            result: Err(ExchangeError::Other(format!(
+                "TLS before CredSSP: {}",
+                e.detail
+            ))),
         },
         Err(_) => NlaTail {
             certificate: None,
@@ -335,20 +406,9 @@ fn nla_finding(layers: &[LayerProbe], tail: Option<NlaTail>) -> NlaFinding {
     }
 }
 
-/// For messages: what an X.224 answer was.
+/// For messages: what an X.224 answer was (its `Display`).
 pub fn describe(answer: &X224Answer) -> String {
-    match answer {
-        X224Answer::Selected { name, .. } => format!("selected {name}"),
-        X224Answer::Refused { code } => format!("refused: {}", code.name()),
-        X224Answer::NoNegotiationData => {
-            "a confirm without negotiation data (Standard RDP Security)".into()
-        }
-        X224Answer::Closed { detail } => format!("closed: {detail}"),
-        X224Answer::Timeout => "no answer".into(),
-        X224Answer::Garbage { detail } => format!("not an X.224 confirm: {detail}"),
-        X224Answer::NotConnected { detail } => format!("no TCP connection: {detail}"),
-        X224Answer::NotProbed => "not sent (the first request got no answer)".into(),
-    }
+    answer.to_string()
 }
 
 fn ms_since(started: Instant) -> f64 {

@@ -12,8 +12,8 @@ use ironrdp_async::bytes::BytesMut;
 use tokio::io::AsyncWriteExt as _;
 use tokio::net::TcpStream;
 
-use super::super::framing::{read_frame, Frame, FrameError};
-use crate::diagnose::findings::{protocol, X224Answer};
+use super::super::framing::{read_frame, read_up_to, Frame, FrameError};
+use crate::diagnose::findings::{protocol, show_bytes, Speaks, X224Answer};
 use crate::report::NegotiationCode;
 
 /// TPKT + X.224 Connection Request with a routing cookie and an RDP Negotiation Request.
@@ -72,6 +72,28 @@ pub fn decode_confirm(tpkt: &[u8]) -> X224Answer {
     }
 }
 
+/// How many bytes of a non-RDP answer are kept to show what it was.
+const SHOWN: usize = 32;
+/// How long to wait for the rest of them (a status line or a banner comes in one go).
+const SHOWN_WAIT: Duration = Duration::from_millis(200);
+
+/// Another protocol answered: what it speaks, from the bytes already read (`first`) and
+/// whatever else arrives at once, at most [`SHOWN`] bytes in all.
+async fn not_rdp(stream: &mut TcpStream, mut first: BytesMut) -> X224Answer {
+    read_up_to(stream, &mut first, SHOWN, SHOWN_WAIT).await;
+    let bytes = &first[..];
+    let speaks = Speaks::from_first_bytes(bytes);
+    // A status line or banner ends at the line break; a binary answer is shown as read.
+    let shown = match bytes.iter().position(|&b| b == b'\r' || b == b'\n') {
+        Some(end) if speaks != Speaks::Tls => &bytes[..end],
+        _ => bytes,
+    };
+    X224Answer::NotRdp {
+        speaks,
+        first_bytes: show_bytes(shown),
+    }
+}
+
 /// Sends the request on `stream` and reads the confirm, within `limit`.
 pub async fn exchange(stream: &mut TcpStream, requested: u32, limit: Duration) -> X224Answer {
     match tokio::time::timeout(limit, exchange_unbounded(stream, requested)).await {
@@ -86,11 +108,17 @@ async fn exchange_unbounded(stream: &mut TcpStream, requested: u32) -> X224Answe
             detail: e.to_string(),
         };
     }
-    match read_frame(stream, &mut BytesMut::new(), Frame::X224Confirm).await {
+    let mut read = BytesMut::new();
+    match read_frame(stream, &mut read, Frame::X224Confirm).await {
         Ok(tpkt) => decode_confirm(&tpkt),
         Err(FrameError::Io(e)) => X224Answer::Closed {
             detail: e.to_string(),
         },
+        // Not even TPKT: another protocol answers on this port.
+        Err(FrameError::Malformed { .. }) if read.first() != Some(&0x03) => {
+            not_rdp(stream, read).await
+        }
+        // TPKT, but no Connection Confirm fits in it.
         Err(other) => X224Answer::Garbage {
             detail: other.to_string(),
         },
@@ -169,6 +197,22 @@ mod tests {
                 X224Answer::Selected { selected, .. } if selected == value
             ));
         }
+    }
+
+    #[test]
+    fn other_protocols_are_told_from_their_first_bytes() {
+        for (bytes, speaks) in [
+            (&b"HTTP/1.1 400 Bad Request\r\n"[..], Speaks::Http),
+            (b"<!DOCTYPE HTML>", Speaks::Http),
+            (b"\x15\x03\x01\x00\x02\x02\x46", Speaks::Tls),
+            (b"\x16\x03\x03\x00\x4a", Speaks::Tls),
+            (b"SSH-2.0-OpenSSH_9.2", Speaks::Ssh),
+            (b"\x00\x01\x02\x03", Speaks::Other),
+            (b"", Speaks::Other),
+        ] {
+            assert_eq!(Speaks::from_first_bytes(bytes), speaks, "{bytes:?}");
+        }
+        assert_eq!(show_bytes(b"HTTP\x00\\"), "HTTP\\x00\\x5c");
     }
 
     #[test]

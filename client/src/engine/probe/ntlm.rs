@@ -12,12 +12,12 @@ use ironrdp_async::bytes::BytesMut;
 use ironrdp_connector::sspi::credssp::TsRequest;
 use tokio::io::AsyncWriteExt as _;
 
-use crate::diagnose::findings::{NtlmIdentity, CLOSED_AFTER_TLS};
+use crate::diagnose::findings::{ExchangeError, NtlmIdentity, CLOSED_AFTER_TLS};
 use crate::engine::framing::{read_frame, Frame, FrameError};
 use crate::engine::tls::BoxStream;
 
-/// Why the exchange produced no identity. The messages are the finding's `error` text;
-/// a close begins with [`CLOSED_AFTER_TLS`], which the verdicts look for.
+/// Why the exchange produced no identity; the finding keeps a close apart
+/// ([`ExchangeError::ClosedAfterTls`]) and the rest as the message.
 #[derive(Debug, thiserror::Error)]
 pub enum NtlmError {
     #[error("no NTLM CHALLENGE within {:.1} s", .0.as_secs_f64())]
@@ -39,6 +39,15 @@ pub enum NtlmError {
     NoToken,
     #[error(transparent)]
     Challenge(#[from] ChallengeError),
+}
+
+impl From<NtlmError> for ExchangeError {
+    fn from(error: NtlmError) -> Self {
+        match error {
+            NtlmError::Closed(e) => Self::ClosedAfterTls(e.to_string()),
+            other => Self::Other(other.to_string()),
+        }
+    }
 }
 
 /// A token that is not an NTLM CHALLENGE.

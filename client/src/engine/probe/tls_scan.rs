@@ -14,7 +14,7 @@ use tokio::task::JoinSet;
 use super::super::tls::probe::{rustls_suites, Negotiated, Offer, OPENSSL_ALL, OPENSSL_TLS13_ALL};
 use super::Target;
 use crate::attempt::{TlsStack, TlsVersion};
-use crate::diagnose::findings::{SuiteFinding, TlsScan, VersionScan};
+use crate::diagnose::findings::{Refusal, SuiteFinding, TlsScan, VersionScan};
 
 /// A server cannot accept more suites than OpenSSL has; this only stops a server that
 /// keeps answering with a suite we did not offer.
@@ -33,7 +33,7 @@ struct Chain {
     version: TlsVersion,
     accepted: Vec<Negotiated>,
     /// Why the first handshake failed, when it did.
-    refusal: Option<String>,
+    refusal: Option<Refusal>,
     handshakes: usize,
 }
 

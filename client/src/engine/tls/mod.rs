@@ -15,7 +15,6 @@ use std::io;
 use std::net::IpAddr;
 
 use tokio::io::{AsyncRead, AsyncWrite};
-use tokio::net::TcpStream;
 
 use crate::attempt::{TlsChoice, TlsStack};
 use crate::report::{FailureClass, TlsSession};
@@ -74,13 +73,6 @@ pub enum TlsConfigError {
     NoCipher,
 }
 
-/// Usage errors are text at the CLI's edge (`rdpshim connect --ciphers ...`).
-impl From<TlsConfigError> for String {
-    fn from(error: TlsConfigError) -> Self {
-        error.to_string()
-    }
-}
-
 /// Checks the TLS knobs without touching the network, so bad flags are a usage error and
 /// never look like a server's fault.
 pub fn validate(choice: &TlsChoice) -> Result<(), TlsConfigError> {
@@ -91,8 +83,9 @@ pub fn validate(choice: &TlsChoice) -> Result<(), TlsConfigError> {
 }
 
 /// Runs the TLS handshake on `tcp` with `server_name` as SNI (none for an IP literal).
-pub async fn upgrade(
-    tcp: TcpStream,
+/// `tcp` is a TCP connection, or any byte stream to the server (an RD Gateway tunnel).
+pub async fn upgrade<S: AsyncStream + 'static>(
+    tcp: S,
     choice: &TlsChoice,
     server_name: &str,
 ) -> Result<Upgraded, HandshakeError> {
@@ -129,9 +122,3 @@ fn setup_error(error: TlsConfigError) -> HandshakeError {
         detail: error.to_string(),
     }
 }
-
-/// The class for a server certificate the TLS stack itself cannot read (it never gets to
-/// us): malformed DER, a chain over the stack's size limit. The planner reads it:
-/// rustls refusing it leaves OpenSSL to try (it reads what webpki does not: X.509 v1,
-/// chains up to 100 KB); OpenSSL refusing it, or our own parser, ends the ladder.
-pub const BAD_CERTIFICATE: &str = "bad-certificate";

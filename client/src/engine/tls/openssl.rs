@@ -10,12 +10,11 @@ use openssl::ssl::{
     ErrorCode, Ssl, SslContext, SslContextBuilder, SslMethod, SslOptions, SslRef,
     SslSessionCacheMode, SslVerifyMode, SslVersion,
 };
-use tokio::net::TcpStream;
 use tokio_openssl::SslStream;
 
 use super::{
-    is_peer_closed, no_certificate, setup_error, HandshakeError, TlsConfigError, Upgraded,
-    BAD_CERTIFICATE,
+    is_peer_closed, no_certificate, setup_error, AsyncStream, HandshakeError, TlsConfigError,
+    Upgraded,
 };
 use crate::attempt::{TlsChoice, TlsStack, TlsVersion};
 use crate::report::{FailureClass, TlsSession};
@@ -81,8 +80,8 @@ fn ssl_version(version: TlsVersion) -> SslVersion {
     }
 }
 
-pub(super) async fn handshake(
-    tcp: TcpStream,
+pub(super) async fn handshake<S: AsyncStream + 'static>(
+    tcp: S,
     choice: &TlsChoice,
     server_name: &str,
     is_ip: bool,
@@ -145,12 +144,12 @@ pub(super) fn negotiated(ssl: &SslRef) -> Result<(Vec<u8>, TlsVersion), Handshak
 }
 
 /// The client handshake on `tcp` with `context`; SNI only for names (RFC 6066 3).
-pub(super) async fn connect(
-    tcp: TcpStream,
+pub(super) async fn connect<S: AsyncStream>(
+    tcp: S,
     context: &SslContext,
     server_name: &str,
     is_ip: bool,
-) -> Result<SslStream<TcpStream>, HandshakeError> {
+) -> Result<SslStream<S>, HandshakeError> {
     let mut ssl = Ssl::new(context).map_err(|e| setup_error(e.into()))?;
     if !is_ip {
         ssl.set_hostname(server_name).map_err(|source| {
@@ -198,7 +197,7 @@ fn classify(error: openssl::ssl::Error) -> HandshakeError {
         .any(|r| r == "ASN1 lib" || r == "excessive message size");
     if unreadable_certificate {
         return HandshakeError {
-            class: FailureClass::TlsOther(BAD_CERTIFICATE.into()),
+            class: FailureClass::bad_certificate(),
             detail,
         };
     }

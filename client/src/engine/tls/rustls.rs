@@ -14,12 +14,11 @@ use rustls::{
     AlertDescription, ClientConfig, DigitallySignedStruct, InvalidMessage, PeerIncompatible,
     SignatureScheme,
 };
-use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
 
 use super::{
-    is_peer_closed, no_certificate, setup_error, HandshakeError, TlsConfigError, Upgraded,
-    BAD_CERTIFICATE,
+    is_peer_closed, no_certificate, setup_error, AsyncStream, HandshakeError, TlsConfigError,
+    Upgraded,
 };
 use crate::attempt::{TlsChoice, TlsStack, TlsVersion};
 use crate::report::{FailureClass, TlsSession};
@@ -77,8 +76,8 @@ pub(super) fn client_config(
     Ok(config)
 }
 
-pub(super) async fn handshake(
-    tcp: TcpStream,
+pub(super) async fn handshake<S: AsyncStream + 'static>(
+    tcp: S,
     choice: &TlsChoice,
     server_name: &str,
     is_ip: bool,
@@ -145,7 +144,7 @@ fn classify(error: std::io::Error) -> HandshakeError {
         rustls::Error::InvalidCertificate(rustls::CertificateError::BadEncoding)
         | rustls::Error::InvalidMessage(
             InvalidMessage::HandshakePayloadTooLarge | InvalidMessage::CertificatePayloadTooLarge,
-        ) => FailureClass::TlsOther(BAD_CERTIFICATE.into()),
+        ) => FailureClass::bad_certificate(),
         // Bytes that are not TLS records (or not the messages they claim to be).
         rustls::Error::InvalidMessage(_) => FailureClass::ProtocolError,
         rustls::Error::AlertReceived(AlertDescription::ProtocolVersion)

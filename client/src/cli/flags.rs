@@ -1,0 +1,153 @@
+//! Flags that several subcommands take, each defined once and `#[command(flatten)]`ed
+//! where it is used, and the value parsers they share. A value is parsed here, by clap, or
+//! not at all: nothing below re-parses a flag's text.
+
+use std::marker::PhantomData;
+use std::net::{IpAddr, SocketAddr};
+use std::time::Duration;
+
+use clap::Args;
+
+use rdpshim::host::HostPort;
+
+/// The server: `HOST[:PORT]`.
+#[derive(Debug, Clone, Args)]
+pub struct Target {
+    /// Server as HOST, HOST:PORT, [IPV6]:PORT or an IP literal (port 3389 by default).
+    #[arg(value_name = "HOST[:PORT]")]
+    pub target: HostPort,
+}
+
+/// Who logs on with NLA. The password is deliberately not a flag.
+#[derive(Debug, Clone, Args)]
+pub struct Login {
+    /// User name for NLA.
+    #[arg(short = 'u', long = "user", value_name = "USER")]
+    pub user: Option<String>,
+
+    /// Domain for NLA.
+    #[arg(short = 'd', long = "domain", value_name = "DOMAIN")]
+    pub domain: Option<String>,
+
+    /// Read the password from the first line of standard input (otherwise RDPSHIM_PASSWORD,
+    /// the keyring entry for USER@HOST, or a prompt). No flag takes the password.
+    #[arg(long)]
+    pub password_stdin: bool,
+}
+
+/// `--json`.
+#[derive(Debug, Clone, Copy, Args)]
+pub struct Output {
+    /// Print JSON on standard output instead of text for people.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `--timeout`: a limit per network stage, with each subcommand's own default
+/// ([`StageLimit`]).
+#[derive(Debug, Clone, Copy, Args)]
+pub struct Timeout<D: StageLimit> {
+    /// Time limit for each network stage (of each attempt, probe or cell), in seconds.
+    #[arg(long, value_name = "SECONDS", default_value = D::SECONDS, value_parser = seconds)]
+    pub timeout: Duration,
+
+    #[arg(skip)]
+    default: PhantomData<D>,
+}
+
+/// A subcommand's default `--timeout`, in seconds.
+pub trait StageLimit: Clone + Send + Sync + 'static {
+    const SECONDS: &'static str;
+}
+
+/// `connect`: a real server's slowest stage (CredSSP against a domain controller) fits.
+#[derive(Debug, Clone, Copy)]
+pub struct AttemptLimit;
+impl StageLimit for AttemptLimit {
+    const SECONDS: &'static str = "10";
+}
+
+/// `diagnose`: a probe waits for one answer; many probes run.
+#[derive(Debug, Clone, Copy)]
+pub struct ProbeLimit;
+impl StageLimit for ProbeLimit {
+    const SECONDS: &'static str = "4";
+}
+
+/// `matrix`: many cells, each one attempt.
+#[derive(Debug, Clone, Copy)]
+pub struct CellLimit;
+impl StageLimit for CellLimit {
+    const SECONDS: &'static str = "5";
+}
+
+/// Seconds as a decimal number, 0.05 to 3600: every time flag.
+pub fn seconds(text: &str) -> Result<Duration, String> {
+    let secs: f64 = text
+        .parse()
+        .map_err(|_| format!("`{text}` is not a number of seconds"))?;
+    if !(0.05..=3600.0).contains(&secs) {
+        return Err("the time must be between 0.05 and 3600 seconds".to_owned());
+    }
+    Ok(Duration::from_secs_f64(secs))
+}
+
+/// `--address IP` or `IP:PORT` (an IPv6 literal in brackets when a port follows).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Address {
+    Ip(IpAddr),
+    Socket(SocketAddr),
+}
+
+impl Address {
+    /// The address to dial, with `port` unless one was given.
+    pub fn with_default_port(self, port: u16) -> SocketAddr {
+        match self {
+            Self::Ip(ip) => SocketAddr::new(ip, port),
+            Self::Socket(address) => address,
+        }
+    }
+}
+
+pub fn address(text: &str) -> Result<Address, String> {
+    if let Ok(address) = text.parse::<SocketAddr>() {
+        return Ok(Address::Socket(address));
+    }
+    unbracket(text)
+        .parse::<IpAddr>()
+        .map(Address::Ip)
+        .map_err(|_| format!("`{text}` is not an IP address (or IP:PORT)"))
+}
+
+/// `--resolve HOST:ADDR` or `HOST:PORT:ADDR`, as curl takes it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Resolve {
+    pub host: String,
+    pub port: Option<u16>,
+    pub ip: IpAddr,
+}
+
+pub fn resolve(entry: &str) -> Result<Resolve, String> {
+    let bad = || format!("`{entry}`: expected HOST:ADDR or HOST:PORT:ADDR");
+    let (host, rest) = entry.split_once(':').ok_or_else(bad)?;
+    if host.is_empty() {
+        return Err(bad());
+    }
+    if let Ok(ip) = unbracket(rest).parse::<IpAddr>() {
+        return Ok(Resolve {
+            host: host.to_owned(),
+            port: None,
+            ip,
+        });
+    }
+    let (port, address) = rest.split_once(':').ok_or_else(bad)?;
+    Ok(Resolve {
+        host: host.to_owned(),
+        port: Some(port.parse().map_err(|_| bad())?),
+        ip: unbracket(address).parse().map_err(|_| bad())?,
+    })
+}
+
+fn unbracket(text: &str) -> &str {
+    text.trim_start_matches('[').trim_end_matches(']')
+}

@@ -1,0 +1,139 @@
+//! From what is left to the next attempt: per dimension, the first value in preference
+//! order (the pin, else the saved profile's value, else strongest first) that is not ruled
+//! out. A dimension with nothing left ends the run with a verdict that says which.
+
+use alloc::borrow::ToOwned as _;
+use alloc::format;
+use alloc::vec;
+use alloc::vec::Vec;
+use core::net::SocketAddr;
+
+use crate::knobs::{Dial, Knobs};
+use crate::learn::{RuledOut, Tried};
+use crate::policy::Policy;
+use crate::rungs::tls_ladder;
+use crate::verdict::{unreachable, Verdict, VerdictKind};
+
+/// The next knobs, or the verdict of the first dimension with no value left.
+pub(crate) fn choose(
+    policy: &Policy,
+    history: &[Tried],
+    ruled: &RuledOut,
+) -> Result<Knobs, Verdict> {
+    let profile = policy.profile.as_ref();
+
+    let dial = {
+        let mut order: Vec<Dial> = Vec::new();
+        if let Some(pinned) = &policy.pins.dial {
+            order.push(pinned.clone());
+        } else {
+            if let Some(p) = profile {
+                order.push(p.dial.clone());
+            }
+            match policy.host_ip {
+                Some(ip) => order.push(Dial::Ip(SocketAddr::new(ip, policy.port))),
+                None => order.push(Dial::ByName),
+            }
+            let resolved = history.iter().flat_map(|t| t.resolved.iter().copied());
+            order.extend(
+                resolved
+                    .chain(policy.known_addresses.iter().copied())
+                    .map(Dial::Ip),
+            );
+        }
+        first_allowed(order, |d| match d {
+            Dial::ByName => !ruled.by_name,
+            Dial::Ip(address) => !ruled.addresses.contains(address),
+        })
+        .ok_or_else(|| unreachable(history))?
+    };
+
+    let ip_as_server_name = if policy.pins.server_name || policy.host_is_ip() {
+        false
+    } else {
+        let preferred = profile.map(|p| p.ip_as_server_name).unwrap_or(false);
+        first_allowed(vec![preferred, false, true], |v| !ruled.ip_as_server_name.contains(v)).ok_or_else(|| {
+            Verdict::new(
+                VerdictKind::NoWorkingConfiguration,
+                "neither the host name nor the IP literal is accepted as the TLS/CredSSP target name",
+            )
+        })?
+    };
+
+    let nla = {
+        let order = on_off_order(policy.pins.nla, profile.map(|p| p.nla));
+        first_allowed(order, |v| !ruled.nla.contains(v)).ok_or_else(|| {
+            let pinned = policy
+                .pins
+                .nla
+                .map(|on| if on { "--nla on" } else { "--nla off" });
+            Verdict::new(
+                VerdictKind::NoWorkingConfiguration,
+                match pinned {
+                    Some(flag) => {
+                        format!("the server refuses {flag}; drop the flag to let rdpshim adapt")
+                    }
+                    None => "the server refused both NLA and TLS-only logon".to_owned(),
+                },
+            )
+        })?
+    };
+
+    let tls = {
+        let mut order = match (&policy.pins.tls, profile) {
+            (Some(pinned), _) => vec![pinned.clone()],
+            (None, Some(p)) => core::iter::once(p.tls.clone())
+                .chain(tls_ladder())
+                .collect(),
+            (None, None) => tls_ladder(),
+        };
+        // The server hung up on a ClientHello: the most tolerant one next tells a hello it
+        // dislikes from a server that hangs up on every hello (see `learn`).
+        if policy.pins.tls.is_none() {
+            if let Some(hello) = ruled.tolerant_next(policy) {
+                order.insert(0, hello);
+            }
+        }
+        first_allowed(order, |c| !ruled.tls.contains(c)).ok_or_else(|| {
+            Verdict::new(
+                VerdictKind::NoWorkingConfiguration,
+                if policy.pins.tls.is_some() {
+                    "the server refuses the pinned TLS settings; drop --tls/--tls-stack/--ciphers to let rdpshim adapt"
+                } else {
+                    "no TLS version or cipher suite in common with the server, down to TLS 1.0 at security level 0"
+                },
+            )
+        })?
+    };
+
+    let udp = {
+        let order = on_off_order(policy.pins.udp, profile.map(|p| p.udp));
+        first_allowed(order, |v| !ruled.udp.contains(v)).ok_or_else(|| {
+            Verdict::new(
+                VerdictKind::NoWorkingConfiguration,
+                "the server ends the session after the connection sequence, with and without UDP advertised",
+            )
+        })?
+    };
+
+    Ok(Knobs {
+        dial,
+        ip_as_server_name,
+        nla,
+        tls,
+        udp,
+    })
+}
+
+/// An on/off dimension: the pin alone, else the saved value first, then on before off.
+fn on_off_order(pinned: Option<bool>, saved: Option<bool>) -> Vec<bool> {
+    match (pinned, saved) {
+        (Some(pinned), _) => vec![pinned],
+        (None, Some(saved)) => vec![saved, true, false],
+        (None, None) => vec![true, false],
+    }
+}
+
+fn first_allowed<T>(order: Vec<T>, allowed: impl Fn(&T) -> bool) -> Option<T> {
+    order.into_iter().find(|v| allowed(v))
+}

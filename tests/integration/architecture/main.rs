@@ -1,0 +1,401 @@
+//! The invariants in ARCHITECTURE.md, checked by reading the source and the manifests: each
+//! is a statement about which code may name what, so reading the code is the honest test.
+//! `source.rs` reads whole files (test code left out, comments and strings blanked, `use`
+//! trees expanded); every invariant in ARCHITECTURE.md names the check that guards it, and
+//! [`every_invariant_names_a_check_that_exists`] holds the document to that.
+
+mod source;
+
+use source::{offenders, sources, workspace};
+
+/// The crates a manifest depends on (every `[dependencies]` table, per target too).
+fn dependencies(manifest: &str) -> Vec<String> {
+    let text = std::fs::read_to_string(workspace().join(manifest)).expect("a manifest");
+    let table: toml::Table = toml::from_str(&text).expect("a valid manifest");
+    let mut names: Vec<String> = Vec::new();
+    let mut add = |deps: Option<&toml::Value>| {
+        if let Some(deps) = deps.and_then(toml::Value::as_table) {
+            names.extend(deps.keys().cloned());
+        }
+    };
+    add(table.get("dependencies"));
+    if let Some(targets) = table.get("target").and_then(toml::Value::as_table) {
+        for target in targets.values() {
+            add(target.get("dependencies"));
+        }
+    }
+    names
+}
+
+fn assert_none(found: Vec<String>, why: &str) {
+    assert!(found.is_empty(), "{why}:\n{}", found.join("\n"));
+}
+
+/// Files, sockets, the clock and the process environment.
+const IO_AND_CLOCK: [&str; 12] = [
+    "tokio",
+    "std::fs",
+    "std::io",
+    "std::net::Tcp",
+    "std::net::Udp",
+    "std::env",
+    "std::process",
+    "std::thread",
+    "Instant",
+    "SystemTime",
+    "lookup_host",
+    "to_socket_addrs",
+];
+
+#[test]
+fn the_planner_is_a_no_std_crate_whose_only_dependency_is_serde() {
+    let lib = sources("planner/src")
+        .into_iter()
+        .find(|s| s.path == "planner/src/lib.rs")
+        .expect("planner/src/lib.rs");
+    assert!(
+        !lib.lines_with("#![no_std]").is_empty(),
+        "planner/src/lib.rs must be #![no_std]: std's files, sockets and clock out of scope"
+    );
+    assert_none(
+        offenders("planner/src", &["extern crate std"], &[]),
+        "std is for the planner's tests only",
+    );
+    assert_eq!(
+        dependencies("planner/Cargo.toml"),
+        ["serde"],
+        "planner/Cargo.toml: serde's derive only (no runtime, socket, TLS or clock crate)"
+    );
+}
+
+#[test]
+fn diagnose_verdicts_are_pure() {
+    // Findings come in as data from engine::probe; judging them does no I/O and reads no
+    // clock, so every rule is a table test (client/src/diagnose/verdicts/tests.rs).
+    let mut forbidden = IO_AND_CLOCK.to_vec();
+    forbidden.extend(["crate::engine", "crate::ladder", "crate::secret"]);
+    assert_none(
+        offenders("client/src/diagnose", &forbidden, &[]),
+        "diagnose/ must stay pure",
+    );
+}
+
+#[test]
+fn only_the_engine_opens_sockets_or_speaks_tls() {
+    let forbidden = [
+        "tokio::net",
+        "TcpStream",
+        "TcpListener",
+        "UdpSocket",
+        "rustls::",
+        "openssl::",
+        "lookup_host",
+        "to_socket_addrs",
+    ];
+    for dir in ["client/src", "planner/src", "profiles/src"] {
+        assert_none(
+            offenders(dir, &forbidden, &["client/src/engine/"]),
+            "network code outside the engine",
+        );
+    }
+}
+
+#[test]
+fn only_the_secret_module_and_credssp_config_see_the_clear_password() {
+    assert_none(
+        offenders(
+            "client/src",
+            &[".expose()"],
+            &[
+                "client/src/secret/",
+                "client/src/engine/connector_config.rs",
+                // Hands the gateway password to ironrdp-mstsgu's NTLM/Negotiate/Basic exchange.
+                "client/src/route/gateway/mod.rs",
+            ],
+        ),
+        "the clear-text password escapes",
+    );
+}
+
+#[test]
+fn profiles_have_no_network_code_and_no_password() {
+    let forbidden = [
+        "tokio",
+        "TcpStream",
+        "UdpSocket",
+        "lookup_host",
+        "to_socket_addrs",
+        "secret::",
+        "keyring",
+        "zeroize",
+    ];
+    assert_none(
+        offenders("profiles/src", &forbidden, &[]),
+        "profiles/ must stay offline and secret-free",
+    );
+    for name in dependencies("profiles/Cargo.toml") {
+        // Not the client either: a profile cannot hold the client's `Password` type.
+        for network in [
+            "tokio", "reqwest", "hyper", "rustls", "openssl", "keyring", "zbus", "rdpshim",
+        ] {
+            assert!(
+                !name.contains(network),
+                "profiles/Cargo.toml depends on {name}"
+            );
+        }
+    }
+}
+
+#[test]
+fn no_clap_below_the_cli() {
+    assert_none(
+        offenders(
+            "client/src",
+            &["clap"],
+            &["client/src/cli/", "client/src/main.rs"],
+        ),
+        "clap types below the CLI",
+    );
+    for manifest in ["planner/Cargo.toml", "profiles/Cargo.toml"] {
+        assert!(
+            !dependencies(manifest).iter().any(|d| d.starts_with("clap")),
+            "{manifest} depends on clap"
+        );
+    }
+}
+
+#[test]
+fn the_engine_never_panics_on_its_own() {
+    // Server bytes reach the engine; a panic there is a crash a server can cause. Bounds
+    // are checked and errors classified instead (fuzzing and the hostile acceptor test the
+    // decoders; this keeps the engine's own code honest).
+    assert_none(
+        offenders(
+            "client/src/engine",
+            &[
+                ".unwrap()",
+                ".expect(",
+                "panic!",
+                "unreachable!",
+                "todo!",
+                "unimplemented!",
+            ],
+            &[],
+        ),
+        "a panic the server can trigger",
+    );
+}
+
+#[test]
+fn the_cli_does_no_application_work() {
+    // Running the ladder, applying and recording a profile, finding and keeping passwords,
+    // merging imports: `session` does these for every front end. The CLI turns flags into a
+    // request, renders, and picks an exit code.
+    let application = [
+        "ladder::run",
+        "saved::",
+        "start_from",
+        "record_success",
+        "record_failure",
+        ".update(",
+        "remember_address",
+        "from_environment",
+        "PasswordSource::Stdin",
+        "secret::store",
+        "os_store",
+        "engine::run_attempt",
+    ];
+    assert_none(
+        offenders("client/src/cli", &application, &[]),
+        "application work in the CLI (it belongs in session/)",
+    );
+}
+
+#[test]
+fn errors_below_the_cli_are_typed() {
+    // The last `Result<_, String>` signatures (certificates, NTLM and GCC probes, TLS
+    // configuration, screenshots) became thiserror enums with issue 9; text is made at the
+    // edge (the CLI, a report's `detail`).
+    let mut found = Vec::new();
+    for dir in ["client/src", "planner/src", "profiles/src"] {
+        for source in sources(dir) {
+            if source.path.starts_with("client/src/cli/") || source.path == "client/src/main.rs" {
+                continue;
+            }
+            for signature in source.fn_signatures() {
+                if signature.returns_string_error() {
+                    found.push(format!("{}: {}", source.path, signature.text));
+                }
+            }
+        }
+    }
+    assert_none(
+        found,
+        "Result<_, String> below the CLI (a thiserror enum, text at the edge)",
+    );
+}
+
+#[test]
+fn every_invariant_names_a_check_that_exists() {
+    let text =
+        std::fs::read_to_string(workspace().join("ARCHITECTURE.md")).expect("ARCHITECTURE.md");
+    let section = text
+        .split("## Architecture invariants")
+        .nth(1)
+        .and_then(|s| s.split("\n## ").next())
+        .expect("an Architecture invariants section");
+    let invariants: Vec<&str> = section.split("\n- **").skip(1).collect();
+    assert!(invariants.len() >= 10, "{} invariants", invariants.len());
+    for invariant in invariants {
+        let title = invariant.split("**").next().unwrap_or(invariant);
+        let checks = invariant
+            .split("Checked by")
+            .nth(1)
+            .unwrap_or_else(|| panic!("invariant `{title}` names no check (`Checked by ...`)"));
+        let named: Vec<&str> = checks.split('`').skip(1).step_by(2).collect();
+        assert!(!named.is_empty(), "invariant `{title}` names no check");
+        for check in named {
+            let (file, function) = check
+                .rsplit_once("::")
+                .unwrap_or_else(|| panic!("`{check}`: expected path/to/file.rs::function"));
+            let source = std::fs::read_to_string(workspace().join(file))
+                .unwrap_or_else(|e| panic!("`{check}` (invariant `{title}`): {file}: {e}"));
+            assert!(
+                source.contains(&format!("fn {function}(")),
+                "`{check}` (invariant `{title}`): no fn {function} in {file}"
+            );
+        }
+    }
+}
+
+#[test]
+fn cli_modules_import_in_one_direction() {
+    // args.rs once imported diagnose.rs and generate.rs, which imported args.rs back. Flag
+    // definitions (args, flags) and exit codes are below the subcommands that use them.
+    let mut edges: Vec<(String, String)> = Vec::new();
+    for source in sources("client/src/cli") {
+        let from = source
+            .path
+            .rsplit('/')
+            .next()
+            .and_then(|f| f.strip_suffix(".rs"))
+            .unwrap_or("")
+            .to_owned();
+        let mut code = source.code.clone();
+        code.push_str(&source.use_paths().join("\n"));
+        for marker in ["super::", "crate::cli::"] {
+            for piece in code.split(marker).skip(1) {
+                let to: String = piece
+                    .chars()
+                    .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                    .collect();
+                if !to.is_empty() && to != from && !edges.contains(&(from.clone(), to.clone())) {
+                    edges.push((from.clone(), to));
+                }
+            }
+        }
+    }
+    // A path from `to` back to `from` closes a circle.
+    let reaches = |start: &str, goal: &str| {
+        let mut seen = vec![start.to_owned()];
+        let mut next = vec![start.to_owned()];
+        while let Some(node) = next.pop() {
+            for (a, b) in &edges {
+                if *a == node && !seen.contains(b) {
+                    if b == goal {
+                        return true;
+                    }
+                    seen.push(b.clone());
+                    next.push(b.clone());
+                }
+            }
+        }
+        false
+    };
+    let circles: Vec<String> = edges
+        .iter()
+        .filter(|(from, to)| reaches(to, from))
+        .map(|(from, to)| format!("cli/{from}.rs -> cli/{to}.rs -> ... -> cli/{from}.rs"))
+        .collect();
+    assert_none(circles, "an import circle in cli/");
+}
+
+#[test]
+fn only_safe_file_touches_the_file_system() {
+    // No file is written through a symbolic link or outside where the user asked: every
+    // open, create, rename and remove goes through `rdpshim_profiles::safe_file` (O_EXCL |
+    // O_NOFOLLOW temporaries, one directory descriptor, bounded non-blocking reads).
+    let forbidden = [
+        "std::fs",
+        "tokio::fs",
+        "OpenOptions",
+        "File::open",
+        "File::create",
+        "rustix::fs",
+        "libc::open",
+        "renameat",
+        "unlinkat",
+    ];
+    let mut found = offenders("profiles/src", &forbidden, &["profiles/src/safe_file/"]);
+    found.extend(offenders("client/src", &forbidden, &[]));
+    found.extend(offenders("planner/src", &forbidden, &[]));
+    assert_none(found, "file system calls outside profiles/src/safe_file");
+}
+
+#[test]
+fn the_gateway_route_opens_no_sockets_of_its_own() {
+    // ironrdp-mstsgu can dial and do its own TLS (`GwClient::connect*`); rdpshim uses it
+    // only over the engine's connections (`connect_over_streams`), and only in the route.
+    assert_none(
+        offenders(
+            "client/src",
+            &["ironrdp_mstsgu"],
+            &["client/src/route/gateway/"],
+        ),
+        "ironrdp-mstsgu outside the gateway route",
+    );
+    assert_none(
+        offenders(
+            "client/src/route",
+            &[
+                "GwClient::connect(",
+                "GwClient::connect_with",
+                "RpchClient",
+                "RpchStream",
+            ],
+            &[],
+        ),
+        "the gateway route lets ironrdp-mstsgu open connections",
+    );
+}
+
+#[test]
+fn every_read_of_server_bytes_is_capped() {
+    // Server bytes are read through engine/framing.rs, which sizes every frame from the
+    // protocol's own length field under a cap, refuses a header no valid frame starts with
+    // at once, and reads nothing past the frame (its tests feed it endless streams). ironrdp's
+    // readers trust a hint and read on without end; a raw read would need a cap of its own.
+    // The whole client is checked, not only the engine: a route (the gateway tunnel) or a
+    // probe added later reads server bytes too.
+    let forbidden = [
+        "read_by_hint(",
+        "read_pdu(",
+        "single_sequence_step",
+        " perform_credssp(",
+        "::perform_credssp(",
+        "connect_finalize(",
+        "read_exact(",
+        "read_to_end(",
+        "read_to_string(",
+        "read_buf(",
+        ".read(",
+        "read_u8(",
+        "read_u16(",
+        "read_u32(",
+        "BufReader",
+    ];
+    assert_none(
+        offenders("client/src", &forbidden, &["client/src/engine/framing.rs"]),
+        "server bytes read around the capped framing (client/src/engine/framing.rs)",
+    );
+}
