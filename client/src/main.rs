@@ -5,11 +5,10 @@ mod cli;
 
 use std::process::ExitCode;
 
-use clap::Parser as _;
-
 fn main() -> ExitCode {
-    let args = cli::args::Cli::parse();
+    let args = cli::args::parse();
     cli::logging::init(args.verbose);
+    cli::style::init(args.global.color, args.global.quiet);
     match args.command {
         cli::args::Command::Connect(connect) => cli::connect::run(&connect),
         cli::args::Command::Profile(command) => cli::profile::run(&command),

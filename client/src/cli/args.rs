@@ -6,13 +6,19 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use std::ffi::OsStr;
+
+use clap::builder::{PossibleValue, TypedValueParser};
+use clap::error::{ContextKind, ContextValue, ErrorKind};
+use clap::{Args, CommandFactory as _, FromArgMatches as _, Parser, Subcommand, ValueEnum};
 
 use super::exit;
 use super::flags::{
-    Address, AttemptLimit, CellLimit, Login, Output, ProbeLimit, Resolve, Target, Timeout,
+    Address, AttemptLimit, CellLimit, ColorChoice, Global, Login, MatrixFiles, Output, ProbeLimit,
+    Resolve, Target, Timeout,
 };
 use rdpshim::host::HostPort;
+use rdpshim::matrix::Shard;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -26,8 +32,51 @@ pub struct Cli {
     #[arg(short, long, action = clap::ArgAction::Count, global = true)]
     pub verbose: u8,
 
+    #[command(flatten)]
+    pub global: Global,
+
     #[command(subcommand)]
     pub command: Command,
+}
+
+/// Parses the command line. clap's own output (help, usage errors) gets colour by the same
+/// rules as rdpshim's: `--color` is read before clap parses anything, and clap's `auto`
+/// already honours `NO_COLOR` and terminals.
+pub fn parse() -> Cli {
+    let mut command = Cli::command().color(match color_flag(std::env::args_os().skip(1)) {
+        Some(ColorChoice::Always) => clap::ColorChoice::Always,
+        Some(ColorChoice::Never) => clap::ColorChoice::Never,
+        Some(ColorChoice::Auto) | None => clap::ColorChoice::Auto,
+    });
+    let matches = command.get_matches_mut();
+    Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.format(&mut command).exit())
+}
+
+/// The last `--color WHEN` / `--color=WHEN` before `--`, if it names a choice.
+fn color_flag(args: impl Iterator<Item = std::ffi::OsString>) -> Option<ColorChoice> {
+    let mut found = None;
+    let mut next_is_value = false;
+    for arg in args {
+        let Some(arg) = arg.to_str() else {
+            next_is_value = false;
+            continue;
+        };
+        let value = if next_is_value {
+            Some(arg)
+        } else {
+            arg.strip_prefix("--color=")
+        };
+        next_is_value = false;
+        match (arg, value) {
+            ("--", None) => break,
+            ("--color", None) => next_is_value = true,
+            (_, Some(value)) => {
+                found = ColorChoice::from_str(value, false).ok().or(found);
+            }
+            _ => {}
+        }
+    }
+    found
 }
 
 #[derive(Debug, Subcommand)]
@@ -48,7 +97,10 @@ pub enum Command {
     Diagnose(DiagnoseArgs),
     /// Regression harness: every configuration of a matrix against every host, a table of
     /// outcomes, baselines to compare against, JUnit XML for CI.
-    #[command(after_help = format!("{MATRIX_CONFIGURATIONS}\n\n{}", exit::help(exit::MATRIX)))]
+    #[command(
+        after_help = format!("{MATRIX_CONFIGURATIONS}\n\n{MATRIX_SHARDS}\n\n{}", exit::help(exit::MATRIX)),
+        args_conflicts_with_subcommands = true
+    )]
     Matrix(Box<MatrixArgs>),
     /// Print the man page or shell completions (for packaging).
     #[command(hide = true)]
@@ -75,14 +127,68 @@ impl OnOff {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum TlsArg {
     Auto,
-    #[value(name = "1.3")]
+    #[value(name = "1.3", alias = "tls1.3", alias = "tlsv1.3")]
     V13,
-    #[value(name = "1.2")]
+    #[value(name = "1.2", alias = "tls1.2", alias = "tlsv1.2")]
     V12,
-    #[value(name = "1.1")]
+    #[value(name = "1.1", alias = "tls1.1", alias = "tlsv1.1")]
     V11,
-    #[value(name = "1.0")]
+    #[value(name = "1.0", alias = "tls1.0", alias = "tlsv1.0")]
     V10,
+}
+
+/// `--tls`'s parser: [`TlsArg`]'s values, without clap's "a similar value exists" tip,
+/// which picks by spelling (`1.4` -> `1.0`) and so would point at the weakest version for a
+/// version that does not exist.
+#[derive(Debug, Clone, Copy)]
+pub struct TlsParser;
+
+impl TypedValueParser for TlsParser {
+    type Value = TlsArg;
+
+    fn parse_ref(
+        &self,
+        cmd: &clap::Command,
+        arg: Option<&clap::Arg>,
+        value: &OsStr,
+    ) -> Result<TlsArg, clap::Error> {
+        let text = value.to_string_lossy();
+        if let Ok(tls) = TlsArg::from_str(&text, true) {
+            return Ok(tls);
+        }
+        let mut error = clap::Error::new(ErrorKind::InvalidValue).with_cmd(cmd);
+        let name = arg.map_or_else(|| "--tls".to_owned(), ToString::to_string);
+        error.insert(ContextKind::InvalidArg, ContextValue::String(name));
+        error.insert(
+            ContextKind::InvalidValue,
+            ContextValue::String(text.clone().into_owned()),
+        );
+        let valid = TlsArg::value_variants()
+            .iter()
+            .filter_map(|v| v.to_possible_value())
+            .map(|v| v.get_name().to_owned())
+            .collect();
+        error.insert(ContextKind::ValidValue, ContextValue::Strings(valid));
+        let newer = text
+            .trim_start_matches(|c: char| !c.is_ascii_digit())
+            .parse::<f32>()
+            .is_ok_and(|v| v > 1.3);
+        if newer {
+            error.insert(
+                ContextKind::Suggested,
+                ContextValue::StyledStrs(vec!["TLS 1.3 is the newest version".into()]),
+            );
+        }
+        Err(error)
+    }
+
+    fn possible_values(&self) -> Option<Box<dyn Iterator<Item = PossibleValue> + '_>> {
+        Some(Box::new(
+            TlsArg::value_variants()
+                .iter()
+                .filter_map(ValueEnum::to_possible_value),
+        ))
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -119,7 +225,7 @@ pub struct ConnectArgs {
     pub nla: Option<OnOff>,
 
     /// TLS version: auto (1.3/1.2 on rustls, 1.2..1.0 on OpenSSL) or a pin.
-    #[arg(long, value_enum)]
+    #[arg(long, value_name = "VERSION", value_parser = TlsParser)]
     pub tls: Option<TlsArg>,
 
     /// TLS implementation. Default: rustls, or OpenSSL when --tls is 1.1 or 1.0.
@@ -212,8 +318,16 @@ Configurations (40 by default): nla|no-nla / rustls-auto|rustls-1.2|openssl-1.2|
 (TOML) narrows the dimensions ([matrix] nla, tls, dial, udp, generate) or adds named ones ([[config]]
 id, nla, tls, ciphers, dial, udp, autologon). Credentials go to NLA cells only.";
 
+const MATRIX_SHARDS: &str = "\
+Shards (CI): --shard K/N runs every Nth host of the list starting with the Kth (by host, so a dead
+host still costs one timeout); `rdpshim matrix merge SHARD.json...` joins the shards' --json outputs
+into the table, baseline and JUnit file one run would give. A host named `merge` is `merge:3389`.";
+
 #[derive(Debug, Args)]
 pub struct MatrixArgs {
+    #[command(subcommand)]
+    pub command: Option<MatrixCommand>,
+
     /// Hosts as HOST, HOST:PORT, [IPV6]:PORT or an IP literal (port 3389 by default).
     #[arg(value_name = "HOST[:PORT]")]
     pub hosts: Vec<HostPort>,
@@ -246,17 +360,34 @@ pub struct MatrixArgs {
     #[command(flatten)]
     pub timeout: Timeout<CellLimit>,
 
-    /// Write the results to FILE as the expected table (JSON; written atomically).
-    #[arg(long, value_name = "FILE")]
-    pub save_baseline: Option<PathBuf>,
+    /// Run shard K of N only: the hosts at positions K, K+N, K+2N... of the list (after
+    /// duplicates are dropped). `rdpshim matrix merge` joins the shards' --json.
+    #[arg(long, value_name = "K/N")]
+    pub shard: Option<Shard>,
 
-    /// Compare with the table in FILE: print every changed cell; exit 8 on a regression.
-    #[arg(long, value_name = "FILE")]
-    pub baseline: Option<PathBuf>,
+    #[command(flatten)]
+    pub files: MatrixFiles,
 
-    /// Write JUnit XML to FILE: a testsuite per host, a testcase per configuration.
-    #[arg(long, value_name = "FILE")]
-    pub junit: Option<PathBuf>,
+    #[command(flatten)]
+    pub output: Output,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum MatrixCommand {
+    /// Join the --json outputs of `rdpshim matrix --shard K/N` (every shard once) into the
+    /// table, baseline, JUnit file and JSON one unsharded run would give.
+    #[command(after_help = exit::help(exit::MATRIX))]
+    Merge(MergeArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct MergeArgs {
+    /// The shards' --json outputs, in any order.
+    #[arg(value_name = "SHARD.json", required = true)]
+    pub shards: Vec<PathBuf>,
+
+    #[command(flatten)]
+    pub files: MatrixFiles,
 
     #[command(flatten)]
     pub output: Output,

@@ -9,8 +9,8 @@ use rdpshim::session::{self, SessionError};
 use rdpshim::terminal::escape;
 
 use super::args::ConnectArgs;
-use super::progress::Console;
-use super::{exit, render, request};
+use super::progress::{say, Console};
+use super::{exit, render, request, style};
 
 pub fn run(args: &ConnectArgs) -> ExitCode {
     let request = match request::connect_request(args) {
@@ -36,9 +36,9 @@ pub fn run(args: &ConnectArgs) -> ExitCode {
     let run = &outcome.run;
 
     for warning in &outcome.warnings {
-        eprintln!("warning: {}", escape(warning));
+        say(&format!("warning: {}", escape(warning)));
     }
-    eprintln!("{}", render::final_line(run));
+    eprintln!("{}", verdict_line(run));
 
     let mut stdout = std::io::stdout().lock();
     if json {
@@ -46,12 +46,21 @@ pub fn run(args: &ConnectArgs) -> ExitCode {
         let text =
             serde_json::to_string(&json).unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}"));
         let _ = writeln!(stdout, "{text}");
-    } else if let (Ok(_), Some(step)) = (&run.result, run.steps.last()) {
+    } else if let (Ok(_), Some(step), false) = (&run.result, run.steps.last(), style::quiet()) {
         let _ = write!(stdout, "{}", render::summary(&step.report));
     }
     match &run.result {
         Ok(_) => exit::connected(),
         Err(verdict) => exit::for_verdict(verdict.kind),
+    }
+}
+
+/// The verdict line ([`render::final_line`]), green when connected, red when not.
+pub fn verdict_line(run: &rdpshim::ladder::Run) -> String {
+    let line = render::final_line(run);
+    match run.result {
+        Ok(_) => style::err().good(&line),
+        Err(_) => style::err().bad(&line),
     }
 }
 

@@ -64,9 +64,13 @@ pub const DIAGNOSE: Codes = &[
 pub const MATRIX: Codes = &[
     (
         CONNECTED,
-        "the matrix ran (cells that fail are results, not errors); no regression against --baseline",
+        "the matrix ran (cells that fail are results, not errors): with --baseline, no regression; without, at least one cell connected",
     ),
-    (USAGE, "usage error"),
+    (USAGE, "usage error (also: shards that are not the N parts of one host list)"),
+    (
+        NO_WORKING_CONFIGURATION,
+        "no --baseline and not one cell connected (every host down, or refusing every configuration)",
+    ),
     (
         REGRESSION,
         "a cell regressed against --baseline (ok before, a failure now)",
@@ -93,7 +97,7 @@ pub const ALL: Codes = &[
     (AUTH_FAILED, "connect: authentication failed"),
     (
         NO_WORKING_CONFIGURATION,
-        "connect: no working configuration; diagnose: a cause found",
+        "connect: no working configuration; diagnose: a cause found; matrix: no cell connected",
     ),
     (UNREACHABLE, "connect, diagnose: unreachable"),
     (REFUSED_BY_POLICY, "connect: refused by policy"),

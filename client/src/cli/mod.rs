@@ -13,3 +13,4 @@ pub mod profile;
 pub mod progress;
 pub mod render;
 pub mod request;
+pub mod style;
