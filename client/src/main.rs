@@ -11,6 +11,7 @@ fn main() -> ExitCode {
     cli::style::init(args.global.color, args.global.quiet);
     match args.command {
         cli::args::Command::Connect(connect) => cli::connect::run(&connect),
+        cli::args::Command::Open(open) => cli::open::run(&open),
         cli::args::Command::Profile(command) => cli::profile::run(&command),
         cli::args::Command::Import(import) => cli::profile::import(&import),
         cli::args::Command::Diagnose(diagnose) => cli::diagnose::run(&diagnose),

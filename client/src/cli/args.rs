@@ -14,8 +14,8 @@ use clap::{Args, CommandFactory as _, FromArgMatches as _, Parser, Subcommand, V
 
 use super::exit;
 use super::flags::{
-    Address, AttemptLimit, CellLimit, ColorChoice, Global, Login, MatrixFiles, Output, ProbeLimit,
-    Resolve, Target, Timeout,
+    Address, AttemptLimit, CellLimit, ClientChoice, ColorChoice, Global, Login, MatrixFiles,
+    Output, ProbeLimit, Resolve, Target, Timeout,
 };
 use rdpshim::host::HostPort;
 use rdpshim::matrix::Shard;
@@ -84,6 +84,11 @@ pub enum Command {
     /// Connect to HOST[:PORT] and prove the connection by decoding the first frame.
     #[command(after_help = exit::help(exit::CONNECT))]
     Connect(Box<ConnectArgs>),
+    /// Find the working configuration (the profile first, else the ladder, exactly as
+    /// connect) and start your own RDP client with it: FreeRDP (the password on its
+    /// standard input), Remmina, or Windows App on macOS.
+    #[command(after_help = format!("{OPEN_EXAMPLES}\n\n{}", exit::help(exit::OPEN)))]
+    Open(Box<OpenArgs>),
     /// Saved profiles: list, show, remove, repair, export (.rdp, FreeRDP, JSON).
     #[command(subcommand, after_help = exit::help(exit::PROFILE))]
     Profile(ProfileCommand),
@@ -291,6 +296,28 @@ pub struct ConnectArgs {
     pub output: Output,
 }
 
+// ---------------------------------------------------------------- open
+
+const OPEN_EXAMPLES: &str = "\
+Examples:
+  rdpshim open oldserver.corp                          the first client installed (FreeRDP first)
+  rdpshim open oldserver.corp -u alice --client xfreerdp
+  rdpshim open 10.0.0.5:3390 --client remmina          a .remmina file, then remmina -c FILE
+
+Clients: FreeRDP can be told everything a working configuration holds (TLS version, suites,
+certificate pin) and takes the password on its standard input (/from-stdin:force), never in
+argv. Remmina and Windows App ask for the password, and cannot reach a server that needs TLS
+below 1.2 (an .rdp file has no TLS setting): open says so and names the client that can.";
+
+#[derive(Debug, Args)]
+pub struct OpenArgs {
+    #[command(flatten)]
+    pub connect: ConnectArgs,
+
+    #[command(flatten)]
+    pub client: ClientChoice,
+}
+
 // ---------------------------------------------------------------- diagnose
 
 #[derive(Debug, Args)]
@@ -402,14 +429,21 @@ pub enum ProfileCommand {
     List {
         #[command(flatten)]
         output: Output,
+        /// Only the saved HOST:PORT names, one per line (for shell completion).
+        #[arg(long, hide = true, conflicts_with = "json")]
+        names: bool,
     },
-    /// One profile in full.
+    /// One profile: what works and at what cost, the certificate and its expiry, the last
+    /// outcomes (--toml for the file, --json for JSON).
     #[command(after_help = exit::help(exit::PROFILE))]
     Show {
         #[command(flatten)]
         target: Target,
         #[command(flatten)]
         output: Output,
+        /// The profile as its TOML file holds it (escaped on a terminal).
+        #[arg(long, conflicts_with = "json")]
+        toml: bool,
     },
     /// Delete a profile (also one that cannot be parsed).
     #[command(after_help = exit::help(exit::PROFILE))]
@@ -460,9 +494,14 @@ pub struct ExportArgs {
     /// .rdp as UTF-8 with LF instead of mstsc's UTF-16LE with BOM and CRLF.
     #[arg(long)]
     pub utf8: bool,
-    /// FreeRDP major version whose option spelling to use.
-    #[arg(long, value_enum, default_value = "3")]
-    pub freerdp_version: FreeRdpMajor,
+    /// FreeRDP major version whose option spelling to use. Default: the version of the
+    /// FreeRDP client found on PATH (or named with --client), else 3.
+    #[arg(long, value_enum)]
+    pub freerdp_version: Option<FreeRdpMajor>,
+    /// --format freerdp: the FreeRDP program the command line starts with (xfreerdp,
+    /// xfreerdp3, sdl-freerdp, wlfreerdp, a path). Default: the first one on PATH.
+    #[command(flatten)]
+    pub client: ClientChoice,
 }
 
 #[derive(Debug, Args)]

@@ -13,7 +13,7 @@ use rdpshim::engine::probe::{self, ProbeLimits};
 use rdpshim::terminal::escape;
 
 use super::args::DiagnoseArgs;
-use super::exit;
+use super::{exit, style};
 
 #[derive(Serialize)]
 struct DiagnosisJson<'a> {
@@ -55,6 +55,8 @@ pub fn run(args: &DiagnoseArgs) -> ExitCode {
             Ok(text) => println!("{text}"),
             Err(e) => eprintln!("rdpshim: cannot encode JSON: {e}"),
         }
+    } else if style::quiet() {
+        println!("{}", verdict_line(&findings, &found));
     } else {
         print!("{}", render(&findings, &verdicts));
     }
@@ -65,6 +67,23 @@ pub fn run(args: &DiagnoseArgs) -> ExitCode {
         ExitCode::from(exit::CONNECTED)
     } else {
         ExitCode::from(exit::NO_WORKING_CONFIGURATION)
+    }
+}
+
+/// `-q`: one line, what the exit code says.
+fn verdict_line(findings: &Findings, found: &[verdicts::Cause]) -> String {
+    let paint = style::out();
+    if findings.probed.is_none() {
+        paint.bad(&format!(
+            "{}:{} not reached",
+            escape(&findings.host),
+            findings.port
+        ))
+    } else if found.is_empty() {
+        paint.good("no known cause of failure found")
+    } else {
+        let names: Vec<&str> = found.iter().map(|c| c.as_str()).collect();
+        paint.bad(&format!("found: {}", names.join(", ")))
     }
 }
 
@@ -264,12 +283,12 @@ fn render(f: &Findings, verdicts: &[Verdict]) -> String {
     for status in order {
         for v in verdicts.iter().filter(|v| v.status == status) {
             let label = match v.status {
-                Status::Found => "FOUND",
-                other => other.as_str(),
+                Status::Found => style::out().bad(&format!("{:<12}", "FOUND")),
+                other => format!("{:<12}", other.as_str()),
             };
             let _ = writeln!(
                 out,
-                "  {label:<12} {:<18} {}",
+                "  {label} {:<18} {}",
                 v.cause.as_str(),
                 escape(&v.evidence)
             );

@@ -61,6 +61,17 @@ pub struct Login {
     pub password_stdin: bool,
 }
 
+/// `--client NAME`: the user's own RDP client (`open` starts it; an export's FreeRDP command
+/// line is written for it).
+#[derive(Debug, Clone, Args)]
+pub struct ClientChoice {
+    /// The client: a FreeRDP program (xfreerdp, xfreerdp3, sdl-freerdp, wlfreerdp, or a
+    /// path), remmina, or windows-app (macOS). Default: the first one installed, FreeRDP
+    /// first.
+    #[arg(long, value_name = "NAME")]
+    pub client: Option<String>,
+}
+
 /// `--json`.
 #[derive(Debug, Clone, Copy, Args)]
 pub struct Output {

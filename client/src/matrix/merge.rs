@@ -381,22 +381,37 @@ fn configuration(c: &ConfigurationFile) -> Option<Configuration> {
     })
 }
 
-fn cell(c: &CellFile) -> Result<Cell, String> {
+/// A cell field that does not read back.
+#[derive(Debug, thiserror::Error)]
+#[error("{field} `{value}` is not one rdpshim writes")]
+struct Unreadable {
+    field: &'static str,
+    value: String,
+}
+
+fn unreadable(field: &'static str, value: &str) -> Unreadable {
+    Unreadable {
+        field,
+        value: value.to_owned(),
+    }
+}
+
+fn cell(c: &CellFile) -> Result<Cell, Unreadable> {
     let failure = failure_class(&c.outcome, c.code.as_deref(), c.alert.as_deref())
-        .ok_or_else(|| format!("outcome `{}`", c.outcome))?;
+        .ok_or_else(|| unreadable("outcome", &c.outcome))?;
     let stage = Stage::ALL
         .into_iter()
         .find(|s| s.as_str() == c.stage)
-        .ok_or_else(|| format!("stage `{}`", c.stage))?;
+        .ok_or_else(|| unreadable("stage", &c.stage))?;
     let address = match &c.address {
-        Some(a) => Some(a.parse().map_err(|_| format!("address `{a}`"))?),
+        Some(a) => Some(a.parse().map_err(|_| unreadable("address", a))?),
         None => None,
     };
     let tls = match &c.tls {
         Some(t) => Some(TlsSession {
-            stack: TlsStack::parse(&t.stack).ok_or_else(|| format!("TLS stack `{}`", t.stack))?,
+            stack: TlsStack::parse(&t.stack).ok_or_else(|| unreadable("TLS stack", &t.stack))?,
             version: TlsVersion::parse(&t.version)
-                .ok_or_else(|| format!("TLS version `{}`", t.version))?,
+                .ok_or_else(|| unreadable("TLS version", &t.version))?,
             cipher: t.cipher.clone(),
         }),
         None => None,
