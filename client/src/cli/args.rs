@@ -356,7 +356,7 @@ pub struct MatrixArgs {
     pub command: Option<MatrixCommand>,
 
     /// Hosts as HOST, HOST:PORT, [IPV6]:PORT or an IP literal (port 3389 by default).
-    #[arg(value_name = "HOST[:PORT]")]
+    #[arg(value_name = "HOST[:PORT]", value_hint = clap::ValueHint::Hostname)]
     pub hosts: Vec<HostPort>,
 
     /// More hosts, one HOST[:PORT] per line; `#` starts a comment.

@@ -40,7 +40,7 @@ pub enum ColorChoice {
 #[derive(Debug, Clone, Args)]
 pub struct Target {
     /// Server as HOST, HOST:PORT, [IPV6]:PORT or an IP literal (port 3389 by default).
-    #[arg(value_name = "HOST[:PORT]")]
+    #[arg(value_name = "HOST[:PORT]", value_hint = clap::ValueHint::Hostname)]
     pub target: HostPort,
 }
 

@@ -8,33 +8,26 @@ use clap::CommandFactory as _;
 
 use super::args::{Artifact, Cli};
 
+/// clap's completion script for `shell`, with saved hosts for HOST arguments
+/// ([`super::complete_hosts`]).
+fn completion(
+    shell: clap_complete::Shell,
+    command: &mut clap::Command,
+    out: &mut Vec<u8>,
+) -> std::io::Result<()> {
+    clap_complete::generate(shell, command, "rdpshim", out);
+    super::complete_hosts::extend(shell, command, out);
+    Ok(())
+}
+
 pub fn run(artifact: Artifact) -> ExitCode {
     let mut command = Cli::command();
     let mut out = Vec::new();
     let result = match artifact {
         Artifact::Man => clap_mangen::Man::new(command).render(&mut out),
-        Artifact::Bash => {
-            clap_complete::generate(
-                clap_complete::Shell::Bash,
-                &mut command,
-                "rdpshim",
-                &mut out,
-            );
-            Ok(())
-        }
-        Artifact::Zsh => {
-            clap_complete::generate(clap_complete::Shell::Zsh, &mut command, "rdpshim", &mut out);
-            Ok(())
-        }
-        Artifact::Fish => {
-            clap_complete::generate(
-                clap_complete::Shell::Fish,
-                &mut command,
-                "rdpshim",
-                &mut out,
-            );
-            Ok(())
-        }
+        Artifact::Bash => completion(clap_complete::Shell::Bash, &mut command, &mut out),
+        Artifact::Zsh => completion(clap_complete::Shell::Zsh, &mut command, &mut out),
+        Artifact::Fish => completion(clap_complete::Shell::Fish, &mut command, &mut out),
     };
     match result.and_then(|()| std::io::stdout().write_all(&out)) {
         Ok(()) => ExitCode::SUCCESS,

@@ -401,9 +401,11 @@ fn freerdp_program(args: &ExportArgs) -> Result<(String, FreeRdpVersion, Vec<Str
             named @ Named::FreeRdp(_) => {
                 freerdp_of(client::find(&named, &env)).ok_or(name.to_owned())
             }
-            _ => return Err(format!(
+            _ => {
+                return Err(format!(
                 "--format freerdp writes a FreeRDP command line; `{name}` is not a FreeRDP client"
-            )),
+            ))
+            }
         },
         None => freerdp_of(client::first_freerdp(&env)).ok_or_else(String::new),
     };
