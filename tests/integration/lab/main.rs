@@ -17,5 +17,6 @@ mod files;
 mod keyring;
 mod ladder;
 mod matrix;
+mod open;
 mod secrets;
 mod terminal;
