@@ -104,7 +104,8 @@ pub enum Command {
     /// outcomes, baselines to compare against, JUnit XML for CI.
     #[command(
         after_help = format!("{MATRIX_CONFIGURATIONS}\n\n{MATRIX_SHARDS}\n\n{}", exit::help(exit::MATRIX)),
-        args_conflicts_with_subcommands = true
+        args_conflicts_with_subcommands = true,
+        disable_help_subcommand = true
     )]
     Matrix(Box<MatrixArgs>),
     /// Print the man page or shell completions (for packaging).
@@ -559,6 +560,63 @@ mod tests {
             bad.push("host:0");
             assert!(!parses(&bad), "{bad:?}");
         }
+    }
+
+    #[test]
+    fn a_tls_version_that_does_not_exist_is_not_similar_to_1_0() {
+        for (value, newest) in [("1.4", true), ("2.0", true), ("1.5", true), ("tls", false)] {
+            let error = Cli::try_parse_from(["rdpshim", "connect", "h", "--tls", value])
+                .expect_err(value)
+                .render()
+                .to_string();
+            assert!(
+                error.contains(&format!("invalid value '{value}' for '--tls <VERSION>'")),
+                "{error}"
+            );
+            assert!(
+                error.contains("[possible values: auto, 1.3, 1.2, 1.1, 1.0]"),
+                "{error}"
+            );
+            assert!(!error.contains("similar"), "no 'did you mean': {error}");
+            assert_eq!(
+                error.contains("TLS 1.3 is the newest version"),
+                newest,
+                "{error}"
+            );
+        }
+        for (value, tls) in [
+            ("1.0", TlsArg::V10),
+            ("TLSv1.2", TlsArg::V12),
+            ("AUTO", TlsArg::Auto),
+        ] {
+            match Cli::try_parse_from(["rdpshim", "connect", "h", "--tls", value])
+                .unwrap()
+                .command
+            {
+                Command::Connect(c) => assert_eq!(c.tls, Some(tls)),
+                other => panic!("{other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn color_is_read_before_clap_parses() {
+        let flag = |args: &[&str]| color_flag(args.iter().map(std::ffi::OsString::from));
+        assert_eq!(flag(&["connect", "h"]), None);
+        assert_eq!(
+            flag(&["--color", "never", "connect"]),
+            Some(ColorChoice::Never)
+        );
+        assert_eq!(
+            flag(&["connect", "--color=always"]),
+            Some(ColorChoice::Always)
+        );
+        assert_eq!(
+            flag(&["--color=always", "--color", "never"]),
+            Some(ColorChoice::Never)
+        );
+        assert_eq!(flag(&["--", "--color", "never"]), None);
+        assert_eq!(flag(&["--color", "bogus"]), None);
     }
 
     #[test]

@@ -10,6 +10,7 @@
 mod common;
 
 mod acceptor;
+mod conventions;
 mod diagnose;
 mod engine;
 mod exports;
