@@ -36,18 +36,22 @@ impl Display {
             .stderr(Stdio::null())
             .spawn()
             .expect("Xvfb (package xvfb)");
+        // Owned (and stopped on drop) before anything can fail.
+        let mut display = Display {
+            xvfb,
+            name: String::new(),
+        };
         let deadline = Instant::now() + Duration::from_secs(15);
-        loop {
+        while display.name.is_empty() {
             let text = std::fs::read_to_string(&file).unwrap_or_default();
             if let Ok(n) = text.trim().parse::<u32>() {
-                return Display {
-                    xvfb,
-                    name: format!(":{n}"),
-                };
+                display.name = format!(":{n}");
+            } else {
+                assert!(Instant::now() < deadline, "Xvfb reported no display");
+                std::thread::sleep(Duration::from_millis(50));
             }
-            assert!(Instant::now() < deadline, "Xvfb reported no display");
-            std::thread::sleep(Duration::from_millis(50));
         }
+        display
     }
 
     /// Windows whose title starts with `FreeRDP:` (xfreerdp names its window so).
