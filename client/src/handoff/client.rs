@@ -12,7 +12,9 @@
 //! - then Remmina (Linux), Windows App / Microsoft Remote Desktop (macOS).
 
 use std::ffi::OsStr;
-use std::path::{Path, PathBuf};
+#[cfg(target_os = "macos")]
+use std::path::Path;
+use std::path::PathBuf;
 
 use rdpshim_profiles::export::FreeRdpVersion;
 use rdpshim_profiles::safe_file::lookup;
@@ -145,6 +147,7 @@ pub fn candidates(env: &Environment) -> Vec<Named> {
 }
 
 /// Where macOS keeps Windows App (and, before it was renamed, Microsoft Remote Desktop).
+#[cfg(target_os = "macos")]
 const WINDOWS_APP_BUNDLES: [&str; 2] = [
     "/Applications/Windows App.app",
     "/Applications/Microsoft Remote Desktop.app",
@@ -166,12 +169,21 @@ pub fn find(named: &Named, env: &Environment) -> Option<Client> {
         Named::Remmina(name) => {
             lookup::find_executable(name, &env.path).map(|path| Client::Remmina { path })
         }
-        Named::WindowsApp => (env.macos
-            && WINDOWS_APP_BUNDLES
-                .iter()
-                .any(|b| lookup::is_directory(Path::new(b))))
-        .then_some(Client::WindowsApp),
+        Named::WindowsApp => windows_app_installed().then_some(Client::WindowsApp),
     }
+}
+
+/// Windows App exists on macOS only; elsewhere the hand-off to it is not even compiled in.
+#[cfg(target_os = "macos")]
+fn windows_app_installed() -> bool {
+    WINDOWS_APP_BUNDLES
+        .iter()
+        .any(|b| lookup::is_directory(Path::new(b)))
+}
+
+#[cfg(not(target_os = "macos"))]
+fn windows_app_installed() -> bool {
+    false
 }
 
 /// The first FreeRDP client installed, in [`candidates`] order: the one an export's

@@ -123,6 +123,8 @@ pub fn plan(client: &Client, profile: &Profile, credentials: Option<&Credentials
                 notes,
             }
         }
+        // Built everywhere (the plan is data, tested on Linux); only found, and so started,
+        // on macOS (`client::find`).
         Client::WindowsApp => {
             let mut profile = profile.clone();
             if let Some(user) = user {
@@ -245,31 +247,13 @@ pub fn start(plan: &Plan, credentials: Option<&Credentials>) -> Result<Started, 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::handoff::test_profiles::tls10;
     use crate::secret::Password;
     use rdpshim_profiles::export::FreeRdpVersion;
-    use rdpshim_profiles::model::{Dial, Winning};
+    use rdpshim_profiles::model::Dial;
 
     fn profile(nla: bool) -> Profile {
-        let mut p = Profile::new("srv", 3390, "2026-01-01T00:00:00Z");
-        p.record_success(
-            Winning {
-                dial: Dial::Name,
-                address: Some("127.0.0.1:3390".into()),
-                server_name: "srv".into(),
-                ip_as_server_name: false,
-                nla,
-                tls_stack: "openssl".into(),
-                tls_version: None,
-                ciphers: None,
-                negotiated_tls_version: Some("1.0".into()),
-                negotiated_cipher: None,
-                udp: false,
-                grade: if nla { "legacy" } else { "no-nla" }.into(),
-                fallbacks: vec![],
-            },
-            "2026-01-01T00:00:00Z",
-        );
-        p
+        tls10("srv", Dial::Name, "127.0.0.1:3390", nla)
     }
 
     fn xfreerdp() -> Client {
@@ -334,6 +318,31 @@ mod tests {
             plan.shown(Some(std::path::Path::new("/run/user/0/rdpshim/x.remmina"))),
             "remmina -c /run/user/0/rdpshim/x.remmina"
         );
+    }
+
+    #[test]
+    fn windows_app_gets_an_rdp_file_opened_by_macos() {
+        let creds = alice();
+        let plan = plan(&Client::WindowsApp, &profile(true), Some(&creds));
+        assert!(!plan.password_on_stdin);
+        assert_eq!(plan.program, PathBuf::from("/usr/bin/open"));
+        assert_eq!(plan.args, [Arg::File]);
+        let (name, bytes) = plan.file.clone().unwrap();
+        assert_eq!(name, "open-srv_3390.rdp");
+        assert_eq!(&bytes[..2], &[0xff, 0xfe], "UTF-16LE as mstsc writes it");
+        let text: String = char::decode_utf16(
+            bytes[2..]
+                .chunks_exact(2)
+                .map(|p| u16::from_le_bytes([p[0], p[1]])),
+        )
+        .map(|c| c.unwrap_or('?'))
+        .collect();
+        assert!(text.contains("username:s:alice"), "{text}");
+        assert!(!text.contains("s3cret"));
+        assert!(plan
+            .notes
+            .iter()
+            .any(|n| n.contains("asks for the password")));
     }
 
     #[test]

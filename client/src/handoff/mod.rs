@@ -18,5 +18,8 @@ pub mod freerdp_version;
 pub mod launch;
 pub mod remmina;
 
+#[cfg(test)]
+mod test_profiles;
+
 pub use client::{Client, Environment, Named};
 pub use express::{what_client_can_express, Expressible, Needs, Target};

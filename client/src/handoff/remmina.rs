@@ -69,29 +69,11 @@ fn one_line(value: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use rdpshim_profiles::model::{Dial, Winning};
+    use crate::handoff::test_profiles::tls10;
+    use rdpshim_profiles::model::Dial;
 
     fn legacy() -> Profile {
-        let mut p = Profile::new("old.example", 3390, "2026-01-01T00:00:00Z");
-        p.record_success(
-            Winning {
-                dial: Dial::Ip,
-                address: Some("192.0.2.5:3390".into()),
-                server_name: "old.example".into(),
-                ip_as_server_name: false,
-                nla: false,
-                tls_stack: "openssl".into(),
-                tls_version: Some("1.0".into()),
-                ciphers: None,
-                negotiated_tls_version: Some("1.0".into()),
-                negotiated_cipher: Some("ECDHE-RSA-AES128-SHA".into()),
-                udp: false,
-                grade: "no-nla".into(),
-                fallbacks: vec!["nla-off".into(), "tls-version-downgrade".into()],
-            },
-            "2026-01-01T00:00:00Z",
-        );
-        p
+        tls10("old.example", Dial::Ip, "192.0.2.5:3390", false)
     }
 
     #[test]

@@ -108,6 +108,33 @@ fn colour_only_on_a_terminal_and_never_with_no_color() {
     assert!(lines[0].contains("connected"), "{shown:?}");
 }
 
+/// `-q` on `diagnose` and `matrix`: their verdict lines only.
+#[test]
+fn quiet_prints_each_commands_verdict_line_only() {
+    let server = lab!("xrdp-tls10");
+    let config = config_dir(&server);
+    let target = server.addr();
+    let diagnose = piped(&config, &["diagnose", &target, "-q"], &[]);
+    assert_eq!(diagnose.code, 4, "{}", diagnose.stderr);
+    assert!(
+        diagnose.stdout.starts_with("found: ") && diagnose.stdout.contains("tls-version"),
+        "{}",
+        diagnose.stdout
+    );
+    assert_eq!(diagnose.stdout.lines().count(), 1);
+    let matrix = piped(&config, &["-q", "matrix", &target, "--timeout", "2"], &[]);
+    assert_eq!(matrix.code, 0, "{}", matrix.stderr);
+    assert_eq!(matrix.stderr, "");
+    assert_eq!(matrix.stdout.lines().count(), 1, "{}", matrix.stdout);
+    assert!(
+        matrix
+            .stdout
+            .contains("1 host x 40 configurations = 40 cells"),
+        "{}",
+        matrix.stdout
+    );
+}
+
 /// A profile made from an `.rdp` file (no server needed).
 fn imported(dir: &Path, rdp: &str) -> PathBuf {
     std::fs::create_dir_all(dir).unwrap();

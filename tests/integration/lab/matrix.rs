@@ -697,6 +697,24 @@ fn shards_merged_equal_one_run() {
         "the merged baseline is the one run's, byte for byte"
     );
     assert_eq!(junit_cases(&merged_junit), junit_cases(&one_junit));
+    // The merge compares with a baseline as a run does.
+    let compared = matrix(
+        &[
+            "merge",
+            path_arg(&shard_files[0]),
+            path_arg(&shard_files[1]),
+            path_arg(&shard_files[2]),
+            "--baseline",
+            path_arg(&one_baseline),
+            "--json",
+        ],
+        None,
+    );
+    assert_eq!(compared.code, 0, "{}", compared.stderr);
+    assert_eq!(
+        compared.json()["comparison"]["changes"],
+        serde_json::json!([])
+    );
 
     // A shard missing is refused (exit 2), and so is one given twice.
     let missing = matrix(
