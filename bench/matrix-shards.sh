@@ -5,7 +5,7 @@
 # failures). Times each run. Writes bench/MATRIX-SHARDS.md (overwritten) and prints it.
 #
 #   bench/matrix-shards.sh [-H HOSTS] [-s SHARDS] [-D DEAD] [-b] [-k]
-#     -H HOSTS   live xrdp servers (default 52; kinds xrdp-modern, -tls10, -aes128sha, -expired in turn)
+#     -H HOSTS   live xrdp servers (default 52; kinds xrdp-modern, -tls10, -aes128sha, -expired)
 #     -s SHARDS  N (default 4)
 #     -D DEAD    hosts behind iptables DROP added to the list (default 2; a dead host must
 #                still cost one timeout inside its shard)
@@ -80,7 +80,8 @@ LIST="$WORK/hosts.txt"
 say "starting $HOSTS xrdp servers and $DEAD dead hosts"
 t0=$SECONDS
 for ((i = 0; i < HOSTS + DEAD; i++)); do
-    if ((i < HOSTS)); then kind=${KINDS[$((i % ${#KINDS[@]}))]}; else kind=netns-drop; fi
+    # Kinds in blocks of N, so every shard (every Nth host) gets every kind.
+    if ((i < HOSTS)); then kind=${KINDS[$(((i / SHARDS) % ${#KINDS[@]}))]}; else kind=netns-drop; fi
     dir="$WORK/lab-$i-$kind"
     LABS+=("$dir")
     line=$("$LAB" start "$kind" "${PORTS[$i]}" "$dir" 2>"$dir.err") ||
