@@ -129,7 +129,7 @@ pub const ALL: Codes = &[
     (REGRESSION, "matrix: a cell regressed against --baseline"),
     (
         LOCAL_FILE,
-        "profile, import, matrix, open: a local file or profile cannot be read or written",
+        "profile, import, matrix: a local file or profile cannot be read or written (open: the file for the client)",
     ),
     (
         NO_CLIENT,
