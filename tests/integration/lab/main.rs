@@ -11,6 +11,7 @@ mod common;
 
 mod acceptor;
 mod causes;
+mod conventions;
 mod diagnose;
 mod engine;
 mod exports;
@@ -19,5 +20,6 @@ mod gateway;
 mod keyring;
 mod ladder;
 mod matrix;
+mod open;
 mod secrets;
 mod terminal;
