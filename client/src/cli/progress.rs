@@ -10,7 +10,7 @@ use rdpshim::secret::{self, Password, PasswordError, PasswordSource};
 use rdpshim::session::{Frontend, Notice};
 use rdpshim::terminal::escape;
 
-use super::render;
+use super::{render, style};
 
 pub struct Console {
     /// Show the transient progress line.
@@ -23,8 +23,12 @@ pub struct Console {
 impl Console {
     pub fn new(json: bool) -> Self {
         Self {
-            // Only for a person watching: both streams on a terminal, and not `--json`.
-            progress: !json && std::io::stderr().is_terminal() && std::io::stdout().is_terminal(),
+            // Only for a person watching: both streams on a terminal that understands cursor
+            // control, and not `--json` or `-q`.
+            progress: !json
+                && !style::quiet()
+                && style::cursor_control(std::io::stderr().is_terminal())
+                && std::io::stdout().is_terminal(),
             json,
             announced: Vec::new(),
         }
@@ -37,15 +41,25 @@ impl Console {
     }
 }
 
+/// A line for a person on stderr (`warning:`/`note:` coloured), unless `-q`.
+pub fn say(line: &str) {
+    if !style::quiet() {
+        eprintln!("{}", style::err().prefixed(line));
+    }
+}
+
 impl Observer for Console {
     fn starting(&mut self, number: usize, knobs: &Knobs, fallbacks: &[Fallback]) {
         if number == 1 {
             // A first attempt below the strongest configuration comes from the saved profile
             // or from pinned knobs: announce what it gives up all the same.
+            // (`-q` leaves it to the verdict line, which names every fallback.)
             for step in rdpshim::planner::downgrades(knobs) {
                 self.announced.push(step);
                 if let Some(cost) = step.gives_up() {
-                    eprintln!("warning: {step} (saved or pinned configuration): this attempt gives up {cost}");
+                    say(&format!(
+                        "warning: {step} (saved or pinned configuration): this attempt gives up {cost}"
+                    ));
                 }
             }
         }
@@ -55,7 +69,7 @@ impl Observer for Console {
             }
             self.announced.push(*step);
             if let Some(cost) = step.gives_up() {
-                eprintln!("warning: {step}: this attempt gives up {cost}");
+                say(&format!("warning: {step}: this attempt gives up {cost}"));
             }
         }
         if self.progress {
@@ -66,7 +80,7 @@ impl Observer for Console {
 
     fn finished(&mut self, step: &Step) {
         self.clear_progress();
-        eprintln!("{}", render::attempt_line(step));
+        say(&render::attempt_line(step));
     }
 }
 
@@ -97,7 +111,7 @@ impl Frontend for Console {
             ),
         };
         self.clear_progress();
-        eprintln!("{}", escape(&line));
+        say(&escape(&line));
     }
 
     fn ask_password(&mut self, who: &str) -> Option<Result<Password, PasswordError>> {

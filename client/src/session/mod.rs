@@ -80,6 +80,9 @@ pub struct Outcome {
     pub warnings: Vec<String>,
     /// The profile as recorded after the run; `None` when nothing was recorded.
     pub profile: Option<Profile>,
+    /// After a success: the profile as recorded, or (nothing saved: `--no-save`, no profile
+    /// directory, a failed write) as it would have been. What `open` hands to a client.
+    pub configuration: Option<Profile>,
 }
 
 /// The configuration that connected, for a caller that opens its own connection with it
@@ -161,10 +164,11 @@ pub async fn connect(
     let run = ladder::run(request.ladder, &mut asking).await;
 
     let mut recorded = None;
+    let had_profile = saved.is_some();
     if request.save {
         if let Some(store) = store {
             let accept_new_cert = request.accept_new_cert;
-            match profile::record(store, &host, port, &run, saved.is_some(), accept_new_cert) {
+            match profile::record(store, &host, port, &run, had_profile, accept_new_cert) {
                 Ok(profile) => recorded = profile,
                 Err(error) => frontend.notice(&Notice::ProfileNotSaved(error)),
             }
@@ -177,12 +181,17 @@ pub async fn connect(
         };
         keep_password(&run, &host, origin, &mut keyring, frontend);
     }
+    let configuration = match &recorded {
+        Some(profile) if run.result.is_ok() => Some(profile.clone()),
+        _ => profile::as_recorded(saved, &host, port, &run, request.accept_new_cert),
+    };
     Ok(Outcome {
         warnings: crate::advice::run_warnings(&run),
         host,
         port,
         run,
         profile: recorded,
+        configuration,
     })
 }
 

@@ -11,6 +11,7 @@ mod common;
 
 mod acceptor;
 mod causes;
+mod conventions;
 mod diagnose;
 mod engine;
 mod exports;
@@ -20,5 +21,6 @@ mod hostile;
 mod keyring;
 mod ladder;
 mod matrix;
+mod open;
 mod secrets;
 mod terminal;
