@@ -19,6 +19,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use rdpshim::fuzzing;
+use rdpshim_lab::mutate::mutate_bytes;
 use rdpshim_test_acceptor::garbage::Rng;
 
 /// A fuzz target: its name (the corpus directory) and its check.
@@ -110,42 +111,12 @@ fn fix_length(data: &mut Vec<u8>) {
 fn mutate(rng: &mut Rng, input: &[u8], pool: &[Vec<u8>]) -> Vec<u8> {
     let mut data = input.to_vec();
     for _ in 0..1 + rng.below(4) {
+        let pick = rng.below(10);
+        if mutate_bytes(&mut data, pick, pool, &mut |n| rng.below(n)) {
+            continue;
+        }
         let len = data.len();
-        match rng.below(10) {
-            0 if len > 0 => {
-                let i = rng.below(len);
-                data[i] ^= 1 << rng.below(8);
-            }
-            1 if len > 0 => {
-                let i = rng.below(len);
-                data[i] = rng.bytes(1)[0];
-            }
-            2 => {
-                let at = rng.below(len + 1);
-                let n = 1 + rng.below(16);
-                data.splice(at..at, rng.bytes(n));
-            }
-            3 if len > 0 => {
-                let i = rng.below(len);
-                let n = 1 + rng.below((len - i).min(64));
-                data.drain(i..i + n);
-            }
-            4 if len > 0 => {
-                let i = rng.below(len);
-                let n = 1 + rng.below((len - i).min(256));
-                let chunk = data[i..i + n].to_vec();
-                let at = rng.below(len + 1);
-                data.splice(at..at, chunk);
-            }
-            5 => {
-                let other = &pool[rng.below(pool.len())];
-                if !other.is_empty() {
-                    let i = rng.below(other.len());
-                    let n = 1 + rng.below((other.len() - i).min(512));
-                    let at = rng.below(len + 1);
-                    data.splice(at..at, other[i..i + n].iter().copied());
-                }
-            }
+        match pick {
             6 => {
                 let token = TOKENS[rng.below(TOKENS.len())];
                 let at = if rng.below(3) == 0 {

@@ -102,13 +102,13 @@ fn measured(command: Command, stdin: Option<&str>) -> Measured {
     }
 }
 
-/// `rdpshim ARGS` against `target` (ADDR in `args`), with a private config dir and no
-/// keyring; `password` goes to stdin (for `--password-stdin`).
-fn rdpshim(target: &str, args: &[&str], password: Option<&str>) -> Measured {
+/// `rdpshim ARGS` against `target` (ADDR in `args`, words split at spaces), with a private
+/// config dir and no keyring; `password` goes to stdin (for `--password-stdin`).
+fn rdpshim(target: &str, args: &str, password: Option<&str>) -> Measured {
     let config = tempdir(target);
     let mut command = Command::new(RDPSHIM);
     command
-        .args(args.iter().map(|a| a.replace("ADDR", target)))
+        .args(args.split_whitespace().map(|a| a.replace("ADDR", target)))
         .env("RDPSHIM_CONFIG_DIR", &config)
         .env("RDPSHIM_NO_KEYRING", "1")
         .env_remove("RDPSHIM_PASSWORD")
@@ -140,7 +140,7 @@ struct Case {
     /// The acceptor's arguments (`--mode ... --at ...`).
     server: &'static str,
     /// rdpshim's arguments; ADDR is the server.
-    client: &'static [&'static str],
+    client: &'static str,
     /// The exit code, and for `connect` the last attempt's outcome and stage.
     code: i32,
     outcome: Option<(&'static str, &'static str)>,
@@ -148,30 +148,10 @@ struct Case {
 }
 
 /// `connect`, one attempt, against a TLS-only server.
-const TLS_ONLY: &[&str] = &[
-    "connect",
-    "ADDR",
-    "--json",
-    "--no-fallback",
-    "--timeout",
-    "3",
-    "--nla",
-    "off",
-];
+const TLS_ONLY: &str = "connect ADDR --json --no-fallback --timeout 3 --nla off";
 /// `connect`, one attempt, with NLA and credentials (the password on stdin).
-const WITH_NLA: &[&str] = &[
-    "connect",
-    "ADDR",
-    "--json",
-    "--no-fallback",
-    "--timeout",
-    "3",
-    "--nla",
-    "on",
-    "-u",
-    "rdpshim",
-    "--password-stdin",
-];
+const WITH_NLA: &str =
+    "connect ADDR --json --no-fallback --timeout 3 --nla on -u rdpshim --password-stdin";
 
 /// One attempt against a TLS-only server, ending in `outcome` at `stage` (exit 4).
 const fn tls_case(
@@ -191,17 +171,13 @@ const fn tls_case(
     }
 }
 
-/// The same against an NLA server, with credentials.
-const fn nla_case(
-    name: &'static str,
-    server: &'static str,
-    outcome: &'static str,
-    stage: &'static str,
-    end: End,
-) -> Case {
-    Case {
-        client: WITH_NLA,
-        ..tls_case(name, server, outcome, stage, end)
+impl Case {
+    /// The same against an NLA server, with credentials.
+    const fn with_nla(self) -> Case {
+        Case {
+            client: WITH_NLA,
+            ..self
+        }
     }
 }
 
@@ -359,36 +335,40 @@ fn hostile_answers_to_the_x224_request() {
             "x224",
             Early,
         ),
-        nla_case(
+        tls_case(
             "selects 0x7FFFFFFF",
             "--mode bad-selected-protocol --selected 0x7fffffff --security nla",
             "protocol-error",
             "x224",
             Early,
-        ),
+        )
+        .with_nla(),
         // One valid protocol that was not requested is the server's wish, which the ladder
         // follows (issue 11); a single attempt ends on it at once.
-        nla_case(
+        tls_case(
             "selects TLS, not requested",
             "--mode bad-selected-protocol --selected 0x1 --security nla",
             "unrequested-protocol",
             "x224",
             Early,
-        ),
-        nla_case(
+        )
+        .with_nla(),
+        tls_case(
             "selects RDSTLS, not requested",
             "--mode bad-selected-protocol --selected 0x4 --security nla",
             "unrequested-protocol",
             "x224",
             Early,
-        ),
-        nla_case(
+        )
+        .with_nla(),
+        tls_case(
             "selects an unknown bit",
             "--mode bad-selected-protocol --selected 0x10 --security nla",
             "protocol-error",
             "x224",
             Early,
-        ),
+        )
+        .with_nla(),
         tls_case(
             "reset after accept",
             "--mode reset-after-accept",
@@ -451,69 +431,78 @@ fn hostile_tls_handshakes() {
 #[test]
 fn hostile_credssp() {
     check(&[
-        nla_case(
+        tls_case(
             "drip",
             "--mode drip --at credssp --security nla",
             "timeout",
             "credssp",
             AtTimeout,
-        ),
-        nla_case(
+        )
+        .with_nla(),
+        tls_case(
             "truncate",
             "--mode truncate --at credssp --security nla",
             "peer-closed",
             "credssp",
             Early,
-        ),
-        nla_case(
+        )
+        .with_nla(),
+        tls_case(
             "random bytes",
             "--mode flood --at credssp --security nla",
             "protocol-error",
             "credssp",
             Early,
-        ),
-        nla_case(
+        )
+        .with_nla(),
+        tls_case(
             "DER 0x84 7FFFFFFF",
             "--mode header --at credssp --header 30847fffffff --security nla",
             "protocol-error",
             "credssp",
             Early,
-        ),
-        nla_case(
+        )
+        .with_nla(),
+        tls_case(
             "DER 0x83 010000",
             "--mode header --at credssp --header 3083010000 --security nla",
             "protocol-error",
             "credssp",
             Early,
-        ),
-        nla_case(
+        )
+        .with_nla(),
+        tls_case(
             "DER 0x82 FFFF",
             "--mode header --at credssp --header 3082ffff --security nla",
             "protocol-error",
             "credssp",
             Early,
-        ),
-        nla_case(
+        )
+        .with_nla(),
+        tls_case(
             "DER 0x82 FFFB, the cap",
             "--mode header --at credssp --header 3082fffb --security nla",
             "protocol-error",
             "credssp",
             Early,
-        ),
-        nla_case(
+        )
+        .with_nla(),
+        tls_case(
             "DER 0x81 80",
             "--mode header --at credssp --header 308180 --security nla",
             "protocol-error",
             "credssp",
             Early,
-        ),
-        nla_case(
+        )
+        .with_nla(),
+        tls_case(
             "DER indefinite length",
             "--mode header --at credssp --header 3080 --then hold --security nla",
             "protocol-error",
             "credssp",
             Early,
-        ),
+        )
+        .with_nla(),
     ]);
 }
 
@@ -624,7 +613,7 @@ fn hostile_mcs_and_first_frame() {
 /// The ladder's verdicts: the right reason, at once, never "nothing listens" or a stall.
 #[test]
 fn the_ladder_names_the_right_cause() {
-    let ladder: &'static [&'static str] = &["connect", "ADDR", "--json", "--timeout", "3"];
+    let ladder = "connect ADDR --json --timeout 3";
     let cases = [
         Case {
             name: "selects 0x3: a protocol error, not credentials-required (exit 3)",
@@ -645,16 +634,7 @@ fn the_ladder_names_the_right_cause() {
         Case {
             name: "random TSRequest: a protocol error, not a stall",
             server: "--mode flood --at credssp --security nla",
-            client: &[
-                "connect",
-                "ADDR",
-                "--json",
-                "--timeout",
-                "3",
-                "-u",
-                "rdpshim",
-                "--password-stdin",
-            ],
+            client: "connect ADDR --json --timeout 3 -u rdpshim --password-stdin",
             code: 4,
             outcome: Some(("protocol-error", "credssp")),
             end: Early,
@@ -680,7 +660,7 @@ fn the_ladder_names_the_right_cause() {
         let target = spawn(Args::from_words(words))
             .expect("the acceptor starts")
             .to_string();
-        let args = ["connect", "ADDR", "--json", "--timeout", "3", "--nla", nla];
+        let args = format!("connect ADDR --json --timeout 3 --nla {nla}");
         let m = rdpshim(&target, &args, None);
         assert!(
             m.run.reason().contains(reason),
@@ -712,19 +692,7 @@ fn the_ladder_names_the_right_cause() {
         let target = spawn(Args::from_words(words))
             .expect("the acceptor starts")
             .to_string();
-        let m = rdpshim(
-            &target,
-            &[
-                "connect",
-                "ADDR",
-                "--json",
-                "--timeout",
-                "3",
-                "--nla",
-                "off",
-            ],
-            None,
-        );
+        let m = rdpshim(&target, "connect ADDR --json --timeout 3 --nla off", None);
         let json = m.run.json();
         assert_eq!(m.run.code, 4, "{kind}: {}", m.run.stdout);
         assert!(
@@ -762,7 +730,7 @@ fn the_ladder_names_the_right_cause() {
 /// MCS exchange) has only conditional causes to show without credentials, and exits 0.
 #[test]
 fn diagnose_finds_a_cause_on_hostile_servers() {
-    let diagnose: &'static [&'static str] = &["diagnose", "ADDR", "--json", "--timeout", "3"];
+    let diagnose = "diagnose ADDR --json --timeout 3";
     let cases = [
         (
             "garbage instead of a confirm",

@@ -273,40 +273,34 @@ fn unexpected_pdus_are_skipped_but_not_forever() {
     assert_eq!(&wanted[..], &[0x03, 0x00, 0x00, 0x07, 0x02, 0xF0, 0x80]);
 }
 
+/// `read_up_to(stream, first, 32, wait)`: what it kept.
+fn first_bytes<S: AsyncRead + Unpin>(stream: &mut S, first: &[u8], wait_ms: u64) -> BytesMut {
+    let mut buf = BytesMut::from(first);
+    run(read_up_to(
+        stream,
+        &mut buf,
+        32,
+        std::time::Duration::from_millis(wait_ms),
+    ));
+    buf
+}
+
 /// The first bytes of an answer that is not RDP: at most the cap from an endless stream,
 /// what there is from a short one, and never longer than the wait from a silent one.
 #[test]
 fn the_first_bytes_of_a_foreign_answer_are_capped_in_size_and_time() {
     let mut endless = Endless::new(b"HTTP/1.1 400 Bad Request\r\n");
-    let mut buf = BytesMut::from(&b"H"[..]);
-    run(read_up_to(
-        &mut endless,
-        &mut buf,
-        32,
-        std::time::Duration::from_secs(5),
-    ));
-    assert_eq!(buf.len(), 32);
+    assert_eq!(first_bytes(&mut endless, b"H", 5000).len(), 32);
     assert_eq!(endless.served, 31);
 
     let mut short: &[u8] = b"SH-2.0-OpenSSH_9.2\r\n";
-    let mut buf = BytesMut::from(&b"S"[..]);
-    run(read_up_to(
-        &mut short,
-        &mut buf,
-        32,
-        std::time::Duration::from_secs(5),
-    ));
-    assert_eq!(&buf[..], b"SSH-2.0-OpenSSH_9.2\r\n");
+    assert_eq!(
+        &first_bytes(&mut short, b"S", 5000)[..],
+        b"SSH-2.0-OpenSSH_9.2\r\n"
+    );
 
     let (mut silent, _writer) = tokio::io::duplex(64);
-    let mut buf = BytesMut::from(&b"\x16"[..]);
     let started = std::time::Instant::now();
-    run(read_up_to(
-        &mut silent,
-        &mut buf,
-        32,
-        std::time::Duration::from_millis(50),
-    ));
-    assert_eq!(&buf[..], b"\x16");
+    assert_eq!(&first_bytes(&mut silent, b"\x16", 50)[..], b"\x16");
     assert!(started.elapsed() < std::time::Duration::from_secs(2));
 }
