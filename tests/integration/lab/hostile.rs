@@ -13,7 +13,14 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use crate::common::{spawn as spawn_child, Run, RDPSHIM};
+use crate::gateway::{self, GW_PASSWORD, GW_USER};
+use rdpshim::attempt::{AttemptSpec, Credentials, StageTimeouts};
+use rdpshim::engine::run_attempt_over;
+use rdpshim::report::{FailureClass, Stage};
+use rdpshim::route;
+use rdpshim::secret::Password;
 use rdpshim_test_acceptor::{spawn, Args};
+use rdpshim_test_gateway::Config as GatewayConfig;
 
 /// `--timeout` given to rdpshim: every stage limit.
 const TIMEOUT: Duration = Duration::from_secs(3);
@@ -608,6 +615,55 @@ fn hostile_mcs_and_first_frame() {
             Early,
         ),
     ]);
+}
+
+/// Through an RD Gateway tunnel (`route::gateway`, then `run_attempt_over`) an attempt
+/// reads the same capped framing as over TCP: a flood at X.224, a DER length of 2 GiB during
+/// CredSSP and endless fast-path fragments end in `protocol-error` at their stage at once.
+#[test]
+fn hostile_servers_behind_a_gateway() {
+    let rt = gateway::runtime();
+    let gw = gateway::start_gateway(&rt, GatewayConfig::new(GW_USER, GW_PASSWORD));
+    let gw_spec = gateway::gateway_spec(&gw);
+    for (words, stage) in [
+        ("--mode flood --at x224", Stage::X224),
+        (
+            "--mode header --at credssp --header 30847fffffff --security nla",
+            Stage::Credssp,
+        ),
+        ("--mode fragments --at first-frame", Stage::FirstFrame),
+    ] {
+        let server = spawn(Args::from_words(words)).expect("the acceptor starts");
+        let host = server.ip().to_string();
+        let mut spec = AttemptSpec::strongest(host.clone(), server.port());
+        spec.timeouts = StageTimeouts::uniform(TIMEOUT);
+        spec.nla = words.contains("--security nla");
+        if spec.nla {
+            spec.credentials = Some(Credentials {
+                username: "rdpshim".into(),
+                domain: None,
+                password: Password::new("rdpshim"),
+            });
+        }
+        let started = Instant::now();
+        let report = rt.block_on(async {
+            let tunnel = route::gateway::open(&gw_spec, &host, server.port())
+                .await
+                .expect("the tunnel opens");
+            run_attempt_over(&spec, tunnel.stream).await
+        });
+        let failure = report.result.expect_err(words);
+        assert_eq!(
+            (failure.stage, failure.class.clone()),
+            (stage, FailureClass::ProtocolError),
+            "{words}: {failure}"
+        );
+        assert!(
+            started.elapsed() < TIMEOUT,
+            "{words}: {:?}",
+            started.elapsed()
+        );
+    }
 }
 
 /// The ladder's verdicts: the right reason, at once, never "nothing listens" or a stall.
