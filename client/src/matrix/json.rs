@@ -8,7 +8,7 @@ use super::cell::Cell;
 use super::config::{tls_name, Configuration};
 use super::runner::MatrixRun;
 use crate::planner::causes::of_failure;
-use crate::planner::{CauseId, Knobs};
+use crate::planner::{CauseId, Knobs, Nla};
 use crate::report::FailureClass;
 
 #[derive(Debug, Serialize)]
@@ -141,7 +141,7 @@ fn cell_json(
 ) -> CellJson {
     // What the cell offered, as the planner's knobs (only NLA and TLS decide a cause).
     let offered = Knobs {
-        nla: configuration.nla,
+        nla: Nla::exact(configuration.nla),
         tls: configuration.tls.clone(),
         udp: configuration.udp,
         ..Knobs::strongest()

@@ -73,7 +73,7 @@ pub fn record(
     match &run.result {
         Ok(success) => {
             let credentials = run.credentials.as_ref();
-            let nla = run.steps.last().is_some_and(|s| s.knobs.nla);
+            let nla = success.winner.nla.is_on();
             let record = saved::SuccessRecord {
                 run,
                 success,
