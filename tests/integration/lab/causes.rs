@@ -403,13 +403,10 @@ fn check(kind: &str) {
     );
 }
 
-/// Is a cell's cause one diagnose found? One more case is consistent: a web server
-/// waits for a request line, and an X.224 request without a routing cookie has no line
-/// break (a TLS-only request's bytes have none), so such a cell sees no answer
-/// (`not-answering`) where diagnose's requests, which carry a cookie, get an HTTP answer
-/// (`not-rdp`).
+/// Is a cell's cause one diagnose found? (Every request carries a routing cookie ending
+/// in CR LF, as diagnose's do, so a web server answers each cell as it answers diagnose.)
 fn explained(found: &BTreeSet<String>, cause: &str) -> bool {
-    found.contains(cause) || (cause == "not-answering" && found.contains("not-rdp"))
+    found.contains(cause)
 }
 
 /// A failure that is the server's rather than the cell's offer: anything at the TLS stage
