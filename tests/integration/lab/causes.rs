@@ -447,26 +447,4 @@ macro_rules! rows {
     };
 }
 
-rows! {
-    xrdp_modern => "xrdp-modern",
-    xrdp_tls10 => "xrdp-tls10",
-    xrdp_aes128sha => "xrdp-aes128sha",
-    xrdp_expired => "xrdp-expired",
-    xrdp_rdp_only => "xrdp-rdp-only",
-    shadow_nla => "shadow-nla",
-    shadow_tls => "shadow-tls",
-    closer => "closer",
-    staller => "staller",
-    staller_tls => "staller-tls",
-    ipv6_first => "ipv6-first",
-    netns_drop => "netns-drop",
-    netns_reject => "netns-reject",
-    win_reset => "win-reset",
-    win_reset_ssl => "win-reset-ssl",
-    http => "http",
-    tls_plain => "tls-plain",
-    xrdp_negotiate => "xrdp-negotiate",
-    xrdp_rdp_low => "xrdp-rdp-low",
-    xrdp_rdp_fips => "xrdp-rdp-fips",
-    selects_tls => "selects-tls",
-}
+for_each_lab_kind!(rows);
