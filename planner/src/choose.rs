@@ -1,6 +1,7 @@
 //! From what is left to the next attempt: per dimension, the first value in preference
 //! order (the pin, else the saved profile's value, else strongest first; for NLA, mstsc's
-//! offer first when nothing requires NLA) that is not ruled out. A dimension with nothing left ends the run with a verdict that says which.
+//! offer first when nothing requires NLA) that is not ruled out. A dimension with nothing
+//! left ends the run with a verdict that says which.
 
 use alloc::borrow::ToOwned as _;
 use alloc::format;

@@ -130,15 +130,16 @@ pub fn record_success(
             .map(|f| f.as_str().to_owned())
             .collect(),
     };
-    // A first-attempt success with the saved configuration keeps the history of how that
-    // configuration was found.
+    // A success that started from the saved configuration and needed no fallback keeps the
+    // history of how that configuration was found. (Compared with what the run offered
+    // first, not with the winner as used: a profile saved before the legacy hello was
+    // recorded exactly has no suite, and the winner now has one.)
+    let first = record.run.steps.first().map(|s| &s.knobs);
     let winning = match &profile.winning {
-        Some(old) if winning.fallbacks.is_empty() && knobs(&profile).as_ref() == Some(winner) => {
-            Winning {
-                fallbacks: old.fallbacks.clone(),
-                ..winning
-            }
-        }
+        Some(old) if winning.fallbacks.is_empty() && knobs(&profile).as_ref() == first => Winning {
+            fallbacks: old.fallbacks.clone(),
+            ..winning
+        },
         _ => winning,
     };
     profile.record_success(winning, record.now);

@@ -80,9 +80,15 @@ fn verdict_for(server: &LabServer, kind: &str, exit: i32) -> Run {
     run
 }
 
-/// The saved profile's winning configuration, as the TOML says it.
+/// The saved profile, as the TOML says it.
 fn saved(server: &LabServer) -> String {
     std::fs::read_to_string(crate::common::saved_profile_file(server)).unwrap()
+}
+
+/// The `[winning]` table of a saved profile's TOML.
+fn winning(profile: &str) -> &str {
+    let table = profile.split_once("\n[winning]\n").map_or("", |(_, t)| t);
+    table.split_once("\n[").map_or(table, |(t, _)| t)
 }
 
 /// The TLS 1.0 server: one legacy hello (OpenSSL, TLS 1.0 to 1.2, every suite) after the
@@ -115,6 +121,29 @@ fn tls10_server_needs_a_version_downgrade() {
         "{profile}"
     );
     assert!(profile.contains("nla = false"), "{profile}");
+    let history = "fallbacks = [\"nla-off\", \"tls-version-downgrade\"]";
+    assert!(
+        winning(&profile).contains(history),
+        "kept by the warm connect: {profile}"
+    );
+
+    // A profile saved before the suite was recorded (TLS 1.0 on OpenSSL, no suite): one
+    // attempt, the suite recorded now, the history of how it was found kept.
+    let file = crate::common::saved_profile_file(&server);
+    let older: String = profile
+        .lines()
+        .filter(|l| !l.starts_with("ciphers = "))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    std::fs::write(&file, older).unwrap();
+    let run = ladder(&server, &[], None);
+    assert_eq!(run.attempts(), 1, "{}", explain(&server, &run));
+    let profile = saved(&server);
+    assert!(
+        profile.contains("ciphers = \"ECDHE-RSA-AES128-SHA\""),
+        "{profile}"
+    );
+    assert!(winning(&profile).contains(history), "{profile}");
 }
 
 #[test]
