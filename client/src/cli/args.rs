@@ -222,7 +222,8 @@ pub struct ConnectArgs {
     pub no_fallback: bool,
 
     /// NLA (CredSSP): on = request HYBRID_EX|HYBRID only; off = request TLS only. Pins the
-    /// dimension; without it the ladder decides.
+    /// dimension; without it the ladder offers TLS|HYBRID|HYBRID_EX as mstsc does and the
+    /// server chooses (NLA only when --min-security or a saved NLA profile requires it).
     #[arg(long, value_enum)]
     pub nla: Option<OnOff>,
 

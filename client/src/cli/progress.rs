@@ -5,7 +5,7 @@
 use std::io::{IsTerminal as _, Write as _};
 
 use rdpshim::ladder::{Observer, Step};
-use rdpshim::planner::{Fallback, Knobs};
+use rdpshim::planner::{describe, Fallback, Knobs};
 use rdpshim::secret::{self, Password, PasswordError, PasswordSource};
 use rdpshim::session::{Frontend, Notice};
 use rdpshim::terminal::escape;
@@ -48,33 +48,48 @@ pub fn say(line: &str) {
     }
 }
 
+impl Console {
+    /// Warns once per run about each step that gives something up (`-q` leaves it to the
+    /// verdict line, which names every fallback).
+    fn announce(&mut self, step: Fallback, why: &str) {
+        if self.announced.contains(&step) {
+            return;
+        }
+        self.announced.push(step);
+        if let Some(cost) = step.gives_up() {
+            self.clear_progress();
+            say(&format!(
+                "warning: {step}{why}: this attempt gives up {cost}"
+            ));
+        }
+    }
+}
+
 impl Observer for Console {
     fn starting(&mut self, number: usize, knobs: &Knobs, fallbacks: &[Fallback]) {
+        // What these knobs are sure to give up is announced now; what an offer leaves to
+        // the server (mstsc's offer, the legacy hello) once it has chosen (`secured`).
+        let sure = rdpshim::planner::downgrades(knobs);
         if number == 1 {
             // A first attempt below the strongest configuration comes from the saved profile
             // or from pinned knobs: announce what it gives up all the same.
-            // (`-q` leaves it to the verdict line, which names every fallback.)
-            for step in rdpshim::planner::downgrades(knobs) {
-                self.announced.push(step);
-                if let Some(cost) = step.gives_up() {
-                    say(&format!(
-                        "warning: {step} (saved or pinned configuration): this attempt gives up {cost}"
-                    ));
-                }
+            for step in &sure {
+                self.announce(*step, " (saved or pinned configuration)");
             }
         }
-        for step in fallbacks {
-            if self.announced.contains(step) {
-                continue;
-            }
-            self.announced.push(*step);
-            if let Some(cost) = step.gives_up() {
-                say(&format!("warning: {step}: this attempt gives up {cost}"));
-            }
+        for step in fallbacks.iter().filter(|s| sure.contains(s)) {
+            self.announce(*step, "");
         }
         if self.progress {
             eprint!("{}", render::progress_line(number, knobs, fallbacks));
             let _ = std::io::stderr().flush();
+        }
+    }
+
+    fn secured(&mut self, _number: usize, used: &Knobs) {
+        let why = format!(" (the server chose: {})", escape(&describe(used)));
+        for step in rdpshim::planner::downgrades(used) {
+            self.announce(step, &why);
         }
     }
 

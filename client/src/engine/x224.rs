@@ -167,7 +167,15 @@ pub fn protocol_name(protocol: SecurityProtocol) -> &'static str {
 
 #[cfg(test)]
 mod tests {
+    use std::net::{Ipv4Addr, SocketAddr};
+    use std::time::Duration;
+
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+
     use super::*;
+    use crate::attempt::{AttemptSpec, Nla};
+    use crate::engine::connector_config;
+    use crate::planner::{protocol, Knobs};
 
     /// TPKT + X.224 CC + RDP_NEG_RSP (or FAILURE with `kind` 3) carrying `value`.
     fn confirm(kind: u8, value: u32) -> Vec<u8> {
@@ -241,6 +249,75 @@ mod tests {
                 .unwrap_err()
                 .class,
             FailureClass::ProtocolError
+        );
+    }
+
+    /// Runs our side of the X.224 exchange with `nla` against a peer that answers the
+    /// request with a Connection Confirm selecting `selected`; returns the request's
+    /// requestedProtocols, whether it carried a routing cookie, and the outcome.
+    async fn exchange_with(nla: Nla, selected: u32) -> (u32, bool, Result<u32, Failure>) {
+        let (client, mut server) = tokio::io::duplex(4096);
+        let mut spec = AttemptSpec::strongest("srv", 3389);
+        spec.nla = nla;
+        let local = SocketAddr::from((Ipv4Addr::LOCALHOST, 50000));
+        let mut connector = ClientConnector::new(connector_config::build(&spec), local);
+        let peer = tokio::spawn(async move {
+            let mut request = vec![0u8; 4];
+            server.read_exact(&mut request).await.unwrap();
+            let len = u16::from_be_bytes([request[2], request[3]]) as usize;
+            request.resize(len, 0);
+            server.read_exact(&mut request[4..]).await.unwrap();
+            // TPKT, X.224 Connection Confirm, RDP_NEG_RSP (MS-RDPBCGR 2.2.1.2).
+            let mut confirm = vec![0x03, 0x00, 0x00, 0x13, 0x0e, 0xd0, 0, 0, 0x12, 0x34, 0];
+            confirm.extend_from_slice(&[0x02, 0x00, 0x08, 0x00]);
+            confirm.extend_from_slice(&selected.to_le_bytes());
+            server.write_all(&confirm).await.unwrap();
+            request
+        });
+        let mut framed = TokioFramed::new(client);
+        let result = negotiate(&mut framed, &mut connector, Duration::from_secs(5))
+            .await
+            .map(|p| p.bits());
+        let request = peer.await.unwrap();
+        let requested = u32::from_le_bytes(request[request.len() - 4..].try_into().unwrap());
+        let cookie = request
+            .windows(26)
+            .any(|w| w == b"Cookie: mstshash=rdpshim\r\n");
+        (requested, cookie, result)
+    }
+
+    #[tokio::test]
+    async fn the_request_is_the_planner_s_offer_and_the_selection_one_protocol_of_it() {
+        for nla in [Nla::On, Nla::Off, Nla::Negotiate] {
+            let knobs = Knobs {
+                nla,
+                ..Knobs::strongest()
+            };
+            let (requested, cookie, _) = exchange_with(nla, 0x1).await;
+            assert_eq!(requested, protocol::offered(&knobs), "{nla}");
+            assert!(cookie, "{nla}: a routing cookie without a user name");
+        }
+        // mstsc's offer: the server chooses TLS or NLA within it.
+        for selected in [0x1, 0x2, 0x8] {
+            let (_, _, result) = exchange_with(Nla::Negotiate, selected).await;
+            assert_eq!(result.unwrap(), selected);
+        }
+        // Not one protocol: no guessing which (0x3 would otherwise be taken as NLA).
+        for selected in [0x3, 0xB, 0x7FFF_FFFF] {
+            let (_, _, result) = exchange_with(Nla::Negotiate, selected).await;
+            let failure = result.unwrap_err();
+            assert_eq!(failure.class, FailureClass::ProtocolError, "0x{selected:x}");
+        }
+        // One protocol outside the offer: followed by the planner.
+        let (_, _, result) = exchange_with(Nla::Negotiate, 0x4).await;
+        assert_eq!(
+            result.unwrap_err().class,
+            FailureClass::UnrequestedProtocol(Protocol::Rdstls)
+        );
+        let (_, _, result) = exchange_with(Nla::Off, 0x2).await;
+        assert_eq!(
+            result.unwrap_err().class,
+            FailureClass::UnrequestedProtocol(Protocol::Hybrid)
         );
     }
 }

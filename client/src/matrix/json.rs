@@ -9,7 +9,7 @@ use super::config::{tls_name, Configuration};
 use super::runner::MatrixRun;
 use super::shard::Shard;
 use crate::planner::causes::of_failure;
-use crate::planner::{CauseId, Knobs};
+use crate::planner::{CauseId, Knobs, Nla};
 use crate::report::FailureClass;
 
 #[derive(Debug, Serialize)]
@@ -154,7 +154,7 @@ fn cell_json(
 ) -> CellJson {
     // What the cell offered, as the planner's knobs (only NLA and TLS decide a cause).
     let offered = Knobs {
-        nla: configuration.nla,
+        nla: Nla::exact(configuration.nla),
         tls: configuration.tls.clone(),
         udp: configuration.udp,
         ..Knobs::strongest()

@@ -98,10 +98,13 @@ pub struct Winner<'a> {
 
 impl Winner<'_> {
     /// The winning attempt's spec again, for a new connection to the same server: dialling
-    /// the address that worked and pinning the certificate it presented, so the new
+    /// the address that worked, asking for exactly the NLA and TLS it used (not the offer
+    /// that let the server choose) and pinning the certificate it presented, so the new
     /// connection is the one the ladder proved or nothing.
     pub fn spec(&self) -> AttemptSpec {
         let mut spec = self.step.spec.clone();
+        spec.nla = self.knobs.nla;
+        spec.tls = self.knobs.tls.clone();
         if let Some(address) = self.step.report.address {
             spec.dial = DialTarget::Address(address);
         }
@@ -214,7 +217,7 @@ fn up_front(
             .policy
             .profile
             .as_ref()
-            .is_some_and(|k| k.nla);
+            .is_some_and(|k| k.nla.is_on());
     let stdin = request.password_stdin;
     let Some((password, origin)) =
         credentials::find(&user, host, stdin, nla_likely, keyring, frontend)?
@@ -239,7 +242,7 @@ fn keep_password(
     frontend: &mut dyn Frontend,
 ) {
     if let (Ok(success), Some(used)) = (&run.result, &run.credentials) {
-        if success.winner.nla {
+        if success.winner.nla.is_on() {
             credentials::remember(used, host, origin, keyring, frontend);
         }
     }
@@ -257,6 +260,10 @@ struct Asking<'a> {
 impl Observer for Asking<'_> {
     fn starting(&mut self, number: usize, knobs: &Knobs, fallbacks: &[Fallback]) {
         self.frontend.starting(number, knobs, fallbacks);
+    }
+
+    fn secured(&mut self, number: usize, used: &Knobs) {
+        self.frontend.secured(number, used);
     }
 
     fn finished(&mut self, step: &Step) {

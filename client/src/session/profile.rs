@@ -112,7 +112,7 @@ fn success_record<'a>(
     now: &'a str,
 ) -> saved::SuccessRecord<'a> {
     let credentials = run.credentials.as_ref();
-    let nla = run.steps.last().is_some_and(|s| s.knobs.nla);
+    let nla = success.winner.nla.is_on();
     saved::SuccessRecord {
         run,
         success,

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use crate::common::{spawn as spawn_child, Run, RDPSHIM};
 use crate::gateway::{self, GW_PASSWORD, GW_USER};
-use rdpshim::attempt::{AttemptSpec, Credentials, StageTimeouts};
+use rdpshim::attempt::{AttemptSpec, Credentials, Nla, StageTimeouts};
 use rdpshim::engine::run_attempt_over;
 use rdpshim::report::{FailureClass, Stage};
 use rdpshim::route;
@@ -637,8 +637,9 @@ fn hostile_servers_behind_a_gateway() {
         let host = server.ip().to_string();
         let mut spec = AttemptSpec::strongest(host.clone(), server.port());
         spec.timeouts = StageTimeouts::uniform(TIMEOUT);
-        spec.nla = words.contains("--security nla");
-        if spec.nla {
+        let nla = words.contains("--security nla");
+        spec.nla = if nla { Nla::On } else { Nla::Off };
+        if nla {
             spec.credentials = Some(Credentials {
                 username: "rdpshim".into(),
                 domain: None,
