@@ -13,15 +13,16 @@ use ironrdp_core::WriteBuf;
 use ironrdp_pdu::nego::{ConnectionConfirm, SecurityProtocol};
 use ironrdp_pdu::x224::X224;
 use ironrdp_tokio::{FramedWrite as _, TokioFramed};
-use tokio::net::TcpStream;
+use tokio::io::{AsyncRead, AsyncWrite};
 
 use super::classify::{connector_failure, io_failure};
 use super::deadline::bounded;
 use crate::report::{Failure, FailureClass, Stage};
 
-/// Sends the Connection Request and returns the protocol the server selected.
-pub async fn negotiate(
-    framed: &mut TokioFramed<TcpStream>,
+/// Sends the Connection Request and returns the protocol the server selected (over the
+/// attempt's metered TCP stream, or a probe's plain one).
+pub async fn negotiate<S: AsyncRead + AsyncWrite + Send + Sync + Unpin>(
+    framed: &mut TokioFramed<S>,
     connector: &mut ClientConnector,
     limit: Duration,
 ) -> Result<SecurityProtocol, Failure> {
@@ -34,8 +35,8 @@ pub async fn negotiate(
     .await
 }
 
-async fn exchange(
-    framed: &mut TokioFramed<TcpStream>,
+async fn exchange<S: AsyncRead + AsyncWrite + Send + Sync + Unpin>(
+    framed: &mut TokioFramed<S>,
     connector: &mut ClientConnector,
 ) -> Result<SecurityProtocol, Failure> {
     let mut buf = WriteBuf::new();

@@ -16,6 +16,7 @@ mod exports;
 mod files;
 mod keyring;
 mod ladder;
+mod latency;
 mod matrix;
 mod secrets;
 mod terminal;

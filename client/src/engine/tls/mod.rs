@@ -15,7 +15,6 @@ use std::io;
 use std::net::IpAddr;
 
 use tokio::io::{AsyncRead, AsyncWrite};
-use tokio::net::TcpStream;
 
 use crate::attempt::{TlsChoice, TlsStack};
 use crate::report::{FailureClass, TlsSession};
@@ -50,9 +49,10 @@ pub fn validate(choice: &TlsChoice) -> Result<(), String> {
     }
 }
 
-/// Runs the TLS handshake on `tcp` with `server_name` as SNI (none for an IP literal).
-pub async fn upgrade(
-    tcp: TcpStream,
+/// Runs the TLS handshake on `tcp` (the attempt's metered TCP stream) with `server_name` as
+/// SNI (none for an IP literal).
+pub async fn upgrade<S: AsyncStream + 'static>(
+    tcp: S,
     choice: &TlsChoice,
     server_name: &str,
 ) -> Result<Upgraded, HandshakeError> {

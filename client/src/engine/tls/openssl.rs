@@ -10,10 +10,10 @@ use openssl::ssl::{
     ErrorCode, Ssl, SslContext, SslContextBuilder, SslMethod, SslOptions, SslRef,
     SslSessionCacheMode, SslVerifyMode, SslVersion,
 };
-use tokio::net::TcpStream;
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio_openssl::SslStream;
 
-use super::{is_peer_closed, no_certificate, setup_error, HandshakeError, Upgraded};
+use super::{is_peer_closed, no_certificate, setup_error, AsyncStream, HandshakeError, Upgraded};
 use crate::attempt::{TlsChoice, TlsStack, TlsVersion};
 use crate::report::{FailureClass, TlsSession};
 
@@ -73,8 +73,8 @@ fn ssl_version(version: TlsVersion) -> SslVersion {
     }
 }
 
-pub(super) async fn handshake(
-    tcp: TcpStream,
+pub(super) async fn handshake<S: AsyncStream + 'static>(
+    tcp: S,
     choice: &TlsChoice,
     server_name: &str,
     is_ip: bool,
@@ -134,12 +134,12 @@ pub(super) fn negotiated(ssl: &SslRef) -> Result<(Vec<u8>, TlsVersion), Handshak
 }
 
 /// The client handshake on `tcp` with `context`; SNI only for names (RFC 6066 3).
-pub(super) async fn connect(
-    tcp: TcpStream,
+pub(super) async fn connect<S: AsyncRead + AsyncWrite + Unpin>(
+    tcp: S,
     context: &SslContext,
     server_name: &str,
     is_ip: bool,
-) -> Result<SslStream<TcpStream>, HandshakeError> {
+) -> Result<SslStream<S>, HandshakeError> {
     let mut ssl = Ssl::new(context).map_err(|e| setup_error(format!("OpenSSL: {e}")))?;
     if !is_ip {
         ssl.set_hostname(server_name)

@@ -13,10 +13,9 @@ use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::{
     AlertDescription, ClientConfig, DigitallySignedStruct, PeerIncompatible, SignatureScheme,
 };
-use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
 
-use super::{is_peer_closed, no_certificate, setup_error, HandshakeError, Upgraded};
+use super::{is_peer_closed, no_certificate, setup_error, AsyncStream, HandshakeError, Upgraded};
 use crate::attempt::{TlsChoice, TlsStack, TlsVersion};
 use crate::report::{FailureClass, TlsSession};
 
@@ -75,8 +74,8 @@ pub(super) fn client_config(choice: &TlsChoice, is_ip: bool) -> Result<ClientCon
     Ok(config)
 }
 
-pub(super) async fn handshake(
-    tcp: TcpStream,
+pub(super) async fn handshake<S: AsyncStream + 'static>(
+    tcp: S,
     choice: &TlsChoice,
     server_name: &str,
     is_ip: bool,
