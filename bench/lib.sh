@@ -211,3 +211,13 @@ bench_meta_machine() {
 }
 
 bench_loadavg() { cut -d' ' -f1-3 /proc/loadavg; }
+
+# bench_meta_run: a run next to xfreerdp, for the META file: the machine's facts, the load
+# at start and end (LOAD_START, LOAD_END), xfreerdp's version (on XDISPLAY), N and ELAPSED.
+bench_meta_run() {
+    bench_meta_machine
+    echo "loadavg=$LOAD_START (start) / $LOAD_END (end)"
+    echo "xfreerdp=$(DISPLAY=$XDISPLAY xfreerdp --version 2>/dev/null | head -n 1)"
+    echo "n=$N"
+    echo "elapsed_s=$ELAPSED"
+}

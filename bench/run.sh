@@ -106,13 +106,7 @@ ELAPSED=$((SECONDS - BENCH_T0))
 # ---------------------------------------------------------------- report
 
 META="$WORK/meta"
-{
-    bench_meta_machine
-    echo "loadavg=$LOAD_START (start) / $LOAD_END (end)"
-    echo "xfreerdp=$(DISPLAY=$XDISPLAY xfreerdp --version 2>/dev/null | head -n 1)"
-    echo "n=$N"
-    echo "elapsed_s=$ELAPSED"
-} >"$META"
+bench_meta_run >"$META"
 
 python3 "$SUMMARIZE" report "$CSV" "$META" >"$WORK/RESULTS.md"
 cp "$WORK/RESULTS.md" "$BENCH_DIR/RESULTS.md"
