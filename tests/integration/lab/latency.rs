@@ -81,8 +81,12 @@ fn raced(attempt: &Value) -> Vec<(String, String)> {
         .collect()
 }
 
-fn ms(run: &Run) -> f64 {
-    run.json()["ms"].as_f64().expect("ms")
+/// The run connected, and far inside its 10 s `--timeout` (a behaviour bound: before Happy
+/// Eyeballs the dead address alone cost the whole time-out).
+fn connected_well_within_the_timeout(run: &Run) {
+    assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
+    let ms = run.json()["ms"].as_f64().expect("ms");
+    assert!(ms < 3000.0, "10 s time-out, connected in {ms} ms");
 }
 
 #[test]
@@ -100,7 +104,7 @@ fn a_name_whose_first_address_drops_packets_connects_on_the_next_well_within_the
         "10",
         "--no-save",
     ]);
-    assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
+    connected_well_within_the_timeout(&run);
     let attempt = run.attempt();
     assert_eq!(
         attempt["address"],
@@ -114,34 +118,24 @@ fn a_name_whose_first_address_drops_packets_connects_on_the_next_well_within_the
             (lab.live(), "connected".to_owned())
         ]
     );
-    let resolved_first = &attempt["raced"][1]["started_ms"];
+    let second_started = attempt["raced"][1]["started_ms"].as_f64();
     assert!(
-        resolved_first.as_f64().is_some_and(|s| s >= 250.0),
+        second_started.is_some_and(|s| s >= 250.0),
         "the second connect waits the attempt delay: {attempt}"
-    );
-    assert!(
-        ms(&run) < 3000.0,
-        "10 s time-out, connected in {} ms",
-        ms(&run)
     );
 
     // The ladder from cold: the second attempt (NLA off) dials the address that answered
     // the first one at once, and the profile remembers it.
     let run = lab.connect(&["--timeout", "10"]);
-    assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
+    connected_well_within_the_timeout(&run);
     assert_eq!(run.fallbacks(), ["nla-off"]);
     let attempts = run.json()["attempts"].as_array().unwrap().clone();
     assert_eq!(attempts.len(), 2, "{attempts:?}");
     assert_eq!(raced(&attempts[1])[0], (lab.live(), "connected".to_owned()));
-    assert!(
-        ms(&run) < 3000.0,
-        "10 s time-out, connected in {} ms",
-        ms(&run)
-    );
 
     // Warm: the profile's address goes first, so nothing waits for the dead one.
     let run = lab.connect(&["--timeout", "10"]);
-    assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
+    connected_well_within_the_timeout(&run);
     assert_eq!(run.attempts(), 1);
     assert_eq!(
         raced(&run.attempt()),
