@@ -58,8 +58,11 @@ impl Meter {
         self.0.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    fn wrote(&self) {
-        self.tally().awaiting.get_or_insert_with(Instant::now);
+    /// Bytes went out; `at` was read before the write began, so that a thread descheduled
+    /// between the write and the clock (a loaded machine) can only lengthen a wait, never
+    /// shorten it below the path's round trip.
+    fn wrote(&self, at: Instant) {
+        self.tally().awaiting.get_or_insert(at);
     }
 
     fn answered(&self) {
@@ -113,9 +116,10 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Metered<S> {
         cx: &mut Context<'_>,
         data: &[u8],
     ) -> Poll<io::Result<usize>> {
+        let at = Instant::now();
         let polled = Pin::new(&mut self.inner).poll_write(cx, data);
         if matches!(polled, Poll::Ready(Ok(n)) if n > 0) {
-            self.meter.wrote();
+            self.meter.wrote(at);
         }
         polled
     }
@@ -125,9 +129,10 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Metered<S> {
         cx: &mut Context<'_>,
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
+        let at = Instant::now();
         let polled = Pin::new(&mut self.inner).poll_write_vectored(cx, bufs);
         if matches!(polled, Poll::Ready(Ok(n)) if n > 0) {
-            self.meter.wrote();
+            self.meter.wrote(at);
         }
         polled
     }
