@@ -1,4 +1,7 @@
-//! Name resolution and the TCP connect, each under its own time limit.
+//! Name resolution and the TCP connect, each under its own time limit; several addresses
+//! of one name are raced ([`happy_eyeballs`]).
+
+pub mod happy_eyeballs;
 
 use std::io;
 use std::net::SocketAddr;
@@ -46,16 +49,7 @@ pub async fn resolve(host: &str, port: u16, limit: Duration) -> Result<Vec<Socke
 /// Nagle would add delayed-ACK stalls to every round trip).
 pub async fn connect(addr: SocketAddr, limit: Duration) -> Result<TcpStream, Failure> {
     let stream = match tokio::time::timeout(limit, TcpStream::connect(addr)).await {
-        Err(_) => {
-            return Err(Failure::new(
-                Stage::Tcp,
-                FailureClass::TcpTimeout,
-                format!(
-                    "no answer from {addr} within {} (a firewall dropping packets, or a dead host)",
-                    secs(limit)
-                ),
-            ));
-        }
+        Err(_) => return Err(no_answer(addr, limit)),
         Ok(Err(e)) => return Err(classify_connect_error(addr, &e)),
         Ok(Ok(stream)) => stream,
     };
@@ -74,6 +68,18 @@ pub(crate) fn is_reset_after_accept(e: &io::Error) -> bool {
         io::ErrorKind::ConnectionReset
             | io::ErrorKind::ConnectionAborted
             | io::ErrorKind::BrokenPipe
+    )
+}
+
+/// The connect to `addr` got no answer within `limit`.
+fn no_answer(addr: SocketAddr, limit: Duration) -> Failure {
+    Failure::new(
+        Stage::Tcp,
+        FailureClass::TcpTimeout,
+        format!(
+            "no answer from {addr} within {} (a firewall dropping packets, or a dead host)",
+            secs(limit)
+        ),
     )
 }
 

@@ -20,6 +20,7 @@ mod gateway;
 mod hostile;
 mod keyring;
 mod ladder;
+mod latency;
 mod matrix;
 mod open;
 mod secrets;

@@ -83,7 +83,8 @@ pub fn validate(choice: &TlsChoice) -> Result<(), TlsConfigError> {
 }
 
 /// Runs the TLS handshake on `tcp` with `server_name` as SNI (none for an IP literal).
-/// `tcp` is a TCP connection, or any byte stream to the server (an RD Gateway tunnel).
+/// `tcp` is the attempt's metered TCP stream, or any byte stream to the server (an RD
+/// Gateway tunnel).
 pub async fn upgrade<S: AsyncStream + 'static>(
     tcp: S,
     choice: &TlsChoice,
