@@ -14,7 +14,7 @@ use crate::secret::Password;
 
 pub use crate::host::DEFAULT_RDP_PORT;
 
-pub use rdpshim_planner::{TlsChoice, TlsStack, TlsVersion};
+pub use rdpshim_planner::{Nla, TlsChoice, TlsStack, TlsVersion};
 
 /// Per-stage time limits. Each network stage is bounded on its own, so a server that stops
 /// answering mid-handshake is reported at the stage where it stopped.
@@ -63,7 +63,8 @@ pub struct Credentials {
 /// Where to dial.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum DialTarget {
-    /// Resolve the host name and dial the first address the resolver returns, as mstsc does.
+    /// Resolve the host name and dial its addresses: one, or several raced (Happy Eyeballs,
+    /// RFC 8305) where mstsc would wait for the first.
     ResolveHost,
     /// Dial this address; the host name is still used for SNI and CredSSP unless overridden.
     Address(SocketAddr),
@@ -79,9 +80,11 @@ pub struct AttemptSpec {
     /// The name used as TLS SNI and CredSSP target. `None` = the host the user gave.
     /// An IP literal here means no SNI and NTLM rather than Kerberos.
     pub server_name: Option<String>,
-    /// NLA on = request HYBRID_EX|HYBRID only, so nobody on the path can talk the server
-    /// down to TLS without NLA. NLA off = request SSL only.
-    pub nla: bool,
+    /// What the X.224 request offers ([`rdpshim_planner::protocol::offered`]): NLA on =
+    /// HYBRID_EX|HYBRID only, so nobody on the path can talk the server down to TLS without
+    /// NLA; off = SSL only; negotiate = SSL|HYBRID|HYBRID_EX, as mstsc, and the server
+    /// chooses.
+    pub nla: Nla,
     pub tls: TlsChoice,
     /// Advertise UDP multitransport in the GCC Client Multitransport Channel Data.
     pub udp: bool,
@@ -95,6 +98,9 @@ pub struct AttemptSpec {
     /// Through this RD Gateway (`crate::route::run_attempt` opens the tunnel and makes the
     /// attempt over it; `dial` is then unused: the gateway resolves `host`).
     pub gateway: Option<GatewaySpec>,
+    /// Addresses known to work, most recent first (this run's, the profile's, `--resolve`
+    /// hints): a by-name dial races those the name resolves to first.
+    pub preferred_addresses: Vec<SocketAddr>,
 }
 
 impl AttemptSpec {
@@ -105,7 +111,7 @@ impl AttemptSpec {
             port,
             dial: DialTarget::ResolveHost,
             server_name: None,
-            nla: true,
+            nla: Nla::On,
             tls: TlsChoice::modern(),
             udp: true,
             credentials: None,
@@ -113,6 +119,7 @@ impl AttemptSpec {
             screenshot: None,
             pinned_certificate: None,
             gateway: None,
+            preferred_addresses: Vec::new(),
         }
     }
 

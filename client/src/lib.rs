@@ -15,12 +15,17 @@
 //! - [`advice`]: human warnings derived from a report;
 //! - [`terminal`]: server text made safe for a terminal;
 //! - [`diagnose`]: findings without credentials and a verdict per known cause of failure;
-//! - [`matrix`]: the regression harness over hosts x configurations.
+//! - [`matrix`]: the regression harness over hosts x configurations;
+//! - [`handoff`]: the user's own RDP client started with a working configuration
+//!   (`rdpshim open`), and what each client can express.
 
 pub mod advice;
 pub mod attempt;
 pub mod diagnose;
 pub mod engine;
+#[doc(hidden)]
+pub mod fuzzing;
+pub mod handoff;
 pub mod host;
 pub mod json;
 pub mod ladder;

@@ -8,8 +8,10 @@ use std::process::ExitCode;
 fn main() -> ExitCode {
     let args = cli::manual::parse();
     cli::logging::init(args.verbose);
+    cli::style::init(args.global.color, args.global.quiet);
     match args.command {
         cli::args::Command::Connect(connect) => cli::connect::run(&connect),
+        cli::args::Command::Open(open) => cli::open::run(&open),
         cli::args::Command::Profile(command) => cli::profile::run(&command),
         cli::args::Command::Import(import) => cli::profile::import(&import),
         cli::args::Command::Diagnose(diagnose) => cli::diagnose::run(&diagnose),

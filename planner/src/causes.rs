@@ -22,9 +22,9 @@ use serde::Serialize;
 
 use crate::failure::{FailureClass, NegotiationCode};
 use crate::fallback::Fallback;
-use crate::knobs::{describe, Knobs};
+use crate::knobs::{describe, Knobs, Nla};
 use crate::learn::Tried;
-use crate::protocol::Protocol;
+use crate::protocol::{offered_protocols, offers_tls_without_nla, Protocol};
 use crate::rungs::offered_versions;
 use crate::stage::Stage;
 use crate::tls::{TlsStack, TlsVersion};
@@ -85,6 +85,7 @@ pub enum CauseId {
     ClosedDuringTls,
     RdpSecurityOnly,
     CertificateMissing,
+    CertificateUnreadable,
     TlsVersion,
     Cipher,
     CredsspVersion,
@@ -126,7 +127,7 @@ pub struct Cause {
 
 impl CauseId {
     /// In table order: blocking first, then conditional, then weaknesses.
-    pub const ALL: [CauseId; 28] = [
+    pub const ALL: [CauseId; 29] = [
         Self::NameResolution,
         Self::PortRefused,
         Self::PortFiltered,
@@ -136,6 +137,7 @@ impl CauseId {
         Self::ClosedDuringTls,
         Self::RdpSecurityOnly,
         Self::CertificateMissing,
+        Self::CertificateUnreadable,
         Self::TlsVersion,
         Self::Cipher,
         Self::CredsspVersion,
@@ -169,6 +171,7 @@ impl CauseId {
             Self::ClosedDuringTls => "closed-during-tls",
             Self::RdpSecurityOnly => "rdp-security-only",
             Self::CertificateMissing => "certificate-missing",
+            Self::CertificateUnreadable => "certificate-unreadable",
             Self::TlsVersion => "tls-version",
             Self::Cipher => "cipher",
             Self::CredsspVersion => "credssp-version",
@@ -233,7 +236,7 @@ const WINDOWS_CERTIFICATE_FIX: &str = "on Windows: delete the certificate from t
     readable files";
 
 /// The table, in [`CauseId::ALL`] order.
-pub const CAUSES: [Cause; 28] = [
+pub const CAUSES: [Cause; 29] = [
     Cause {
         id: CauseId::NameResolution,
         title: "the host name does not lead to the RDP server",
@@ -288,8 +291,9 @@ pub const CAUSES: [Cause; 28] = [
         title: "something other than an RDP server answers on this port",
         severity: Severity::Blocking,
         proof: "the answer to the X.224 Connection Request is not a Connection Confirm (an HTTP page, \
-                a TLS record, an SSH banner, other bytes), or the port speaks TLS straight away \
-                without X.224",
+                a TLS record, an SSH banner, other bytes) or a confirm that selects no single \
+                protocol (0x3, 0x7FFFFFFF), or the port speaks TLS straight away without X.224, or \
+                it confirms TLS and answers every ClientHello with bytes that are not TLS",
         server: "check what listens on the port (Windows: `netstat -abno`; Linux: `ss -ltnp`): another \
                  service, or a web or TLS proxy or load balancer that does not pass RDP through",
         client: "check the host and port; a port that speaks TLS straight away may be an RD Gateway \
@@ -340,10 +344,25 @@ pub const CAUSES: [Cause; 28] = [
         id: CauseId::CertificateMissing,
         title: "the server has no certificate it can use for TLS",
         severity: Severity::Blocking,
-        proof: "the server refuses TLS with SSL_CERT_NOT_ON_SERVER, or presents a certificate that \
-                cannot be read",
+        proof: "the server refuses TLS with SSL_CERT_NOT_ON_SERVER",
         server: WINDOWS_CERTIFICATE_FIX,
         client: "none: no client can do TLS with the server until its certificate is fixed",
+        workaround: None,
+        seen_by: SeenBy::Both,
+    },
+    Cause {
+        id: CauseId::CertificateUnreadable,
+        title: "the server presents a certificate that cannot be read",
+        severity: Severity::Blocking,
+        proof: "rustls and then OpenSSL refuse the certificate itself in the handshake (malformed \
+                DER, a chain over their 64 KB and 100 KB limits), or it passes the handshake and \
+                does not parse as X.509 (impossible dates); the certificate is the same for every \
+                TLS version and suite, so no downgrade changes it",
+        server: "replace the Remote Desktop certificate with a well-formed one and send a short \
+                 chain (Windows: delete it from the Remote Desktop store in certlm.msc and restart \
+                 TermService so that Windows makes a new one, or bind a CA-issued one; xrdp: \
+                 certificate= must name a PEM certificate that `openssl x509 -noout -text` reads)",
+        client: "none: no client can check or pin a certificate it cannot read",
         workaround: None,
         seen_by: SeenBy::Both,
     },
@@ -653,9 +672,14 @@ pub fn of_failure(knobs: &Knobs, stage: Stage, class: &FailureClass) -> Option<C
             match class.selected()?.nla() {
                 Some(true) => CauseId::NlaRequired,
                 Some(false) => CauseId::NlaRefused,
-                // Standard RDP Security: asked for NLA, it refuses NLA; asked for TLS, TLS.
-                None if class.selected() == Some(Protocol::Rdp) && knobs.nla => CauseId::NlaRefused,
-                None if class.selected() == Some(Protocol::Rdp) => CauseId::RdpSecurityOnly,
+                // Standard RDP Security: asked for TLS (alone or in mstsc's offer), it refuses
+                // TLS; asked for NLA only, it refuses NLA.
+                None if class.selected() == Some(Protocol::Rdp)
+                    && offers_tls_without_nla(knobs) =>
+                {
+                    CauseId::RdpSecurityOnly
+                }
+                None if class.selected() == Some(Protocol::Rdp) => CauseId::NlaRefused,
                 None => return None,
             }
         }
@@ -668,8 +692,12 @@ pub fn of_failure(knobs: &Knobs, stage: Stage, class: &FailureClass) -> Option<C
             CauseId::Cipher
         }
         (Stage::Tls, F::PeerClosed) => CauseId::ClosedDuringTls,
-        (Stage::Tls, F::TlsOther(alert)) if alert == "bad-certificate" => {
-            CauseId::CertificateMissing
+        // rustls alone refusing it proves nothing yet: OpenSSL reads some that webpki does
+        // not (X.509 v1, chains up to 100 KB), and the planner tries it next.
+        (Stage::Tls, class)
+            if class.is_bad_certificate() && knobs.tls.stack == TlsStack::Openssl =>
+        {
+            CauseId::CertificateUnreadable
         }
         (Stage::Credssp | Stage::Mcs, F::PeerClosed) => CauseId::ClosedAfterTls,
         (Stage::Licensing, F::Licensing) => CauseId::Licensing,
@@ -682,20 +710,12 @@ pub fn of_failure(knobs: &Knobs, stage: Stage, class: &FailureClass) -> Option<C
 pub fn from_history(history: &[Tried]) -> Vec<Finding> {
     let mut found: Vec<(CauseId, Vec<String>)> = Vec::new();
     for (index, tried) in history.iter().enumerate() {
-        let Some((stage, class)) = &tried.failure else {
-            continue;
-        };
-        let Some(id) = of_failure(&tried.knobs, *stage, class) else {
-            continue;
-        };
-        let line = format!(
-            "attempt {} ({}): {class} at {stage}",
-            index + 1,
-            describe(&tried.knobs)
-        );
-        match found.iter_mut().find(|(c, _)| *c == id) {
-            Some((_, lines)) => lines.push(line),
-            None => found.push((id, alloc::vec![line])),
+        for (id, what) in proves(tried) {
+            let line = format!("attempt {} ({}): {what}", index + 1, describe(&tried.knobs));
+            match found.iter_mut().find(|(c, _)| *c == id) {
+                Some((_, lines)) => lines.push(line),
+                None => found.push((id, alloc::vec![line])),
+            }
         }
     }
     found.sort_by_key(|(id, _)| id.severity());
@@ -706,6 +726,38 @@ pub fn from_history(history: &[Tried]) -> Vec<Finding> {
             evidence: lines.join("; "),
         })
         .collect()
+}
+
+/// What one attempt proves: the cause its failure points to, and, for mstsc's offer
+/// (TLS|HYBRID|HYBRID_EX), `nla-refused` when the server chose anything but NLA from it (a
+/// server that does NLA selects it when offered, as Windows does), each with the words of
+/// the evidence.
+fn proves(tried: &Tried) -> Vec<(CauseId, String)> {
+    let mut proved = Vec::new();
+    if let Some((stage, class)) = &tried.failure {
+        if let Some(id) = of_failure(&tried.knobs, *stage, class) {
+            proved.push((id, format!("{class} at {stage}")));
+        }
+    }
+    let declined_nla = tried
+        .selected
+        .filter(|s| tried.knobs.nla == Nla::Negotiate && s.nla() != Some(true));
+    if let Some(selected) = declined_nla {
+        if proved.iter().all(|(id, _)| *id != CauseId::NlaRefused) {
+            let offer: Vec<&str> = offered_protocols(&tried.knobs)
+                .into_iter()
+                .map(Protocol::as_str)
+                .collect();
+            proved.push((
+                CauseId::NlaRefused,
+                format!(
+                    "offered {}, the server selected {selected}",
+                    offer.join("|")
+                ),
+            ));
+        }
+    }
+    proved
 }
 
 /// README's table of causes (id, severity, what proves it, remedies, workaround), written

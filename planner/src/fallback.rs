@@ -10,9 +10,9 @@ use core::fmt;
 use serde::Serialize;
 
 use crate::failure::FailureClass;
-use crate::knobs::{Dial, Knobs};
+use crate::knobs::{Dial, Knobs, Nla};
 use crate::route::ViaGateway;
-use crate::rungs::{lowest_version, Grade};
+use crate::rungs::{is_legacy_suite, lowest_version, offered_versions, Grade};
 use crate::tls::{TlsChoice, TlsStack, TlsVersion};
 
 /// One dimension the ladder moved along.
@@ -66,8 +66,8 @@ impl Fallback {
                  CBC constructions with known attacks",
             ),
             Self::CipherDowngrade => Some(
-                "AEAD-only cipher suites: this attempt also offers CBC suites, some with RSA key \
-                 exchange (no forward secrecy: recorded traffic is readable if the server key ever leaks)",
+                "AEAD-only cipher suites: a CBC suite, or RSA key exchange (no forward secrecy: \
+                 recorded traffic is readable if the server key ever leaks)",
             ),
             Self::NlaOff => Some(
                 "Network Level Authentication: the server shows its logon screen before anyone has \
@@ -98,13 +98,30 @@ impl fmt::Display for Fallback {
     }
 }
 
-/// The downgrades `knobs` carries relative to the strongest configuration, whatever run
-/// produced them (a saved profile's configuration is announced on every use).
+/// The downgrades `knobs` are sure to carry relative to the strongest configuration,
+/// whatever run produced them (a saved profile's configuration is announced on every use).
+/// An offer that leaves the choice to the server is sure of nothing yet: mstsc's offer
+/// (the server may select NLA) and a hello offering TLS 1.2 with suites the server may
+/// pick AEAD from; what they gave up is known once the server has chosen, from the knobs
+/// [`Knobs::as_used`] returns, and announced then (before anything is sent over TLS).
 /// The gateway leg's (see [`crate::route`]) count too, each name once.
 pub fn downgrades(knobs: &Knobs) -> Vec<Fallback> {
-    let mut steps = tls_downgrades(&knobs.tls);
-    if !knobs.nla {
+    // In the order a connection gives them up: X.224, then TLS.
+    let mut steps = Vec::new();
+    if knobs.nla == Nla::Off {
         steps.push(Fallback::NlaOff);
+    }
+    let versions = offered_versions(&knobs.tls);
+    let highest = versions.iter().copied().max().unwrap_or(TlsVersion::Tls10);
+    let legacy_suites = knobs.tls.stack == TlsStack::Openssl
+        && knobs.tls.ciphers.as_deref().is_some_and(|list| {
+            list.split([':', ','])
+                .all(|s| s.starts_with('@') || is_legacy_suite(s))
+        });
+    if highest < TlsVersion::Tls12 {
+        steps.push(Fallback::TlsVersionDowngrade);
+    } else if lowest_version(&knobs.tls) >= TlsVersion::Tls12 && legacy_suites {
+        steps.push(Fallback::CipherDowngrade);
     }
     for step in crate::route::downgrades(&knobs.route) {
         if !steps.contains(&step) {
@@ -114,7 +131,9 @@ pub fn downgrades(knobs: &Knobs) -> Vec<Fallback> {
     steps
 }
 
-/// The TLS downgrades a choice carries relative to the modern one (either leg).
+/// The TLS downgrades a gateway leg's choice may carry relative to the modern one. The
+/// gateway's TLS is not recorded as used, so an OpenSSL hello counts as what it may give up
+/// (announcing too much rather than too little).
 pub(crate) fn tls_downgrades(tls: &TlsChoice) -> Vec<Fallback> {
     let mut steps = Vec::new();
     if tls.stack == TlsStack::Openssl && lowest_version(tls) >= TlsVersion::Tls12 {
@@ -126,28 +145,53 @@ pub(crate) fn tls_downgrades(tls: &TlsChoice) -> Vec<Fallback> {
     steps
 }
 
-/// The fallbacks that the winning knobs still carry, in the order they were first applied.
-pub fn fallbacks_used(first: &Knobs, winner: &Knobs, applied: &[Fallback]) -> Vec<Fallback> {
-    let mut used: Vec<Fallback> = Vec::new();
-    for step in applied {
-        let still_in_effect = match step {
-            Fallback::IpForHostname => {
-                first.dial != winner.dial || first.ip_as_server_name != winner.ip_as_server_name
-            }
-            Fallback::TlsVersionDowngrade | Fallback::CipherDowngrade => {
-                first.tls != winner.tls || gateway_tls_changed(first, winner)
-            }
-            Fallback::NlaOff => first.nla && !winner.nla,
-            Fallback::NlaOn => !first.nla && winner.nla,
-            Fallback::UdpOff => first.udp && !winner.udp,
-            Fallback::DirectInsteadOfGateway => !winner.route.is_gateway(),
-            Fallback::ViaGateway => winner.route.is_gateway(),
-            Fallback::GatewayTransport => gateway(first).transport != gateway(winner).transport,
-            Fallback::GatewayAuthScheme => gateway(first).auth != gateway(winner).auth,
-        };
-        if still_in_effect && !used.contains(step) {
-            used.push(*step);
+/// The fallbacks the winning configuration carries relative to the run's first attempt,
+/// in the order a connection applies them (route, address, X.224, TLS, UDP). `winner` is
+/// what the winning attempt used ([`Knobs::as_used`]): a TLS-only server that selected TLS
+/// from mstsc's offer is `nla-off`, and the TLS downgrade is named from the version and
+/// suite negotiated (below TLS 1.2: `tls-version-downgrade`; TLS 1.2 with a CBC suite or
+/// RSA key exchange: `cipher-downgrade`; anything the first attempt carried already is not
+/// a fallback of this run).
+pub fn fallbacks_used(first: &Knobs, winner: &Knobs) -> Vec<Fallback> {
+    let mut used = Vec::new();
+    match (first.route.is_gateway(), winner.route.is_gateway()) {
+        (true, false) => used.push(Fallback::DirectInsteadOfGateway),
+        (false, true) => used.push(Fallback::ViaGateway),
+        _ => {}
+    }
+    if winner.route.is_gateway() {
+        let (before, after) = (gateway(first), gateway(winner));
+        if before.transport != after.transport {
+            used.push(Fallback::GatewayTransport);
         }
+        if before.auth != after.auth {
+            used.push(Fallback::GatewayAuthScheme);
+        }
+    }
+    // Through a gateway the gateway resolves the host: going around it names the change.
+    let both_direct = !first.route.is_gateway() && !winner.route.is_gateway();
+    let other_address = matches!(winner.dial, Dial::Ip(_)) && winner.dial != first.dial;
+    if both_direct && (other_address || (!first.ip_as_server_name && winner.ip_as_server_name)) {
+        used.push(Fallback::IpForHostname);
+    }
+    match (first.nla != Nla::Off, winner.nla) {
+        (true, Nla::Off) => used.push(Fallback::NlaOff),
+        (false, Nla::On) => used.push(Fallback::NlaOn),
+        _ => {}
+    }
+    // Either leg's: `downgrades` has the gateway leg's too.
+    let before = downgrades(first);
+    for step in downgrades(winner) {
+        let tls = matches!(
+            step,
+            Fallback::TlsVersionDowngrade | Fallback::CipherDowngrade
+        );
+        if tls && !before.contains(&step) && !used.contains(&step) {
+            used.push(step);
+        }
+    }
+    if first.udp && !winner.udp {
+        used.push(Fallback::UdpOff);
     }
     used
 }
@@ -160,12 +204,6 @@ fn gateway(knobs: &Knobs) -> ViaGateway {
         .gateway()
         .cloned()
         .unwrap_or_else(ViaGateway::strongest)
-}
-
-/// The winner's gateway TLS is not what the first attempt's gateway leg (or, for a first
-/// attempt that went direct, the modern one) used.
-fn gateway_tls_changed(first: &Knobs, winner: &Knobs) -> bool {
-    winner.route.is_gateway() && gateway(first).tls != gateway(winner).tls
 }
 
 /// Names the steps between two consecutive attempts. The failure that prompted the step
@@ -186,7 +224,9 @@ pub fn step_fallbacks(from: &Knobs, to: &Knobs, because: Option<&FailureClass>) 
     if from.tls != to.tls {
         steps.extend(tls_steps(&from.tls, &to.tls, because));
     }
-    match (from.nla, to.nla) {
+    // mstsc's offer counts as NLA (the server selects it when it can); going from it to
+    // NLA required is no step.
+    match (from.nla != Nla::Off, to.nla != Nla::Off) {
         (true, false) => steps.push(Fallback::NlaOff),
         (false, true) => steps.push(Fallback::NlaOn),
         _ => {}

@@ -340,7 +340,7 @@ pub(crate) fn choose(
             return gateway(policy, ruled)
                 .map(Route::Gateway)
                 .ok_or_else(|| RouteExhausted {
-                    gateway: Some(gateway_reason(ruled)),
+                    gateway: Some(gateway_reason(ruled, policy.floor)),
                 });
         }
         (None, Some(GatewayUsage::Always)) => true,
@@ -358,7 +358,7 @@ pub(crate) fn choose(
         (false, Some(via)) => Route::Gateway(via),
         (_, None) => {
             return Err(RouteExhausted {
-                gateway: Some(gateway_reason(ruled)),
+                gateway: Some(gateway_reason(ruled, policy.floor)),
             })
         }
     };
@@ -386,9 +386,9 @@ fn gateway(policy: &Policy, ruled: &RouteRuledOut) -> Option<ViaGateway> {
     let tls_order: Vec<TlsChoice> = match (pinned, saved) {
         (Some(pin), _) => vec![pin.tls.clone()],
         (None, Some(saved)) => core::iter::once(saved.tls.clone())
-            .chain(tls_ladder())
+            .chain(tls_ladder(policy.floor))
             .collect(),
-        (None, None) => tls_ladder(),
+        (None, None) => tls_ladder(policy.floor),
     };
     let transport_order: Vec<GatewayTransport> = match (pinned, saved) {
         (Some(pin), _) => vec![pin.transport],
@@ -416,7 +416,7 @@ fn gateway(policy: &Policy, ruled: &RouteRuledOut) -> Option<ViaGateway> {
 }
 
 /// Why the gateway cannot be used, for a verdict.
-fn gateway_reason(ruled: &RouteRuledOut) -> String {
+fn gateway_reason(ruled: &RouteRuledOut, floor: Grade) -> String {
     use FailureClass as F;
     if let Some(DeadEnd { stage, class }) = &ruled.dead_end {
         return match (stage, class) {
@@ -454,7 +454,7 @@ fn gateway_reason(ruled: &RouteRuledOut) -> String {
             );
         }
     }
-    if tls_ladder().iter().all(|c| ruled.tls.contains(c)) {
+    if tls_ladder(floor).iter().all(|c| ruled.tls.contains(c)) {
         return "no TLS version or cipher suite in common with the RD Gateway, down to TLS 1.0 at \
                 security level 0"
             .to_owned();

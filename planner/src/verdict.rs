@@ -11,7 +11,9 @@ use alloc::vec::Vec;
 use crate::causes::{CauseId, Finding};
 use crate::failure::{FailureClass, NegotiationCode};
 use crate::learn::Tried;
+use crate::protocol::offers_tls_without_nla;
 use crate::stage::Stage;
+use crate::tls::TlsStack;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum VerdictKind {
@@ -89,9 +91,11 @@ pub(crate) fn terminal(last: &Tried, has_credentials: bool) -> Result<(), Verdic
             V::AuthFailed,
             "the server requires NLA and the credentials given were not usable",
         ),
-        // Asked for TLS, it selected Standard RDP Security (asked for NLA only, it may still
-        // take TLS: `learn` follows it there).
-        F::RdpSecuritySelected if !last.knobs.nla => Verdict::of(CauseId::RdpSecurityOnly),
+        // Offered TLS (alone or in mstsc's offer), it selected Standard RDP Security (asked
+        // for NLA only, it may still take TLS: `learn` follows it there).
+        F::RdpSecuritySelected if offers_tls_without_nla(&last.knobs) => {
+            Verdict::of(CauseId::RdpSecurityOnly)
+        }
         F::NegotiationFailure(NegotiationCode::SslNotAllowedByServer) => {
             Verdict::of(CauseId::RdpSecurityOnly)
         }
@@ -106,6 +110,15 @@ pub(crate) fn terminal(last: &Tried, has_credentials: bool) -> Result<(), Verdic
             format!("the server refused negotiation with {}, which rdpshim cannot satisfy", code.name()),
         ),
         F::Licensing => Verdict::of(CauseId::Licensing),
+        // The certificate is the same for every version and suite: once OpenSSL (after
+        // rustls, see `learn.rs`) cannot read it either, no other rung changes that.
+        class
+            if class.is_bad_certificate()
+                && *stage == Stage::Tls
+                && last.knobs.tls.stack == TlsStack::Openssl =>
+        {
+            Verdict::of(CauseId::CertificateUnreadable)
+        }
         F::Timeout if *stage == Stage::Credssp => Verdict::new(
             V::NoWorkingConfiguration,
             "CredSSP stalled: the server stopped answering during authentication",

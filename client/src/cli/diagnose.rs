@@ -24,8 +24,8 @@ use rdpshim::session::credentials::{for_gateway_diagnosis, GatewayAccountNames};
 use rdpshim::terminal::escape;
 
 use super::args::DiagnoseArgs;
-use super::exit;
 use super::progress::Console;
+use super::{exit, style};
 
 #[derive(Serialize)]
 struct DiagnosisJson<'a> {
@@ -69,8 +69,7 @@ pub fn run(args: &DiagnoseArgs) -> ExitCode {
         },
         None => None,
     };
-    let ticker = std::io::stderr()
-        .is_terminal()
+    let ticker = (std::io::stderr().is_terminal() && !style::quiet())
         .then(|| Ticker::start(format!("{}:{port}", escape(host)), progress));
     let mut findings = runtime.block_on(async {
         let host_probes = probe::diagnose(host, port, limits.clone());
@@ -110,6 +109,8 @@ pub fn run(args: &DiagnoseArgs) -> ExitCode {
             Ok(text) => println!("{text}"),
             Err(e) => eprintln!("rdpshim: cannot encode JSON: {e}"),
         }
+    } else if style::quiet() {
+        println!("{}", verdict_line(&findings, &found, &blocking));
     } else {
         print!("{}", render(&findings, &verdicts));
     }
@@ -193,6 +194,50 @@ impl Ticker {
     }
 }
 
+/// `-q`: one line, what the exit code says (a blocking cause or not), then the other
+/// causes found.
+fn verdict_line(
+    findings: &Findings,
+    found: &[verdicts::Cause],
+    blocking: &[verdicts::Cause],
+) -> String {
+    let paint = style::out();
+    let names = |causes: &[verdicts::Cause]| -> String {
+        causes
+            .iter()
+            .map(|c| c.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let others: Vec<verdicts::Cause> = found
+        .iter()
+        .copied()
+        .filter(|c| !blocking.contains(c))
+        .collect();
+    if findings.probed.is_none() {
+        paint.bad(&format!(
+            "{}:{} not reached",
+            escape(&findings.host),
+            findings.port
+        ))
+    } else if blocking.is_empty() && others.is_empty() {
+        paint.good("no known cause of failure found")
+    } else if blocking.is_empty() {
+        paint.good(&format!(
+            "no blocking cause found (also: {})",
+            names(&others)
+        ))
+    } else if others.is_empty() {
+        paint.bad(&format!("blocking: {}", names(blocking)))
+    } else {
+        paint.bad(&format!(
+            "blocking: {} (also: {})",
+            names(blocking),
+            names(&others)
+        ))
+    }
+}
+
 fn tri(value: Tri) -> &'static str {
     match value {
         Tri::Yes => "yes",
@@ -273,7 +318,7 @@ fn render(f: &Findings, verdicts: &[Verdict]) -> String {
         }
     }
     if let Some(e) = &n.error {
-        let _ = writeln!(out, "  ({})", escape(e));
+        let _ = writeln!(out, "  ({})", escape(&e.to_string()));
     }
 
     let m = &f.multitransport;
@@ -292,7 +337,7 @@ fn render(f: &Findings, verdicts: &[Verdict]) -> String {
         let _ = writeln!(out, "  server RDP version {}", escape(v));
     }
     if let Some(d) = &m.detail {
-        let _ = writeln!(out, "  ({})", escape(d));
+        let _ = writeln!(out, "  ({})", escape(&d.to_string()));
     }
 
     if let Some(r) = &f.rdp_security {

@@ -19,6 +19,9 @@ pub const REGRESSION: u8 = 8;
 /// symbolic link, too large, does not parse as a profile or `.rdp` file, permissions, disk
 /// full).
 pub const LOCAL_FILE: u8 = 9;
+/// `rdpshim open`: no client was started (none installed, the one named cannot express the
+/// configuration, or it would not start). Once a client runs, `open` exits with its status.
+pub const NO_CLIENT: u8 = 10;
 
 /// Codes and their meaning for one subcommand.
 pub type Codes = &'static [(u8, &'static str)];
@@ -48,6 +51,27 @@ pub const CONNECT: Codes = &[
     ),
 ];
 
+pub const OPEN: Codes = &[
+    (
+        CONNECTED,
+        "the client ran and exited with 0 (once a client started, open exits with its status)",
+    ),
+    (USAGE, "usage error"),
+    (AUTH_FAILED, "authentication failed (as connect; no client started)"),
+    (NO_WORKING_CONFIGURATION, "no working configuration (as connect)"),
+    (UNREACHABLE, "unreachable (as connect)"),
+    (REFUSED_BY_POLICY, "refused by policy (as connect)"),
+    (CERTIFICATE_CHANGED, "certificate changed (as connect)"),
+    (
+        LOCAL_FILE,
+        "the file for the client (.remmina, .rdp) cannot be written in the private runtime directory",
+    ),
+    (
+        NO_CLIENT,
+        "no client started: none installed, the one named cannot express the configuration (the message names one that can), or it would not start",
+    ),
+];
+
 pub const DIAGNOSE: Codes = &[
     (
         CONNECTED,
@@ -67,9 +91,13 @@ pub const DIAGNOSE: Codes = &[
 pub const MATRIX: Codes = &[
     (
         CONNECTED,
-        "the matrix ran (cells that fail are results, not errors); no regression against --baseline",
+        "the matrix ran (cells that fail are results, not errors): with --baseline, no regression; without, at least one cell connected",
     ),
-    (USAGE, "usage error"),
+    (USAGE, "usage error (also: shards that are not the N parts of one host list)"),
+    (
+        NO_WORKING_CONFIGURATION,
+        "no --baseline and not one cell connected (every host down, or refusing every configuration)",
+    ),
     (
         REGRESSION,
         "a cell regressed against --baseline (ok before, a failure now)",
@@ -93,18 +121,22 @@ pub const PROFILE: Codes = &[
 pub const ALL: Codes = &[
     (CONNECTED, "success"),
     (USAGE, "usage error"),
-    (AUTH_FAILED, "connect: authentication failed"),
+    (AUTH_FAILED, "connect, open: authentication failed"),
     (
         NO_WORKING_CONFIGURATION,
-        "connect: no working configuration; diagnose: a blocking cause found",
+        "connect: no working configuration; diagnose: a blocking cause found; matrix: no cell connected",
     ),
-    (UNREACHABLE, "connect, diagnose: unreachable"),
-    (REFUSED_BY_POLICY, "connect: refused by policy"),
-    (CERTIFICATE_CHANGED, "connect: certificate changed"),
+    (UNREACHABLE, "connect, open, diagnose: unreachable"),
+    (REFUSED_BY_POLICY, "connect, open: refused by policy"),
+    (CERTIFICATE_CHANGED, "connect, open: certificate changed"),
     (REGRESSION, "matrix: a cell regressed against --baseline"),
     (
         LOCAL_FILE,
-        "profile, import, matrix: a local file or profile cannot be read or written",
+        "profile, import, matrix: a local file or profile cannot be read or written (open: the file for the client)",
+    ),
+    (
+        NO_CLIENT,
+        "open: no client started (once one runs, open exits with its status)",
     ),
 ];
 
@@ -153,7 +185,7 @@ mod tests {
             .take_while(|l| l.starts_with('|'))
             .filter_map(|l| l.trim_matches('|').split('|').next()?.trim().parse().ok())
             .collect();
-        for codes in [CONNECT, DIAGNOSE, MATRIX, PROFILE, ALL] {
+        for codes in [CONNECT, OPEN, DIAGNOSE, MATRIX, PROFILE, ALL] {
             for (code, meaning) in codes {
                 assert!(
                     listed.contains(code),
@@ -180,10 +212,12 @@ mod tests {
             VerdictKind::CertificateChanged,
         ] {
             let code = verdict_code(kind);
-            assert!(
-                CONNECT.iter().any(|(c, _)| *c == code),
-                "{kind:?} exits {code}, which connect --help does not list"
-            );
+            for (name, codes) in [("connect", CONNECT), ("open", OPEN)] {
+                assert!(
+                    codes.iter().any(|(c, _)| *c == code),
+                    "{kind:?} exits {code}, which {name} --help does not list"
+                );
+            }
         }
     }
 }

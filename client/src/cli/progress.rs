@@ -5,12 +5,12 @@
 use std::io::{IsTerminal as _, Write as _};
 
 use rdpshim::ladder::{Observer, Step};
-use rdpshim::planner::{Fallback, Knobs};
+use rdpshim::planner::{describe, Fallback, Knobs};
 use rdpshim::secret::{self, Password, PasswordError, PasswordSource};
 use rdpshim::session::{Frontend, Notice};
 use rdpshim::terminal::escape;
 
-use super::render;
+use super::{render, style};
 
 pub struct Console {
     /// Show the transient progress line.
@@ -26,8 +26,12 @@ pub struct Console {
 impl Console {
     pub fn new(json: bool) -> Self {
         Self {
-            // Only for a person watching: both streams on a terminal, and not `--json`.
-            progress: !json && std::io::stderr().is_terminal() && std::io::stdout().is_terminal(),
+            // Only for a person watching: both streams on a terminal that understands cursor
+            // control, and not `--json` or `-q`.
+            progress: !json
+                && !style::quiet()
+                && style::cursor_control(std::io::stderr().is_terminal())
+                && std::io::stdout().is_terminal(),
             json,
             announced: Vec::new(),
             last: None,
@@ -41,34 +45,55 @@ impl Console {
     }
 }
 
+/// A line for a person on stderr (`warning:`/`note:` coloured), unless `-q`.
+pub fn say(line: &str) {
+    if !style::quiet() {
+        eprintln!("{}", style::err().prefixed(line));
+    }
+}
+
+impl Console {
+    /// Warns once per run about each step that gives something up, on each leg (`-q` leaves
+    /// it to the verdict line, which names every fallback).
+    fn announce(&mut self, step: Fallback, gateway_leg: bool, why: &str) {
+        if self.announced.contains(&(step, gateway_leg)) {
+            return;
+        }
+        self.announced.push((step, gateway_leg));
+        if let Some(cost) = step.gives_up() {
+            self.clear_progress();
+            say(&format!(
+                "warning: {step}{}{why}: this attempt gives up {cost}",
+                leg_words(gateway_leg)
+            ));
+        }
+    }
+}
+
 impl Observer for Console {
     fn starting(&mut self, number: usize, knobs: &Knobs, fallbacks: &[Fallback]) {
+        // What these knobs are sure to give up is announced now; what an offer leaves to
+        // the server (mstsc's offer, the legacy hello) once it has chosen (`secured`).
+        let sure = rdpshim::planner::downgrades(knobs);
         if number == 1 {
             // A first attempt below the strongest configuration comes from the saved profile
             // or from pinned knobs: announce what it gives up all the same.
-            for step in rdpshim::planner::downgrades(knobs) {
-                let leg = on_gateway_leg(step, None, knobs);
-                self.announced.push((step, leg));
-                if let Some(cost) = step.gives_up() {
-                    eprintln!(
-                        "warning: {step}{} (saved or pinned configuration): this attempt gives up {cost}",
-                        leg_words(leg)
-                    );
-                }
+            for step in &sure {
+                let leg = on_gateway_leg(*step, None, knobs);
+                self.announce(*step, leg, " (saved or pinned configuration)");
             }
         }
-        for step in fallbacks {
+        // A step whose cost depends on what the server chooses waits for `secured`; the
+        // rest (going around or through a gateway, its transport, UDP) are sure now.
+        let uncertain = |s: &Fallback| {
+            matches!(
+                s,
+                Fallback::NlaOff | Fallback::TlsVersionDowngrade | Fallback::CipherDowngrade
+            ) && !sure.contains(s)
+        };
+        for step in fallbacks.iter().filter(|s| !uncertain(s)) {
             let leg = on_gateway_leg(*step, self.last.as_ref(), knobs);
-            if self.announced.contains(&(*step, leg)) {
-                continue;
-            }
-            self.announced.push((*step, leg));
-            if let Some(cost) = step.gives_up() {
-                eprintln!(
-                    "warning: {step}{}: this attempt gives up {cost}",
-                    leg_words(leg)
-                );
-            }
+            self.announce(*step, leg, "");
         }
         self.last = Some(knobs.clone());
         if self.progress {
@@ -77,9 +102,17 @@ impl Observer for Console {
         }
     }
 
+    fn secured(&mut self, _number: usize, used: &Knobs) {
+        let why = format!(" (the server chose: {})", escape(&describe(used)));
+        for step in rdpshim::planner::downgrades(used) {
+            let leg = on_gateway_leg(step, None, used);
+            self.announce(step, leg, &why);
+        }
+    }
+
     fn finished(&mut self, step: &Step) {
         self.clear_progress();
-        eprintln!("{}", render::attempt_line(step));
+        say(&render::attempt_line(step));
     }
 }
 
@@ -140,7 +173,7 @@ impl Frontend for Console {
             ),
         };
         self.clear_progress();
-        eprintln!("{}", escape(&line));
+        say(&escape(&line));
     }
 
     fn ask_password(&mut self, who: &str) -> Option<Result<Password, PasswordError>> {

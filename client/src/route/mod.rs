@@ -20,8 +20,17 @@ use crate::report::{AttemptReport, GatewayLeg};
 /// stage, the gateway's stage times come first, and `gateway` holds what its leg showed
 /// (address, TLS, certificate, transport) also when the attempt failed later.
 pub async fn run_attempt(spec: &AttemptSpec) -> AttemptReport {
+    run_attempt_with(spec, &mut |_| {}).await
+}
+
+/// [`run_attempt`], calling `secured` once the RDP leg's TLS is up and before anything is
+/// sent over it (see [`crate::engine::Secured`]).
+pub async fn run_attempt_with(
+    spec: &AttemptSpec,
+    secured: &mut dyn FnMut(crate::engine::Secured<'_>),
+) -> AttemptReport {
     let Some(gateway) = &spec.gateway else {
-        return crate::engine::run_attempt(spec).await;
+        return crate::engine::run_attempt_with(spec, secured).await;
     };
     let started = Instant::now();
     let mut observed = gateway::Observed::default();
@@ -39,7 +48,8 @@ pub async fn run_attempt(spec: &AttemptSpec) -> AttemptReport {
     match opened {
         Ok(tunnel) => {
             let leg = leg(Some(tunnel.transport));
-            let mut report = crate::engine::run_attempt_over(spec, tunnel.stream).await;
+            let mut report =
+                crate::engine::run_attempt_over_with(spec, tunnel.stream, secured).await;
             let mut stages = observed.times.clone();
             stages.append(&mut report.stages);
             report.stages = stages;
@@ -50,6 +60,7 @@ pub async fn run_attempt(spec: &AttemptSpec) -> AttemptReport {
         Err(error) => AttemptReport {
             address: None,
             resolved: Vec::new(),
+            raced: Vec::new(),
             server_name: spec.effective_server_name().to_owned(),
             nla: spec.nla,
             udp: spec.udp,
@@ -59,6 +70,7 @@ pub async fn run_attempt(spec: &AttemptSpec) -> AttemptReport {
             certificate: None,
             gateway: Some(leg(None)),
             stages: observed.times.clone(),
+            rtt: None,
             total: started.elapsed(),
             result: Err(error.failure()),
         },

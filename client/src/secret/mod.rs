@@ -3,7 +3,8 @@
 //! A [`Password`] cannot be printed: its `Debug` and `Display` say `<redacted>`, it has no
 //! `Serialize`, and its bytes are zeroed on drop. Its clear text leaves through
 //! [`Password::expose`] in exactly two places: the engine's connector configuration (for
-//! CredSSP) and the keyring store below; a grep for `expose(` finds every use.
+//! CredSSP) and the keyring store below; a grep for `expose(` finds every use. The one other
+//! way out is [`Password::write_line_to`], a client's standard input (`rdpshim open`).
 
 use std::fmt;
 use std::io::{self, BufRead};
@@ -33,6 +34,24 @@ impl Password {
 
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
+    }
+
+    /// Writes the password and a line feed to `to`: another program's standard input
+    /// (`rdpshim open` hands it to FreeRDP, whose `/from-stdin:force` reads one line), never
+    /// its argv or environment, which other local users read with `ps`. A password holding
+    /// a line break cannot travel as one line and is refused.
+    pub fn write_line_to(&self, to: &mut dyn io::Write) -> io::Result<()> {
+        if self.0.contains(['\n', '\r']) {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "the password holds a line break, which a client reading one line cannot take",
+            ));
+        }
+        let mut line = Zeroizing::new(String::with_capacity(self.0.len() + 1));
+        line.push_str(&self.0);
+        line.push('\n');
+        to.write_all(line.as_bytes())?;
+        to.flush()
     }
 }
 
@@ -105,6 +124,16 @@ fn read_stdin_line() -> Result<Password, PasswordError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_password_goes_to_a_stdin_as_one_line_or_not_at_all() {
+        let mut out = Vec::new();
+        Password::new("p w!").write_line_to(&mut out).unwrap();
+        assert_eq!(out, b"p w!\n");
+        let mut out = Vec::new();
+        assert!(Password::new("a\nb").write_line_to(&mut out).is_err());
+        assert!(out.is_empty(), "nothing written");
+    }
 
     #[test]
     fn debug_and_display_never_show_the_secret() {

@@ -13,9 +13,10 @@ use super::*;
 use crate::causes::CauseId;
 use crate::decide::{next, Decision};
 use crate::fallback::{downgrades, fallbacks_used};
-use crate::knobs::Dial;
+use crate::knobs::{Dial, Nla};
 use crate::policy::{weakened_property, Remembered};
-use crate::rungs::tolerant;
+use crate::rungs::{lowest_version, offered_versions, tolerant};
+use crate::tls::TlsStack;
 use crate::tls::TlsVersion;
 
 const V4: &str = "127.0.0.1:3389";
@@ -39,7 +40,15 @@ fn detect() -> Policy {
 }
 
 fn rung(index: usize) -> TlsChoice {
-    tls_ladder()[index].clone()
+    tls_ladder(Grade::NoNla)[index].clone()
+}
+
+/// What a first attempt offers when nothing requires NLA: mstsc's X.224 request.
+fn mstsc() -> Knobs {
+    Knobs {
+        nla: Nla::Negotiate,
+        ..Knobs::strongest()
+    }
 }
 
 fn via(change: impl FnOnce(&mut ViaGateway)) -> Knobs {
@@ -47,7 +56,7 @@ fn via(change: impl FnOnce(&mut ViaGateway)) -> Knobs {
     change(&mut gateway);
     Knobs {
         route: Route::Gateway(gateway),
-        ..Knobs::strongest()
+        ..mstsc()
     }
 }
 
@@ -135,15 +144,15 @@ fn replay(
 #[test]
 fn always_goes_through_the_gateway_first_and_detect_goes_direct_first() {
     assert_eq!(attempt(&always(), &[]), (via(|_| {}), vec![]));
-    assert_eq!(attempt(&detect(), &[]), (Knobs::strongest(), vec![]));
-    assert_eq!(attempt(&policy(None), &[]), (Knobs::strongest(), vec![]));
+    assert_eq!(attempt(&detect(), &[]), (mstsc(), vec![]));
+    assert_eq!(attempt(&policy(None), &[]), (mstsc(), vec![]));
 }
 
 /// mstsc's "bypass the RD Gateway for local addresses": the host name does not resolve
 /// here (an internal name), so the gateway, which resolves it, is next.
 #[test]
 fn detect_goes_via_the_gateway_when_the_host_cannot_be_reached_directly() {
-    let history = [failed(Knobs::strongest(), Stage::Dns, FailureClass::Dns)];
+    let history = [failed(mstsc(), Stage::Dns, FailureClass::Dns)];
     assert_eq!(
         attempt(&detect(), &history),
         (via(|_| {}), vec![Fallback::ViaGateway])
@@ -175,25 +184,25 @@ fn what_each_gateway_failure_changes() {
         (
             Stage::GatewayConnect,
             F::Dns,
-            Knobs::strongest(),
+            mstsc(),
             &[Fallback::DirectInsteadOfGateway],
         ),
         (
             Stage::GatewayConnect,
             F::TcpRefused,
-            Knobs::strongest(),
+            mstsc(),
             &[Fallback::DirectInsteadOfGateway],
         ),
         (
             Stage::GatewayConnect,
             F::TcpTimeout,
-            Knobs::strongest(),
+            mstsc(),
             &[Fallback::DirectInsteadOfGateway],
         ),
         (
             Stage::GatewayTls,
             F::TlsVersionMismatch,
-            via(|g| g.tls = rung(3)),
+            via(|g| g.tls = rung(2)),
             &[Fallback::TlsVersionDowngrade],
         ),
         (
@@ -235,25 +244,25 @@ fn what_each_gateway_failure_changes() {
         (
             Stage::GatewayTunnel,
             F::GatewayResourceRefused,
-            Knobs::strongest(),
+            mstsc(),
             &[Fallback::DirectInsteadOfGateway],
         ),
         (
             Stage::GatewayTunnel,
             F::GatewayRefused(0x8007_59DB),
-            Knobs::strongest(),
+            mstsc(),
             &[Fallback::DirectInsteadOfGateway],
         ),
         (
             Stage::GatewayTunnel,
             F::TcpRefused,
-            Knobs::strongest(),
+            mstsc(),
             &[Fallback::DirectInsteadOfGateway],
         ),
         (
             Stage::X224,
             F::PeerClosed,
-            Knobs::strongest(),
+            mstsc(),
             &[Fallback::DirectInsteadOfGateway],
         ),
         // The RDP leg's failures through the tunnel are the RDP leg's, unchanged.
@@ -266,7 +275,7 @@ fn what_each_gateway_failure_changes() {
         (
             Stage::Tls,
             F::TlsVersionMismatch,
-            with(&via(|_| {}), |k| k.tls = rung(3)),
+            with(&via(|_| {}), |k| k.tls = rung(2)),
             &[Fallback::TlsVersionDowngrade],
         ),
         (
@@ -286,7 +295,7 @@ fn what_each_gateway_failure_changes() {
 
 impl Knobs {
     fn with_nla(mut self, nla: bool) -> Self {
-        self.nla = nla;
+        self.nla = Nla::exact(nla);
         self
     }
 }
@@ -299,10 +308,10 @@ fn every_gateway_failure_from_every_gateway_state() {
     use FailureClass as F;
     let states = [
         via(|_| {}),
-        via(|g| g.tls = rung(4)),
+        via(|g| g.tls = rung(2)),
         via(|g| g.transport = GatewayTransport::LegacyHttp),
         via(|g| g.auth = GatewayAuth::Ntlm),
-        with(&via(|_| {}), |k| k.nla = false),
+        with(&via(|_| {}), |k| k.nla = Nla::Off),
     ];
     let classes = [
         F::Dns,
@@ -374,32 +383,25 @@ fn every_gateway_failure_from_every_gateway_state() {
 #[test]
 fn a_tls_1_0_gateway_walks_down_its_own_rungs() {
     let (steps, end) = replay(&always(), |k| match k.route.gateway() {
-        Some(g) if g.tls.version != Some(TlsVersion::Tls10) => {
+        Some(g) if !offered_versions(&g.tls).contains(&TlsVersion::Tls10) => {
             Some((Stage::GatewayTls, FailureClass::TlsVersionMismatch))
         }
         _ => None,
     });
     assert!(end.is_none(), "{end:?}");
     let names: Vec<Vec<Fallback>> = steps.iter().map(|s| s.1.clone()).collect();
-    assert_eq!(
-        names,
-        [
-            vec![],
-            vec![Fallback::TlsVersionDowngrade],
-            vec![Fallback::TlsVersionDowngrade]
-        ]
-    );
+    // The refusal of TLS 1.3/1.2 rules out rustls's TLS 1.2 rung too: the legacy hello next.
+    assert_eq!(names, [vec![], vec![Fallback::TlsVersionDowngrade]]);
     let winner = &steps.last().unwrap().0;
-    assert_eq!(winner.route.gateway().unwrap().tls, rung(4));
+    assert_eq!(winner.route.gateway().unwrap().tls, rung(2));
     assert_eq!(winner.tls, rung(0), "the RDP leg keeps modern TLS");
     assert_eq!(
-        winner.grade(),
+        with(winner, |k| k.nla = Nla::On).grade(),
         Grade::Legacy,
         "the gateway's TLS grades the run"
     );
-    let applied: Vec<Fallback> = steps.iter().flat_map(|s| s.1.clone()).collect();
     assert_eq!(
-        fallbacks_used(&steps[0].0, winner, &applied),
+        fallbacks_used(&steps[0].0, winner),
         [Fallback::TlsVersionDowngrade]
     );
     assert_eq!(downgrades(winner), [Fallback::TlsVersionDowngrade]);
@@ -411,26 +413,30 @@ fn the_rdp_leg_walks_its_ladder_through_the_tunnel() {
     use crate::failure::NegotiationCode;
     let (steps, end) = replay(&always(), |k| {
         assert!(k.route.is_gateway(), "stays on the gateway: {k:?}");
-        if k.nla {
+        if k.nla.is_on() {
             Some((
                 Stage::X224,
                 FailureClass::NegotiationFailure(NegotiationCode::SslRequiredByServer),
             ))
-        } else if k.tls.version != Some(TlsVersion::Tls10) {
+        } else if !offered_versions(&k.tls).contains(&TlsVersion::Tls10) {
+            // mstsc's offer: the server selects TLS, then refuses TLS 1.3/1.2.
             Some((Stage::Tls, FailureClass::TlsVersionMismatch))
         } else {
             None
         }
     });
     assert!(end.is_none());
-    let applied: Vec<Fallback> = steps.iter().flat_map(|s| s.1.clone()).collect();
-    let winner = &steps.last().unwrap().0;
+    // What the ladder records: what the server chose from the offer and the legacy hello.
+    let winner = steps.last().unwrap().0.as_used(
+        Some(crate::protocol::Protocol::Ssl),
+        Some((TlsVersion::Tls10, "ECDHE-RSA-AES128-SHA")),
+    );
     assert_eq!(
-        fallbacks_used(&steps[0].0, winner, &applied),
+        fallbacks_used(&steps[0].0, &winner),
         [Fallback::NlaOff, Fallback::TlsVersionDowngrade]
     );
     assert_eq!(winner.route, Route::Gateway(ViaGateway::strongest()));
-    assert_eq!(steps.len(), 4);
+    assert_eq!(steps.len(), 2);
 }
 
 /// A proxy in front of the gateway that answers the WebSocket upgrade with an error: the
@@ -515,12 +521,9 @@ fn a_refused_host_goes_direct_only_when_the_host_answers() {
         Route::Direct => None,
     });
     assert!(end.is_none());
+    assert_eq!(steps[1], (mstsc(), vec![Fallback::DirectInsteadOfGateway]));
     assert_eq!(
-        steps[1],
-        (Knobs::strongest(), vec![Fallback::DirectInsteadOfGateway])
-    );
-    assert_eq!(
-        fallbacks_used(&steps[0].0, &steps[1].0, &steps[1].1),
+        fallbacks_used(&steps[0].0, &steps[1].0),
         [Fallback::DirectInsteadOfGateway]
     );
     // Not reachable directly either: both reasons, the gateway's cause first.
@@ -579,21 +582,36 @@ fn the_floor_holds_for_the_gateway_leg() {
         Stage::GatewayTls,
         FailureClass::TlsVersionMismatch,
     )];
-    let v = verdict(&floor, &history);
-    assert_eq!(v.kind, VerdictKind::RefusedByPolicy);
-    assert!(v.reason.contains("via the RD Gateway"), "{}", v.reason);
+    // The gateway's ladder under the floor has nothing left (TLS 1.3/1.2 refused): the
+    // gateway is given up, announced, and never offered TLS below 1.2.
+    let (next, steps) = attempt(&floor, &history);
+    assert_eq!(next.route, Route::Direct);
+    assert_eq!(steps, [Fallback::DirectInsteadOfGateway]);
+    let (steps, _) = replay(&floor, |k| match k.route.gateway() {
+        Some(_) => Some((Stage::GatewayTls, FailureClass::TlsVersionMismatch)),
+        None => Some((Stage::Tcp, FailureClass::TcpTimeout)),
+    });
+    for (k, _) in &steps {
+        if let Some(g) = k.route.gateway() {
+            assert!(lowest_version(&g.tls) >= TlsVersion::Tls12, "{k:?}");
+        }
+    }
     // A cipher downgrade stays at TLS 1.2: within that floor.
     let history = [failed(
         via(|_| {}),
         Stage::GatewayTls,
         FailureClass::TlsCipherMismatch,
     )];
-    assert_eq!(attempt(&floor, &history).0, via(|g| g.tls = rung(2)));
+    assert_eq!(
+        attempt(&floor, &history).0,
+        with(&via(|g| g.tls = tolerant(Grade::Tls12)), |k| k.nla =
+            Nla::On)
+    );
 }
 
 #[test]
 fn the_downgrade_guard_defends_the_gateway_leg() {
-    let saved = via(|g| g.tls = rung(2));
+    let saved = via(|g| g.tls = rung(1));
     let mut guarded = always();
     guarded.start_from(Remembered {
         preferred: Some(saved.clone()),
@@ -606,7 +624,7 @@ fn the_downgrade_guard_defends_the_gateway_leg() {
         "the saved gateway leg first"
     );
     // TLS 1.2 refused: the modern hello (1.3) next, never weaker; refused too, the next
-    // rung would be TLS 1.1, below what the profile proved.
+    // rung would be the legacy hello (down to TLS 1.0), below what the profile proved.
     let mut history = vec![failed(
         saved.clone(),
         Stage::GatewayTls,
@@ -622,7 +640,7 @@ fn the_downgrade_guard_defends_the_gateway_leg() {
     let v = verdict(&guarded, &history);
     assert_eq!(v.kind, VerdictKind::RefusedByPolicy);
     assert!(
-        v.reason.contains("RD Gateway's TLS 1.2 -> TLS 1.1"),
+        v.reason.contains("RD Gateway's TLS 1.2 -> TLS 1.0"),
         "{}",
         v.reason
     );
@@ -630,7 +648,7 @@ fn the_downgrade_guard_defends_the_gateway_leg() {
         weakened_property(&saved, &via(|g| g.auth = GatewayAuth::Basic)).as_deref(),
         Some("the RD Gateway's authentication -> HTTP Basic")
     );
-    assert_eq!(weakened_property(&saved, &Knobs::strongest()), None);
+    assert_eq!(weakened_property(&saved, &mstsc()), None);
 }
 
 #[test]
@@ -649,7 +667,7 @@ fn a_saved_route_comes_first_except_around_an_always_gateway() {
 
     // "Always" is the user's own configuration: a run that last went around the gateway
     // tries the gateway first again (with the saved RDP knobs).
-    let saved_direct = with(&Knobs::strongest(), |k| k.tls = rung(2));
+    let saved_direct = with(&mstsc(), |k| k.tls = rung(2));
     let mut always = always();
     always.start_from(Remembered {
         preferred: Some(saved_direct.clone()),
@@ -666,7 +684,8 @@ fn a_saved_route_comes_first_except_around_an_always_gateway() {
 fn a_single_attempt_through_the_gateway_is_exactly_that() {
     let single = always().single_attempt();
     let first = attempt(&single, &[]).0;
-    assert_eq!(first, via(|_| {}));
+    // `--no-fallback`: the strongest configuration, NLA required.
+    assert_eq!(first, with(&via(|_| {}), |k| k.nla = Nla::On));
     let history = [failed(
         first,
         Stage::GatewayTunnel,
@@ -699,20 +718,26 @@ fn a_pinned_websocket_that_is_refused_is_a_verdict() {
 
 #[test]
 fn routes_are_described_and_graded() {
-    let k = via(|g| {
-        g.tls = rung(4);
-        g.transport = GatewayTransport::LegacyHttp;
-    });
+    let k = with(
+        &via(|g| {
+            g.tls = rung(2);
+            g.transport = GatewayTransport::LegacyHttp;
+        }),
+        |k| k.nla = Nla::On,
+    );
     assert_eq!(
         crate::knobs::describe(&k),
-        "NLA on, TLS 1.3/1.2 (rustls), via the RD Gateway (TLS 1.0 (openssl), legacy-http)"
+        "NLA on, TLS 1.3/1.2 (rustls), via the RD Gateway (TLS 1.2/1.1/1.0 (openssl), legacy-http)"
     );
     assert_eq!(
         crate::knobs::describe(&Knobs::strongest()),
         "NLA on, TLS 1.3/1.2 (rustls)"
     );
     assert_eq!(k.grade(), Grade::Legacy);
-    assert_eq!(via(|_| {}).grade(), Grade::Modern);
+    assert_eq!(
+        with(&via(|_| {}), |k| k.nla = Nla::On).grade(),
+        Grade::Modern
+    );
     assert_eq!(
         downgrades(&via(|g| g.auth = GatewayAuth::Basic)),
         [Fallback::GatewayAuthScheme]
@@ -752,7 +777,14 @@ fn gateway_failures_point_to_their_causes() {
             Some(CauseId::GatewayTls),
         ),
         (
-            via(|g| g.tls = rung(3)),
+            // A pinned TLS 1.0 hello refused proves nothing about legacy TLS.
+            via(|g| {
+                g.tls = TlsChoice {
+                    stack: TlsStack::Openssl,
+                    version: Some(TlsVersion::Tls10),
+                    ciphers: None,
+                }
+            }),
             Stage::GatewayTls,
             F::TlsVersionMismatch,
             None,
@@ -806,7 +838,7 @@ fn going_around_the_gateway_to_an_ip_host_is_one_step() {
     assert_eq!(knobs.dial, Dial::Ip(addr(V4)));
     assert_eq!(steps, [Fallback::DirectInsteadOfGateway]);
     assert_eq!(
-        fallbacks_used(&history[0].knobs, &knobs, &steps),
+        fallbacks_used(&history[0].knobs, &knobs),
         [Fallback::DirectInsteadOfGateway]
     );
 }

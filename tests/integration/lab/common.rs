@@ -134,7 +134,8 @@ pub fn config_dir(server: &LabServer) -> std::path::PathBuf {
     server.dir().join("rdpshim-config")
 }
 
-pub fn run(mut command: Command, stdin: Option<&str>) -> Run {
+/// Starts `command` with stdout and stderr piped and `stdin` written to it (closed after).
+pub fn spawn(mut command: Command, stdin: Option<&str>) -> std::process::Child {
     command
         .stdin(if stdin.is_some() {
             Stdio::piped()
@@ -148,7 +149,13 @@ pub fn run(mut command: Command, stdin: Option<&str>) -> Run {
         let mut pipe = child.stdin.take().expect("stdin pipe");
         pipe.write_all(input.as_bytes()).expect("write stdin");
     }
-    let out = child.wait_with_output().expect("wait for rdpshim");
+    child
+}
+
+pub fn run(command: Command, stdin: Option<&str>) -> Run {
+    let out = spawn(command, stdin)
+        .wait_with_output()
+        .expect("wait for rdpshim");
     Run {
         code: out.status.code().unwrap_or(-1),
         stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
@@ -162,6 +169,38 @@ macro_rules! require_lab {
     () => {
         if !rdpshim_lab::lab_may_run() {
             return;
+        }
+    };
+}
+
+/// `for_each_lab_kind!(m)` calls `m!` with every lab kind as `test_name => "kind"`, in the
+/// order of `lab.sh kinds`: the one list from which a module with a test per lab server
+/// (`causes.rs`, `ladder.rs`'s attempt counts) makes its tests. Each such module checks its
+/// rows against `rdpshim_lab::KINDS`, so a new kind fails until it is added here.
+macro_rules! for_each_lab_kind {
+    ($m:ident) => {
+        $m! {
+            xrdp_modern => "xrdp-modern",
+            xrdp_tls10 => "xrdp-tls10",
+            xrdp_aes128sha => "xrdp-aes128sha",
+            xrdp_expired => "xrdp-expired",
+            xrdp_rdp_only => "xrdp-rdp-only",
+            shadow_nla => "shadow-nla",
+            shadow_tls => "shadow-tls",
+            closer => "closer",
+            staller => "staller",
+            staller_tls => "staller-tls",
+            ipv6_first => "ipv6-first",
+            netns_drop => "netns-drop",
+            netns_reject => "netns-reject",
+            win_reset => "win-reset",
+            win_reset_ssl => "win-reset-ssl",
+            http => "http",
+            tls_plain => "tls-plain",
+            xrdp_negotiate => "xrdp-negotiate",
+            xrdp_rdp_low => "xrdp-rdp-low",
+            xrdp_rdp_fips => "xrdp-rdp-fips",
+            selects_tls => "selects-tls",
         }
     };
 }

@@ -6,7 +6,9 @@
 
 use std::time::Duration;
 
-use rdpshim::attempt::{AttemptSpec, Credentials, StageTimeouts, TlsChoice, TlsStack, TlsVersion};
+use rdpshim::attempt::{
+    AttemptSpec, Credentials, Nla, StageTimeouts, TlsChoice, TlsStack, TlsVersion,
+};
 use rdpshim::engine::run_attempt_over;
 use rdpshim::report::{AttemptReport, FailureClass, Stage};
 use rdpshim::route::gateway::{
@@ -22,7 +24,7 @@ pub(crate) const GW_USER: &str = "gwuser";
 pub(crate) const GW_PASSWORD: &str = "Gw-Passw0rd!";
 
 /// A runtime whose worker threads serve the in-process gateway while the test blocks
-/// (also `gateway_ladder.rs`'s).
+/// (also `gateway_ladder.rs`'s and `hostile.rs`'s).
 pub(crate) fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -31,7 +33,7 @@ pub(crate) fn runtime() -> tokio::runtime::Runtime {
         .unwrap()
 }
 
-fn start_gateway(rt: &tokio::runtime::Runtime, config: Config) -> Gateway {
+pub(crate) fn start_gateway(rt: &tokio::runtime::Runtime, config: Config) -> Gateway {
     rt.block_on(spawn(config)).expect("test gateway starts")
 }
 
@@ -116,7 +118,7 @@ fn xfreerdp_fails_when_the_resource_policy_refuses_the_target() {
         .any(|e| matches!(e, Event::Refused { port, .. } if *port == server.port)));
 }
 
-fn gateway_spec(gw: &Gateway) -> GatewaySpec {
+pub(crate) fn gateway_spec(gw: &Gateway) -> GatewaySpec {
     let mut spec = GatewaySpec::new(
         gw.addr.ip().to_string(),
         gw.addr.port(),
@@ -135,7 +137,7 @@ fn attempt_spec(server: &LabServer, tls: TlsChoice) -> AttemptSpec {
     spec.tls = tls;
     spec.timeouts = StageTimeouts::uniform(Duration::from_secs(10));
     if server.user.is_empty() {
-        spec.nla = false;
+        spec.nla = Nla::Off;
     } else {
         spec.credentials = Some(Credentials {
             username: server.user.clone(),

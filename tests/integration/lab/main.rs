@@ -11,14 +11,18 @@ mod common;
 
 mod acceptor;
 mod causes;
+mod conventions;
 mod diagnose;
 mod engine;
 mod exports;
 mod files;
 mod gateway;
 mod gateway_ladder;
+mod hostile;
 mod keyring;
 mod ladder;
+mod latency;
 mod matrix;
+mod open;
 mod secrets;
 mod terminal;

@@ -185,6 +185,8 @@ pub async fn open_observed(
     observed.times.push(StageTime {
         stage: stage(&out),
         elapsed: started.elapsed(),
+        // The gateway leg is not metered (its own TLS, HTTP and tunnel set-up).
+        round_trips: 0,
     });
     let out = out.map_err(|f| GatewayError::from_channel(&endpoint, f))?;
     observed.address = Some(out.address);
@@ -244,6 +246,7 @@ pub async fn open_observed(
     observed.times.push(StageTime {
         stage: Stage::GatewayTunnel,
         elapsed: tunnel_started.elapsed(),
+        round_trips: 0,
     });
     let connected = match connected {
         Err(_) => {
