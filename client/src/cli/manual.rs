@@ -72,7 +72,7 @@ pub const EXAMPLES: &[(&str, &[Example])] = &[
             ),
             ex(
                 "rdpshim connect desk7 --gateway rdg.corp.example:8443 --gateway-usage detect \
-                 --gateway-user edge\\bob",
+                 --gateway-user bob --gateway-domain EDGE",
                 "Directly first, through the gateway when the host cannot be reached directly; \
                  the gateway's own account (RDPSHIM_GATEWAY_PASSWORD, the keyring, a prompt).",
             ),

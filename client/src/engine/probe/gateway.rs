@@ -11,8 +11,10 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::SystemTime;
 
-use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+use ironrdp_tokio::bytes::BytesMut;
+use tokio::io::AsyncWriteExt as _;
 
+use super::super::framing::{self, FrameError};
 use super::super::tls::probe::{handshake, Offer};
 use super::{reach, tls_scan, ProbeLimits, Target};
 use crate::diagnose::findings::{CertificateDetails, DnsFinding, TlsScan};
@@ -139,26 +141,13 @@ async fn exchange(
         .flush()
         .await
         .map_err(|e| HttpProbeError::Send(e.to_string()))?;
-    let mut head = Vec::new();
-    let mut buf = [0u8; 2048];
-    while !head.windows(4).any(|w| w == b"\r\n\r\n") {
-        if head.len() >= MAX_HEAD {
-            return Err(HttpProbeError::TooLong(MAX_HEAD));
-        }
-        let n = stream
-            .read(&mut buf)
-            .await
-            .map_err(|e| HttpProbeError::Read(e.to_string()))?;
-        if n == 0 {
-            return if head.is_empty() {
-                Err(HttpProbeError::Closed)
-            } else {
-                Ok(head)
-            };
-        }
-        head.extend_from_slice(&buf[..n.min(MAX_HEAD - head.len())]);
+    let mut head = BytesMut::new();
+    match framing::read_http_head(&mut stream, &mut head, MAX_HEAD).await {
+        Ok(false) if head.is_empty() => Err(HttpProbeError::Closed),
+        Ok(_) => Ok(head.to_vec()),
+        Err(FrameError::Io(e)) => Err(HttpProbeError::Read(e.to_string())),
+        Err(_) => Err(HttpProbeError::TooLong(MAX_HEAD)),
     }
-    Ok(head)
 }
 
 /// The status and the `WWW-Authenticate` schemes of a response head (schemes made
