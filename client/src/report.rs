@@ -199,6 +199,32 @@ pub struct AttemptReport {
 }
 
 impl AttemptReport {
+    /// The report of an attempt with `spec` that the engine never ran (a gateway leg that
+    /// failed before its tunnel opened): what was asked, nothing observed.
+    pub fn not_run(
+        spec: &crate::attempt::AttemptSpec,
+        total: Duration,
+        result: Result<Connected, Failure>,
+    ) -> Self {
+        Self {
+            address: None,
+            resolved: Vec::new(),
+            raced: Vec::new(),
+            server_name: spec.effective_server_name().to_owned(),
+            nla: spec.nla,
+            udp: spec.udp,
+            tls_requested: spec.tls.clone(),
+            selected: None,
+            tls: None,
+            certificate: None,
+            gateway: None,
+            stages: Vec::new(),
+            rtt: None,
+            total,
+            result,
+        }
+    }
+
     pub fn is_connected(&self) -> bool {
         self.result.is_ok()
     }

@@ -33,6 +33,24 @@ pub struct Request {
     pub gateway: Option<GatewayTarget>,
 }
 
+#[cfg(test)]
+impl Request {
+    /// `srv:3389` under `policy`, nothing else given: the unit tests' request.
+    pub(crate) fn for_tests(policy: Policy) -> Self {
+        Self {
+            host: "srv".into(),
+            port: 3389,
+            policy,
+            server_name: None,
+            credentials: None,
+            timeouts: StageTimeouts::default(),
+            screenshot: None,
+            pinned_certificate: None,
+            gateway: None,
+        }
+    }
+}
+
 /// An RD Gateway in front of the host.
 #[derive(Debug, Clone)]
 pub struct GatewayTarget {

@@ -132,17 +132,7 @@ mod tests {
     fn request(known: &[SocketAddr]) -> Request {
         let mut policy = Policy::new(None, 3389);
         policy.known_addresses = known.to_vec();
-        Request {
-            host: "srv".into(),
-            port: 3389,
-            policy,
-            server_name: None,
-            credentials: None,
-            timeouts: StageTimeouts::default(),
-            screenshot: None,
-            pinned_certificate: None,
-            gateway: None,
-        }
+        Request::for_tests(policy)
     }
 
     fn tried(dialled: &str, failure: Option<(Stage, FailureClass)>) -> Tried {

@@ -47,20 +47,7 @@ fn address_of(host: &str) -> SocketAddr {
 fn report(spec: &AttemptSpec, result: Result<Connected, Failure>) -> AttemptReport {
     AttemptReport {
         address: Some(address_of(&spec.host)),
-        resolved: Vec::new(),
-        raced: Vec::new(),
-        server_name: spec.effective_server_name().to_owned(),
-        nla: spec.nla,
-        udp: spec.udp,
-        tls_requested: spec.tls.clone(),
-        selected: None,
-        tls: None,
-        certificate: None,
-        stages: Vec::new(),
-        rtt: None,
-        total: Duration::from_millis(1),
-        result,
-        gateway: None,
+        ..AttemptReport::not_run(spec, Duration::from_millis(1), result)
     }
 }
 

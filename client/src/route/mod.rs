@@ -58,21 +58,9 @@ pub async fn run_attempt_with(
             report
         }
         Err(error) => AttemptReport {
-            address: None,
-            resolved: Vec::new(),
-            raced: Vec::new(),
-            server_name: spec.effective_server_name().to_owned(),
-            nla: spec.nla,
-            udp: spec.udp,
-            tls_requested: spec.tls.clone(),
-            selected: None,
-            tls: None,
-            certificate: None,
             gateway: Some(leg(None)),
             stages: observed.times.clone(),
-            rtt: None,
-            total: started.elapsed(),
-            result: Err(error.failure()),
+            ..AttemptReport::not_run(spec, started.elapsed(), Err(error.failure()))
         },
     }
 }

@@ -199,22 +199,11 @@ mod tests {
     use rdpshim_profiles::model::{Dial as SavedDial, PinnedCertificate, Winning};
 
     use super::*;
-    use crate::attempt::StageTimeouts;
     use crate::ladder::Request;
     use crate::planner::Policy;
 
     fn request(policy: Policy) -> ConnectRequest {
-        ConnectRequest::new(Request {
-            host: "srv".into(),
-            port: 3389,
-            policy,
-            server_name: None,
-            credentials: None,
-            timeouts: StageTimeouts::default(),
-            screenshot: None,
-            pinned_certificate: None,
-            gateway: None,
-        })
+        ConnectRequest::new(Request::for_tests(policy))
     }
 
     fn connected_before() -> Profile {
