@@ -77,6 +77,20 @@ impl NegotiationCode {
         }
     }
 
+    /// The code on the wire (MS-RDPBCGR 2.2.1.2.2), the inverse of [`NegotiationCode::from_u32`].
+    pub fn code(self) -> u32 {
+        match self {
+            Self::SslRequiredByServer => 1,
+            Self::SslNotAllowedByServer => 2,
+            Self::SslCertNotOnServer => 3,
+            Self::InconsistentFlags => 4,
+            Self::HybridRequiredByServer => 5,
+            Self::SslWithUserAuthRequiredByServer => 6,
+            Self::EntraAuthRequiredByServer => 7,
+            Self::Unknown(code) => code,
+        }
+    }
+
     pub fn name(self) -> String {
         match self {
             Self::SslRequiredByServer => "SSL_REQUIRED_BY_SERVER".into(),

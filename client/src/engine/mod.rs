@@ -17,6 +17,7 @@ mod first_frame;
 pub mod probe;
 mod screenshot;
 mod sequence;
+pub mod server_leg;
 pub mod tls;
 mod x224;
 
@@ -30,9 +31,13 @@ use tokio::time::Instant;
 use crate::attempt::{AttemptSpec, DialTarget};
 
 use crate::report::{AttemptReport, Connected, Failure, FailureClass, Stage, StageTime};
+/// The SHA-256 fingerprint as users compare it (`AB:CD:...`), for the bridge's own certificate.
+pub use cert::fingerprint;
 /// Resolution under a time limit, for callers that need addresses before any attempt
 /// (the matrix dials by IP; diagnose lists every address).
 pub use dial::resolve;
+/// "ssl", "hybrid", "hybrid-ex": a selected protocol as reports name it.
+pub use x224::protocol_name;
 
 /// Records how long each stage took, in the order they were entered.
 #[derive(Debug, Default)]
@@ -171,18 +176,7 @@ async fn attempt(
         )
     })?;
     observed.certificate = Some(inspected.info.clone());
-    if let Some(pinned) = &spec.pinned_certificate {
-        if !pinned.eq_ignore_ascii_case(&inspected.info.sha256) {
-            return Err(Failure::new(
-                Stage::Tls,
-                FailureClass::CertificateChanged,
-                format!(
-                    "the server certificate changed: pinned {pinned}, presented {}; nothing was sent",
-                    inspected.info.sha256
-                ),
-            ));
-        }
-    }
+    cert::check_pin(spec.pinned_certificate.as_deref(), &inspected.info)?;
 
     let should_upgrade = skip_connect_begin(&mut connector);
     let _upgraded = mark_as_upgraded(should_upgrade, &mut connector);
