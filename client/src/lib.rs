@@ -11,10 +11,12 @@
 //! - [`planner`]: the pure fallback planner (no I/O, no clock);
 //! - [`advice`]: human warnings derived from a report;
 //! - [`diagnose`]: findings without credentials and a verdict per known cause of failure;
-//! - [`matrix`]: the regression harness over hosts x configurations.
+//! - [`matrix`]: the regression harness over hosts x configurations;
+//! - [`bridge`]: the user's own RDP client reaches the server through rdpshim.
 
 pub mod advice;
 pub mod attempt;
+pub mod bridge;
 pub mod diagnose;
 pub mod engine;
 pub mod json;

@@ -73,6 +73,15 @@ pub enum RepairOutcome {
     },
 }
 
+/// Atomically writes `dir/name` (mode 0600; `dir` created 0700 if missing), for the other
+/// private files rdpshim keeps beside the profiles (the bridge's key and certificate). The
+/// bytes go to a fresh temporary file (created exclusively, so never through a symlink)
+/// that is renamed over the name: a crash leaves the old file or the new one.
+pub fn write_private_file(dir: &Path, name: &str, bytes: &[u8]) -> Result<(), StoreError> {
+    create_private_dir(dir)?;
+    write_atomically(dir, name, bytes)
+}
+
 impl ProfileStore {
     /// `$RDPSHIM_CONFIG_DIR` if set and not empty, else `<config dir>/rdpshim`
     /// (`~/.config/rdpshim` on Linux, `~/Library/Application Support/rdpshim` on macOS,

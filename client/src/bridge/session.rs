@@ -1,0 +1,319 @@
+//! One bridged session, from the accepted connection to the end of the splice.
+//!
+//! Order (after Devolutions Gateway's `rdp_proxy.rs` and FreeRDP's proxy, with one change
+//! for the security invariant):
+//! 1. the client's X.224 Connection Request;
+//! 2. the server leg's TCP and X.224, with the protocols `protocols.rs` derives from it
+//!    (a server's RDP_NEG_FAILURE is passed on to the client with its code);
+//! 3. the bridge's Confirm to the client;
+//! 4. TLS on both legs at once (client: the bridge's certificate; server: the found
+//!    stack, version and suites, certificate pinned);
+//! 5. NLA legs: CredSSP with the client, which must prove the bridge's own credentials,
+//!    **then** CredSSP with the server using them; Devolutions runs the two at once, but
+//!    here nothing is sent to the server for a client that has not passed (the bridge
+//!    never gives anyone a session they could not get without it);
+//! 6. HYBRID_EX toward the client: the Early User Authorization Result, success only when
+//!    the server leg authenticated too (the server leg's own one is consumed by its
+//!    CredSSP sequence);
+//! 7. the MCS Connect Initial and Response, rewritten by `gcc.rs`;
+//! 8. the splice, until either side ends.
+//!
+//! Every read before the splice is bounded by a frame cap and a stage time limit (the
+//! found configuration's per-stage timeouts).
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use ironrdp_connector::sspi::credssp::EarlyUserAuthResult;
+use ironrdp_pdu::nego::{ConnectionConfirm, ConnectionRequest, SecurityProtocol};
+use ironrdp_tokio::{FramedWrite as _, TokioFramed};
+use tokio::net::TcpStream;
+use tokio::time::Instant;
+
+use super::client_leg::{self, client_io};
+use super::record::{Outcome, Phase, SessionRecord};
+use super::splice::{splice, Side};
+use super::{client_credssp, gcc, protocols, BridgeConfig};
+use crate::engine::server_leg;
+use crate::report::{Failure, FailureClass, Stage};
+
+/// Why a session ended before the splice.
+enum Stop {
+    Refused(String),
+    Failed(Side, Failure),
+}
+
+/// Carries one client's session through the bridge and says how it went.
+pub async fn carry(
+    client: TcpStream,
+    peer: SocketAddr,
+    number: usize,
+    config: &BridgeConfig,
+) -> SessionRecord {
+    let started = Instant::now();
+    let mut record = SessionRecord::new(number, peer);
+    let _ = client.set_nodelay(true);
+    if let Err(stop) = run(client, config, &mut record, started).await {
+        record.outcome = match stop {
+            Stop::Refused(reason) => Outcome::Refused { reason },
+            Stop::Failed(side, failure) => Outcome::Failed { side, failure },
+        };
+    }
+    record.duration = started.elapsed();
+    record
+}
+
+/// A step under a time limit; past it, a `timeout` failure on `side` at `stage`.
+async fn bounded<T>(
+    side: Side,
+    stage: Stage,
+    limit: Duration,
+    what: &str,
+    work: impl std::future::Future<Output = Result<T, Failure>>,
+) -> Result<T, Stop> {
+    match tokio::time::timeout(limit, work).await {
+        Ok(Ok(value)) => Ok(value),
+        Ok(Err(failure)) => Err(Stop::Failed(side, failure)),
+        Err(_) => Err(Stop::Failed(
+            side,
+            Failure::new(
+                stage,
+                FailureClass::Timeout,
+                format!("{what} within {:.1} s", limit.as_secs_f64()),
+            ),
+        )),
+    }
+}
+
+async fn run(
+    client: TcpStream,
+    config: &BridgeConfig,
+    record: &mut SessionRecord,
+    started: Instant,
+) -> Result<(), Stop> {
+    let spec = &config.server;
+    let t = &spec.timeouts;
+    let mark = |record: &mut SessionRecord, phase| record.phases.push((phase, started.elapsed()));
+
+    // 1. The client's request.
+    let mut client = TokioFramed::new(client);
+    let request = bounded(
+        Side::Client,
+        Stage::X224,
+        t.x224,
+        "no X.224 Connection Request from the client",
+        client_leg::read_request(&mut client),
+    )
+    .await?;
+    mark(record, Phase::ClientRequest);
+
+    // 2. The server leg, asked for what the client and the configuration allow.
+    let to_server = match protocols::server_request(request.protocol, spec.nla) {
+        Ok(protocols) => protocols,
+        Err(code) => {
+            let _ =
+                client_leg::send_confirm(&mut client, ConnectionConfirm::Failure { code }).await;
+            return Err(Stop::Refused(if spec.nla {
+                format!(
+                    "the client did not offer NLA (requested protocols 0x{:x}); the server leg \
+                     needs it, and the bridge uses its credentials only for a client that \
+                     proves them",
+                    request.protocol.bits()
+                )
+            } else {
+                format!(
+                    "the client did not offer TLS (requested protocols 0x{:x})",
+                    request.protocol.bits()
+                )
+            }));
+        }
+    };
+    let server_request = ConnectionRequest {
+        nego_data: request.nego_data.clone(),
+        flags: protocols::forwarded_request_flags(request.flags),
+        protocol: to_server,
+        correlation_info: request.correlation_info.clone(),
+    };
+    let negotiated = match server_leg::negotiate(spec, &server_request).await {
+        Ok(negotiated) => negotiated,
+        Err(failure) => {
+            if let FailureClass::NegotiationFailure(code) = failure.class {
+                let code = ironrdp_pdu::nego::FailureCode::from(code.code());
+                let _ = client_leg::send_confirm(&mut client, ConnectionConfirm::Failure { code })
+                    .await;
+            }
+            return Err(Stop::Failed(Side::Server, failure));
+        }
+    };
+    record.server = Some(negotiated.address);
+    record.server_protocol = Some(crate::engine::protocol_name(negotiated.selected));
+    mark(record, Phase::ServerNegotiated);
+
+    // 3. The Confirm toward the client.
+    let toward_client = protocols::client_selection(request.protocol, negotiated.selected);
+    record.client_protocol = Some(crate::engine::protocol_name(toward_client));
+    let confirm = ConnectionConfirm::Response {
+        flags: protocols::forwarded_response_flags(negotiated.flags),
+        protocol: toward_client,
+    };
+    client_leg::send_confirm(&mut client, confirm)
+        .await
+        .map_err(|f| Stop::Failed(Side::Client, f))?;
+
+    // 4. TLS on both legs at once.
+    let (client_tcp, client_leftover) = client.into_inner();
+    let client_tls = bounded(
+        Side::Client,
+        Stage::Tls,
+        t.tls,
+        "the client did not complete TLS",
+        client_leg::accept_tls(client_tcp, &client_leftover, config.identity.tls_config()),
+    );
+    let (client_tls, secured) = tokio::join!(client_tls, negotiated.secure(spec));
+    let (client_stream, client_facts) = client_tls?;
+    record.client_tls = Some(client_facts);
+    let secured = secured.map_err(|f| Stop::Failed(Side::Server, f))?;
+    record.server_tls = Some(secured.tls.clone());
+    mark(record, Phase::Tls);
+
+    // 5. The client proves the bridge's credentials before the bridge uses them.
+    let mut client = TokioFramed::new(client_stream);
+    let client_nla = protocols::is_nla(toward_client);
+    let hybrid_ex = toward_client == SecurityProtocol::HYBRID_EX;
+    if client_nla {
+        let Some(credentials) = spec.credentials.as_ref() else {
+            return Err(Stop::Failed(
+                Side::Server,
+                Failure::new(
+                    Stage::Credssp,
+                    FailureClass::CredentialsRequired,
+                    "the server leg needs NLA and the bridge holds no credentials",
+                ),
+            ));
+        };
+        match client_credssp::verify(
+            &mut client,
+            credentials,
+            config.identity.public_key.clone(),
+            record.client.ip().to_string(),
+            hybrid_ex,
+            t.credssp,
+        )
+        .await
+        {
+            Ok(()) => mark(record, Phase::ClientCredssp),
+            Err(failure) if failure.class == FailureClass::AuthFailed => {
+                return Err(Stop::Refused(failure.detail));
+            }
+            Err(failure) => return Err(Stop::Failed(Side::Client, failure)),
+        }
+    }
+    let ready = match secured.authenticate(spec).await {
+        Ok(ready) => ready,
+        Err(failure) => {
+            if hybrid_ex {
+                let _ = client_credssp::send_early_result(
+                    &mut client,
+                    EarlyUserAuthResult::AccessDenied,
+                )
+                .await;
+            }
+            return Err(Stop::Failed(Side::Server, failure));
+        }
+    };
+    if client_nla {
+        mark(record, Phase::ServerCredssp);
+    }
+
+    // 6. HYBRID_EX: the client learns the outcome before its MCS Connect Initial.
+    if hybrid_ex {
+        client_credssp::send_early_result(&mut client, EarlyUserAuthResult::Success)
+            .await
+            .map_err(|f| Stop::Failed(Side::Client, f))?;
+    }
+
+    // 7. MCS Connect Initial and Response, rewritten.
+    let mut server = TokioFramed::new_with_leftover(ready.stream, ready.leftover);
+    let exchange = async {
+        let (_, initial) = client
+            .read_pdu()
+            .await
+            .map_err(|e| (Side::Client, client_io(Stage::Mcs, &e)))?;
+        let rewritten = gcc::connect_initial(&initial, ready.selected)
+            .map_err(|e| (Side::Client, mcs_failure(e)))?;
+        server
+            .write_all(&rewritten.bytes)
+            .await
+            .map_err(|e| (Side::Server, server_io(&e)))?;
+        let (_, response) = server
+            .read_pdu()
+            .await
+            .map_err(|e| (Side::Server, server_io(&e)))?;
+        let patched = gcc::connect_response(&response, request.protocol)
+            .map_err(|e| (Side::Server, mcs_failure(e)))?;
+        client
+            .write_all(&patched.bytes)
+            .await
+            .map_err(|e| (Side::Client, client_io(Stage::Mcs, &e)))?;
+        Ok::<_, (Side, Failure)>([rewritten.changes, patched.changes].concat())
+    };
+    let changes = match tokio::time::timeout(t.connection, exchange).await {
+        Ok(Ok(changes)) => changes,
+        Ok(Err((side, failure))) => return Err(Stop::Failed(side, failure)),
+        Err(_) => {
+            return Err(Stop::Failed(
+                Side::Server,
+                Failure::new(
+                    Stage::Mcs,
+                    FailureClass::Timeout,
+                    format!(
+                        "the MCS Connect Initial/Response did not go through within {:.1} s",
+                        t.connection.as_secs_f64()
+                    ),
+                ),
+            ))
+        }
+    };
+    record.changes = changes;
+    mark(record, Phase::Mcs);
+
+    // 8. The session itself.
+    let (mut client_stream, client_rest) = client.into_inner();
+    let (mut server_stream, server_rest) = server.into_inner();
+    let spliced = splice(
+        &mut client_stream,
+        &mut server_stream,
+        &client_rest,
+        &server_rest,
+    )
+    .await;
+    record.to_server = spliced.to_server;
+    record.to_client = spliced.to_client;
+    record.outcome = Outcome::Carried {
+        ended_by: spliced.ended_by,
+        ending: spliced.ending,
+    };
+    Ok(())
+}
+
+fn server_io(error: &std::io::Error) -> Failure {
+    let closed = matches!(
+        error.kind(),
+        std::io::ErrorKind::UnexpectedEof
+            | std::io::ErrorKind::ConnectionReset
+            | std::io::ErrorKind::BrokenPipe
+    );
+    if closed {
+        Failure::new(
+            Stage::Mcs,
+            FailureClass::PeerClosed,
+            format!("the server closed the connection during mcs ({error})"),
+        )
+    } else {
+        Failure::new(Stage::Mcs, FailureClass::ProtocolError, error.to_string())
+    }
+}
+
+fn mcs_failure(error: gcc::GccError) -> Failure {
+    Failure::new(Stage::Mcs, FailureClass::ProtocolError, error.to_string())
+}
