@@ -16,6 +16,7 @@ fn main() -> ExitCode {
         cli::args::Command::Import(import) => cli::profile::import(&import),
         cli::args::Command::Diagnose(diagnose) => cli::diagnose::run(&diagnose),
         cli::args::Command::Matrix(matrix) => cli::matrix::run(&matrix),
+        cli::args::Command::Bridge(bridge) => cli::bridge::run(&bridge),
         cli::args::Command::Generate { artifact } => cli::generate::run(artifact),
     }
 }

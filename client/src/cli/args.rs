@@ -57,6 +57,10 @@ pub enum Command {
     /// Regression harness: every configuration of a matrix against every host, a table of
     /// outcomes, baselines to compare against, JUnit XML for CI.
     Matrix(Box<super::matrix::MatrixArgs>),
+    /// Find a working configuration as `connect` does, then let your own RDP client (mstsc,
+    /// Windows App, FreeRDP) reach the server through rdpshim over it.
+    #[command(after_help = super::bridge::BRIDGE_HELP)]
+    Bridge(Box<ConnectArgs>),
     /// Print the man page or shell completions (for packaging).
     #[command(hide = true)]
     Generate {
@@ -221,9 +225,17 @@ pub struct ConnectArgs {
     #[arg(long)]
     pub no_save: bool,
 
-    /// Print one JSON object on stdout instead of the human summary.
+    /// Print one JSON object on stdout instead of the human summary (with a bridge: JSON
+    /// Lines, that object first, then one object per bridge event).
     #[arg(long)]
     pub json: bool,
+
+    /// After connecting, keep a bridge open for your own RDP client (`rdpshim bridge`).
+    #[arg(long)]
+    pub bridge: bool,
+
+    #[command(flatten)]
+    pub bridge_options: super::bridge::BridgeOptions,
 }
 
 pub(super) fn parse_timeout(s: &str) -> Result<Duration, String> {

@@ -1,5 +1,6 @@
 //! `rdpshim connect`: the fallback ladder (or exactly one attempt with `--no-fallback`),
-//! starting from the host's saved profile and saving what worked.
+//! starting from the host's saved profile and saving what worked; with `--bridge` (and as
+//! `rdpshim bridge`) it then carries the user's own client over it (`cli/bridge.rs`).
 
 use std::io::Write as _;
 use std::process::ExitCode;
@@ -16,6 +17,15 @@ use super::progress::Console;
 use super::{exit, render};
 
 pub fn run(args: &ConnectArgs) -> ExitCode {
+    run_then(args, args.bridge)
+}
+
+/// Connect, and with `bridge` keep serving the user's own client over what connected
+/// (`rdpshim bridge` and `rdpshim connect --bridge`).
+pub fn run_then(args: &ConnectArgs, bridge: bool) -> ExitCode {
+    if let Err(message) = super::bridge::check_options(&args.bridge_options, bridge) {
+        return usage(&message);
+    }
     let mut request = match args.to_request() {
         Ok(request) => request,
         Err(message) => return usage(&message),
@@ -127,6 +137,7 @@ pub fn run(args: &ConnectArgs) -> ExitCode {
         let _ = write!(stdout, "{}", render::summary(&step.report));
     }
     match &run.result {
+        Ok(_) if bridge => super::bridge::serve(args, &host, port, &run),
         Ok(_) => exit::connected(),
         Err(verdict) => exit::for_verdict(verdict.kind),
     }

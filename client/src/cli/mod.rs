@@ -1,6 +1,7 @@
 //! Command-line front end: flag definitions, output rendering, exit codes.
 
 pub mod args;
+pub mod bridge;
 pub mod connect;
 pub mod credentials;
 pub mod diagnose;
