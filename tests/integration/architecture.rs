@@ -110,7 +110,7 @@ fn diagnose_verdicts_are_pure() {
 }
 
 #[test]
-fn only_the_engine_opens_sockets_or_speaks_tls() {
+fn only_the_engine_and_the_bridge_touch_sockets_or_speak_tls() {
     let client = workspace().join("client/src");
     let forbidden = [
         "tokio::net",
@@ -121,11 +121,71 @@ fn only_the_engine_opens_sockets_or_speaks_tls() {
         "openssl::",
         "lookup_host",
     ];
-    let found = offenders(&client, &forbidden, &["client/src/engine/"]);
+    let found = offenders(
+        &client,
+        &forbidden,
+        &["client/src/engine/", "client/src/bridge/"],
+    );
     assert!(
         found.is_empty(),
-        "network code outside the engine:\n{}",
+        "network code outside the engine and the bridge:\n{}",
         found.join("\n")
+    );
+}
+
+#[test]
+fn the_bridge_only_accepts_every_outbound_connection_is_the_engines() {
+    // bridge/ listens and speaks TLS as a server; dialling, resolving and client-side TLS
+    // (the server leg) are engine::server_leg's, so every outbound connection goes through
+    // the engine's timeouts, TLS stacks and certificate pinning.
+    let bridge = workspace().join("client/src/bridge");
+    let forbidden = [
+        "TcpStream::connect",
+        "TcpSocket",
+        "UdpSocket",
+        "lookup_host",
+        "to_socket_addrs",
+        "TlsConnector",
+        "SslConnector",
+        "ClientConfig",
+        "tls::upgrade",
+        "dial::",
+    ];
+    let found = offenders(&bridge, &forbidden, &[]);
+    assert!(
+        found.is_empty(),
+        "the bridge dials or speaks client TLS itself:\n{}",
+        found.join("\n")
+    );
+}
+
+#[test]
+fn the_bridge_checks_the_client_before_it_authenticates_to_the_server() {
+    // The bridge never gives anyone a session they could not get without it: in the
+    // session's order, the client's CredSSP check comes before the server leg's CredSSP.
+    let session = workspace().join("client/src/bridge/session.rs");
+    let lines = code_lines(&session);
+    let position = |needle: &str| {
+        lines
+            .iter()
+            .position(|l| l.contains(needle))
+            .unwrap_or_else(|| panic!("`{needle}` not found in bridge/session.rs"))
+    };
+    let verify = position("client_credssp::verify(");
+    let authenticate = position(".authenticate(spec)");
+    assert!(
+        verify < authenticate,
+        "bridge/session.rs authenticates to the server (line {}) before checking the client (line {})",
+        authenticate + 1,
+        verify + 1
+    );
+    assert_eq!(
+        lines
+            .iter()
+            .filter(|l| l.contains(".authenticate("))
+            .count(),
+        1,
+        "one place uses the bridge's credentials on the server leg"
     );
 }
 
@@ -138,6 +198,7 @@ fn only_the_secret_module_and_credssp_config_see_the_clear_password() {
         &[
             "client/src/secret/",
             "client/src/engine/connector_config.rs",
+            "client/src/bridge/client_credssp.rs",
         ],
     );
     assert!(

@@ -2,10 +2,12 @@
 //! (`connect.rs`, unchanged), listen for the user's own RDP client and carry its sessions
 //! (`rdpshim::bridge`). This file only parses the bridge's flags and renders its events.
 //!
-//! Output: without `--json`, the ready block goes to stdout (where to point the client,
-//! the certificate fingerprint, the FreeRDP command line) and the session log to stderr.
-//! With `--json`, stdout is JSON Lines: connect's object first, then one object per event
-//! (`ready`, `connected`, `session`, `turned-away`, `accept-failed`, `stopped`).
+//! Output: the session log goes to stderr as lines for people, always (as connect's
+//! attempt lines do). Without `--json` the ready block goes to stdout (where to point the
+//! client, the certificate fingerprint, the FreeRDP command line); with `--json` stdout is
+//! JSON Lines instead: connect's object first, then one object per event (`ready`,
+//! `connected`, `session`, `turned-away`, `accept-failed`, `stopped`), and the ready line
+//! goes to stderr.
 
 use std::io::Write as _;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -15,7 +17,7 @@ use std::rc::Rc;
 
 use clap::Args;
 use rdpshim::attempt::StageTimeouts;
-use rdpshim::bridge::listener::{self, Events, ServeOptions, Stopped};
+use rdpshim::bridge::listener::{self, Events, Interrupt, ServeOptions, Stopped};
 use rdpshim::bridge::record::{printable, stack_name, Outcome, SessionRecord};
 use rdpshim::bridge::splice::Side;
 use rdpshim::bridge::{client_files, server_leg_spec, BridgeConfig, Identity};
@@ -149,6 +151,10 @@ pub fn serve(args: &ConnectArgs, host: &str, port: u16, run: &Run) -> ExitCode {
         Err(e) => return fail(&format!("cannot start the async runtime: {e}")),
     };
     runtime.block_on(async {
+        let interrupt = match Interrupt::install() {
+            Ok(interrupt) => interrupt,
+            Err(e) => return fail(&format!("cannot catch Ctrl-C: {e}")),
+        };
         let (tcp, local) = match listener::bind(listen).await {
             Ok(bound) => bound,
             Err(e) => return fail(&format!("cannot listen on {listen}: {e}")),
@@ -166,7 +172,7 @@ pub fn serve(args: &ConnectArgs, host: &str, port: u16, run: &Run) -> ExitCode {
             config.clone(),
             serve_options,
             &mut console,
-            listener::interrupted(),
+            interrupt.received(),
         )
         .await;
         console.stopped(stopped, &records);
@@ -229,6 +235,7 @@ fn announce(
         "bridge ready: connect your RDP client to {local} (server {server} over {tls}, {nla})"
     );
     if console.json {
+        eprintln!("{ready}");
         console.emit(json!({
             "event": "ready",
             "listen": local.to_string(),
@@ -337,21 +344,20 @@ impl Console {
                 "carried": carried,
                 "cut": cut,
             }));
-        } else {
-            let cut = match cut {
-                0 => String::new(),
-                1 => "; the running session was closed".into(),
-                n => format!("; {n} running sessions were closed"),
-            };
-            let why = match stopped {
-                Stopped::Once => "the session ended (--once)",
-                Stopped::Interrupted { .. } => "interrupted",
-            };
-            eprintln!(
-                "bridge stopped ({why}): {} sessions, {carried} carried{cut}",
-                records.len()
-            );
         }
+        let cut = match cut {
+            0 => String::new(),
+            1 => "; the running session was closed".into(),
+            n => format!("; {n} running sessions were closed"),
+        };
+        let why = match stopped {
+            Stopped::Once => "the session ended (--once)",
+            Stopped::Interrupted { .. } => "interrupted",
+        };
+        eprintln!(
+            "bridge stopped ({why}): {} sessions, {carried} carried{cut}",
+            records.len()
+        );
     }
 }
 
@@ -361,17 +367,15 @@ impl Events for Console {
             self.emit(
                 json!({"event": "connected", "number": number, "client": client.to_string()}),
             );
-        } else {
-            eprintln!("session {number}: client {client} connected");
         }
+        eprintln!("session {number}: client {client} connected");
     }
 
     fn ended(&mut self, record: &SessionRecord) {
         if self.json {
             self.emit(record.json());
-        } else {
-            eprintln!("{}", record.line());
         }
+        eprintln!("{}", record.line());
     }
 
     fn turned_away(&mut self, client: SocketAddr, active: usize) {
@@ -379,20 +383,16 @@ impl Events for Console {
             self.emit(
                 json!({"event": "turned-away", "client": client.to_string(), "active": active}),
             );
-        } else {
-            eprintln!(
-                "turned away {client}: {active} session(s) running, the limit (--max-sessions)"
-            );
         }
+        eprintln!("turned away {client}: {active} session(s) running, the limit (--max-sessions)");
     }
 
     fn accept_failed(&mut self, error: &std::io::Error) {
         let text = printable(&error.to_string());
         if self.json {
             self.emit(json!({"event": "accept-failed", "error": text}));
-        } else {
-            eprintln!("warning: accepting a client failed: {text}");
         }
+        eprintln!("warning: accepting a client failed: {text}");
     }
 }
 
