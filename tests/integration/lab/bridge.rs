@@ -16,6 +16,7 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 use crate::common::{LabServer, RDPSHIM};
+use rdpshim_test_acceptor::{spawn, Args};
 
 /// A private X display.
 struct Xvfb {
@@ -79,12 +80,29 @@ impl Bridge {
         stdin: Option<&str>,
         config: &Path,
     ) -> Bridge {
-        let stderr = server
-            .dir()
-            .join(format!("bridge-{}.err", std::process::id()));
+        Bridge::start_at(
+            subcommand,
+            &server.addr(),
+            server.dir(),
+            args,
+            stdin,
+            config,
+        )
+    }
+
+    /// As [`Bridge::start_as`] for any `target`, with its files in `dir`.
+    fn start_at(
+        subcommand: &str,
+        target: &str,
+        dir: &Path,
+        args: &[&str],
+        stdin: Option<&str>,
+        config: &Path,
+    ) -> Bridge {
+        let stderr = dir.join(format!("bridge-{}-{}.err", std::process::id(), unique()));
         let mut child = Command::new(RDPSHIM)
             .arg(subcommand)
-            .arg(server.addr())
+            .arg(target)
             .arg("--json")
             .args(args)
             .env("RDPSHIM_CONFIG_DIR", config)
@@ -1068,4 +1086,104 @@ fn an_rdp_file_points_at_the_bridge_without_a_password() {
     .unwrap_or_else(|e| panic!("{e}\n{}", bridge.stderr()));
     client.kill();
     assert!(bridge.interrupt().success());
+}
+
+/// rdpshim's own client, `connect TARGET --no-fallback --json --no-save ARGS`, with the
+/// password (if any) in its environment.
+fn rdpshim_client(target: &str, dir: &Path, args: &[&str], password: Option<&str>) -> Value {
+    let mut command = Command::new(RDPSHIM);
+    command
+        .args(["connect", target, "--no-fallback", "--json", "--no-save"])
+        .args(args)
+        .env("RDPSHIM_CONFIG_DIR", dir.join("client-config"))
+        .env("RDPSHIM_NO_KEYRING", "1")
+        .env_remove("RDPSHIM_PASSWORD")
+        .stdin(Stdio::null());
+    if let Some(password) = password {
+        command.env("RDPSHIM_PASSWORD", password);
+    }
+    let out = command.output().unwrap();
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "client output is not JSON ({e}):\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        )
+    })
+}
+
+/// The in-process acceptor offers UDP multitransport whenever a client advertises it. The
+/// bridge removes the advertisement from the client's Connect Initial, so the server makes
+/// no offer and the client never hears of UDP (the bridge carries TCP only). With NLA the
+/// acceptor selects HYBRID_EX: its Early User Authorization Result is consumed on the
+/// server leg and the bridge sends its own to the client.
+#[test]
+fn multitransport_is_not_advertised_through_the_bridge_and_hybrid_ex_works_on_both_legs() {
+    require_lab!();
+    let dir = std::env::temp_dir().join(format!("rdpshim-bridge-acceptor-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+
+    let target = spawn(Args::for_mode("offer-udp")).unwrap().to_string();
+    let direct = rdpshim_client(&target, &dir, &["--nla", "off", "--udp", "on"], None);
+    assert!(
+        direct["warnings"].to_string().contains("declined"),
+        "straight to it, the acceptor offers UDP: {direct}"
+    );
+    let config = dir.join("bridge-config");
+    let mut bridge = Bridge::start_at("bridge", &target, &dir, &["--nla", "off"], None, &config);
+    let through = rdpshim_client(&bridge.listen, &dir, &["--nla", "off", "--udp", "on"], None);
+    assert_eq!(through["connected"], true, "{through}\n{}", bridge.stderr());
+    assert!(
+        !through["warnings"].to_string().contains("declined"),
+        "no UDP offer reaches the client: {through}"
+    );
+    let (_, session) = bridge
+        .wait_event("session", Duration::from_secs(10))
+        .unwrap();
+    assert!(
+        session["rewritten"]
+            .to_string()
+            .contains("multitransport advertisement"),
+        "{session}"
+    );
+    assert!(bridge.interrupt().success());
+
+    let mut nla = Args::for_mode("offer-udp");
+    nla.security = rdpshim_test_acceptor::Security::Nla;
+    nla.user = "bridgeuser".into();
+    nla.password = "Bridge-Passw0rd!".into();
+    let target = spawn(nla).unwrap().to_string();
+    let mut bridge = Bridge::start_at(
+        "bridge",
+        &target,
+        &dir,
+        &["-u", "bridgeuser", "--password-stdin"],
+        Some("Bridge-Passw0rd!\n"),
+        &config,
+    );
+    let through = rdpshim_client(
+        &bridge.listen,
+        &dir,
+        &["--nla", "on", "-u", "bridgeuser"],
+        Some("Bridge-Passw0rd!"),
+    );
+    assert_eq!(through["connected"], true, "{through}\n{}", bridge.stderr());
+    let (_, session) = bridge
+        .wait_event("session", Duration::from_secs(10))
+        .unwrap();
+    assert_eq!(session["client_leg"]["protocol"], "hybrid-ex", "{session}");
+    assert_eq!(session["server_leg"]["protocol"], "hybrid-ex", "{session}");
+    let wrong = rdpshim_client(
+        &bridge.listen,
+        &dir,
+        &["--nla", "on", "-u", "bridgeuser"],
+        Some("Bridge-Passw0rd?"),
+    );
+    assert_eq!(wrong["connected"], false, "{wrong}");
+    assert_eq!(wrong["attempts"][0]["outcome"], "auth-failed", "{wrong}");
+    let (_, session) = bridge
+        .wait_event("session", Duration::from_secs(10))
+        .unwrap();
+    assert_eq!(session["outcome"], "refused", "{session}");
+    assert!(bridge.interrupt().success());
+    let _ = std::fs::remove_dir_all(&dir);
 }
