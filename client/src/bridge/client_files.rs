@@ -92,14 +92,7 @@ mod tests {
             "the client leg is modern TLS: {line}"
         );
 
-        let bytes = rdp_file(&profile);
-        let text: String = char::decode_utf16(
-            bytes[2..]
-                .chunks_exact(2)
-                .map(|p| u16::from_le_bytes([p[0], p[1]])),
-        )
-        .map(|c| c.unwrap_or('?'))
-        .collect();
+        let text = rdpfile::decode(&rdp_file(&profile)).unwrap().text;
         assert!(text.contains("full address:s:127.0.0.1:13389"), "{text}");
         assert!(text.contains("enablecredsspsupport:i:1"), "{text}");
 

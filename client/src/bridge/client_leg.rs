@@ -15,7 +15,7 @@ use tokio::net::TcpStream;
 use tokio_rustls::TlsAcceptor;
 
 use crate::attempt::TlsVersion;
-use crate::engine::tls::BoxStream;
+use crate::engine::tls::{rustls_negotiated, BoxStream};
 use crate::report::{Failure, FailureClass, Stage};
 
 /// What the client leg's TLS negotiated.
@@ -83,15 +83,7 @@ pub async fn accept_tls(
         .accept(tcp)
         .await
         .map_err(|e| client_io(Stage::Tls, &e))?;
-    let (_, connection) = stream.get_ref();
-    let version = match connection.protocol_version() {
-        Some(rustls::ProtocolVersion::TLSv1_3) => TlsVersion::Tls13,
-        _ => TlsVersion::Tls12,
-    };
-    let cipher = connection
-        .negotiated_cipher_suite()
-        .map(|s| format!("{:?}", s.suite()))
-        .unwrap_or_default();
+    let (version, cipher) = rustls_negotiated(stream.get_ref().1);
     Ok((Box::new(stream), ClientTls { version, cipher }))
 }
 

@@ -112,92 +112,85 @@ pub async fn serve(
     events: &mut dyn Events,
     stop: impl Future<Output = ()>,
 ) -> (Stopped, Vec<SessionRecord>) {
+    // Sessions are spawned as local tasks: the engine's futures are not `Send`.
     LocalSet::new()
-        .run_until(serve_local(listener, config, options, events, stop))
-        .await
-}
+        .run_until(async move {
+            let max = options.max_sessions.max(1);
+            let mut sessions: JoinSet<SessionRecord> = JoinSet::new();
+            let mut who: HashMap<tokio::task::Id, (usize, SocketAddr)> = HashMap::new();
+            let mut records = Vec::new();
+            let mut accepted = 0usize;
+            let mut accepting = true;
+            tokio::pin!(stop);
 
-async fn serve_local(
-    listener: TcpListener,
-    config: Rc<BridgeConfig>,
-    options: ServeOptions,
-    events: &mut dyn Events,
-    stop: impl Future<Output = ()>,
-) -> (Stopped, Vec<SessionRecord>) {
-    let max = options.max_sessions.max(1);
-    let mut sessions: JoinSet<SessionRecord> = JoinSet::new();
-    let mut who: HashMap<tokio::task::Id, (usize, SocketAddr)> = HashMap::new();
-    let mut records = Vec::new();
-    let mut accepted = 0usize;
-    let mut accepting = true;
-    tokio::pin!(stop);
-
-    loop {
-        if !accepting && sessions.is_empty() {
-            return (Stopped::Once, records);
-        }
-        tokio::select! {
-            () = &mut stop => {
-                let cut = sessions.len();
-                // Dropping a session's task drops both legs' sockets: the client and the
-                // server see the connection close.
-                sessions.shutdown().await;
-                return (Stopped::Interrupted { cut }, records);
-            }
-            joined = sessions.join_next_with_id(), if !sessions.is_empty() => {
-                let record = match joined {
-                    Some(Ok((id, record))) => {
-                        who.remove(&id);
-                        record
+            loop {
+                if !accepting && sessions.is_empty() {
+                    return (Stopped::Once, records);
+                }
+                tokio::select! {
+                    () = &mut stop => {
+                        let cut = sessions.len();
+                        // Dropping a session's task drops both legs' sockets: the client and the
+                        // server see the connection close.
+                        sessions.shutdown().await;
+                        return (Stopped::Interrupted { cut }, records);
                     }
-                    Some(Err(error)) => {
-                        let (number, client) = who.remove(&error.id()).unwrap_or((0, unspecified()));
-                        panicked(number, client, &error)
-                    }
-                    None => continue,
-                };
-                events.ended(&record);
-                records.push(record);
-            }
-            accepted_conn = listener.accept(), if accepting => {
-                match accepted_conn {
-                    Ok((stream, client)) => {
-                        if sessions.len() >= max {
-                            events.turned_away(client, sessions.len());
-                            drop(stream);
-                            continue;
-                        }
-                        accepted += 1;
-                        let number = accepted;
-                        events.started(number, client);
-                        let config = config.clone();
-                        let task = async move {
-                            // A panic inside one session (a decoder deep in a dependency)
-                            // is that session's failure, not the bridge's.
-                            std::panic::AssertUnwindSafe(carry(stream, client, number, &config))
-                                .catch_unwind()
-                                .await
-                                .unwrap_or_else(|_| {
-                                    let mut record = SessionRecord::new(number, client);
-                                    record.outcome = panic_outcome();
-                                    record
-                                })
+                    joined = sessions.join_next_with_id(), if !sessions.is_empty() => {
+                        let record = match joined {
+                            Some(Ok((id, record))) => {
+                                who.remove(&id);
+                                record
+                            }
+                            Some(Err(error)) => {
+                                let (number, client) = who.remove(&error.id()).unwrap_or((0, unspecified()));
+                                panicked(number, client, &error)
+                            }
+                            None => continue,
                         };
-                        let handle = sessions.spawn_local(task);
-                        who.insert(handle.id(), (number, client));
-                        if options.once {
-                            accepting = false;
-                        }
+                        events.ended(&record);
+                        records.push(record);
                     }
-                    Err(error) => {
-                        events.accept_failed(&error);
-                        // EMFILE and friends: give sessions a moment to end before retrying.
-                        tokio::time::sleep(Duration::from_millis(100)).await;
+                    accepted_conn = listener.accept(), if accepting => {
+                        match accepted_conn {
+                            Ok((stream, client)) => {
+                                if sessions.len() >= max {
+                                    events.turned_away(client, sessions.len());
+                                    drop(stream);
+                                    continue;
+                                }
+                                accepted += 1;
+                                let number = accepted;
+                                events.started(number, client);
+                                let config = config.clone();
+                                let task = async move {
+                                    // A panic inside one session (a decoder deep in a dependency)
+                                    // is that session's failure, not the bridge's.
+                                    std::panic::AssertUnwindSafe(carry(stream, client, number, &config))
+                                        .catch_unwind()
+                                        .await
+                                        .unwrap_or_else(|_| {
+                                            let mut record = SessionRecord::new(number, client);
+                                            record.outcome = panic_outcome();
+                                            record
+                                        })
+                                };
+                                let handle = sessions.spawn_local(task);
+                                who.insert(handle.id(), (number, client));
+                                if options.once {
+                                    accepting = false;
+                                }
+                            }
+                            Err(error) => {
+                                events.accept_failed(&error);
+                                // EMFILE and friends: give sessions a moment to end before retrying.
+                                tokio::time::sleep(Duration::from_millis(100)).await;
+                            }
+                        }
                     }
                 }
             }
-        }
-    }
+        })
+        .await
 }
 
 fn unspecified() -> SocketAddr {

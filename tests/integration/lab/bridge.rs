@@ -835,9 +835,10 @@ fn the_listener_is_loopback_unless_told_otherwise() {
     assert!(exposed.interrupt().success());
 }
 
-/// Local addresses of the listening TCP sockets on `port` (/proc/net/tcp).
-fn listening_on(port: u16) -> Vec<String> {
-    let mut found = Vec::new();
+/// Every TCP socket (/proc/net/tcp and tcp6) as (local address hex, local port, remote
+/// port, state hex: `0A` listening, `01` established).
+fn tcp_sockets() -> Vec<(String, u16, u16, String)> {
+    let mut sockets = Vec::new();
     for file in ["/proc/net/tcp", "/proc/net/tcp6"] {
         for line in std::fs::read_to_string(file)
             .unwrap_or_default()
@@ -845,47 +846,38 @@ fn listening_on(port: u16) -> Vec<String> {
             .skip(1)
         {
             let cols: Vec<&str> = line.split_whitespace().collect();
-            let (Some(local), Some(state)) = (cols.get(1), cols.get(3)) else {
-                continue;
+            let endpoint = |i: usize| {
+                let (address, port) = cols.get(i)?.rsplit_once(':')?;
+                Some((address.to_owned(), u16::from_str_radix(port, 16).ok()?))
             };
-            let Some((address, hex_port)) = local.split_once(':') else {
-                continue;
-            };
-            if *state != "0A" || u16::from_str_radix(hex_port, 16) != Ok(port) {
-                continue;
+            if let (Some((address, local)), Some((_, remote)), Some(state)) =
+                (endpoint(1), endpoint(2), cols.get(3))
+            {
+                sockets.push((address, local, remote, (*state).to_owned()));
             }
-            found.push(match address.len() {
-                8 => {
-                    let n = u32::from_str_radix(address, 16).unwrap();
-                    std::net::Ipv4Addr::from(n.swap_bytes()).to_string()
-                }
-                _ => address.to_owned(),
-            });
         }
     }
-    found
+    sockets
 }
 
-/// TCP connections in state ESTABLISHED with `port` at either end (/proc/net/tcp).
+/// Local addresses of the listening TCP sockets on `port`, IPv4 ones dotted.
+fn listening_on(port: u16) -> Vec<String> {
+    tcp_sockets()
+        .into_iter()
+        .filter(|(_, local, _, state)| *local == port && state == "0A")
+        .map(|(address, ..)| match u32::from_str_radix(&address, 16) {
+            Ok(n) if address.len() == 8 => std::net::Ipv4Addr::from(n.swap_bytes()).to_string(),
+            _ => address,
+        })
+        .collect()
+}
+
+/// TCP connections in state ESTABLISHED with `port` at either end.
 fn established_with(port: u16) -> usize {
-    let mut count = 0;
-    for file in ["/proc/net/tcp", "/proc/net/tcp6"] {
-        for line in std::fs::read_to_string(file)
-            .unwrap_or_default()
-            .lines()
-            .skip(1)
-        {
-            let cols: Vec<&str> = line.split_whitespace().collect();
-            let ports = [cols.get(1), cols.get(2)].map(|c| {
-                c.and_then(|c| c.rsplit_once(':'))
-                    .and_then(|(_, p)| u16::from_str_radix(p, 16).ok())
-            });
-            if cols.get(3) == Some(&"01") && ports.contains(&Some(port)) {
-                count += 1;
-            }
-        }
-    }
-    count
+    tcp_sockets()
+        .into_iter()
+        .filter(|(_, local, remote, state)| state == "01" && (*local == port || *remote == port))
+        .count()
 }
 
 #[test]
@@ -1052,13 +1044,7 @@ fn an_rdp_file_points_at_the_bridge_without_a_password() {
         &[0xff, 0xfe],
         "UTF-16LE with BOM, as mstsc writes"
     );
-    let text: String = char::decode_utf16(
-        bytes[2..]
-            .chunks_exact(2)
-            .map(|p| u16::from_le_bytes([p[0], p[1]])),
-    )
-    .map(|c| c.unwrap_or('?'))
-    .collect();
+    let text = rdpshim_profiles::rdpfile::decode(&bytes).unwrap().text;
     assert!(
         text.contains(&format!("full address:s:{}", bridge.listen)),
         "{text}"
