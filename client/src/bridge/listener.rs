@@ -1,6 +1,7 @@
 //! The bridge's listening socket and its sessions: accept, carry at most `max_sessions` at
-//! once (one by default: a second client is turned away at once rather than left waiting),
-//! stop after the first session with `--once`, stop on Ctrl-C or SIGTERM.
+//! once (one by default: a client beyond it waits [`SLOT_GRACE`] for a slot, then is
+//! turned away rather than left hanging), stop after the first session with `--once`,
+//! stop on Ctrl-C or SIGTERM.
 //!
 //! This and the client leg are the only places outside the engine that touch sockets, and
 //! they only *accept*: every outbound connection (the server leg) is the engine's.
@@ -15,8 +16,9 @@ use std::rc::Rc;
 use std::time::Duration;
 
 use futures_util::FutureExt as _;
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpStream};
 use tokio::task::{JoinSet, LocalSet};
+use tokio::time::Instant;
 
 use super::record::{Outcome, SessionRecord};
 use super::session::carry;
@@ -103,6 +105,61 @@ impl Interrupt {
     }
 }
 
+/// How long a client that arrives while all sessions run waits for one to end before it
+/// is turned away: a client reconnecting right after its previous session (the window
+/// closed and reopened, mstsc's automatic reconnection) lands while the bridge is still
+/// closing that session's server leg.
+pub const SLOT_GRACE: Duration = Duration::from_secs(2);
+
+/// The running sessions, as local tasks (the engine's futures are not `Send`).
+struct Sessions {
+    tasks: JoinSet<SessionRecord>,
+    who: HashMap<tokio::task::Id, (usize, SocketAddr)>,
+    started: usize,
+}
+
+impl Sessions {
+    fn start(
+        &mut self,
+        stream: TcpStream,
+        client: SocketAddr,
+        config: &Rc<BridgeConfig>,
+        events: &mut dyn Events,
+    ) {
+        self.started += 1;
+        let number = self.started;
+        events.started(number, client);
+        let config = config.clone();
+        let task = async move {
+            // A panic inside one session (a decoder deep in a dependency) is that
+            // session's failure, not the bridge's.
+            std::panic::AssertUnwindSafe(carry(stream, client, number, &config))
+                .catch_unwind()
+                .await
+                .unwrap_or_else(|_| panicked(number, client))
+        };
+        let handle = self.tasks.spawn_local(task);
+        self.who.insert(handle.id(), (number, client));
+    }
+
+    /// The record of a session that ended (`None` when none runs).
+    async fn next_ended(&mut self) -> Option<SessionRecord> {
+        match self.tasks.join_next_with_id().await? {
+            Ok((id, record)) => {
+                self.who.remove(&id);
+                Some(record)
+            }
+            Err(error) => {
+                let (number, client) = self
+                    .who
+                    .remove(&error.id())
+                    .unwrap_or((0, SocketAddr::from(([0, 0, 0, 0], 0))));
+                Some(panicked(number, client))
+            }
+        }
+    }
+}
+
 /// Accepts and carries sessions until `stop` resolves or (`--once`) the first one ends.
 /// Returns the records of every session that ended, in the order they ended.
 pub async fn serve(
@@ -112,77 +169,57 @@ pub async fn serve(
     events: &mut dyn Events,
     stop: impl Future<Output = ()>,
 ) -> (Stopped, Vec<SessionRecord>) {
-    // Sessions are spawned as local tasks: the engine's futures are not `Send`.
-    LocalSet::new()
-        .run_until(async move {
-            let max = options.max_sessions.max(1);
-            let mut sessions: JoinSet<SessionRecord> = JoinSet::new();
-            let mut who: HashMap<tokio::task::Id, (usize, SocketAddr)> = HashMap::new();
-            let mut records = Vec::new();
-            let mut accepted = 0usize;
-            let mut accepting = true;
-            tokio::pin!(stop);
-
+    let max = options.max_sessions.max(1);
+    let mut sessions = Sessions {
+        tasks: JoinSet::new(),
+        who: HashMap::new(),
+        started: 0,
+    };
+    let mut records = Vec::new();
+    // A client that arrived at the limit, waiting (at most SLOT_GRACE) for a slot.
+    let mut waiting: Option<(TcpStream, SocketAddr, Instant)> = None;
+    tokio::pin!(stop);
+    let local = LocalSet::new();
+    local
+        .run_until(async {
             loop {
-                if !accepting && sessions.is_empty() {
+                let accepting = !(options.once && sessions.started > 0);
+                if !accepting && sessions.tasks.is_empty() {
                     return (Stopped::Once, records);
                 }
+                let grace_over = waiting.as_ref().map(|(_, _, until)| *until);
                 tokio::select! {
                     () = &mut stop => {
-                        let cut = sessions.len();
-                        // Dropping a session's task drops both legs' sockets: the client and the
-                        // server see the connection close.
-                        sessions.shutdown().await;
+                        let cut = sessions.tasks.len();
+                        // Dropping a session's task drops both legs' sockets: the client
+                        // and the server see the connection close.
+                        sessions.tasks.shutdown().await;
                         return (Stopped::Interrupted { cut }, records);
                     }
-                    joined = sessions.join_next_with_id(), if !sessions.is_empty() => {
-                        let record = match joined {
-                            Some(Ok((id, record))) => {
-                                who.remove(&id);
-                                record
-                            }
-                            Some(Err(error)) => {
-                                let (number, client) = who.remove(&error.id()).unwrap_or((0, unspecified()));
-                                panicked(number, client, &error)
-                            }
-                            None => continue,
-                        };
+                    Some(record) = sessions.next_ended(), if !sessions.tasks.is_empty() => {
                         events.ended(&record);
                         records.push(record);
+                        if let Some((stream, client, _)) = waiting.take() {
+                            sessions.start(stream, client, &config, events);
+                        }
                     }
-                    accepted_conn = listener.accept(), if accepting => {
-                        match accepted_conn {
+                    () = sleep_until(grace_over), if grace_over.is_some() => {
+                        if let Some((stream, client, _)) = waiting.take() {
+                            events.turned_away(client, sessions.tasks.len());
+                            drop(stream);
+                        }
+                    }
+                    accepted = listener.accept(), if accepting && waiting.is_none() => {
+                        match accepted {
+                            Ok((stream, client)) if sessions.tasks.len() >= max => {
+                                waiting = Some((stream, client, Instant::now() + SLOT_GRACE));
+                            }
                             Ok((stream, client)) => {
-                                if sessions.len() >= max {
-                                    events.turned_away(client, sessions.len());
-                                    drop(stream);
-                                    continue;
-                                }
-                                accepted += 1;
-                                let number = accepted;
-                                events.started(number, client);
-                                let config = config.clone();
-                                let task = async move {
-                                    // A panic inside one session (a decoder deep in a dependency)
-                                    // is that session's failure, not the bridge's.
-                                    std::panic::AssertUnwindSafe(carry(stream, client, number, &config))
-                                        .catch_unwind()
-                                        .await
-                                        .unwrap_or_else(|_| {
-                                            let mut record = SessionRecord::new(number, client);
-                                            record.outcome = panic_outcome();
-                                            record
-                                        })
-                                };
-                                let handle = sessions.spawn_local(task);
-                                who.insert(handle.id(), (number, client));
-                                if options.once {
-                                    accepting = false;
-                                }
+                                sessions.start(stream, client, &config, events);
                             }
                             Err(error) => {
                                 events.accept_failed(&error);
-                                // EMFILE and friends: give sessions a moment to end before retrying.
+                                // EMFILE and friends: let sessions end before retrying.
                                 tokio::time::sleep(Duration::from_millis(100)).await;
                             }
                         }
@@ -193,23 +230,22 @@ pub async fn serve(
         .await
 }
 
-fn unspecified() -> SocketAddr {
-    SocketAddr::from(([0, 0, 0, 0], 0))
+async fn sleep_until(deadline: Option<Instant>) {
+    if let Some(deadline) = deadline {
+        tokio::time::sleep_until(deadline).await;
+    }
 }
 
-fn panic_outcome() -> Outcome {
-    Outcome::Failed {
+/// The record of a session whose task panicked.
+fn panicked(number: usize, client: SocketAddr) -> SessionRecord {
+    let mut record = SessionRecord::new(number, client);
+    record.outcome = Outcome::Failed {
         side: Side::Client,
         failure: Failure::new(
             Stage::Mcs,
             FailureClass::ProtocolError,
             "the session's task panicked (a bug in rdpshim or a library it uses)",
         ),
-    }
-}
-
-fn panicked(number: usize, client: SocketAddr, _error: &tokio::task::JoinError) -> SessionRecord {
-    let mut record = SessionRecord::new(number, client);
-    record.outcome = panic_outcome();
+    };
     record
 }

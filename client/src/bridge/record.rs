@@ -71,6 +71,13 @@ pub struct SessionRecord {
     pub to_server: u64,
     pub to_client: u64,
     pub phases: Vec<(Phase, Duration)>,
+    /// Handshake time spent waiting on the server leg (its X.224, TLS, CredSSP and MCS
+    /// Connect Response): what a client straight to the server would wait for too.
+    pub server_leg: Duration,
+    /// Handshake time the bridge itself adds on the client's critical path: the client
+    /// leg's TLS beyond the server leg's (they run at once), CredSSP with the client, the
+    /// GCC rewrites. (Forwarding each later round trip is one more loopback hop.)
+    pub own: Duration,
     pub duration: Duration,
     pub outcome: Outcome,
 }
@@ -89,6 +96,8 @@ impl SessionRecord {
             to_server: 0,
             to_client: 0,
             phases: Vec::new(),
+            server_leg: Duration::ZERO,
+            own: Duration::ZERO,
             duration: Duration::ZERO,
             outcome: Outcome::Refused {
                 reason: "not started".into(),
@@ -225,6 +234,8 @@ impl SessionRecord {
             "bytes_to_server": self.to_server,
             "bytes_to_client": self.to_client,
             "phases_ms": phases,
+            "server_leg_ms": crate::report::millis(self.server_leg),
+            "bridge_own_ms": crate::report::millis(self.own),
             "ms": crate::report::millis(self.duration),
         })
     }

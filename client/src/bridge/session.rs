@@ -63,6 +63,13 @@ pub async fn carry(
     record
 }
 
+/// `work`'s output and how long it took.
+async fn timed<T>(work: impl std::future::Future<Output = T>) -> (T, Duration) {
+    let started = Instant::now();
+    let output = work.await;
+    (output, started.elapsed())
+}
+
 /// A step under a time limit; past it, a `timeout` failure on `side` at `stage`.
 async fn bounded<T>(
     side: Side,
@@ -134,7 +141,9 @@ async fn run(
         protocol: to_server,
         correlation_info: request.correlation_info.clone(),
     };
-    let negotiated = match server_leg::negotiate(spec, &server_request).await {
+    let (negotiated, took) = timed(server_leg::negotiate(spec, &server_request)).await;
+    record.server_leg += took;
+    let negotiated = match negotiated {
         Ok(negotiated) => negotiated,
         Err(failure) => {
             if let FailureClass::NegotiationFailure(code) = failure.class {
@@ -169,7 +178,11 @@ async fn run(
         "the client did not complete TLS",
         client_leg::accept_tls(client_tcp, &client_leftover, config.identity.tls_config()),
     );
-    let (client_tls, secured) = tokio::join!(client_tls, negotiated.secure(spec));
+    let ((client_tls, client_took), (secured, server_took)) =
+        tokio::join!(timed(client_tls), timed(negotiated.secure(spec)));
+    // The two handshakes overlap: the bridge adds only what the client's takes longer.
+    record.server_leg += server_took;
+    record.own += client_took.saturating_sub(server_took);
     let (client_stream, client_facts) = client_tls?;
     record.client_tls = Some(client_facts);
     let secured = secured.map_err(|f| Stop::Failed(Side::Server, f))?;
@@ -191,16 +204,17 @@ async fn run(
                 ),
             ));
         };
-        match client_credssp::verify(
+        let (verified, took) = timed(client_credssp::verify(
             &mut client,
             credentials,
             config.identity.public_key.clone(),
             record.client.ip().to_string(),
             hybrid_ex,
             t.credssp,
-        )
-        .await
-        {
+        ))
+        .await;
+        record.own += took;
+        match verified {
             Ok(()) => mark(record, Phase::ClientCredssp),
             Err(failure) if failure.class == FailureClass::AuthFailed => {
                 return Err(Stop::Refused(failure.detail));
@@ -208,7 +222,9 @@ async fn run(
             Err(failure) => return Err(Stop::Failed(Side::Client, failure)),
         }
     }
-    let ready = match secured.authenticate(spec).await {
+    let (ready, took) = timed(secured.authenticate(spec)).await;
+    record.server_leg += took;
+    let ready = match ready {
         Ok(ready) => ready,
         Err(failure) => {
             if hybrid_ex {
@@ -234,13 +250,17 @@ async fn run(
 
     // 7. MCS Connect Initial and Response, rewritten.
     let mut server = TokioFramed::new_with_leftover(ready.stream, ready.leftover);
+    let (mut rewriting, mut waiting) = (Duration::ZERO, Duration::ZERO);
     let exchange = async {
         let (_, initial) = client
             .read_pdu()
             .await
             .map_err(|e| (Side::Client, client_io(Stage::Mcs, &e)))?;
+        let started = Instant::now();
         let rewritten = gcc::connect_initial(&initial, ready.selected)
             .map_err(|e| (Side::Client, mcs_failure(e)))?;
+        rewriting += started.elapsed();
+        let started = Instant::now();
         server
             .write_all(&rewritten.bytes)
             .await
@@ -249,8 +269,11 @@ async fn run(
             .read_pdu()
             .await
             .map_err(|e| (Side::Server, server_io(&e)))?;
+        waiting += started.elapsed();
+        let started = Instant::now();
         let patched = gcc::connect_response(&response, request.protocol)
             .map_err(|e| (Side::Server, mcs_failure(e)))?;
+        rewriting += started.elapsed();
         client
             .write_all(&patched.bytes)
             .await
@@ -275,6 +298,8 @@ async fn run(
         }
     };
     record.changes = changes;
+    record.own += rewriting;
+    record.server_leg += waiting;
     mark(record, Phase::Mcs);
 
     // 8. The session itself.

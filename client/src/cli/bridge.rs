@@ -60,7 +60,7 @@ pub struct BridgeOptions {
     #[arg(long)]
     pub once: bool,
 
-    /// Sessions carried at once; another client is turned away.
+    /// Sessions carried at once; another client waits 2 s for one to end, then is turned away.
     #[arg(long, value_name = "N", default_value = "1", value_parser = clap::value_parser!(u16).range(1..=64))]
     pub max_sessions: u16,
 

@@ -894,6 +894,16 @@ fn a_dead_server_disconnects_the_client_and_a_dead_client_closes_the_server_leg(
     wait_for_desktop(&x, &mut client, Desktop::XrdpLogin, Duration::from_secs(30))
         .unwrap_or_else(|e| panic!("{e}\n{}", bridge.stderr()));
     assert!(established_with(server.port) > 0, "the server leg is up");
+
+    // One session at a time: a second client waits for a slot, then is turned away.
+    let second = rdpshim_client(&bridge.listen, server.dir(), &["--nla", "off"], None);
+    assert_eq!(second["connected"], false, "{second}");
+    let (_, away) = bridge
+        .wait_event("turned-away", Duration::from_secs(10))
+        .unwrap_or_else(|| panic!("no turned-away event:\n{}", bridge.stderr()));
+    assert_eq!(away["active"], 1, "{away}");
+    assert!(client.running(), "the first session goes on");
+
     let killed = Instant::now();
     client.kill();
     let (at, session) = bridge
