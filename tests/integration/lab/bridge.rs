@@ -466,6 +466,27 @@ fn wait_for_desktop(
     ))
 }
 
+/// Runs xfreerdp with `args` (password on stdin if given) until it draws `desktop`, closes
+/// it, and returns the bridge's record of that session, which must say "carried".
+fn carried_session(
+    x: &Xvfb,
+    bridge: &mut Bridge,
+    dir: &Path,
+    args: &[String],
+    password: Option<&str>,
+    desktop: Desktop,
+) -> Value {
+    let mut client = XFreeRdp::start(x, dir, args, password);
+    wait_for_desktop(x, &mut client, desktop, Duration::from_secs(30))
+        .unwrap_or_else(|e| panic!("{e}\n{}", bridge.stderr()));
+    client.kill();
+    let (_, session) = bridge
+        .wait_event("session", Duration::from_secs(10))
+        .unwrap_or_else(|| panic!("no session record:\n{}", bridge.stderr()));
+    assert_eq!(session["outcome"], "carried", "{session}");
+    session
+}
+
 /// Draws `kind`'s desktop in xfreerdp through the bridge; for xrdp, also types into the
 /// login screen and sees it change. Before that, the same xfreerdp command straight to
 /// the server, whose outcome is returned (true: it drew the desktop too).
@@ -717,19 +738,14 @@ fn a_wrong_password_is_refused_although_the_bridge_holds_the_right_one() {
     assert_eq!(session["outcome"], "refused", "{session}");
 
     // The right password still gets in afterwards.
-    let mut client = XFreeRdp::start(&x, server.dir(), &args, Some(&server.password));
-    wait_for_desktop(
+    let session = carried_session(
         &x,
-        &mut client,
+        &mut bridge,
+        server.dir(),
+        &args,
+        Some(&server.password),
         Desktop::ShadowPlaid,
-        Duration::from_secs(30),
-    )
-    .unwrap_or_else(|e| panic!("{e}\n{}", bridge.stderr()));
-    client.kill();
-    let (_, session) = bridge
-        .wait_event("session", Duration::from_secs(10))
-        .unwrap();
-    assert_eq!(session["outcome"], "carried", "{session}");
+    );
     assert!(
         session["phases_ms"].get("server-credssp").is_some(),
         "{session}"
@@ -792,19 +808,14 @@ fn a_server_without_nla_gets_no_credentials_and_the_client_leg_is_tls_only() {
     // A TLS client is carried with no CredSSP on either leg.
     let x = Xvfb::start();
     let args = xfreerdp_args(&bridge.listen, Some(&bridge.fingerprint), None);
-    let mut client = XFreeRdp::start(&x, server.dir(), &args, None);
-    wait_for_desktop(
+    let session = carried_session(
         &x,
-        &mut client,
+        &mut bridge,
+        server.dir(),
+        &args,
+        None,
         Desktop::ShadowPlaid,
-        Duration::from_secs(30),
-    )
-    .unwrap_or_else(|e| panic!("{e}\n{}", bridge.stderr()));
-    client.kill();
-    let (_, session) = bridge
-        .wait_event("session", Duration::from_secs(10))
-        .unwrap();
-    assert_eq!(session["outcome"], "carried", "{session}");
+    );
     assert_eq!(session["server_leg"]["protocol"], "ssl", "{session}");
     assert_eq!(session["client_leg"]["protocol"], "ssl", "{session}");
     assert!(
@@ -1072,15 +1083,14 @@ fn an_rdp_file_points_at_the_bridge_without_a_password() {
         rdp.display().to_string(),
         format!("/cert:deny,fingerprint:sha256:{}", bridge.fingerprint),
     ];
-    let mut client = XFreeRdp::start(&x, server.dir(), &args, Some(&server.password));
-    wait_for_desktop(
+    carried_session(
         &x,
-        &mut client,
+        &mut bridge,
+        server.dir(),
+        &args,
+        Some(&server.password),
         Desktop::ShadowPlaid,
-        Duration::from_secs(30),
-    )
-    .unwrap_or_else(|e| panic!("{e}\n{}", bridge.stderr()));
-    client.kill();
+    );
     assert!(bridge.interrupt().success());
 }
 
