@@ -1,4 +1,4 @@
-# What the bench scripts share; sourced by run.sh, diagnose.sh and matrix.sh, not run.
+# What the bench scripts share; sourced by run.sh, diagnose.sh, matrix.sh and bridge.sh, not run.
 # Paths, logging, usage from the script's header, dependency checks, the release binary, a
 # private work dir whose lab servers are stopped on any exit, free loopback ports, lab
 # servers started with retries, warm-up plus interleaved measured rounds, and the facts

@@ -15,10 +15,12 @@
 //! - [`advice`]: human warnings derived from a report;
 //! - [`terminal`]: server text made safe for a terminal;
 //! - [`diagnose`]: findings without credentials and a verdict per known cause of failure;
-//! - [`matrix`]: the regression harness over hosts x configurations.
+//! - [`matrix`]: the regression harness over hosts x configurations;
+//! - [`bridge`]: the user's own RDP client reaches the server through rdpshim.
 
 pub mod advice;
 pub mod attempt;
+pub mod bridge;
 pub mod diagnose;
 pub mod engine;
 pub mod host;

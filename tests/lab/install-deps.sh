@@ -12,7 +12,8 @@ packages=(
     freerdp2-x11        # xfreerdp: the reference client for checks by hand
     xvfb                # X display for the shadow kinds
     x11-xserver-utils   # xsetroot: non-uniform root window
-    x11-apps            # xclock on the shadow screen, xwd for screenshots
+    x11-apps            # xclock on the shadow screen, xwd for screenshots (bridge tests)
+    xdotool             # lab tests (bridge): find the xfreerdp window, type into it
     iproute2            # ip netns/veth, ss
     iptables            # netns-drop / netns-reject
     openssl             # certificates

@@ -1,16 +1,18 @@
 //! Every flag of every subcommand, defined once (clap derive), with the groups several
-//! share in [`super::flags`]. These types stop at the CLI: `request.rs` turns `connect`'s
-//! into the library's request at one boundary, the other subcommands read theirs in their
-//! own module, and nothing below sees clap.
+//! share in [`super::flags`] (and [`Connection`], the flags of finding a configuration,
+//! shared by `connect` and `bridge`). These types stop at the CLI: `request.rs` turns
+//! `connect`'s and `bridge`'s into the library's requests at one boundary, the other
+//! subcommands read theirs in their own module, and nothing below sees clap.
 
 use std::path::PathBuf;
 use std::time::Duration;
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::{ArgGroup, Args, Parser, Subcommand, ValueEnum};
 
 use super::exit;
 use super::flags::{
-    Address, AttemptLimit, CellLimit, Login, Output, ProbeLimit, Resolve, Target, Timeout,
+    Address, AttemptLimit, BridgeOptions, CellLimit, Login, Output, ProbeLimit, Resolve, Target,
+    Timeout,
 };
 use rdpshim::host::HostPort;
 
@@ -51,6 +53,10 @@ pub enum Command {
     /// outcomes, baselines to compare against, JUnit XML for CI.
     #[command(after_help = format!("{MATRIX_CONFIGURATIONS}\n\n{}", exit::help(exit::MATRIX)))]
     Matrix(Box<MatrixArgs>),
+    /// Find a working configuration as `connect` does, then let your own RDP client (mstsc,
+    /// Windows App, FreeRDP) reach the server through rdpshim over it.
+    #[command(after_help = format!("{BRIDGE_HELP}\n\n{}", exit::help(exit::BRIDGE)))]
+    Bridge(Box<BridgeArgs>),
     /// Print or write the man pages or shell completions (for packaging).
     #[command(hide = true)]
     Generate(GenerateArgs),
@@ -102,7 +108,27 @@ pub enum FloorArg {
 }
 
 #[derive(Debug, Args)]
+#[command(group(
+    ArgGroup::new("bridge_options")
+        .args(["listen", "once", "max_sessions", "rdp"])
+        .multiple(true)
+        .requires("bridge")
+))]
 pub struct ConnectArgs {
+    #[command(flatten)]
+    pub connection: Connection,
+
+    /// After connecting, keep a bridge open for your own RDP client (as `rdpshim bridge`).
+    #[arg(long)]
+    pub bridge: bool,
+
+    #[command(flatten)]
+    pub bridge_options: BridgeOptions,
+}
+
+/// Finding a working configuration: `connect`'s flags, which `bridge` takes too.
+#[derive(Debug, Args)]
+pub struct Connection {
     #[command(flatten)]
     pub target: Target,
 
@@ -179,8 +205,30 @@ pub struct ConnectArgs {
     #[arg(long)]
     pub no_save: bool,
 
+    // With a bridge: JSON Lines, connect's object first, then one object per bridge event.
     #[command(flatten)]
     pub output: Output,
+}
+
+// ---------------------------------------------------------------- bridge
+
+const BRIDGE_HELP: &str = "\
+The bridge finds the configuration as `connect` does (profile first, then the ladder, with the
+same --min-security, --accept-downgrade and --accept-new-cert rules), then listens on 127.0.0.1
+and a free port (--listen for another address). Your client speaks modern TLS to the bridge (its
+own certificate: compare the printed SHA-256 fingerprint); the bridge speaks whatever the server
+needs. For an NLA server, sign in with the same user name and password the bridge uses: it checks
+them before it uses its own. For a server without NLA you log on at the server's own login
+screen. Ctrl-C stops the bridge. With --json, standard output is JSON Lines: connect's object,
+then ready, connected, session, turned-away, accept-failed and stopped events.";
+
+#[derive(Debug, Args)]
+pub struct BridgeArgs {
+    #[command(flatten)]
+    pub connection: Connection,
+
+    #[command(flatten)]
+    pub options: BridgeOptions,
 }
 
 // ---------------------------------------------------------------- diagnose
@@ -380,7 +428,11 @@ mod tests {
 
     #[test]
     fn no_password_flag_exists() {
-        for command in [&["connect", "host"][..], &["matrix", "host"][..]] {
+        for command in [
+            &["connect", "host"][..],
+            &["bridge", "host"][..],
+            &["matrix", "host"][..],
+        ] {
             for flag in ["--password", "-p"] {
                 let mut args = command.to_vec();
                 args.extend([flag, "x"]);
@@ -393,6 +445,7 @@ mod tests {
     fn host_port_is_parsed_by_clap_for_every_subcommand() {
         for command in [
             &["connect"][..],
+            &["bridge"][..],
             &["diagnose"][..],
             &["matrix"][..],
             &["profile", "show"][..],
@@ -413,13 +466,15 @@ mod tests {
             let mut full = vec!["rdpshim"];
             full.extend_from_slice(args);
             match Cli::try_parse_from(full).expect("parses").command {
-                Command::Connect(c) => c.timeout.timeout,
+                Command::Connect(c) => c.connection.timeout.timeout,
+                Command::Bridge(b) => b.connection.timeout.timeout,
                 Command::Diagnose(d) => d.timeout.timeout,
                 Command::Matrix(m) => m.timeout.timeout,
                 other => panic!("no timeout: {other:?}"),
             }
         };
         assert_eq!(timeout(&["connect", "h"]), Duration::from_secs(10));
+        assert_eq!(timeout(&["bridge", "h"]), Duration::from_secs(10));
         assert_eq!(timeout(&["diagnose", "h"]), Duration::from_secs(4));
         assert_eq!(timeout(&["matrix", "h"]), Duration::from_secs(5));
         assert_eq!(
@@ -429,5 +484,25 @@ mod tests {
         assert!(!parses(&["diagnose", "h", "--timeout", "0.01"]));
         assert!(!parses(&["connect", "h", "--deadline", "x"]));
         assert!(!parses(&["matrix", "a", "--jobs", "0"]));
+    }
+
+    #[test]
+    fn bridge_flags_need_a_bridge() {
+        assert!(parses(&[
+            "connect", "h", "--bridge", "--once", "--listen", ":4000"
+        ]));
+        assert!(parses(&["bridge", "h", "--once", "--max-sessions", "3"]));
+        for flag in [
+            &["--once"][..],
+            &["--listen", "127.0.0.1:0"],
+            &["--max-sessions", "2"],
+            &["--rdp", "x.rdp"],
+        ] {
+            let mut args = vec!["connect", "h"];
+            args.extend_from_slice(flag);
+            assert!(!parses(&args), "{args:?} without --bridge");
+        }
+        assert!(!parses(&["bridge", "h", "--bridge"]));
+        assert!(!parses(&["bridge", "h", "--listen", "localhost:1"]));
     }
 }

@@ -1,36 +1,54 @@
 //! `rdpshim connect`: flags in, [`rdpshim::session::connect`] (the ladder from the host's
 //! profile, recorded back into it), the result out for people or as JSON, an exit code.
+//! `rdpshim bridge` (`bridge.rs`) starts with exactly this and goes on from its outcome.
 
 use std::io::Write as _;
 use std::process::ExitCode;
 
 use rdpshim::json::RunJson;
-use rdpshim::session::{self, SessionError};
+use rdpshim::session::{self, Outcome, SessionError};
 use rdpshim::terminal::escape;
+use rdpshim_profiles::ProfileStore;
+use tokio::runtime::Runtime;
 
-use super::args::ConnectArgs;
+use super::args::Connection;
 use super::progress::Console;
 use super::{exit, render, request};
 
-pub fn run(args: &ConnectArgs) -> ExitCode {
-    let request = match request::connect_request(args) {
-        Ok(request) => request,
-        Err(message) => return usage(&message),
-    };
+/// A finished connect, shown: what the bridge goes on from.
+pub struct Found {
+    /// The runtime the session ran on (the bridge's sessions run on it too).
+    pub runtime: Runtime,
+    pub outcome: Outcome,
+    /// The profile store, when there is a configuration directory.
+    pub store: Option<ProfileStore>,
+}
+
+pub fn run(args: &Connection) -> ExitCode {
+    match connect(args) {
+        Ok(found) => match &found.outcome.run.result {
+            Ok(_) => exit::connected(),
+            Err(verdict) => exit::for_verdict(verdict.kind),
+        },
+        Err(code) => code,
+    }
+}
+
+/// Runs the session for `args` and shows its result: warnings and the final line on
+/// stderr, the summary or the JSON object on stdout. `Err` is a usage error's exit code.
+pub fn connect(args: &Connection) -> Result<Found, ExitCode> {
+    let request = request::connect_request(args).map_err(|message| usage(&message))?;
     let json = args.output.json;
     let mut console = Console::new(json);
     let store = session::open_store(&mut console);
-    let runtime = match tokio::runtime::Builder::new_current_thread()
+    let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
-    {
-        Ok(runtime) => runtime,
-        Err(e) => return usage(&format!("cannot start the async runtime: {e}")),
-    };
+        .map_err(|e| usage(&format!("cannot start the async runtime: {e}")))?;
     let outcome = match runtime.block_on(session::connect(request, store.as_ref(), &mut console)) {
         Ok(outcome) => outcome,
         Err(error @ (SessionError::PasswordStdinNeedsUser | SessionError::Password(_))) => {
-            return usage(&error.to_string())
+            return Err(usage(&error.to_string()))
         }
     };
     let run = &outcome.run;
@@ -50,10 +68,12 @@ pub fn run(args: &ConnectArgs) -> ExitCode {
     } else if let (Ok(_), Some(step)) = (&run.result, run.steps.last()) {
         let _ = write!(stdout, "{}", render::summary(&step.report));
     }
-    match &run.result {
-        Ok(_) => exit::connected(),
-        Err(verdict) => exit::for_verdict(verdict.kind),
-    }
+    let _ = stdout.flush();
+    Ok(Found {
+        runtime,
+        outcome,
+        store,
+    })
 }
 
 fn usage(message: &str) -> ExitCode {

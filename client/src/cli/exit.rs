@@ -4,6 +4,7 @@
 use std::process::ExitCode;
 
 use rdpshim::planner::VerdictKind;
+use rdpshim::report::FailureClass;
 
 pub const CONNECTED: u8 = 0;
 pub const USAGE: u8 = 2;
@@ -15,9 +16,9 @@ pub const CERTIFICATE_CHANGED: u8 = 7;
 /// `rdpshim matrix --baseline`: a cell that was ok in the baseline fails now.
 pub const REGRESSION: u8 = 8;
 /// A local file or profile cannot be read or written: `import`, `profile ...`, an export's
-/// `-o`, a matrix baseline, configs, hosts or JUnit file (missing, not a regular file, a
-/// symbolic link, too large, does not parse as a profile or `.rdp` file, permissions, disk
-/// full).
+/// `-o`, a matrix baseline, configs, hosts or JUnit file, the bridge's certificate or its
+/// `--rdp` file (missing, not a regular file, a symbolic link, too large, does not parse as
+/// a profile or `.rdp` file, permissions, disk full).
 pub const LOCAL_FILE: u8 = 9;
 
 /// Codes and their meaning for one subcommand.
@@ -80,6 +81,40 @@ pub const MATRIX: Codes = &[
     ),
 ];
 
+/// `rdpshim bridge` (and `connect --bridge`): connect's codes while the configuration is
+/// found; afterwards, with `--once`, how the one session went.
+pub const BRIDGE: Codes = &[
+    (
+        CONNECTED,
+        "stopped by Ctrl-C; with --once: the session was carried until one side ended it",
+    ),
+    (USAGE, "usage error, or the --listen address cannot be used"),
+    (
+        AUTH_FAILED,
+        "authentication failed; with --once: the client was refused (wrong user name or password)",
+    ),
+    (
+        NO_WORKING_CONFIGURATION,
+        "no working configuration; with --once: the session failed before it started",
+    ),
+    (
+        UNREACHABLE,
+        "unreachable; with --once: the session's server leg could not reach the server",
+    ),
+    (
+        REFUSED_BY_POLICY,
+        "refused by policy (--min-security, or a possible downgrade against the profile)",
+    ),
+    (
+        CERTIFICATE_CHANGED,
+        "certificate changed (when connecting, or on a session's server leg)",
+    ),
+    (
+        LOCAL_FILE,
+        "the bridge's certificate or key, or the --rdp file, cannot be read or written",
+    ),
+];
+
 pub const PROFILE: Codes = &[
     (CONNECTED, "done"),
     (USAGE, "usage error"),
@@ -93,18 +128,18 @@ pub const PROFILE: Codes = &[
 pub const ALL: Codes = &[
     (CONNECTED, "success"),
     (USAGE, "usage error"),
-    (AUTH_FAILED, "connect: authentication failed"),
+    (AUTH_FAILED, "connect, bridge: authentication failed"),
     (
         NO_WORKING_CONFIGURATION,
-        "connect: no working configuration; diagnose: a blocking cause found",
+        "connect, bridge: no working configuration; diagnose: a blocking cause found",
     ),
-    (UNREACHABLE, "connect, diagnose: unreachable"),
-    (REFUSED_BY_POLICY, "connect: refused by policy"),
-    (CERTIFICATE_CHANGED, "connect: certificate changed"),
+    (UNREACHABLE, "connect, bridge, diagnose: unreachable"),
+    (REFUSED_BY_POLICY, "connect, bridge: refused by policy"),
+    (CERTIFICATE_CHANGED, "connect, bridge: certificate changed"),
     (REGRESSION, "matrix: a cell regressed against --baseline"),
     (
         LOCAL_FILE,
-        "profile, import, matrix: a local file or profile cannot be read or written",
+        "profile, import, matrix, bridge: a local file or profile cannot be read or written",
     ),
 ];
 
@@ -119,6 +154,17 @@ pub fn help(codes: Codes) -> String {
 
 pub fn for_verdict(kind: VerdictKind) -> ExitCode {
     ExitCode::from(verdict_code(kind))
+}
+
+/// What a failure means as an exit code, for a bridged session that ended before it
+/// started (`--once`): the verdict a connect would give for the same class.
+pub fn for_failure(class: &FailureClass) -> ExitCode {
+    ExitCode::from(match class {
+        FailureClass::AuthFailed | FailureClass::CredentialsRequired => AUTH_FAILED,
+        FailureClass::Dns | FailureClass::TcpRefused | FailureClass::TcpTimeout => UNREACHABLE,
+        FailureClass::CertificateChanged => CERTIFICATE_CHANGED,
+        _ => NO_WORKING_CONFIGURATION,
+    })
 }
 
 fn verdict_code(kind: VerdictKind) -> u8 {
@@ -153,7 +199,7 @@ mod tests {
             .take_while(|l| l.starts_with('|'))
             .filter_map(|l| l.trim_matches('|').split('|').next()?.trim().parse().ok())
             .collect();
-        for codes in [CONNECT, DIAGNOSE, MATRIX, PROFILE, ALL] {
+        for codes in [CONNECT, DIAGNOSE, MATRIX, BRIDGE, PROFILE, ALL] {
             for (code, meaning) in codes {
                 assert!(
                     listed.contains(code),
@@ -180,10 +226,12 @@ mod tests {
             VerdictKind::CertificateChanged,
         ] {
             let code = verdict_code(kind);
-            assert!(
-                CONNECT.iter().any(|(c, _)| *c == code),
-                "{kind:?} exits {code}, which connect --help does not list"
-            );
+            for (name, codes) in [("connect", CONNECT), ("bridge", BRIDGE)] {
+                assert!(
+                    codes.iter().any(|(c, _)| *c == code),
+                    "{kind:?} exits {code}, which {name} --help does not list"
+                );
+            }
         }
     }
 }

@@ -43,7 +43,8 @@ pub fn io_failure(stage: Stage, error: &io::Error) -> Failure {
     Failure::new(stage, class, detail)
 }
 
-fn io_class(error: &io::Error) -> FailureClass {
+/// What a failed read or write means: the peer closed or reset, a time-out, anything else.
+pub fn io_class(error: &io::Error) -> FailureClass {
     match error.kind() {
         io::ErrorKind::UnexpectedEof
         | io::ErrorKind::ConnectionReset

@@ -1,6 +1,7 @@
 //! The engine: one fully controlled connection attempt, TCP to first decoded frame.
 //!
-//! This is the only module that opens sockets. It takes an [`AttemptSpec`] and returns an
+//! This is the only module that opens connections (the bridge's listener only accepts, the
+//! gateway route gets its connections from [`open_tls_channel`]). It takes an [`AttemptSpec`] and returns an
 //! [`AttemptReport`]; it never retries and never decides what to try next (that is the
 //! planner's job), so every attempt is exactly the configuration it was asked to make.
 //!
@@ -18,6 +19,7 @@ mod first_frame;
 pub mod probe;
 mod screenshot;
 mod sequence;
+pub mod server_leg;
 pub mod tls;
 mod x224;
 
@@ -30,8 +32,15 @@ use tokio::time::Instant;
 
 use crate::attempt::{AttemptSpec, DialTarget};
 
-use crate::report::{AttemptReport, Connected, Failure, FailureClass, Stage, StageTime};
+use crate::report::{AttemptReport, Connected, Failure, Stage, StageTime};
+/// The SHA-256 fingerprint as users compare it (`AB:CD:...`), for the bridge's own certificate.
+pub use cert::fingerprint;
 pub use channel::{open_tls_channel, ChannelLimits, TlsChannel};
+/// How a read or write on a connection failed, for the bridge's legs: the server leg's
+/// (`io_failure`, worded for the server) and the client leg's (`io_class`).
+pub use classify::{io_class, io_failure};
+/// A stage under its time limit, for the bridge's steps between the engine's.
+pub(crate) use deadline::bounded;
 /// Resolution under a time limit, for callers that need addresses before any attempt
 /// (the matrix dials by IP; diagnose lists every address).
 pub use dial::resolve;
@@ -165,18 +174,7 @@ async fn attempt(
     observed.tls = Some(upgraded.session.clone());
     let inspected = channel::inspect(&upgraded.certificate_der)?;
     observed.certificate = Some(inspected.info.clone());
-    if let Some(pinned) = &spec.pinned_certificate {
-        if !pinned.eq_ignore_ascii_case(&inspected.info.sha256) {
-            return Err(Failure::new(
-                Stage::Tls,
-                FailureClass::CertificateChanged,
-                format!(
-                    "the server certificate changed: pinned {pinned}, presented {}; nothing was sent",
-                    inspected.info.sha256
-                ),
-            ));
-        }
-    }
+    cert::check_pin(spec.pinned_certificate.as_deref(), &inspected.info)?;
 
     let should_upgrade = skip_connect_begin(&mut connector);
     let _upgraded = mark_as_upgraded(should_upgrade, &mut connector);

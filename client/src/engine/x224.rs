@@ -64,23 +64,14 @@ async fn exchange<S: AsyncStream>(
         .await
         .map_err(|e| io_failure(Stage::X224, &e))?;
 
-    if let Ok(X224(ConnectionConfirm::Response { protocol, .. })) =
-        ironrdp_core::decode::<X224<ConnectionConfirm>>(&confirm)
-    {
-        if protocol.is_standard_rdp_security() {
-            return Err(Failure::new(
-                Stage::X224,
-                FailureClass::RdpSecuritySelected,
-                "the server selected Standard RDP Security (no TLS, no NLA); rdpshim does not downgrade to it",
-            ));
-        }
-        if let ClientConnectorState::ConnectionInitiationWaitConfirm { requested_protocol } =
-            connector.state
-        {
-            if let Some(failure) = unrequested(protocol, requested_protocol) {
-                return Err(failure);
-            }
-        }
+    if let (
+        Ok(X224(ConnectionConfirm::Response { protocol, .. })),
+        ClientConnectorState::ConnectionInitiationWaitConfirm { requested_protocol },
+    ) = (
+        ironrdp_core::decode::<X224<ConnectionConfirm>>(&confirm),
+        &connector.state,
+    ) {
+        check_selection(protocol, *requested_protocol)?;
     }
 
     buf.clear();
@@ -99,6 +90,27 @@ async fn exchange<S: AsyncStream>(
                 ironrdp_connector::State::name(other)
             ),
         )),
+    }
+}
+
+/// The two selections the connector cannot be left to judge: Standard RDP Security (which
+/// rdpshim does not downgrade to) and one protocol the request did not offer (see
+/// [`unrequested`]). The attempt's X.224 and a bridge's server leg (`server_leg.rs`, which
+/// sends its client's request instead of the connector's) both judge a selection here.
+pub(super) fn check_selection(
+    selected: SecurityProtocol,
+    requested: SecurityProtocol,
+) -> Result<(), Failure> {
+    if selected.is_standard_rdp_security() {
+        return Err(Failure::new(
+            Stage::X224,
+            FailureClass::RdpSecuritySelected,
+            "the server selected Standard RDP Security (no TLS, no NLA); rdpshim does not downgrade to it",
+        ));
+    }
+    match unrequested(selected, requested) {
+        Some(failure) => Err(failure),
+        None => Ok(()),
     }
 }
 

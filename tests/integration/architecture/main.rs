@@ -81,7 +81,9 @@ fn diagnose_verdicts_are_pure() {
 }
 
 #[test]
-fn only_the_engine_opens_sockets_or_speaks_tls() {
+fn only_the_engine_and_the_bridge_touch_sockets_or_speak_tls() {
+    // The engine connects (and does client TLS); the bridge listens and does server TLS
+    // (its own certificate, made with openssl); nothing else names a socket or TLS.
     let forbidden = [
         "tokio::net",
         "TcpStream",
@@ -94,10 +96,107 @@ fn only_the_engine_opens_sockets_or_speaks_tls() {
     ];
     for dir in ["client/src", "planner/src", "profiles/src"] {
         assert_none(
-            offenders(dir, &forbidden, &["client/src/engine/"]),
-            "network code outside the engine",
+            offenders(
+                dir,
+                &forbidden,
+                &["client/src/engine/", "client/src/bridge/"],
+            ),
+            "network code outside the engine and the bridge",
         );
     }
+}
+
+#[test]
+fn the_bridge_only_accepts_every_outbound_connection_is_the_engines() {
+    // bridge/ listens and speaks TLS as a server; dialling, resolving and client-side TLS
+    // (the server leg) are engine::server_leg's, so every outbound connection goes through
+    // the engine's timeouts, TLS stacks and certificate pinning.
+    assert_none(
+        offenders(
+            "client/src/bridge",
+            &[
+                "TcpStream::connect",
+                "TcpSocket",
+                "UdpSocket",
+                "lookup_host",
+                "to_socket_addrs",
+                "TlsConnector",
+                "SslConnector",
+                "ClientConfig",
+                "tls::upgrade",
+                "open_tls_channel",
+                "dial::",
+            ],
+            &[],
+        ),
+        "the bridge dials or speaks client TLS itself",
+    );
+}
+
+#[test]
+fn the_bridge_reads_only_bounded_frames() {
+    // Before the splice every read is one frame: a TPKT (`read_pdu`, 16-bit length) or a
+    // TSRequest through `CappedTsRequest` (sspi's own hint waits on a malformed length);
+    // the splice reads into its fixed buffers. Nothing reads to the end or grows a buffer.
+    assert_none(
+        offenders(
+            "client/src/bridge",
+            &[
+                "read_to_end",
+                "read_to_string",
+                "copy_bidirectional",
+                "read_buf(",
+                "BufReader",
+                "extend_from_slice",
+            ],
+            &[],
+        ),
+        "an unbounded read in the bridge",
+    );
+    let mut hints = Vec::new();
+    for source in sources("client/src/bridge") {
+        for (line, text) in source.lines_with("read_by_hint(") {
+            if !text.contains("CappedTsRequest") {
+                hints.push(format!("{}:{line}: {text}", source.path));
+            }
+        }
+    }
+    assert_none(hints, "a read in the bridge whose frame size is not capped");
+}
+
+#[test]
+fn the_bridge_checks_the_client_before_it_authenticates_to_the_server() {
+    // The bridge never gives anyone a session they could not get without it: in the
+    // session's order, the client's CredSSP check comes before the server leg's CredSSP,
+    // and that is the one place the bridge's credentials go to the server.
+    let session = sources("client/src/bridge")
+        .into_iter()
+        .find(|s| s.path == "client/src/bridge/session.rs")
+        .expect("client/src/bridge/session.rs");
+    let line = |needle: &str| {
+        let found = session.lines_with(needle);
+        assert_eq!(
+            found.len(),
+            1,
+            "`{needle}` once in bridge/session.rs: {found:?}"
+        );
+        found[0].0
+    };
+    let verify = line("client_credssp::verify(");
+    let authenticate = line(".authenticate(");
+    assert!(
+        verify < authenticate,
+        "bridge/session.rs authenticates to the server (line {authenticate}) before checking \
+         the client (line {verify})"
+    );
+    assert_none(
+        offenders(
+            "client/src",
+            &["server_leg::", "Secured"],
+            &["client/src/engine/", "client/src/bridge/session.rs"],
+        ),
+        "the server leg used outside the bridge's session",
+    );
 }
 
 #[test]
@@ -111,6 +210,10 @@ fn only_the_secret_module_and_credssp_config_see_the_clear_password() {
                 "client/src/engine/connector_config.rs",
                 // Hands the gateway password to ironrdp-mstsgu's NTLM/Negotiate/Basic exchange.
                 "client/src/route/gateway/mod.rs",
+                // The bridge's CredSSP server: sspi's NTLM server needs the clear password to
+                // check a client's AUTHENTICATE (the NTLMv2 response is keyed by it). The
+                // delegated password is compared inside secret/ (`Password::matches`).
+                "client/src/bridge/client_credssp.rs",
             ],
         ),
         "the clear-text password escapes",

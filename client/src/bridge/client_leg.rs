@@ -1,0 +1,102 @@
+//! The client leg up to TLS: the user's RDP client's X.224 Connection Request, the
+//! bridge's Confirm (or RDP_NEG_FAILURE), and the TLS handshake with the bridge's own
+//! certificate (rustls, TLS 1.3/1.2).
+//!
+//! Everything read here is bounded: the Connection Request is one TPKT frame (at most
+//! 64 KiB by its 16-bit length field) read under the X.224 stage limit.
+
+use std::sync::Arc;
+
+use ironrdp_core::{decode, encode_vec};
+use ironrdp_pdu::nego::{ConnectionConfirm, ConnectionRequest};
+use ironrdp_pdu::x224::X224;
+use ironrdp_tokio::{FramedWrite as _, TokioFramed};
+use tokio::net::TcpStream;
+use tokio_rustls::TlsAcceptor;
+
+use crate::attempt::TlsVersion;
+use crate::engine::io_class;
+use crate::engine::tls::{rustls_negotiated, BoxStream};
+use crate::report::{Failure, FailureClass, Stage};
+
+/// What the client leg's TLS negotiated.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClientTls {
+    pub version: TlsVersion,
+    pub cipher: String,
+}
+
+/// Reads the client's Connection Request.
+pub async fn read_request(
+    framed: &mut TokioFramed<TcpStream>,
+) -> Result<ConnectionRequest, Failure> {
+    let (_, frame) = framed
+        .read_pdu()
+        .await
+        .map_err(|e| client_io(Stage::X224, &e))?;
+    decode::<X224<ConnectionRequest>>(&frame)
+        .map(|X224(request)| request)
+        .map_err(|e| {
+            Failure::new(
+                Stage::X224,
+                FailureClass::ProtocolError,
+                format!("the client's first message is not an X.224 Connection Request: {e}"),
+            )
+        })
+}
+
+/// Sends `confirm` (a selection or an RDP_NEG_FAILURE).
+pub async fn send_confirm<S>(
+    framed: &mut TokioFramed<S>,
+    confirm: ConnectionConfirm,
+) -> Result<(), Failure>
+where
+    TokioFramed<S>: ironrdp_tokio::FramedWrite,
+{
+    let bytes = encode_vec(&X224(confirm)).map_err(|e| {
+        Failure::new(
+            Stage::X224,
+            FailureClass::ProtocolError,
+            format!("encoding the Connection Confirm: {e}"),
+        )
+    })?;
+    framed
+        .write_all(&bytes)
+        .await
+        .map_err(|e| client_io(Stage::X224, &e))
+}
+
+/// The TLS handshake as a server. A client that sent bytes before it had the Confirm
+/// (`leftover`) is not following the protocol (MS-RDPBCGR 1.3.1.1): refused.
+pub async fn accept_tls(
+    tcp: TcpStream,
+    leftover: &[u8],
+    config: Arc<rustls::ServerConfig>,
+) -> Result<(BoxStream, ClientTls), Failure> {
+    if !leftover.is_empty() {
+        return Err(Failure::new(
+            Stage::Tls,
+            FailureClass::ProtocolError,
+            "the client sent data before the X.224 Connection Confirm",
+        ));
+    }
+    let stream = TlsAcceptor::from(config)
+        .accept(tcp)
+        .await
+        .map_err(|e| client_io(Stage::Tls, &e))?;
+    let (version, cipher) = rustls_negotiated(stream.get_ref().1);
+    Ok((Box::new(stream), ClientTls { version, cipher }))
+}
+
+/// A read or write on the client leg failed: the client closed, or sent what TLS refused
+/// (classified as the engine classifies the server's, worded for the client).
+pub fn client_io(stage: Stage, error: &std::io::Error) -> Failure {
+    let class = io_class(error);
+    let detail = match class {
+        FailureClass::PeerClosed => {
+            format!("the client closed the connection during {stage} ({error})")
+        }
+        _ => format!("client leg, {stage}: {error}"),
+    };
+    Failure::new(stage, class, detail)
+}
