@@ -676,6 +676,7 @@ fn a_wrong_password_is_refused_although_the_bridge_holds_the_right_one() {
                 .contains("wrong user name or password"),
             "{session}"
         );
+        assert_eq!(session["detail"]["class"], "auth-failed", "{session}");
         // The bridge never authenticated to the server for this client.
         assert!(
             session["phases_ms"].get("server-credssp").is_none(),
@@ -788,6 +789,7 @@ fn a_server_without_nla_gets_no_credentials_and_the_client_leg_is_tls_only() {
         .env("RDPSHIM_NO_KEYRING", "1")
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
         .spawn()
         .and_then(|mut child| {
             child
@@ -804,6 +806,10 @@ fn a_server_without_nla_gets_no_credentials_and_the_client_leg_is_tls_only() {
         .wait_event("session", Duration::from_secs(10))
         .unwrap();
     assert_eq!(session["outcome"], "refused", "{session}");
+    assert_eq!(
+        session["detail"]["code"], "SSL_REQUIRED_BY_SERVER",
+        "the refusal is the code the client was sent: {session}"
+    );
 
     // A TLS client is carried with no CredSSP on either leg.
     let x = Xvfb::start();
@@ -965,6 +971,23 @@ fn a_dead_server_disconnects_the_client_and_a_dead_client_closes_the_server_leg(
     );
     assert!(
         bridge.stderr().contains("the client was disconnected"),
+        "{}",
+        bridge.stderr()
+    );
+
+    // With the server gone, the next client's session fails on the server leg, in the
+    // failure classes and the table of causes connect uses.
+    let third = rdpshim_client(&bridge.listen, server.dir(), &["--nla", "off"], None);
+    assert_eq!(third["connected"], false, "{third}");
+    let (_, session) = bridge
+        .wait_event("session", Duration::from_secs(10))
+        .unwrap_or_else(|| panic!("no session record:\n{}", bridge.stderr()));
+    assert_eq!(session["outcome"], "failed", "{session}");
+    assert_eq!(session["detail"]["side"], "server", "{session}");
+    assert_eq!(session["detail"]["class"], "tcp-refused", "{session}");
+    assert_eq!(session["detail"]["cause"], "port-refused", "{session}");
+    assert!(
+        bridge.stderr().contains("; cause port-refused: "),
         "{}",
         bridge.stderr()
     );
