@@ -7,16 +7,14 @@
 
 use std::sync::Arc;
 
-use ironrdp_core::{decode, encode_vec};
 use ironrdp_pdu::nego::{ConnectionConfirm, ConnectionRequest};
-use ironrdp_pdu::x224::X224;
-use ironrdp_tokio::{FramedWrite as _, TokioFramed};
+use ironrdp_tokio::TokioFramed;
 use tokio::net::TcpStream;
 use tokio_rustls::TlsAcceptor;
 
 use crate::attempt::TlsVersion;
-use crate::engine::io_class;
 use crate::engine::tls::{rustls_negotiated, BoxStream};
+use crate::engine::{io_failure_from, read_x224, send_x224};
 use crate::report::{Failure, FailureClass, Stage};
 
 /// What the client leg's TLS negotiated.
@@ -30,40 +28,15 @@ pub struct ClientTls {
 pub async fn read_request(
     framed: &mut TokioFramed<TcpStream>,
 ) -> Result<ConnectionRequest, Failure> {
-    let (_, frame) = framed
-        .read_pdu()
-        .await
-        .map_err(|e| client_io(Stage::X224, &e))?;
-    decode::<X224<ConnectionRequest>>(&frame)
-        .map(|X224(request)| request)
-        .map_err(|e| {
-            Failure::new(
-                Stage::X224,
-                FailureClass::ProtocolError,
-                format!("the client's first message is not an X.224 Connection Request: {e}"),
-            )
-        })
+    read_x224(framed, "Connection Request", "client").await
 }
 
 /// Sends `confirm` (a selection or an RDP_NEG_FAILURE).
-pub async fn send_confirm<S>(
-    framed: &mut TokioFramed<S>,
+pub async fn send_confirm(
+    framed: &mut TokioFramed<TcpStream>,
     confirm: ConnectionConfirm,
-) -> Result<(), Failure>
-where
-    TokioFramed<S>: ironrdp_tokio::FramedWrite,
-{
-    let bytes = encode_vec(&X224(confirm)).map_err(|e| {
-        Failure::new(
-            Stage::X224,
-            FailureClass::ProtocolError,
-            format!("encoding the Connection Confirm: {e}"),
-        )
-    })?;
-    framed
-        .write_all(&bytes)
-        .await
-        .map_err(|e| client_io(Stage::X224, &e))
+) -> Result<(), Failure> {
+    send_x224(framed, confirm, "Connection Confirm", "client").await
 }
 
 /// The TLS handshake as a server. A client that sent bytes before it had the Confirm
@@ -89,14 +62,7 @@ pub async fn accept_tls(
 }
 
 /// A read or write on the client leg failed: the client closed, or sent what TLS refused
-/// (classified as the engine classifies the server's, worded for the client).
+/// (classified as the engine classifies the server's).
 pub fn client_io(stage: Stage, error: &std::io::Error) -> Failure {
-    let class = io_class(error);
-    let detail = match class {
-        FailureClass::PeerClosed => {
-            format!("the client closed the connection during {stage} ({error})")
-        }
-        _ => format!("client leg, {stage}: {error}"),
-    };
-    Failure::new(stage, class, detail)
+    io_failure_from("client", stage, error)
 }

@@ -37,13 +37,15 @@ use crate::report::{AttemptReport, Connected, Failure, Stage, StageTime};
 pub use cert::fingerprint;
 pub use channel::{open_tls_channel, ChannelLimits, TlsChannel};
 /// How a read or write on a connection failed, for the bridge's legs: the server leg's
-/// (`io_failure`, worded for the server) and the client leg's (`io_class`).
-pub use classify::{io_class, io_failure};
+/// (`io_failure`) and the client leg's (`io_failure_from("client", ..)`).
+pub use classify::{io_failure, io_failure_from};
 /// A stage under its time limit, for the bridge's steps between the engine's.
 pub(crate) use deadline::bounded;
 /// Resolution under a time limit, for callers that need addresses before any attempt
 /// (the matrix dials by IP; diagnose lists every address).
 pub use dial::resolve;
+/// One X.224 PDU sent or read, for the bridge's client leg (the server leg's are here).
+pub use x224::{read_pdu as read_x224, send_pdu as send_x224};
 
 /// Records how long each stage took, in the order they were entered.
 #[derive(Debug, Default)]

@@ -16,14 +16,11 @@
 
 use std::net::SocketAddr;
 
-use ironrdp_core::{decode, encode_vec};
 use ironrdp_pdu::nego::{ConnectionConfirm, ConnectionRequest, ResponseFlags, SecurityProtocol};
-use ironrdp_pdu::x224::X224;
 use ironrdp_tokio::bytes::BytesMut;
-use ironrdp_tokio::{FramedWrite as _, TokioFramed};
+use ironrdp_tokio::TokioFramed;
 use tokio::net::TcpStream;
 
-use super::classify::io_failure;
 use super::deadline::bounded;
 use super::tls::BoxStream;
 use super::{cert, channel, connector_config, credssp, dial, x224};
@@ -79,31 +76,8 @@ pub async fn negotiate(
     let tcp = dial::connect(address, t.tcp).await?;
     let mut framed = TokioFramed::new(tcp);
     let exchange = async {
-        let bytes = encode_vec(&X224(request.clone())).map_err(|e| {
-            Failure::new(
-                Stage::X224,
-                FailureClass::ProtocolError,
-                format!("encoding the Connection Request: {e}"),
-            )
-        })?;
-        framed
-            .write_all(&bytes)
-            .await
-            .map_err(|e| io_failure(Stage::X224, &e))?;
-        // A TPKT frame: at most 64 KiB by its 16-bit length.
-        let (_, confirm) = framed
-            .read_pdu()
-            .await
-            .map_err(|e| io_failure(Stage::X224, &e))?;
-        decode::<X224<ConnectionConfirm>>(&confirm)
-            .map(|X224(confirm)| confirm)
-            .map_err(|e| {
-                Failure::new(
-                    Stage::X224,
-                    FailureClass::ProtocolError,
-                    format!("the server's Connection Confirm does not decode: {e}"),
-                )
-            })
+        x224::send_pdu(&mut framed, request.clone(), "Connection Request", "server").await?;
+        x224::read_pdu::<_, ConnectionConfirm>(&mut framed, "Connection Confirm", "server").await
     };
     let confirm = bounded(Stage::X224, t.x224, "no X.224 Connection Confirm", exchange).await?;
     let (flags, selected) = match confirm {

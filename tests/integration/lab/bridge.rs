@@ -709,22 +709,7 @@ fn a_wrong_password_is_refused_although_the_bridge_holds_the_right_one() {
     client.kill();
 
     // A client that offers no NLA gets the server's answer, not the bridge's credentials.
-    let tls_only = Command::new(RDPSHIM)
-        .args([
-            "connect",
-            &bridge.listen,
-            "--no-fallback",
-            "--nla",
-            "off",
-            "--json",
-            "--no-save",
-        ])
-        .env("RDPSHIM_CONFIG_DIR", server.dir().join("client-config"))
-        .env("RDPSHIM_NO_KEYRING", "1")
-        .env_remove("RDPSHIM_PASSWORD")
-        .output()
-        .unwrap();
-    let run: Value = serde_json::from_slice(&tls_only.stdout).unwrap();
+    let run = rdpshim_client(&bridge.listen, server.dir(), &["--nla", "off"], None);
     assert_eq!(
         run["attempts"][0]["outcome"], "negotiation-failure",
         "{run}"
@@ -774,33 +759,12 @@ fn a_server_without_nla_gets_no_credentials_and_the_client_leg_is_tls_only() {
     );
     // A client that insists on NLA (requests HYBRID only) is told the server needs TLS:
     // no CredSSP happens on either leg.
-    let nla_only = Command::new(RDPSHIM)
-        .args([
-            "connect",
-            &bridge.listen,
-            "--no-fallback",
-            "--nla",
-            "on",
-            "-u",
-            "labuser",
-        ])
-        .args(["--password-stdin", "--json", "--no-save"])
-        .env("RDPSHIM_CONFIG_DIR", server.dir().join("client-config"))
-        .env("RDPSHIM_NO_KEYRING", "1")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .and_then(|mut child| {
-            child
-                .stdin
-                .take()
-                .unwrap()
-                .write_all(b"Not-For-This-Server-1\n")?;
-            child.wait_with_output()
-        })
-        .unwrap();
-    let run: Value = serde_json::from_slice(&nla_only.stdout).unwrap();
+    let run = rdpshim_client(
+        &bridge.listen,
+        server.dir(),
+        &["--nla", "on", "-u", "labuser"],
+        Some("Not-For-This-Server-1"),
+    );
     assert!(run.to_string().contains("SSL_REQUIRED_BY_SERVER"), "{run}");
     let (_, session) = bridge
         .wait_event("session", Duration::from_secs(10))
