@@ -110,7 +110,7 @@ async fn exchange(
 
     let username = Username::new(&expected.username, expected.domain.as_deref())
         .map_err(|e| protocol(format!("the bridge's own user name: {e}")))?;
-    // The one `expose()` outside `secret/` and the CredSSP client's configuration: sspi's
+    // An `expose()` outside `secret/`, on the architecture check's short list: sspi's
     // NTLM server needs the clear password to check the client's AUTHENTICATE (the NTLMv2
     // response is keyed by it), so it gets a copy for this exchange; the delegated password
     // is compared inside `secret/` (`Password::matches`, constant time).

@@ -2,10 +2,12 @@
 //!
 //! A [`Password`] cannot be printed: its `Debug` and `Display` say `<redacted>`, it has no
 //! `Serialize`, and its bytes are zeroed on drop. Its clear text leaves through
-//! [`Password::expose`] in exactly three places: the engine's connector configuration (for
-//! CredSSP as a client), the bridge's CredSSP server (`bridge/client_credssp.rs`, which
-//! checks a client's NTLM response with it) and the keyring store below; a grep for
-//! `expose(` finds every use.
+//! [`Password::expose`] in exactly four places: the engine's connector configuration (for
+//! CredSSP as a client), the gateway route (ironrdp-mstsgu's HTTP authentication), the
+//! bridge's CredSSP server (`bridge/client_credssp.rs`, which checks a client's NTLM
+//! response with it) and the keyring store below; a grep for `expose(` finds every use
+//! (and `tests/integration/architecture` fails on a new one). A bridged client's delegated
+//! password is compared here, [`Password::matches`], never exposed for it.
 
 use std::fmt;
 use std::io::{self, BufRead};
