@@ -277,11 +277,12 @@ async fn run(
             .map_err(|e| (Side::Client, client_io(Stage::Mcs, &e)))?;
         Ok::<_, (Side, Failure)>([rewritten.changes, patched.changes].concat())
     };
-    // Either side may be the one that stalls; the server's answer is what is waited for.
-    let mut stalled = Side::Server;
+    // The side a failure came from; a time-out is the server's (its Connect Response is
+    // what the exchange waits for).
+    let mut failed_side = Side::Server;
     let exchange = async {
         exchange.await.map_err(|(side, failure)| {
-            stalled = side;
+            failed_side = side;
             failure
         })
     };
@@ -292,7 +293,7 @@ async fn run(
         exchange,
     )
     .await
-    .map_err(|failure| Stop::Failed(stalled, failure))?;
+    .map_err(|failure| Stop::Failed(failed_side, failure))?;
     record.changes = changes;
     record.own += rewriting;
     record.server_leg += waiting;
