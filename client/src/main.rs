@@ -9,15 +9,15 @@ fn main() -> ExitCode {
     let args = cli::manual::parse();
     cli::logging::init(args.verbose);
     match args.command {
-        cli::args::Command::Connect(connect) if connect.bridge => {
-            cli::bridge::run(&connect.connection, &connect.bridge_options)
+        cli::args::Command::Connect(command) if command.bridge => {
+            cli::bridge::run(&command.connect, &command.bridge_options)
         }
-        cli::args::Command::Connect(connect) => cli::connect::run(&connect.connection),
+        cli::args::Command::Connect(command) => cli::connect::run(&command.connect),
         cli::args::Command::Profile(command) => cli::profile::run(&command),
         cli::args::Command::Import(import) => cli::profile::import(&import),
         cli::args::Command::Diagnose(diagnose) => cli::diagnose::run(&diagnose),
         cli::args::Command::Matrix(matrix) => cli::matrix::run(&matrix),
-        cli::args::Command::Bridge(bridge) => cli::bridge::run(&bridge.connection, &bridge.options),
+        cli::args::Command::Bridge(bridge) => cli::bridge::run(&bridge.connect, &bridge.options),
         cli::args::Command::Generate(generate) => cli::generate::run(&generate),
     }
 }

@@ -83,11 +83,8 @@ pub struct Request {
 /// Why the bridge cannot start.
 #[derive(Debug, thiserror::Error)]
 pub enum BridgeError {
-    /// No profile store, so no configuration directory to keep the certificate in.
-    #[error(
-        "no configuration directory to keep the bridge's certificate in (RDPSHIM_CONFIG_DIR names one)"
-    )]
-    NoConfigDirectory,
+    #[error("no configuration directory for the bridge's certificate: {0}")]
+    NoConfigDirectory(rdpshim_profiles::StoreError),
     #[error(transparent)]
     Identity(#[from] IdentityError),
     #[error("cannot listen on {address}: {source}")]
@@ -152,14 +149,10 @@ pub struct Bridge {
 
 impl Bridge {
     /// The bridge over the configuration that connected: its own certificate, kept beside
-    /// the profiles of `store` (in [`IDENTITY_DIR`] under its root, generated on first use),
-    /// and its listener.
-    pub async fn open(
-        winner: Winner<'_>,
-        request: Request,
-        store: Option<&ProfileStore>,
-    ) -> Result<Self, BridgeError> {
-        let root = store.ok_or(BridgeError::NoConfigDirectory)?.root();
+    /// the profiles (in [`IDENTITY_DIR`] under the configuration root the session's profile
+    /// store uses, generated on first use), and its listener.
+    pub async fn open(winner: Winner<'_>, request: Request) -> Result<Self, BridgeError> {
+        let root = ProfileStore::default_root().map_err(BridgeError::NoConfigDirectory)?;
         let identity = Identity::load_or_create(&root.join(IDENTITY_DIR))?;
         let address = request.listen.unwrap_or(DEFAULT_LISTEN);
         let (listener, local) = listener::bind(address)

@@ -1,5 +1,5 @@
 //! Every flag of every subcommand, defined once (clap derive), with the groups several
-//! share in [`super::flags`] (and [`Connection`], the flags of finding a configuration,
+//! share in [`super::flags`] (and [`ConnectArgs`], the flags of finding a configuration,
 //! shared by `connect` and `bridge`). These types stop at the CLI: `request.rs` turns
 //! `connect`'s and `bridge`'s into the library's requests at one boundary, the other
 //! subcommands read theirs in their own module, and nothing below sees clap.
@@ -36,7 +36,7 @@ pub struct Cli {
 pub enum Command {
     /// Connect to HOST[:PORT] and prove the connection by decoding the first frame.
     #[command(after_help = exit::help(exit::CONNECT))]
-    Connect(Box<ConnectArgs>),
+    Connect(Box<ConnectCommand>),
     /// Saved profiles: list, show, remove, repair, export (.rdp, FreeRDP, JSON).
     #[command(subcommand, after_help = exit::help(exit::PROFILE))]
     Profile(ProfileCommand),
@@ -107,6 +107,7 @@ pub enum FloorArg {
     NoNla,
 }
 
+/// `rdpshim connect`: connect's flags, and `--bridge` to go on as `rdpshim bridge` does.
 #[derive(Debug, Args)]
 #[command(group(
     ArgGroup::new("bridge_options")
@@ -114,9 +115,9 @@ pub enum FloorArg {
         .multiple(true)
         .requires("bridge")
 ))]
-pub struct ConnectArgs {
+pub struct ConnectCommand {
     #[command(flatten)]
-    pub connection: Connection,
+    pub connect: ConnectArgs,
 
     /// After connecting, keep a bridge open for your own RDP client (as `rdpshim bridge`).
     #[arg(long)]
@@ -128,7 +129,7 @@ pub struct ConnectArgs {
 
 /// Finding a working configuration: `connect`'s flags, which `bridge` takes too.
 #[derive(Debug, Args)]
-pub struct Connection {
+pub struct ConnectArgs {
     #[command(flatten)]
     pub target: Target,
 
@@ -225,7 +226,7 @@ then ready, connected, session, turned-away, accept-failed and stopped events.";
 #[derive(Debug, Args)]
 pub struct BridgeArgs {
     #[command(flatten)]
-    pub connection: Connection,
+    pub connect: ConnectArgs,
 
     #[command(flatten)]
     pub options: BridgeOptions,
@@ -466,8 +467,8 @@ mod tests {
             let mut full = vec!["rdpshim"];
             full.extend_from_slice(args);
             match Cli::try_parse_from(full).expect("parses").command {
-                Command::Connect(c) => c.connection.timeout.timeout,
-                Command::Bridge(b) => b.connection.timeout.timeout,
+                Command::Connect(c) => c.connect.timeout.timeout,
+                Command::Bridge(b) => b.connect.timeout.timeout,
                 Command::Diagnose(d) => d.timeout.timeout,
                 Command::Matrix(m) => m.timeout.timeout,
                 other => panic!("no timeout: {other:?}"),

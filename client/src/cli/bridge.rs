@@ -23,30 +23,30 @@ use rdpshim::terminal::escape;
 use rdpshim_profiles::safe_file;
 use serde_json::json;
 
-use super::args::Connection;
-use super::connect::{self, Found};
+use super::args::ConnectArgs;
+use super::connect;
 use super::exit;
 use super::flags::BridgeOptions;
 use super::request;
 
 /// Connects as `connect` does, then serves the user's client over what connected.
-pub fn run(connection: &Connection, options: &BridgeOptions) -> ExitCode {
-    let found = match connect::connect(connection) {
-        Ok(found) => found,
+pub fn run(connect: &ConnectArgs, options: &BridgeOptions) -> ExitCode {
+    let outcome = match connect::connect(connect) {
+        Ok(outcome) => outcome,
         Err(code) => return code,
     };
-    let Found {
-        runtime,
-        outcome,
-        store,
-    } = &found;
-    let winner = match (&outcome.run.result, outcome.winner()) {
-        (Ok(_), Some(winner)) => winner,
-        (Err(verdict), _) => return exit::for_verdict(verdict.kind),
-        (Ok(_), None) => return fail(exit::NO_WORKING_CONFIGURATION, "no attempt connected"),
+    let Some(winner) = outcome.winner() else {
+        return fail(exit::NO_WORKING_CONFIGURATION, "no attempt connected");
     };
-    let json = connection.output.json;
-    let bridge_request = request::bridge_request(connection, options);
+    let json = connect.output.json;
+    let bridge_request = request::bridge_request(connect, options);
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(e) => return fail(exit::USAGE, &format!("cannot start the async runtime: {e}")),
+    };
     runtime.block_on(async {
         // Before the ready line: a script that reads it and interrupts at once gets a
         // clean stop rather than the default action.
@@ -54,7 +54,7 @@ pub fn run(connection: &Connection, options: &BridgeOptions) -> ExitCode {
             Ok(interrupt) => interrupt,
             Err(e) => return fail(exit::USAGE, &format!("cannot catch Ctrl-C: {e}")),
         };
-        let bridge = match Bridge::open(winner, bridge_request, store.as_ref()).await {
+        let bridge = match Bridge::open(winner, bridge_request).await {
             Ok(bridge) => bridge,
             Err(error) => return failed_to_open(&error),
         };
@@ -79,7 +79,7 @@ pub fn run(connection: &Connection, options: &BridgeOptions) -> ExitCode {
 fn failed_to_open(error: &BridgeError) -> ExitCode {
     let code = match error {
         BridgeError::Listen { .. } => exit::USAGE,
-        BridgeError::NoConfigDirectory | BridgeError::Identity(_) => exit::LOCAL_FILE,
+        BridgeError::NoConfigDirectory(_) | BridgeError::Identity(_) => exit::LOCAL_FILE,
     };
     fail(code, &error.to_string())
 }

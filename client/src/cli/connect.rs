@@ -8,35 +8,23 @@ use std::process::ExitCode;
 use rdpshim::json::RunJson;
 use rdpshim::session::{self, Outcome, SessionError};
 use rdpshim::terminal::escape;
-use rdpshim_profiles::ProfileStore;
-use tokio::runtime::Runtime;
 
-use super::args::Connection;
+use super::args::ConnectArgs;
 use super::progress::Console;
 use super::{exit, render, request};
 
-/// A finished connect, shown: what the bridge goes on from.
-pub struct Found {
-    /// The runtime the session ran on (the bridge's sessions run on it too).
-    pub runtime: Runtime,
-    pub outcome: Outcome,
-    /// The profile store, when there is a configuration directory.
-    pub store: Option<ProfileStore>,
-}
-
-pub fn run(args: &Connection) -> ExitCode {
+pub fn run(args: &ConnectArgs) -> ExitCode {
     match connect(args) {
-        Ok(found) => match &found.outcome.run.result {
-            Ok(_) => exit::connected(),
-            Err(verdict) => exit::for_verdict(verdict.kind),
-        },
+        Ok(_) => exit::connected(),
         Err(code) => code,
     }
 }
 
-/// Runs the session for `args` and shows its result: warnings and the final line on
-/// stderr, the summary or the JSON object on stdout. `Err` is a usage error's exit code.
-pub fn connect(args: &Connection) -> Result<Found, ExitCode> {
+/// Runs the session for `args` and shows its result as `connect` does (warnings and the
+/// final line on stderr, the summary or the JSON object on stdout): the outcome when it
+/// connected, else the exit code (a usage error or the verdict's). `bridge` starts the same
+/// way.
+pub fn connect(args: &ConnectArgs) -> Result<Outcome, ExitCode> {
     let request = request::connect_request(args).map_err(|message| usage(&message))?;
     let json = args.output.json;
     let mut console = Console::new(json);
@@ -69,11 +57,10 @@ pub fn connect(args: &Connection) -> Result<Found, ExitCode> {
         let _ = write!(stdout, "{}", render::summary(&step.report));
     }
     let _ = stdout.flush();
-    Ok(Found {
-        runtime,
-        outcome,
-        store,
-    })
+    match &run.result {
+        Ok(_) => Ok(outcome),
+        Err(verdict) => Err(exit::for_verdict(verdict.kind)),
+    }
 }
 
 fn usage(message: &str) -> ExitCode {

@@ -10,11 +10,11 @@ use rdpshim::ladder::Request;
 use rdpshim::planner::{Dial, Grade, Pins, Policy};
 use rdpshim::session::ConnectRequest;
 
-use super::args::{Connection, FloorArg, OnOff, StackArg, TlsArg};
+use super::args::{ConnectArgs, FloorArg, OnOff, StackArg, TlsArg};
 use super::flags::BridgeOptions;
 
 /// The session's request for these flags.
-pub fn connect_request(args: &Connection) -> Result<ConnectRequest, String> {
+pub fn connect_request(args: &ConnectArgs) -> Result<ConnectRequest, String> {
     let target = &args.target.target;
     let host_ip = target.host.parse::<IpAddr>().ok();
     let mut policy = Policy::new(host_ip, target.port);
@@ -62,7 +62,7 @@ pub fn connect_request(args: &Connection) -> Result<ConnectRequest, String> {
 
 /// The TLS pin, when any TLS flag was given; a combination the stacks cannot do is a
 /// usage error, never a server's fault.
-fn tls_pin(args: &Connection) -> Result<Option<TlsChoice>, String> {
+fn tls_pin(args: &ConnectArgs) -> Result<Option<TlsChoice>, String> {
     if args.tls.is_none() && args.tls_stack.is_none() && args.ciphers.is_none() {
         return Ok(None);
     }
@@ -90,12 +90,12 @@ fn tls_pin(args: &Connection) -> Result<Option<TlsChoice>, String> {
 
 /// The bridge's request: where to listen, how many sessions, and the stage limits of every
 /// session's legs (connect's `--timeout`).
-pub fn bridge_request(connection: &Connection, options: &BridgeOptions) -> bridge::Request {
+pub fn bridge_request(connect: &ConnectArgs, options: &BridgeOptions) -> bridge::Request {
     bridge::Request {
         listen: options.listen,
         once: options.once,
         max_sessions: usize::from(options.max_sessions),
-        timeouts: StageTimeouts::uniform(connection.timeout.timeout),
+        timeouts: StageTimeouts::uniform(connect.timeout.timeout),
     }
 }
 
@@ -131,7 +131,7 @@ mod tests {
         let mut full = vec!["rdpshim", "connect"];
         full.extend_from_slice(args);
         match Cli::try_parse_from(full).expect("parses").command {
-            Command::Connect(c) => connect_request(&c.connection),
+            Command::Connect(c) => connect_request(&c.connect),
             other => panic!("not connect: {other:?}"),
         }
     }
@@ -219,7 +219,7 @@ mod tests {
         let Command::Bridge(args) = parsed.command else {
             panic!("not bridge");
         };
-        let request = bridge_request(&args.connection, &args.options);
+        let request = bridge_request(&args.connect, &args.options);
         assert_eq!(request.listen, Some("127.0.0.1:4000".parse().unwrap()));
         assert!(request.once);
         assert_eq!(request.max_sessions, 1);
@@ -227,7 +227,7 @@ mod tests {
             request.timeouts,
             StageTimeouts::uniform(std::time::Duration::from_secs(3))
         );
-        assert!(connect_request(&args.connection).is_ok());
+        assert!(connect_request(&args.connect).is_ok());
     }
 
     #[test]
