@@ -139,7 +139,7 @@ pub const ALL: Codes = &[
     (REGRESSION, "matrix: a cell regressed against --baseline"),
     (
         LOCAL_FILE,
-        "profile, import, matrix, bridge: a local file or profile cannot be read or written",
+        "profile, import, matrix: a local file or profile cannot be read or written (bridge: its certificate, the --rdp file)",
     ),
 ];
 
