@@ -1,4 +1,5 @@
-# What the bench scripts share; sourced by run.sh, diagnose.sh, matrix.sh and bridge.sh, not run.
+# What the bench scripts share; sourced by run.sh, diagnose.sh, matrix.sh, attempts.sh and
+# bridge.sh, not run.
 # Paths, logging, usage from the script's header, dependency checks, the release binary, a
 # private work dir whose lab servers are stopped on any exit, free loopback ports, lab
 # servers started with retries, warm-up plus interleaved measured rounds, and the facts
@@ -92,7 +93,8 @@ bench_free_ports() {
 
 # bench_start_lab KIND DIR LO HI: starts a lab server on a free port in LO..HI (three tries,
 # a fresh port each), recorded in STARTED_DIRS. Sets LAB_HOST, LAB_PORT, LAB_USER and
-# LAB_PASSWORD from lab.sh's key=value line; returns 1 with LAB_ERROR (the last line lab.sh
+# LAB_PASSWORD (and LAB_NAME, LAB_HOSTS_FILE: ipv6-first's name and hosts file, else empty) from
+# lab.sh's key=value line; returns 1 with LAB_ERROR (the last line lab.sh
 # printed, commas made semicolons for CSV) when every try failed.
 bench_start_lab() {
     local kind=$1 dir=$2 lo=$3 hi=$4 line="" port w
@@ -110,6 +112,7 @@ bench_start_lab() {
     local -A kv=()
     for w in $line; do kv[${w%%=*}]=${w#*=}; done
     LAB_HOST=${kv[host]} LAB_PORT=${kv[port]} LAB_USER=${kv[user]:-} LAB_PASSWORD=${kv[password]:-}
+    LAB_NAME=${kv[name]:-} LAB_HOSTS_FILE=${kv[hosts]:-}
 }
 
 # bench_rounds N RUN_FN ROUND_FN TOOL...: one warm-up round (phase `warmup`, run 0, the

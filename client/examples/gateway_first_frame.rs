@@ -12,7 +12,7 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use rdpshim::attempt::{
-    parse_host_port, AttemptSpec, Credentials, StageTimeouts, TlsChoice, TlsStack, TlsVersion,
+    parse_host_port, AttemptSpec, Credentials, Nla, StageTimeouts, TlsChoice, TlsStack, TlsVersion,
 };
 use rdpshim::route::gateway::{self, GatewayCredentials, GatewaySpec};
 use rdpshim::secret::Password;
@@ -46,7 +46,7 @@ fn main() -> ExitCode {
                 password: Password::new(std::env::var("RDPSHIM_PASSWORD").unwrap_or_default()),
             });
         }
-        None => spec.nla = false,
+        None => spec.nla = Nla::Off,
     }
     if args.iter().any(|a| a == "--tls10") {
         spec.tls = TlsChoice {

@@ -13,7 +13,7 @@ use crate::secret::Password;
 
 pub use crate::host::DEFAULT_RDP_PORT;
 
-pub use rdpshim_planner::{TlsChoice, TlsStack, TlsVersion};
+pub use rdpshim_planner::{Nla, TlsChoice, TlsStack, TlsVersion};
 
 /// Per-stage time limits. Each network stage is bounded on its own, so a server that stops
 /// answering mid-handshake is reported at the stage where it stopped.
@@ -78,9 +78,11 @@ pub struct AttemptSpec {
     /// The name used as TLS SNI and CredSSP target. `None` = the host the user gave.
     /// An IP literal here means no SNI and NTLM rather than Kerberos.
     pub server_name: Option<String>,
-    /// NLA on = request HYBRID_EX|HYBRID only, so nobody on the path can talk the server
-    /// down to TLS without NLA. NLA off = request SSL only.
-    pub nla: bool,
+    /// What the X.224 request offers ([`rdpshim_planner::protocol::offered`]): NLA on =
+    /// HYBRID_EX|HYBRID only, so nobody on the path can talk the server down to TLS without
+    /// NLA; off = SSL only; negotiate = SSL|HYBRID|HYBRID_EX, as mstsc, and the server
+    /// chooses.
+    pub nla: Nla,
     pub tls: TlsChoice,
     /// Advertise UDP multitransport in the GCC Client Multitransport Channel Data.
     pub udp: bool,
@@ -101,7 +103,7 @@ impl AttemptSpec {
             port,
             dial: DialTarget::ResolveHost,
             server_name: None,
-            nla: true,
+            nla: Nla::On,
             tls: TlsChoice::modern(),
             udp: true,
             credentials: None,

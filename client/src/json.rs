@@ -5,8 +5,8 @@ use serde::Serialize;
 
 use crate::diagnose::verdicts::Remedy;
 use crate::ladder::Run;
-use crate::planner::{CauseId, Fallback, Finding, Severity};
-use crate::report::{AttemptReport, CertificateInfo, FailureClass, StageTime};
+use crate::planner::{offered_protocols, CauseId, Fallback, Finding, Knobs, Severity};
+use crate::report::{AttemptReport, CertificateInfo, FailureClass, Protocol, StageTime};
 
 #[derive(Debug, Serialize)]
 pub struct RunJson<'a> {
@@ -79,6 +79,12 @@ pub struct AttemptJson<'a> {
     pub changed: Vec<Fallback>,
     pub address: Option<String>,
     pub server_name: &'a str,
+    /// The security protocols the X.224 request offered: `["ssl", "hybrid", "hybrid-ex"]`
+    /// for mstsc's offer (the server chooses), `["hybrid", "hybrid-ex"]` for NLA required,
+    /// `["ssl"]` for TLS only.
+    pub offered: Vec<Protocol>,
+    /// NLA as used: whether the server selected it, once it had; before that, whether it
+    /// was offered.
     pub nla: bool,
     pub tls: TlsJson,
     pub udp: bool,
@@ -93,6 +99,8 @@ pub struct AttemptJson<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub alert: Option<String>,
     pub detail: String,
+    /// The protocol the server selected (`ssl`, `hybrid`, `hybrid-ex`, `rdp`, ...), also
+    /// when the attempt failed after (or at) the selection; null before it.
     pub selected_protocol: Option<String>,
     /// Milliseconds for the whole attempt.
     pub ms: f64,
@@ -151,7 +159,7 @@ impl<'a> AttemptJson<'a> {
                     code,
                     alert,
                     failure.detail.clone(),
-                    None,
+                    report.selected.map(|p| p.as_str().to_owned()),
                 )
             }
         };
@@ -160,7 +168,11 @@ impl<'a> AttemptJson<'a> {
             changed,
             address: report.address.map(|a| a.to_string()),
             server_name: &report.server_name,
-            nla: report.nla,
+            offered: offered_protocols(&Knobs {
+                nla: report.nla,
+                ..Knobs::strongest()
+            }),
+            nla: report.nla_used(),
             tls,
             udp: report.udp,
             stage: report.stage().as_str(),

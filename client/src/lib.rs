@@ -16,6 +16,8 @@
 //! - [`terminal`]: server text made safe for a terminal;
 //! - [`diagnose`]: findings without credentials and a verdict per known cause of failure;
 //! - [`matrix`]: the regression harness over hosts x configurations;
+//! - [`handoff`]: the user's own RDP client started with a working configuration
+//!   (`rdpshim open`), and what each client can express;
 //! - [`bridge`]: the user's own RDP client reaches the server through rdpshim.
 
 pub mod advice;
@@ -23,6 +25,7 @@ pub mod attempt;
 pub mod bridge;
 pub mod diagnose;
 pub mod engine;
+pub mod handoff;
 pub mod host;
 pub mod json;
 pub mod ladder;

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use crate::attempt::{TlsStack, TlsVersion};
+use crate::attempt::{Nla, TlsStack, TlsVersion};
 
 pub use rdpshim_planner::{FailureClass, NegotiationCode, Protocol, Stage};
 
@@ -102,7 +102,8 @@ pub struct AttemptReport {
     /// Every address the host name resolved to (empty when an address was given).
     pub resolved: Vec<SocketAddr>,
     pub server_name: String,
-    pub nla: bool,
+    /// What the X.224 request offered about NLA.
+    pub nla: Nla,
     pub udp: bool,
     pub tls_requested: crate::attempt::TlsChoice,
     /// The protocol the server selected at X.224, when it got that far.
@@ -119,6 +120,14 @@ pub struct AttemptReport {
 impl AttemptReport {
     pub fn is_connected(&self) -> bool {
         self.result.is_ok()
+    }
+
+    /// NLA as the attempt used it: what the server selected when it got that far (CredSSP
+    /// or not), else what the request offered (mstsc's offer counts as NLA).
+    pub fn nla_used(&self) -> bool {
+        self.selected
+            .and_then(Protocol::nla)
+            .unwrap_or(self.nla != Nla::Off)
     }
 
     /// The last stage reached (the failing stage, or `first-frame` on success).

@@ -20,9 +20,9 @@ use serde::Serialize;
 
 use crate::failure::{FailureClass, NegotiationCode};
 use crate::fallback::Fallback;
-use crate::knobs::{describe, Knobs};
+use crate::knobs::{describe, Knobs, Nla};
 use crate::learn::Tried;
-use crate::protocol::Protocol;
+use crate::protocol::{offered_protocols, offers_tls_without_nla, Protocol};
 use crate::rungs::offered_versions;
 use crate::stage::Stage;
 use crate::tls::{TlsStack, TlsVersion};
@@ -544,9 +544,14 @@ pub fn of_failure(knobs: &Knobs, stage: Stage, class: &FailureClass) -> Option<C
             match class.selected()?.nla() {
                 Some(true) => CauseId::NlaRequired,
                 Some(false) => CauseId::NlaRefused,
-                // Standard RDP Security: asked for NLA, it refuses NLA; asked for TLS, TLS.
-                None if class.selected() == Some(Protocol::Rdp) && knobs.nla => CauseId::NlaRefused,
-                None if class.selected() == Some(Protocol::Rdp) => CauseId::RdpSecurityOnly,
+                // Standard RDP Security: asked for TLS (alone or in mstsc's offer), it refuses
+                // TLS; asked for NLA only, it refuses NLA.
+                None if class.selected() == Some(Protocol::Rdp)
+                    && offers_tls_without_nla(knobs) =>
+                {
+                    CauseId::RdpSecurityOnly
+                }
+                None if class.selected() == Some(Protocol::Rdp) => CauseId::NlaRefused,
                 None => return None,
             }
         }
@@ -573,20 +578,12 @@ pub fn of_failure(knobs: &Knobs, stage: Stage, class: &FailureClass) -> Option<C
 pub fn from_history(history: &[Tried]) -> Vec<Finding> {
     let mut found: Vec<(CauseId, Vec<String>)> = Vec::new();
     for (index, tried) in history.iter().enumerate() {
-        let Some((stage, class)) = &tried.failure else {
-            continue;
-        };
-        let Some(id) = of_failure(&tried.knobs, *stage, class) else {
-            continue;
-        };
-        let line = format!(
-            "attempt {} ({}): {class} at {stage}",
-            index + 1,
-            describe(&tried.knobs)
-        );
-        match found.iter_mut().find(|(c, _)| *c == id) {
-            Some((_, lines)) => lines.push(line),
-            None => found.push((id, alloc::vec![line])),
+        for (id, what) in proves(tried) {
+            let line = format!("attempt {} ({}): {what}", index + 1, describe(&tried.knobs));
+            match found.iter_mut().find(|(c, _)| *c == id) {
+                Some((_, lines)) => lines.push(line),
+                None => found.push((id, alloc::vec![line])),
+            }
         }
     }
     found.sort_by_key(|(id, _)| id.severity());
@@ -597,6 +594,38 @@ pub fn from_history(history: &[Tried]) -> Vec<Finding> {
             evidence: lines.join("; "),
         })
         .collect()
+}
+
+/// What one attempt proves: the cause its failure points to, and, for mstsc's offer
+/// (TLS|HYBRID|HYBRID_EX), `nla-refused` when the server chose anything but NLA from it (a
+/// server that does NLA selects it when offered, as Windows does), each with the words of
+/// the evidence.
+fn proves(tried: &Tried) -> Vec<(CauseId, String)> {
+    let mut proved = Vec::new();
+    if let Some((stage, class)) = &tried.failure {
+        if let Some(id) = of_failure(&tried.knobs, *stage, class) {
+            proved.push((id, format!("{class} at {stage}")));
+        }
+    }
+    let declined_nla = tried
+        .selected
+        .filter(|s| tried.knobs.nla == Nla::Negotiate && s.nla() != Some(true));
+    if let Some(selected) = declined_nla {
+        if proved.iter().all(|(id, _)| *id != CauseId::NlaRefused) {
+            let offer: Vec<&str> = offered_protocols(&tried.knobs)
+                .into_iter()
+                .map(Protocol::as_str)
+                .collect();
+            proved.push((
+                CauseId::NlaRefused,
+                format!(
+                    "offered {}, the server selected {selected}",
+                    offer.join("|")
+                ),
+            ));
+        }
+    }
+    proved
 }
 
 /// README's table of causes (id, severity, what proves it, remedies, workaround), written

@@ -1,6 +1,7 @@
 //! From what is left to the next attempt: per dimension, the first value in preference
-//! order (the pin, else the saved profile's value, else strongest first) that is not ruled
-//! out. A dimension with nothing left ends the run with a verdict that says which.
+//! order (the pin, else the saved profile's value, else strongest first; for NLA, mstsc's
+//! offer first when nothing requires NLA) that is not ruled out. A dimension with nothing
+//! left ends the run with a verdict that says which.
 
 use alloc::borrow::ToOwned as _;
 use alloc::format;
@@ -8,10 +9,10 @@ use alloc::vec;
 use alloc::vec::Vec;
 use core::net::SocketAddr;
 
-use crate::knobs::{Dial, Knobs};
+use crate::knobs::{Dial, Knobs, Nla};
 use crate::learn::{RuledOut, Tried};
 use crate::policy::Policy;
-use crate::rungs::tls_ladder;
+use crate::rungs::{tls_ladder, tolerant, Grade};
 use crate::verdict::{unreachable, Verdict, VerdictKind};
 
 /// The next knobs, or the verdict of the first dimension with no value left.
@@ -61,7 +62,13 @@ pub(crate) fn choose(
     };
 
     let nla = {
-        let order = on_off_order(policy.pins.nla, profile.map(|p| p.nla));
+        let order = match (policy.pins.nla, profile.map(|p| p.nla)) {
+            (Some(pinned), _) => vec![Nla::exact(pinned)],
+            (None, Some(saved)) => vec![saved, Nla::On, Nla::Off],
+            // Nothing known and nothing requires NLA: mstsc's offer, the server chooses.
+            (None, None) if !policy.requires_nla() => vec![Nla::Negotiate, Nla::On, Nla::Off],
+            (None, None) => vec![Nla::On, Nla::Off],
+        };
         first_allowed(order, |v| !ruled.nla.contains(v)).ok_or_else(|| {
             let pinned = policy
                 .pins
@@ -80,12 +87,15 @@ pub(crate) fn choose(
     };
 
     let tls = {
+        // The ladder under the floor (and the saved profile's strength), then the legacy
+        // hello below it: reached only when nothing above is left, and then refused by the
+        // floor or the downgrade guard with a verdict that names it.
+        let mut ladder = tls_ladder(policy.tls_floor());
+        ladder.push(tolerant(Grade::NoNla));
         let mut order = match (&policy.pins.tls, profile) {
             (Some(pinned), _) => vec![pinned.clone()],
-            (None, Some(p)) => core::iter::once(p.tls.clone())
-                .chain(tls_ladder())
-                .collect(),
-            (None, None) => tls_ladder(),
+            (None, Some(p)) => core::iter::once(p.tls.clone()).chain(ladder).collect(),
+            (None, None) => ladder,
         };
         // The server hung up on a ClientHello: the most tolerant one next tells a hello it
         // dislikes from a server that hangs up on every hello (see `learn`).
@@ -125,7 +135,7 @@ pub(crate) fn choose(
     })
 }
 
-/// An on/off dimension: the pin alone, else the saved value first, then on before off.
+/// UDP: the pin alone, else the saved value first, then on before off.
 fn on_off_order(pinned: Option<bool>, saved: Option<bool>) -> Vec<bool> {
     match (pinned, saved) {
         (Some(pinned), _) => vec![pinned],

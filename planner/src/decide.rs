@@ -14,7 +14,7 @@ use crate::causes::from_history;
 use crate::choose::choose;
 use crate::failure::FailureClass;
 use crate::fallback::{step_fallbacks, Fallback};
-use crate::knobs::Knobs;
+use crate::knobs::{Knobs, Nla};
 use crate::learn::{RuledOut, Tried};
 use crate::policy::Policy;
 use crate::verdict::{give_up, terminal, Verdict, VerdictKind};
@@ -120,7 +120,7 @@ fn plan(
         .last()
         .map(|last| step_fallbacks(&last.knobs, &knobs, last.failure.as_ref().map(|f| &f.1)))
         .unwrap_or_default();
-    if knobs.nla && !has_credentials && ruled_out.nla.contains(&false) {
+    if knobs.nla.is_on() && !has_credentials && ruled_out.nla.contains(&Nla::Off) {
         return Ok(Decision::NeedCredentials { knobs, fallbacks });
     }
     Ok(Decision::Attempt { knobs, fallbacks })

@@ -7,8 +7,8 @@ use core::fmt;
 use serde::Serialize;
 
 use crate::failure::FailureClass;
-use crate::knobs::{Dial, Knobs};
-use crate::rungs::{lowest_version, Grade};
+use crate::knobs::{Dial, Knobs, Nla};
+use crate::rungs::{is_legacy_suite, lowest_version, offered_versions, Grade};
 use crate::tls::{TlsStack, TlsVersion};
 
 /// One dimension the ladder moved along.
@@ -50,8 +50,8 @@ impl Fallback {
                  CBC constructions with known attacks",
             ),
             Self::CipherDowngrade => Some(
-                "AEAD-only cipher suites: this attempt also offers CBC suites, some with RSA key \
-                 exchange (no forward secrecy: recorded traffic is readable if the server key ever leaks)",
+                "AEAD-only cipher suites: a CBC suite, or RSA key exchange (no forward secrecy: \
+                 recorded traffic is readable if the server key ever leaks)",
             ),
             Self::NlaOff => Some(
                 "Network Level Authentication: the server shows its logon screen before anyone has \
@@ -68,38 +68,63 @@ impl fmt::Display for Fallback {
     }
 }
 
-/// The downgrades `knobs` carries relative to the strongest configuration, whatever run
-/// produced them (a saved profile's configuration is announced on every use).
+/// The downgrades `knobs` are sure to carry relative to the strongest configuration,
+/// whatever run produced them (a saved profile's configuration is announced on every use).
+/// An offer that leaves the choice to the server is sure of nothing yet: mstsc's offer
+/// (the server may select NLA) and a hello offering TLS 1.2 with suites the server may
+/// pick AEAD from; what they gave up is known once the server has chosen, from the knobs
+/// [`Knobs::as_used`] returns, and announced then (before anything is sent over TLS).
 pub fn downgrades(knobs: &Knobs) -> Vec<Fallback> {
+    // In the order a connection gives them up: X.224, then TLS.
     let mut steps = Vec::new();
-    if knobs.tls.stack == TlsStack::Openssl && lowest_version(&knobs.tls) >= TlsVersion::Tls12 {
-        steps.push(Fallback::CipherDowngrade);
-    }
-    if lowest_version(&knobs.tls) < TlsVersion::Tls12 {
-        steps.push(Fallback::TlsVersionDowngrade);
-    }
-    if !knobs.nla {
+    if knobs.nla == Nla::Off {
         steps.push(Fallback::NlaOff);
+    }
+    let versions = offered_versions(&knobs.tls);
+    let highest = versions.iter().copied().max().unwrap_or(TlsVersion::Tls10);
+    let legacy_suites = knobs.tls.stack == TlsStack::Openssl
+        && knobs.tls.ciphers.as_deref().is_some_and(|list| {
+            list.split([':', ','])
+                .all(|s| s.starts_with('@') || is_legacy_suite(s))
+        });
+    if highest < TlsVersion::Tls12 {
+        steps.push(Fallback::TlsVersionDowngrade);
+    } else if lowest_version(&knobs.tls) >= TlsVersion::Tls12 && legacy_suites {
+        steps.push(Fallback::CipherDowngrade);
     }
     steps
 }
 
-/// The fallbacks that the winning knobs still carry, in the order they were first applied.
-pub fn fallbacks_used(first: &Knobs, winner: &Knobs, applied: &[Fallback]) -> Vec<Fallback> {
-    let mut used: Vec<Fallback> = Vec::new();
-    for step in applied {
-        let still_in_effect = match step {
-            Fallback::IpForHostname => {
-                first.dial != winner.dial || first.ip_as_server_name != winner.ip_as_server_name
-            }
-            Fallback::TlsVersionDowngrade | Fallback::CipherDowngrade => first.tls != winner.tls,
-            Fallback::NlaOff => first.nla && !winner.nla,
-            Fallback::NlaOn => !first.nla && winner.nla,
-            Fallback::UdpOff => first.udp && !winner.udp,
-        };
-        if still_in_effect && !used.contains(step) {
-            used.push(*step);
+/// The fallbacks the winning configuration carries relative to the run's first attempt,
+/// in the order a connection applies them (address, X.224, TLS, UDP). `winner` is what the
+/// winning attempt used ([`Knobs::as_used`]): a TLS-only server that selected TLS from
+/// mstsc's offer is `nla-off`, and the TLS downgrade is named from the version and suite
+/// negotiated (below TLS 1.2: `tls-version-downgrade`; TLS 1.2 with a CBC suite or RSA key
+/// exchange: `cipher-downgrade`; anything the first attempt carried already is not a
+/// fallback of this run).
+pub fn fallbacks_used(first: &Knobs, winner: &Knobs) -> Vec<Fallback> {
+    let mut used = Vec::new();
+    let other_address = matches!(winner.dial, Dial::Ip(_)) && winner.dial != first.dial;
+    if other_address || (!first.ip_as_server_name && winner.ip_as_server_name) {
+        used.push(Fallback::IpForHostname);
+    }
+    match (first.nla != Nla::Off, winner.nla) {
+        (true, Nla::Off) => used.push(Fallback::NlaOff),
+        (false, Nla::On) => used.push(Fallback::NlaOn),
+        _ => {}
+    }
+    let before = downgrades(first);
+    for step in downgrades(winner) {
+        let tls = matches!(
+            step,
+            Fallback::TlsVersionDowngrade | Fallback::CipherDowngrade
+        );
+        if tls && !before.contains(&step) {
+            used.push(step);
         }
+    }
+    if first.udp && !winner.udp {
+        used.push(Fallback::UdpOff);
     }
     used
 }
@@ -135,7 +160,9 @@ pub fn step_fallbacks(from: &Knobs, to: &Knobs, because: Option<&FailureClass>) 
             }
         }
     }
-    match (from.nla, to.nla) {
+    // mstsc's offer counts as NLA (the server selects it when it can); going from it to
+    // NLA required is no step.
+    match (from.nla != Nla::Off, to.nla != Nla::Off) {
         (true, false) => steps.push(Fallback::NlaOff),
         (false, true) => steps.push(Fallback::NlaOn),
         _ => {}

@@ -9,9 +9,10 @@
 //!   attempt's outcome: a selection outside the offer ([`crate::protocol::offered`]) rules
 //!   out the NLA value that made the offer, and the selection says which way to go (TLS:
 //!   NLA off; HYBRID: NLA on). The next attempt is an announced fallback like any other,
-//!   under the same pins, floor and downgrade guard. An offer of TLS|HYBRID|HYBRID_EX
-//!   (what mstsc sends) makes the selection the NLA value of the attempt itself; the same
-//!   rule reads it from [`Tried::selected`].
+//!   under the same pins, floor and downgrade guard. The ladder's first offer is
+//!   TLS|HYBRID|HYBRID_EX ([`crate::Nla::Negotiate`], what mstsc sends): there every
+//!   selection but Standard RDP Security and RDSTLS is inside the offer, the attempt goes on
+//!   with what the server chose, and no attempt is spent learning it.
 //! - **Stop when downgrades cannot help.** A close or time-out at the ClientHello rules out
 //!   that hello and puts the most tolerant one ([`crate::rungs::tolerant`]) next; when that
 //!   one is closed too, no TLS version or suite would change the outcome, and the run ends
@@ -24,7 +25,7 @@ use core::net::SocketAddr;
 
 use crate::causes::CauseId;
 use crate::failure::{FailureClass, NegotiationCode};
-use crate::knobs::{Dial, Knobs};
+use crate::knobs::{Dial, Knobs, Nla};
 use crate::policy::Policy;
 use crate::protocol::{was_offered, Protocol};
 use crate::rungs::{all_choices, offered_versions, tolerant};
@@ -54,7 +55,7 @@ pub(crate) struct RuledOut {
     pub by_name: bool,
     pub addresses: BTreeSet<SocketAddr>,
     pub ip_as_server_name: BTreeSet<bool>,
-    pub nla: BTreeSet<bool>,
+    pub nla: BTreeSet<Nla>,
     pub tls: Vec<TlsChoice>,
     pub udp: BTreeSet<bool>,
     /// ClientHellos the server closed the connection on (or never answered), in order, with
@@ -84,11 +85,14 @@ impl RuledOut {
     }
 
     /// Follows the server's selection: one outside the offer rules out the NLA value that
-    /// made the offer. `true` if that is news.
+    /// made the offer, and one that says which way to go (TLS: NLA off; HYBRID: NLA on) rules
+    /// out mstsc's offer too, so the next attempt asks for exactly that. `true` if that is
+    /// news.
     fn follow(&mut self, tried: &Tried) -> bool {
         match tried.selected {
             Some(selected) if !was_offered(&tried.knobs, selected) => {
-                self.nla.insert(tried.knobs.nla)
+                let exact = selected.nla().is_some() && self.nla.insert(Nla::Negotiate);
+                self.nla.insert(tried.knobs.nla) | exact
             }
             _ => false,
         }
@@ -96,14 +100,14 @@ impl RuledOut {
 
     /// The most tolerant hello the policy allows, once the server has hung up on a hello.
     pub fn tolerant_next(&self, policy: &Policy) -> Option<TlsChoice> {
-        let hello = tolerant(policy.floor);
+        let hello = tolerant(policy.tls_floor());
         (!self.tls_closed.is_empty() && !self.tls.contains(&hello)).then_some(hello)
     }
 
     /// Ends the run when the server hung up on the most tolerant hello and on another one:
     /// no TLS version or suite would change that.
     fn tls_dead_end(&self, policy: &Policy) -> Result<(), Verdict> {
-        let hello = tolerant(policy.floor);
+        let hello = tolerant(policy.tls_floor());
         let on_tolerant = self.tls_closed.iter().find(|(c, _)| *c == hello);
         let on_another = self.tls_closed.iter().any(|(c, _)| *c != hello);
         let Some((_, class)) = on_tolerant.filter(|_| on_another) else {
@@ -145,11 +149,15 @@ impl RuledOut {
                 let address = tried.dialled.is_some_and(|a| self.addresses.insert(a));
                 by_name || address
             }
+            // The code says which value the server takes: every other is ruled out, mstsc's
+            // offer included (the next attempt asks for exactly what the server requires),
+            // and so is the offer that got the refusal (a server that refuses an offer
+            // holding what it requires is broken; the run then ends).
             (Stage::X224, F::NegotiationFailure(NegotiationCode::SslRequiredByServer)) => {
-                self.nla.insert(true)
+                self.rule_out_nla(&[Nla::On, Nla::Negotiate, knobs.nla])
             }
             (Stage::X224, F::NegotiationFailure(NegotiationCode::HybridRequiredByServer)) => {
-                self.nla.insert(false)
+                self.rule_out_nla(&[Nla::Off, Nla::Negotiate, knobs.nla])
             }
             // The selection itself: `follow` learned from it (Standard RDP Security asked
             // for by no one: NLA is ruled out, TLS is next; asked for TLS: `terminal`).
@@ -158,13 +166,15 @@ impl RuledOut {
             (Stage::Tls, F::TlsVersionMismatch) => {
                 // Every rung that offers only versions the server just refused is useless.
                 let refused = offered_versions(&knobs.tls);
-                self.rule_out_tls(|c| offered_versions(c).iter().all(|v| refused.contains(v)))
+                self.rule_out_tls(&knobs.tls, |c| {
+                    offered_versions(c).iter().all(|v| refused.contains(v))
+                })
             }
             (Stage::Tls, F::TlsCipherMismatch) => {
                 // The stack's whole suite set was refused; other versions on it share the suites.
                 let stack = knobs.tls.stack;
                 let ciphers = knobs.tls.ciphers.clone();
-                self.rule_out_tls(|c| c.stack == stack && c.ciphers == ciphers)
+                self.rule_out_tls(&knobs.tls, |c| c.stack == stack && c.ciphers == ciphers)
             }
             (Stage::Tls, F::TlsOther(alert))
                 if alert == "unrecognized-name" && !knobs.ip_as_server_name =>
@@ -176,12 +186,12 @@ impl RuledOut {
                 // if it hangs up on that one too, `tls_dead_end` ends the run.
                 let choice = knobs.tls.clone();
                 self.tls_closed.push((choice.clone(), class.clone()));
-                self.rule_out_tls(|c| *c == choice)
+                self.rule_out_tls(&choice, |c| *c == choice)
             }
             (Stage::Tls, F::TlsOther(_) | F::ProtocolError) => {
                 // The server refused this ClientHello; the next rung may suit it.
                 let choice = knobs.tls.clone();
-                self.rule_out_tls(|c| *c == choice)
+                self.rule_out_tls(&choice, |c| *c == choice)
             }
             (Stage::Credssp, F::CredsspError)
                 if !policy.host_is_ip() && !knobs.ip_as_server_name =>
@@ -201,9 +211,20 @@ impl RuledOut {
         }
     }
 
-    fn rule_out_tls(&mut self, matches: impl Fn(&TlsChoice) -> bool) -> bool {
+    fn rule_out_nla(&mut self, values: &[Nla]) -> bool {
+        values
+            .iter()
+            .fold(false, |news, value| self.nla.insert(*value) | news)
+    }
+
+    /// Rules out the choices `matches` picks among the planner's own and `tried` (a pinned
+    /// or saved hello the ladder does not have).
+    fn rule_out_tls(&mut self, tried: &TlsChoice, matches: impl Fn(&TlsChoice) -> bool) -> bool {
         let before = self.tls.len();
         let mut candidates = all_choices();
+        if !candidates.contains(tried) {
+            candidates.push(tried.clone());
+        }
         candidates.retain(|c| matches(c) && !self.tls.contains(c));
         self.tls.extend(candidates);
         self.tls.len() > before

@@ -8,7 +8,7 @@
 //! quinn-proto under quinn.
 //!
 //! How it decides: a configuration has five dimensions (where to dial, which name to use,
-//! NLA, TLS rung, UDP). Each dimension has a preference order, strongest first (or the
+//! NLA (required, off, or mstsc's offer that lets the server choose), TLS rung, UDP). Each dimension has a preference order, strongest first (or the
 //! saved profile's value first). Every failure rules out the values it proves useless
 //! ([`learn`]); the next attempt takes, per dimension, the first value not ruled out
 //! ([`choose`]). A failure that rules out nothing new, or a class no configuration can fix
@@ -54,11 +54,11 @@ pub use causes::{CauseId, Finding, Severity};
 pub use decide::{next, Decision};
 pub use failure::{FailureClass, NegotiationCode};
 pub use fallback::{downgrades, fallbacks_used, step_fallbacks, Fallback};
-pub use knobs::{describe, Dial, Knobs};
+pub use knobs::{describe, Dial, Knobs, Nla};
 pub use learn::Tried;
 pub use policy::{weakened_property, Pins, Policy, Remembered};
-pub use protocol::Protocol;
-pub use rungs::{lowest_version, offered_versions, tls_ladder, tolerant, Grade};
+pub use protocol::{offered_protocols, Protocol};
+pub use rungs::{is_legacy_suite, lowest_version, offered_versions, tls_ladder, tolerant, Grade};
 pub use stage::Stage;
 pub use tls::{TlsChoice, TlsStack, TlsVersion};
 pub use verdict::{Verdict, VerdictKind};

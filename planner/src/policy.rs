@@ -8,7 +8,7 @@ use alloc::vec::Vec;
 use core::net::{IpAddr, SocketAddr};
 use core::time::Duration;
 
-use crate::knobs::{describe, Dial, Knobs};
+use crate::knobs::{describe, Dial, Knobs, Nla};
 use crate::rungs::{lowest_version, Grade};
 use crate::tls::{TlsChoice, TlsStack};
 use crate::verdict::{Verdict, VerdictKind};
@@ -83,7 +83,7 @@ impl Policy {
     pub fn single_attempt(mut self) -> Self {
         let strongest = Knobs::strongest();
         let pins = &mut self.pins;
-        pins.nla.get_or_insert(strongest.nla);
+        pins.nla.get_or_insert(strongest.nla.is_on());
         pins.udp.get_or_insert(strongest.udp);
         pins.tls.get_or_insert(strongest.tls);
         pins.server_name = true;
@@ -112,6 +112,27 @@ impl Policy {
 
     pub(crate) fn host_is_ip(&self) -> bool {
         self.host_ip.is_some()
+    }
+
+    /// Must every attempt do NLA? Under a floor above `no-nla`, or when the saved profile
+    /// connected with NLA (unless `--accept-downgrade`): then no offer may include TLS
+    /// alone, and mstsc's offer ([`crate::Nla::Negotiate`]) is not made.
+    pub(crate) fn requires_nla(&self) -> bool {
+        let guarded =
+            !self.accept_downgrade && self.baseline.as_ref().is_some_and(|b| b.nla.is_on());
+        self.floor > Grade::NoNla || guarded
+    }
+
+    /// The weakest TLS the ladder may offer on its own: the floor's, or the saved profile's
+    /// (unless `--accept-downgrade`), whichever is stronger. The legacy hello is narrowed to
+    /// it ([`crate::rungs::tolerant`]), so a profile that connected with TLS 1.2 and CBC
+    /// suites gets an OpenSSL TLS 1.2 hello, not one the downgrade guard would refuse.
+    pub(crate) fn tls_floor(&self) -> Grade {
+        let saved = match (&self.baseline, self.accept_downgrade) {
+            (Some(baseline), false) => Grade::of(true, &baseline.tls),
+            _ => Grade::NoNla,
+        };
+        self.floor.max(saved)
     }
 
     /// Refuses knobs below the floor, or below the profile's strength without consent.
@@ -146,8 +167,10 @@ impl Policy {
 
 /// Which security property `now` has weaker than `before`, if any.
 pub fn weakened_property(before: &Knobs, now: &Knobs) -> Option<String> {
-    if before.nla && !now.nla {
-        return Some("NLA turned off".to_owned());
+    match (before.nla, now.nla) {
+        (Nla::On, Nla::Off) => return Some("NLA turned off".to_owned()),
+        (Nla::On, Nla::Negotiate) => return Some("NLA left to the server".to_owned()),
+        _ => {}
     }
     let (was, is) = (lowest_version(&before.tls), lowest_version(&now.tls));
     if is < was {

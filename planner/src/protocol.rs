@@ -11,7 +11,7 @@ use core::fmt;
 
 use serde::Serialize;
 
-use crate::knobs::Knobs;
+use crate::knobs::{Knobs, Nla};
 
 /// One security protocol. A server selects exactly one (MS-RDPBCGR 2.2.1.2.1).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
@@ -84,16 +84,32 @@ impl fmt::Display for Protocol {
     }
 }
 
-/// The protocols an attempt with `knobs` offers in its X.224 Connection Request. NLA on
-/// offers HYBRID|HYBRID_EX *only*, so nobody on the path can answer "TLS selected" and skip
-/// NLA unnoticed; NLA off offers TLS alone. The one place that says so: the engine builds
-/// its request from the same knobs, and the planner judges a selection against this.
+/// The protocols an attempt with `knobs` offers in its X.224 Connection Request: the one
+/// place that says so (the engine builds its request from the same knob, and the planner
+/// judges a selection against this).
+///
+/// - [`Nla::On`]: HYBRID|HYBRID_EX *only*, so nobody on the path can answer "TLS selected"
+///   and skip NLA unnoticed;
+/// - [`Nla::Off`]: TLS alone;
+/// - [`Nla::Negotiate`]: TLS|HYBRID|HYBRID_EX, what mstsc sends: the server selects, and a
+///   server without NLA answers TLS within the offer (no attempt spent learning it).
 pub fn offered(knobs: &Knobs) -> u32 {
-    if knobs.nla {
-        Protocol::Hybrid.bits() | Protocol::HybridEx.bits()
-    } else {
-        Protocol::Ssl.bits()
+    let nla = Protocol::Hybrid.bits() | Protocol::HybridEx.bits();
+    match knobs.nla {
+        Nla::On => nla,
+        Nla::Off => Protocol::Ssl.bits(),
+        Nla::Negotiate => Protocol::Ssl.bits() | nla,
     }
+}
+
+/// The protocols of [`offered`], in bit order (`ssl`, `hybrid`, `hybrid-ex`): the `--json`
+/// `offered` list.
+pub fn offered_protocols(knobs: &Knobs) -> alloc::vec::Vec<Protocol> {
+    let offer = offered(knobs);
+    Protocol::ALL
+        .into_iter()
+        .filter(|p| p.bits() != 0 && offer & p.bits() != 0)
+        .collect()
 }
 
 /// Did an attempt with `knobs` offer `selected`? Standard RDP Security is offered only by
@@ -104,6 +120,12 @@ pub fn was_offered(knobs: &Knobs, selected: Protocol) -> bool {
         Protocol::Rdp => offer == 0,
         other => offer & other.bits() != 0,
     }
+}
+
+/// Did an attempt with `knobs` offer TLS without NLA? (Then a server selecting Standard
+/// RDP Security refuses TLS itself, not only NLA.)
+pub fn offers_tls_without_nla(knobs: &Knobs) -> bool {
+    offered(knobs) & Protocol::Ssl.bits() != 0
 }
 
 #[cfg(test)]
@@ -127,9 +149,20 @@ mod tests {
         assert!(was_offered(&knobs, Protocol::HybridEx));
         assert!(!was_offered(&knobs, Protocol::Ssl));
         assert!(!was_offered(&knobs, Protocol::Rdp));
-        knobs.nla = false;
+        knobs.nla = Nla::Off;
         assert_eq!(offered(&knobs), 0x1);
         assert!(was_offered(&knobs, Protocol::Ssl));
         assert!(!was_offered(&knobs, Protocol::Hybrid));
+        // mstsc's request: the server may select any of the three.
+        knobs.nla = Nla::Negotiate;
+        assert_eq!(offered(&knobs), 0xB);
+        for p in [Protocol::Ssl, Protocol::Hybrid, Protocol::HybridEx] {
+            assert!(was_offered(&knobs, p), "{p}");
+        }
+        assert!(!was_offered(&knobs, Protocol::Rdp) && !was_offered(&knobs, Protocol::Rdstls));
+        assert_eq!(
+            offered_protocols(&knobs),
+            [Protocol::Ssl, Protocol::Hybrid, Protocol::HybridEx]
+        );
     }
 }

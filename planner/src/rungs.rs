@@ -1,8 +1,12 @@
 //! The TLS ladder and the security grade of a configuration.
 //!
-//! Rungs, strongest first (the order mstsc-era servers force us down):
-//! rustls TLS 1.3/1.2 -> rustls TLS 1.2 only -> OpenSSL TLS 1.2 with CBC/RSA suites ->
-//! OpenSSL TLS 1.1 -> OpenSSL TLS 1.0, the OpenSSL rungs at security level 0.
+//! Rungs, strongest first: rustls TLS 1.3/1.2 -> rustls TLS 1.2 only -> one legacy hello,
+//! OpenSSL offering TLS 1.0 through 1.2 with every suite at security level 0
+//! ([`tolerant`]). The legacy hello replaced three rungs (OpenSSL TLS 1.2 with CBC/RSA
+//! suites, 1.1, 1.0, an attempt each): a server picks the best version and suite it
+//! speaks from one ClientHello, so one attempt finds what it speaks, and what it picked is
+//! recorded precisely ([`crate::Knobs::as_used`]). Exact versions stay reachable by pinning
+//! them (`--tls 1.0 --tls-stack openssl`).
 
 use alloc::vec;
 use alloc::vec::Vec;
@@ -10,29 +14,31 @@ use core::fmt;
 
 use crate::tls::{TlsChoice, TlsStack, TlsVersion};
 
-/// The default TLS ladder.
-pub fn tls_ladder() -> Vec<TlsChoice> {
-    let rung = |stack, version| TlsChoice {
-        stack,
+/// The default TLS ladder, with the legacy hello the floor allows last (under a floor of
+/// `tls12` or above it is narrowed by [`tolerant`], and may coincide with an earlier rung).
+pub fn tls_ladder(floor: Grade) -> Vec<TlsChoice> {
+    let rustls = |version| TlsChoice {
+        stack: TlsStack::Rustls,
         version,
         ciphers: None,
     };
-    vec![
-        rung(TlsStack::Rustls, None),
-        rung(TlsStack::Rustls, Some(TlsVersion::Tls12)),
-        rung(TlsStack::Openssl, Some(TlsVersion::Tls12)),
-        rung(TlsStack::Openssl, Some(TlsVersion::Tls11)),
-        rung(TlsStack::Openssl, Some(TlsVersion::Tls10)),
-    ]
+    let mut ladder = vec![rustls(None), rustls(Some(TlsVersion::Tls12))];
+    let legacy = tolerant(floor);
+    if !ladder.contains(&legacy) {
+        ladder.push(legacy);
+    }
+    ladder
 }
 
-/// The most tolerant ClientHello the floor allows, for telling "the server hangs up on this
-/// hello" from "the server hangs up on every hello". Down to `legacy` it is OpenSSL offering
-/// TLS 1.0 through 1.2 with every suite at security level 0: a server that speaks any of
-/// them picks the best it has, so a reset of this hello is not a version or suite mismatch.
-/// (A hello offering TLS 1.0 *alone* would not do: Windows with TLS 1.0 disabled resets it,
-/// which would read as "resets every hello" on a server that TLS 1.2 with CBC suites
-/// reaches.) Above `legacy` the floor narrows it to what it allows.
+/// The most tolerant ClientHello the floor allows: the ladder's legacy rung, and the hello
+/// that tells "the server hangs up on this hello" from "the server hangs up on every
+/// hello". Down to `legacy` it is OpenSSL offering TLS 1.0 through 1.2 with every suite at
+/// security level 0: a server that speaks any of them picks the best it has, so a refusal
+/// of this hello is not a version or suite rdpshim could still offer, and a reset of it is
+/// not a version or suite mismatch. (A hello offering TLS 1.0 *alone* would not do: Windows
+/// with TLS 1.0 disabled resets it, which would read as "resets every hello" on a server
+/// that TLS 1.2 with CBC suites reaches.) Above `legacy` the floor narrows it to what it
+/// allows.
 pub fn tolerant(floor: Grade) -> TlsChoice {
     let (stack, version) = match floor {
         Grade::NoNla | Grade::Legacy => (TlsStack::Openssl, None),
@@ -46,13 +52,14 @@ pub fn tolerant(floor: Grade) -> TlsChoice {
     }
 }
 
-/// Every TLS choice the planner may make on its own: the ladder and the tolerant hello.
+/// Every TLS choice the planner may make on its own: the ladder under every floor.
 pub fn all_choices() -> Vec<TlsChoice> {
-    let mut all = tls_ladder();
+    let mut all = Vec::new();
     for floor in [Grade::NoNla, Grade::Tls12, Grade::Modern] {
-        let choice = tolerant(floor);
-        if !all.contains(&choice) {
-            all.push(choice);
+        for choice in tls_ladder(floor) {
+            if !all.contains(&choice) {
+                all.push(choice);
+            }
         }
     }
     all
@@ -65,6 +72,22 @@ pub fn offered_versions(choice: &TlsChoice) -> Vec<TlsVersion> {
         (TlsStack::Rustls, None) => vec![TlsVersion::Tls13, TlsVersion::Tls12],
         (TlsStack::Openssl, None) => vec![TlsVersion::Tls12, TlsVersion::Tls11, TlsVersion::Tls10],
     }
+}
+
+/// Is this OpenSSL suite name (`AES128-SHA`, `ECDHE-RSA-AES128-GCM-SHA256`) one a modern
+/// client no longer offers: a CBC (or RC4, 3DES) cipher, or RSA key exchange (no forward
+/// secrecy)? Only AEAD suites (GCM, CCM, ChaCha20-Poly1305) with an ephemeral key exchange
+/// (ECDHE, DHE; TLS 1.3 suites, `TLS_*`, always have one) are not.
+pub fn is_legacy_suite(name: &str) -> bool {
+    let name = name.trim();
+    if name.starts_with("TLS_") || name.starts_with("TLS13_") {
+        return false;
+    }
+    let aead = ["GCM", "CCM", "CHACHA20"].iter().any(|m| name.contains(m));
+    let ephemeral = ["ECDHE-", "DHE-", "EDH-"]
+        .iter()
+        .any(|k| name.starts_with(k));
+    !(aead && ephemeral)
 }
 
 /// The weakest version this choice may end up with.
@@ -123,22 +146,50 @@ mod tests {
     use std::vec::Vec;
 
     #[test]
-    fn the_ladder_gets_weaker_at_every_rung() {
-        let ladder = tls_ladder();
+    fn the_ladder_gets_weaker_at_every_rung_and_ends_with_one_legacy_hello() {
+        let ladder = tls_ladder(Grade::NoNla);
         let grades: Vec<Grade> = ladder.iter().map(|c| Grade::of(true, c)).collect();
-        assert_eq!(
-            grades,
-            [
-                Grade::Modern,
-                Grade::Modern,
-                Grade::Tls12,
-                Grade::Legacy,
-                Grade::Legacy
-            ]
-        );
+        assert_eq!(grades, [Grade::Modern, Grade::Modern, Grade::Legacy]);
         let lowest: Vec<TlsVersion> = ladder.iter().map(lowest_version).collect();
         assert!(lowest.windows(2).all(|w| w[0] >= w[1]));
         assert_eq!(Grade::of(false, &ladder[0]), Grade::NoNla);
+        assert_eq!(
+            ladder[2],
+            tolerant(Grade::NoNla),
+            "one hello for TLS 1.0 to 1.2"
+        );
+        // A floor narrows the legacy hello; never below the floor, never a duplicate.
+        for floor in [Grade::Legacy, Grade::Tls12, Grade::Modern] {
+            let ladder = tls_ladder(floor);
+            assert!(ladder
+                .iter()
+                .all(|c| Grade::of(true, c) >= floor.min(Grade::Legacy)));
+            assert!(ladder.contains(&tolerant(floor)), "{floor}");
+        }
+        assert_eq!(tls_ladder(Grade::Modern).len(), 2);
+    }
+
+    #[test]
+    fn legacy_suites_are_cbc_or_rsa_key_exchange() {
+        for legacy in [
+            "AES128-SHA",
+            "ECDHE-RSA-AES128-SHA",
+            "AES256-GCM-SHA384",
+            "DES-CBC3-SHA",
+            "RC4-SHA",
+            "DHE-RSA-AES256-SHA256",
+        ] {
+            assert!(is_legacy_suite(legacy), "{legacy}");
+        }
+        for modern in [
+            "ECDHE-RSA-AES128-GCM-SHA256",
+            "ECDHE-ECDSA-CHACHA20-POLY1305",
+            "DHE-RSA-AES256-GCM-SHA384",
+            "TLS_AES_128_GCM_SHA256",
+            "TLS13_AES_256_GCM_SHA384",
+        ] {
+            assert!(!is_legacy_suite(modern), "{modern}");
+        }
     }
 
     #[test]

@@ -1,5 +1,7 @@
-//! Table tests: every failure class from every state, and the lab's scenarios replayed
-//! without a server.
+//! Table tests: every failure class from every state, the floor, the profile and the pins,
+//! and (in `lab_servers.rs`) every lab server replayed without a server.
+
+mod lab_servers;
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -20,18 +22,37 @@ fn named() -> Policy {
     Policy::new(None, 3389)
 }
 
+/// NLA required (HYBRID|HYBRID_EX only), rustls TLS 1.3/1.2, by name, UDP: what the
+/// fallbacks are measured from, and the first attempt when something requires NLA.
 fn strongest() -> Knobs {
     Knobs {
         dial: Dial::ByName,
         ip_as_server_name: false,
-        nla: true,
-        tls: tls_ladder()[0].clone(),
+        nla: Nla::On,
+        tls: rung(0),
         udp: true,
     }
 }
 
+/// The ladder's first attempt when nothing is pinned, saved or required: mstsc's offer.
+fn first() -> Knobs {
+    with(&strongest(), |k| k.nla = Nla::Negotiate)
+}
+
+/// 0: rustls TLS 1.3/1.2; 1: rustls TLS 1.2; 2: the legacy hello (OpenSSL, TLS 1.0-1.2,
+/// every suite at security level 0).
 fn rung(index: usize) -> TlsChoice {
-    tls_ladder()[index].clone()
+    tls_ladder(Grade::NoNla)[index].clone()
+}
+
+/// OpenSSL pinned to one version (`--tls V --tls-stack openssl`, or a profile), with the
+/// suite the server picked when `suite` is given.
+fn openssl(version: TlsVersion, suite: Option<&str>) -> TlsChoice {
+    TlsChoice {
+        stack: TlsStack::Openssl,
+        version: Some(version),
+        ciphers: suite.map(Into::into),
+    }
 }
 
 fn with(knobs: &Knobs, change: impl FnOnce(&mut Knobs)) -> Knobs {
@@ -118,12 +139,14 @@ fn states() -> Vec<Knobs> {
     let s = strongest();
     vec![
         s.clone(),
-        with(&s, |k| k.nla = false),
+        first(),
+        with(&first(), |k| k.tls = rung(2)),
+        with(&s, |k| k.nla = Nla::Off),
         with(&s, |k| k.tls = rung(1)),
         with(&s, |k| k.tls = rung(2)),
         with(&s, |k| {
-            k.tls = rung(4);
-            k.nla = false
+            k.tls = openssl(TlsVersion::Tls10, None);
+            k.nla = Nla::Off
         }),
         with(&s, |k| k.udp = false),
         with(&s, |k| k.dial = Dial::Ip(addr(V4))),
@@ -134,16 +157,42 @@ fn states() -> Vec<Knobs> {
     ]
 }
 
+/// With nothing pinned, saved or required, the first X.224 request is mstsc's
+/// (TLS|HYBRID|HYBRID_EX), so a server without NLA costs no attempt; whatever requires NLA
+/// (a floor, a profile that connected with NLA, `--nla on`) makes it NLA only, and
+/// `--nla off` TLS only.
 #[test]
 fn the_first_attempt_is_what_mstsc_would_do() {
     let decision = next(&named(), &[], false, Duration::ZERO);
     assert_eq!(
         decision,
         Decision::Attempt {
-            knobs: strongest(),
+            knobs: first(),
             fallbacks: vec![]
         }
     );
+    assert_eq!(protocol::offered(&first()), 0xB, "SSL|HYBRID|HYBRID_EX");
+
+    let mut floor = named();
+    floor.floor = Grade::Legacy;
+    assert_eq!(
+        next_knobs(&floor, &[]).nla,
+        Nla::On,
+        "a floor that requires NLA"
+    );
+    let mut guarded = named();
+    guarded.baseline = Some(strongest());
+    guarded.profile = Some(with(&strongest(), |k| k.tls = rung(1)));
+    assert_eq!(next_knobs(&guarded, &[]).nla, Nla::On, "the profile's NLA");
+    for (pin, nla) in [(true, Nla::On), (false, Nla::Off)] {
+        let mut pinned = named();
+        pinned.pins.nla = Some(pin);
+        assert_eq!(next_knobs(&pinned, &[]).nla, nla, "--nla pins exactly");
+    }
+    // The offer is never a downgrade in itself: nothing is announced before the server
+    // has chosen.
+    assert!(downgrades(&first()).is_empty());
+    assert_eq!(first().grade(), Grade::NoNla, "it may end without NLA");
 }
 
 /// The properties that must hold for every failure class from every state.
@@ -168,17 +217,20 @@ fn every_class_from_every_state() {
                     (FailureClass::CertificateChanged, _) => {
                         panic!("a changed certificate must stop: {context}")
                     }
-                    // Asked for TLS, Standard RDP Security is the end; asked for NLA only,
-                    // the server may still take TLS.
+                    // Asked for TLS (alone or in mstsc's offer), Standard RDP Security is
+                    // the end; asked for NLA only, the server may still take TLS.
                     (FailureClass::RdpSecuritySelected, d)
-                        if stage == Stage::X224 && !state.nla =>
+                        if stage == Stage::X224 && protocol::offers_tls_without_nla(&state) =>
                     {
                         assert!(matches!(d, Decision::Verdict(_)), "{context}")
                     }
                     (FailureClass::RdpSecuritySelected, Decision::Attempt { knobs, .. })
                         if stage == Stage::X224 =>
                     {
-                        assert!(!knobs.nla, "followed to TLS: {context}")
+                        assert!(
+                            protocol::offers_tls_without_nla(knobs),
+                            "followed to TLS: {context}"
+                        )
                     }
                     (_, Decision::Attempt { knobs, .. }) => {
                         assert_ne!(
@@ -219,10 +271,12 @@ fn credential_problems_never_downgrade() {
     }
 }
 
-/// Each row: the failure of the strongest attempt and the change the next attempt makes.
+/// Each row: an attempt (the ladder's first, mstsc's offer, unless the row says), its
+/// failure, and the change the next attempt makes with the steps it names.
 #[test]
 fn what_each_failure_changes() {
     type Row = (
+        Knobs,
         Stage,
         FailureClass,
         fn(&Knobs) -> Knobs,
@@ -230,84 +284,120 @@ fn what_each_failure_changes() {
     );
     let rows: Vec<Row> = vec![
         (
+            // A server that refuses even mstsc's offer this way gets exactly what it wants.
+            first(),
             Stage::X224,
             FailureClass::NegotiationFailure(NegotiationCode::SslRequiredByServer),
-            |k| with(k, |k| k.nla = false),
+            |k| with(k, |k| k.nla = Nla::Off),
             &[Fallback::NlaOff],
         ),
         (
+            first(),
+            Stage::X224,
+            FailureClass::NegotiationFailure(NegotiationCode::HybridRequiredByServer),
+            |k| with(k, |k| k.nla = Nla::On),
+            &[],
+        ),
+        (
+            strongest(),
+            Stage::X224,
+            FailureClass::NegotiationFailure(NegotiationCode::SslRequiredByServer),
+            |k| with(k, |k| k.nla = Nla::Off),
+            &[Fallback::NlaOff],
+        ),
+        (
+            // The one legacy hello next: TLS 1.0 to 1.2 in one ClientHello, NLA as offered.
+            first(),
             Stage::Tls,
             FailureClass::TlsVersionMismatch,
-            |k| with(k, |k| k.tls = rung(3)),
+            |k| with(k, |k| k.tls = rung(2)),
             &[Fallback::TlsVersionDowngrade],
         ),
         (
+            first(),
             Stage::Tls,
             FailureClass::TlsCipherMismatch,
             |k| with(k, |k| k.tls = rung(2)),
             &[Fallback::CipherDowngrade],
         ),
         (
-            // Reset at the ClientHello: the most tolerant hello next, not the next rung.
+            // Reset at the ClientHello: the most tolerant hello next, which is the legacy one.
+            first(),
             Stage::Tls,
             FailureClass::PeerClosed,
             |k| with(k, |k| k.tls = tolerant(Grade::NoNla)),
             &[Fallback::CipherDowngrade, Fallback::TlsVersionDowngrade],
         ),
         (
-            // Asked for NLA, the server selected TLS: follow it.
+            // Asked for NLA only, the server selected TLS: follow it, exactly.
+            strongest(),
             Stage::X224,
             FailureClass::UnrequestedProtocol(Protocol::Ssl),
-            |k| with(k, |k| k.nla = false),
+            |k| with(k, |k| k.nla = Nla::Off),
             &[Fallback::NlaOff],
         ),
         (
             // Asked for NLA only, xrdp (security_layer=negotiate) selects Standard RDP
-            // Security; asked for TLS it selects TLS.
+            // Security; offered TLS too, it selects TLS: mstsc's offer lets it.
+            strongest(),
             Stage::X224,
             FailureClass::RdpSecuritySelected,
-            |k| with(k, |k| k.nla = false),
-            &[Fallback::NlaOff],
+            |k| with(k, |k| k.nla = Nla::Negotiate),
+            &[],
         ),
         (
+            // RDSTLS selected from mstsc's offer: NLA required next (and TLS alone after).
+            first(),
+            Stage::X224,
+            FailureClass::UnrequestedProtocol(Protocol::Rdstls),
+            |k| with(k, |k| k.nla = Nla::On),
+            &[],
+        ),
+        (
+            first(),
             Stage::Tcp,
             FailureClass::TcpRefused,
             |k| with(k, |k| k.dial = Dial::Ip(addr(V4))),
             &[Fallback::IpForHostname],
         ),
         (
+            first(),
             Stage::Tcp,
             FailureClass::TcpTimeout,
             |k| with(k, |k| k.dial = Dial::Ip(addr(V4))),
             &[Fallback::IpForHostname],
         ),
         (
+            first(),
             Stage::Credssp,
             FailureClass::CredsspError,
             |k| with(k, |k| k.ip_as_server_name = true),
             &[Fallback::IpForHostname],
         ),
         (
+            first(),
             Stage::Capabilities,
             FailureClass::PeerClosed,
             |k| with(k, |k| k.udp = false),
             &[Fallback::UdpOff],
         ),
         (
+            first(),
             Stage::FirstFrame,
             FailureClass::Timeout,
             |k| with(k, |k| k.udp = false),
             &[Fallback::UdpOff],
         ),
     ];
-    for (stage, class, expected, names) in rows {
-        let history = [failed(strongest(), stage, class.clone())];
+    for (from, stage, class, expected, names) in rows {
+        let history = [failed(from.clone(), stage, class.clone())];
+        let context = format!("{class} at {stage} after NLA {}", from.nla);
         match next(&named(), &history, true, Duration::ZERO) {
             Decision::Attempt { knobs, fallbacks } => {
-                assert_eq!(knobs, expected(&strongest()), "{class} at {stage}");
-                assert_eq!(fallbacks, names, "{class} at {stage}");
+                assert_eq!(knobs, expected(&from), "{context}");
+                assert_eq!(fallbacks, names, "{context}");
             }
-            other => panic!("{class} at {stage}: expected an attempt, got {other:?}"),
+            other => panic!("{context}: expected an attempt, got {other:?}"),
         }
     }
 }
@@ -316,10 +406,16 @@ fn what_each_failure_changes() {
 #[test]
 fn dead_ends_are_verdicts() {
     use FailureClass as F;
-    let tls_only = with(&strongest(), |k| k.nla = false);
+    let tls_only = with(&strongest(), |k| k.nla = Nla::Off);
     let rows = [
         (
             tls_only.clone(),
+            Stage::X224,
+            F::RdpSecuritySelected,
+            CauseId::RdpSecurityOnly,
+        ),
+        (
+            first(),
             Stage::X224,
             F::RdpSecuritySelected,
             CauseId::RdpSecurityOnly,
@@ -416,41 +512,6 @@ fn dns_failure_uses_known_addresses_or_stops() {
     assert_eq!(knobs.dial, Dial::Ip(addr("192.0.2.7:3389")));
 }
 
-/// The lab's TLS 1.0-only xrdp: SSL_REQUIRED, then two version mismatches, then TLS 1.0.
-#[test]
-fn tls10_server_walks_down_to_tls10_with_named_fallbacks() {
-    let policy = named();
-    let mut history = Vec::new();
-    let mut applied = Vec::new();
-    let outcomes = [
-        (
-            Stage::X224,
-            FailureClass::NegotiationFailure(NegotiationCode::SslRequiredByServer),
-        ),
-        (Stage::Tls, FailureClass::TlsVersionMismatch),
-        (Stage::Tls, FailureClass::TlsVersionMismatch),
-    ];
-    let mut knobs = next_knobs(&policy, &history);
-    for (stage, class) in outcomes {
-        history.push(failed(knobs.clone(), stage, class));
-        match next(&policy, &history, true, Duration::ZERO) {
-            Decision::Attempt {
-                knobs: k,
-                fallbacks,
-            } => {
-                applied.extend(fallbacks);
-                knobs = k;
-            }
-            other => panic!("{other:?}"),
-        }
-    }
-    assert_eq!(knobs.tls, rung(4));
-    assert_eq!(knobs.tls.version, Some(TlsVersion::Tls10));
-    assert!(!knobs.nla);
-    let used = fallbacks_used(&strongest(), &knobs, &applied);
-    assert_eq!(used, [Fallback::NlaOff, Fallback::TlsVersionDowngrade]);
-}
-
 #[test]
 fn a_floor_is_never_crossed() {
     let mut policy = named();
@@ -487,9 +548,15 @@ fn a_floor_is_never_crossed() {
     );
 }
 
+/// A saved profile goes first; when it stops working, only configurations at least as
+/// strong are tried without `--accept-downgrade`, compared on the versions and suites that
+/// connected (the legacy hello's choice is recorded exactly), and the legacy hello is
+/// narrowed to the profile's TLS version so that it stays within the guard.
 #[test]
 fn the_profile_goes_first_and_guards_against_downgrades() {
-    let saved = with(&strongest(), |k| k.tls = rung(2));
+    let saved = with(&strongest(), |k| {
+        k.tls = openssl(TlsVersion::Tls12, Some("AES128-SHA"))
+    });
     let mut policy = named();
     policy.profile = Some(saved.clone());
     policy.baseline = Some(saved.clone());
@@ -508,17 +575,23 @@ fn the_profile_goes_first_and_guards_against_downgrades() {
     let v = verdict(&policy, &history);
     assert_eq!(v.kind, VerdictKind::RefusedByPolicy);
     assert!(
-        v.reason.contains("downgrade") && v.reason.contains("TLS 1.2 -> TLS 1.1"),
+        v.reason.contains("downgrade") && v.reason.contains("TLS 1.2 -> TLS 1.0"),
         "{}",
         v.reason
     );
 
     policy.accept_downgrade = true;
-    assert_eq!(next_knobs(&policy, &history).tls, rung(3));
+    assert_eq!(next_knobs(&policy, &history).tls, rung(2));
+
+    // A hung-up hello gets the most tolerant one the guard allows: OpenSSL, TLS 1.2 only.
+    policy.accept_downgrade = false;
+    let history = [failed(saved.clone(), Stage::Tls, FailureClass::PeerClosed)];
+    let knobs = next_knobs(&policy, &history);
+    assert_eq!(knobs.tls, tolerant(Grade::Tls12));
+    assert_eq!(weakened_property(&saved, &knobs), None);
 
     // A stronger configuration is never a downgrade: the ladder starts over from the top.
-    policy.accept_downgrade = false;
-    let old = with(&strongest(), |k| k.tls = rung(4));
+    let old = with(&strongest(), |k| k.tls = openssl(TlsVersion::Tls10, None));
     policy.profile = Some(old.clone());
     policy.baseline = Some(old.clone());
     let history = [failed(old, Stage::Tls, FailureClass::TlsVersionMismatch)];
@@ -527,7 +600,7 @@ fn the_profile_goes_first_and_guards_against_downgrades() {
 
 #[test]
 fn an_unverified_profile_is_a_preference_not_a_baseline() {
-    let imported = with(&strongest(), |k| k.nla = false);
+    let imported = with(&strongest(), |k| k.nla = Nla::Off);
     let mut policy = named();
     policy.profile = Some(imported.clone());
     assert_eq!(next_knobs(&policy, &[]), imported);
@@ -538,7 +611,7 @@ fn an_unverified_profile_is_a_preference_not_a_baseline() {
     )];
     assert_eq!(
         next_knobs(&policy, &history).tls,
-        rung(3),
+        rung(2),
         "no downgrade guard without a baseline"
     );
 }
@@ -567,7 +640,7 @@ fn pinned_dimensions_are_never_varied() {
 
 #[test]
 fn hybrid_required_without_credentials_asks_for_them() {
-    let off = with(&strongest(), |k| k.nla = false);
+    let off = with(&strongest(), |k| k.nla = Nla::Off);
     let mut policy = named();
     policy.profile = Some(off.clone());
     let history = [Tried {
@@ -580,7 +653,7 @@ fn hybrid_required_without_credentials_asks_for_them() {
     }];
     match next(&policy, &history, false, Duration::ZERO) {
         Decision::NeedCredentials { knobs, fallbacks } => {
-            assert!(knobs.nla);
+            assert_eq!(knobs.nla, Nla::On);
             assert_eq!(fallbacks, [Fallback::NlaOn]);
         }
         other => panic!("{other:?}"),
@@ -631,14 +704,23 @@ fn ladders_always_terminate() {
 fn weakened_properties_are_named() {
     let s = strongest();
     assert_eq!(
-        weakened_property(&s, &with(&s, |k| k.nla = false)).unwrap(),
+        weakened_property(&s, &with(&s, |k| k.nla = Nla::Off)).unwrap(),
         "NLA turned off"
     );
-    assert!(weakened_property(&s, &with(&s, |k| k.tls = rung(2)))
-        .unwrap()
-        .contains("CBC"));
+    assert_eq!(
+        weakened_property(&s, &first()).unwrap(),
+        "NLA left to the server"
+    );
+    let tls12_cbc = with(&s, |k| k.tls = openssl(TlsVersion::Tls12, None));
+    assert!(weakened_property(&s, &tls12_cbc).unwrap().contains("CBC"));
+    assert_eq!(
+        weakened_property(&tls12_cbc, &with(&s, |k| k.tls = rung(2))).unwrap(),
+        "TLS 1.2 -> TLS 1.0",
+        "the legacy hello may end at TLS 1.0"
+    );
     assert_eq!(weakened_property(&s, &with(&s, |k| k.udp = false)), None);
-    assert_eq!(weakened_property(&with(&s, |k| k.tls = rung(4)), &s), None);
+    let tls10 = with(&s, |k| k.tls = openssl(TlsVersion::Tls10, None));
+    assert_eq!(weakened_property(&tls10, &s), None);
 }
 
 #[test]
@@ -646,7 +728,7 @@ fn a_single_attempt_is_exactly_what_was_asked() {
     let mut policy = Policy::new(None, 3389);
     policy.pins.nla = Some(false);
     let mut policy = policy.single_attempt();
-    let saved = with(&strongest(), |k| k.tls = rung(4));
+    let saved = with(&strongest(), |k| k.tls = openssl(TlsVersion::Tls10, None));
     policy.start_from(Remembered {
         preferred: Some(saved.clone()),
         baseline: Some(saved),
@@ -662,9 +744,12 @@ fn a_single_attempt_is_exactly_what_was_asked() {
     let knobs = next_knobs(&policy, &[]);
     assert_eq!(
         knobs,
-        with(&strongest(), |k| k.nla = false),
+        with(&strongest(), |k| k.nla = Nla::Off),
         "the pin, else the strongest"
     );
+    // Without --nla, one attempt is NLA required (HYBRID|HYBRID_EX only), as before.
+    let policy = Policy::new(None, 3389).single_attempt();
+    assert_eq!(next_knobs(&policy, &[]), strongest());
     let history = [failed(knobs, Stage::Tls, FailureClass::TlsVersionMismatch)];
     assert!(verdict(&policy, &history).reason.contains("budget"));
 
@@ -690,20 +775,40 @@ fn a_saved_profile_is_tried_first_by_the_ladder() {
 }
 
 /// A selection outside the offer is followed, like any other fallback: the pin, the floor
-/// and the downgrade guard still decide.
+/// and the downgrade guard still decide. A selection that says which way to go (TLS, NLA)
+/// is followed exactly; one rdpshim cannot take (Standard RDP Security, RDSTLS) after an
+/// NLA-only offer leads to mstsc's offer, which lets the server pick TLS.
 #[test]
 fn the_server_s_selection_is_followed() {
-    let tls_only = with(&strongest(), |k| k.nla = false);
-    // (what the attempt offered, what the server selected, NLA next: None = a verdict)
-    let rows = [
-        (strongest(), Protocol::Ssl, Some(false)),
-        (strongest(), Protocol::Rdp, Some(false)),
-        (strongest(), Protocol::Rdstls, Some(false)),
-        (tls_only.clone(), Protocol::Hybrid, Some(true)),
-        (tls_only.clone(), Protocol::HybridEx, Some(true)),
-        (tls_only.clone(), Protocol::Rdp, None),
+    let tls_only = with(&strongest(), |k| k.nla = Nla::Off);
+    // (what the attempt offered, what the server selected, NLA next: None = a verdict, the
+    // steps named)
+    let rows: [(Knobs, Protocol, Option<Nla>, &[Fallback]); 8] = [
+        (
+            strongest(),
+            Protocol::Ssl,
+            Some(Nla::Off),
+            &[Fallback::NlaOff],
+        ),
+        (strongest(), Protocol::Rdp, Some(Nla::Negotiate), &[]),
+        (strongest(), Protocol::Rdstls, Some(Nla::Negotiate), &[]),
+        (
+            tls_only.clone(),
+            Protocol::Hybrid,
+            Some(Nla::On),
+            &[Fallback::NlaOn],
+        ),
+        (
+            tls_only.clone(),
+            Protocol::HybridEx,
+            Some(Nla::On),
+            &[Fallback::NlaOn],
+        ),
+        (tls_only.clone(), Protocol::Rdp, None, &[]),
+        (first(), Protocol::Rdp, None, &[]),
+        (first(), Protocol::Rdstls, Some(Nla::On), &[]),
     ];
-    for (offered, selected, nla) in rows {
+    for (offered, selected, nla, steps) in rows {
         let class = if selected == Protocol::Rdp {
             FailureClass::RdpSecuritySelected
         } else {
@@ -714,12 +819,7 @@ fn the_server_s_selection_is_followed() {
             (Decision::Attempt { knobs, fallbacks }, Some(nla)) => {
                 assert_eq!(knobs.nla, nla, "{selected} after {offered:?}");
                 assert_eq!(knobs.tls, offered.tls, "only NLA changes");
-                let step = if nla {
-                    Fallback::NlaOn
-                } else {
-                    Fallback::NlaOff
-                };
-                assert_eq!(fallbacks, [step], "announced like any other");
+                assert_eq!(fallbacks, steps, "announced like any other");
             }
             (Decision::Verdict(v), None) => {
                 assert_eq!(v.causes[0].id, CauseId::RdpSecurityOnly, "{v:?}")
@@ -754,99 +854,18 @@ fn the_server_s_selection_is_followed() {
         VerdictKind::RefusedByPolicy
     );
     guarded.accept_downgrade = true;
-    assert!(!next_knobs(&guarded, &selected_tls).nla);
-}
-
-/// Plays a run against a server that answers every attempt with `answer`, returning the
-/// attempts made and how it ended.
-fn replay(
-    policy: &Policy,
-    answer: impl Fn(&Knobs) -> (Stage, FailureClass),
-) -> (Vec<Knobs>, Verdict) {
-    let mut history: Vec<Tried> = Vec::new();
-    loop {
-        match next(policy, &history, true, Duration::ZERO) {
-            Decision::Attempt { knobs, .. } | Decision::NeedCredentials { knobs, .. } => {
-                let (stage, class) = answer(&knobs);
-                history.push(failed(knobs, stage, class));
-                assert!(history.len() <= policy.max_attempts, "{history:?}");
-            }
-            Decision::Verdict(v) => {
-                return (history.into_iter().map(|t| t.knobs).collect(), v);
-            }
-        }
-    }
-}
-
-/// The lab's Windows-like servers: the Remote Desktop certificate is unusable, so the
-/// server resets at every ClientHello. One reset of the modern hello and one of the most
-/// tolerant hello end the run with the cause, instead of five downgrades.
-#[test]
-fn a_server_that_resets_every_client_hello_ends_with_the_certificate_cause() {
-    // win-reset-ssl: selects TLS whatever was asked.
-    let (attempts, v) = replay(&named(), |k| {
-        if k.nla {
-            (
-                Stage::X224,
-                FailureClass::UnrequestedProtocol(Protocol::Ssl),
-            )
-        } else {
-            (Stage::Tls, FailureClass::PeerClosed)
-        }
-    });
-    assert_eq!(attempts.len(), 3, "{attempts:?}");
-    assert_eq!(attempts[2].tls, tolerant(Grade::NoNla));
-    assert_eq!(v.kind, VerdictKind::NoWorkingConfiguration);
-    let ids: Vec<CauseId> = v.causes.iter().map(|f| f.id).collect();
-    assert_eq!(
-        ids,
-        [CauseId::ClosedDuringTls, CauseId::NlaRefused],
-        "{v:?}"
-    );
-    assert!(
-        v.causes[0].evidence.contains("attempt 2") && v.causes[0].evidence.contains("attempt 3")
-    );
-
-    // win-reset: selects what was asked (NLA), then resets.
-    let (attempts, v) = replay(&named(), |_| (Stage::Tls, FailureClass::PeerClosed));
-    assert_eq!(attempts.len(), 2, "{attempts:?}");
-    assert!(
-        attempts.iter().all(|k| k.nla),
-        "NLA has nothing to do with the reset"
-    );
-    let ids: Vec<CauseId> = v.causes.iter().map(|f| f.id).collect();
-    assert_eq!(ids, [CauseId::ClosedDuringTls]);
-    assert_eq!(v.reason, CauseId::ClosedDuringTls.title());
-
-    // --nla off: two attempts, no longer five.
-    let mut off = named();
-    off.pins.nla = Some(false);
-    let (attempts, _) = replay(&off, |_| (Stage::Tls, FailureClass::PeerClosed));
-    assert_eq!(attempts.len(), 2);
-
-    // A server that never answers the ClientHello: not answering, after the same two.
-    let (attempts, v) = replay(&named(), |_| (Stage::Tls, FailureClass::Timeout));
-    assert_eq!(attempts.len(), 2);
-    assert_eq!(v.causes[0].id, CauseId::NotAnswering);
-
-    // Under --min-security tls12 the most tolerant hello is TLS 1.2 on OpenSSL.
-    let mut floor = named();
-    floor.floor = Grade::Tls12;
-    let (attempts, v) = replay(&floor, |_| (Stage::Tls, FailureClass::PeerClosed));
-    assert_eq!(attempts.len(), 2);
-    assert_eq!(attempts[1].tls, rung(2));
-    assert_eq!(v.causes[0].id, CauseId::ClosedDuringTls);
+    assert_eq!(next_knobs(&guarded, &selected_tls).nla, Nla::Off);
 }
 
 /// A server that hangs up on the modern hello only (no TLS 1.3, CBC suites, an old stack)
 /// gets the most tolerant hello next and connects with it.
 #[test]
 fn a_server_that_resets_only_the_modern_hello_gets_the_tolerant_one() {
-    let history = [failed(strongest(), Stage::Tls, FailureClass::PeerClosed)];
+    let history = [failed(first(), Stage::Tls, FailureClass::PeerClosed)];
     match next(&named(), &history, true, Duration::ZERO) {
         Decision::Attempt { knobs, fallbacks } => {
             assert_eq!(knobs.tls, tolerant(Grade::NoNla));
-            assert!(knobs.nla, "NLA kept");
+            assert_eq!(knobs.nla, Nla::Negotiate, "the same offer");
             assert_eq!(
                 fallbacks,
                 [Fallback::CipherDowngrade, Fallback::TlsVersionDowngrade]
@@ -857,7 +876,7 @@ fn a_server_that_resets_only_the_modern_hello_gets_the_tolerant_one() {
     // A mismatch on the tolerant hello is not a dead end: the ladder goes on (OpenSSL's
     // suites refused, rustls TLS 1.2 is left).
     let tolerant_failed = failed(
-        with(&strongest(), |k| k.tls = tolerant(Grade::NoNla)),
+        with(&first(), |k| k.tls = tolerant(Grade::NoNla)),
         Stage::Tls,
         FailureClass::TlsCipherMismatch,
     );
@@ -875,7 +894,7 @@ fn verdicts_name_the_causes_the_attempts_proved() {
             FailureClass::NegotiationFailure(NegotiationCode::SslRequiredByServer),
         ),
         failed(
-            with(&strongest(), |k| k.nla = false),
+            with(&strongest(), |k| k.nla = Nla::Off),
             Stage::Tls,
             FailureClass::TlsVersionMismatch,
         ),

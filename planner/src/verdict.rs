@@ -11,6 +11,7 @@ use alloc::vec::Vec;
 use crate::causes::{CauseId, Finding};
 use crate::failure::{FailureClass, NegotiationCode};
 use crate::learn::Tried;
+use crate::protocol::offers_tls_without_nla;
 use crate::stage::Stage;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -82,9 +83,11 @@ pub(crate) fn terminal(last: &Tried, has_credentials: bool) -> Result<(), Verdic
             V::AuthFailed,
             "the server requires NLA and the credentials given were not usable",
         ),
-        // Asked for TLS, it selected Standard RDP Security (asked for NLA only, it may still
-        // take TLS: `learn` follows it there).
-        F::RdpSecuritySelected if !last.knobs.nla => Verdict::of(CauseId::RdpSecurityOnly),
+        // Offered TLS (alone or in mstsc's offer), it selected Standard RDP Security (asked
+        // for NLA only, it may still take TLS: `learn` follows it there).
+        F::RdpSecuritySelected if offers_tls_without_nla(&last.knobs) => {
+            Verdict::of(CauseId::RdpSecurityOnly)
+        }
         F::NegotiationFailure(NegotiationCode::SslNotAllowedByServer) => {
             Verdict::of(CauseId::RdpSecurityOnly)
         }

@@ -211,6 +211,16 @@ impl Profile {
         }
     }
 
+    /// An integer `.rdp` property kept from an import (`desktopwidth` -> 1280), its name
+    /// matched without case as `.rdp` readers do; `None` when absent or not an `i:` number.
+    pub fn rdp_extra_int(&self, name: &str) -> Option<i64> {
+        self.rdp_extra
+            .iter()
+            .find(|(key, _)| key.trim().eq_ignore_ascii_case(name))
+            .and_then(|(_, value)| value.trim().strip_prefix("i:"))
+            .and_then(|number| number.trim().parse().ok())
+    }
+
     /// Brings a hand-edited or older profile back within the limits (dedupes and caps
     /// `addresses`, keeps the newest outcomes). The store calls it before every write so
     /// the file cannot grow without bound.

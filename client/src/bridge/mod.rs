@@ -53,7 +53,7 @@ use rdpshim_profiles::{Profile, ProfileStore};
 use tokio::net::TcpListener;
 
 use crate::attempt::{AttemptSpec, StageTimeouts, TlsChoice};
-use crate::planner::Knobs;
+use crate::planner::{Knobs, Nla, Protocol};
 use crate::report::TlsSession;
 use crate::session::Winner;
 
@@ -163,7 +163,7 @@ impl Bridge {
         let credentials = server.credentials.as_ref();
         let client_profile = client_files::bridge_profile(
             local,
-            server.nla,
+            server.nla.is_on(),
             credentials.map(|c| c.username.as_str()),
             credentials.and_then(|c| c.domain.as_deref()),
             &identity.sha256,
@@ -177,7 +177,7 @@ impl Bridge {
                 |a| a.to_string(),
             ),
             server_tls: report.tls.clone(),
-            nla: server.nla,
+            nla: server.nla.is_on(),
             server_name: server.effective_server_name().to_owned(),
             certificate_sha256: identity.sha256.clone(),
             certificate_new: identity.created,
@@ -231,7 +231,13 @@ pub fn server_leg_spec(winner: &Winner<'_>, timeouts: StageTimeouts) -> AttemptS
             ciphers: spec.tls.ciphers.clone(),
         };
     }
-    if !spec.nla {
+    // The winner's knobs are as used (`Knobs::as_used`): NLA on or off as the server
+    // selected, which is what every session's server leg must get again.
+    if spec.nla == Nla::Negotiate {
+        let selected_nla = winner.step.report.selected.and_then(Protocol::nla);
+        spec.nla = Nla::exact(selected_nla.unwrap_or(true));
+    }
+    if !spec.nla.is_on() {
         spec.credentials = None;
     }
     spec.timeouts = timeouts;

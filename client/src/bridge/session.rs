@@ -107,12 +107,12 @@ async fn run(
     mark(record, Phase::ClientRequest);
 
     // 2. The server leg, asked for what the client and the configuration allow.
-    let to_server = match protocols::server_request(request.protocol, spec.nla) {
+    let to_server = match protocols::server_request(request.protocol, spec.nla.is_on()) {
         Ok(protocols) => protocols,
         Err(code) => {
             let _ =
                 client_leg::send_confirm(&mut client, ConnectionConfirm::Failure { code }).await;
-            let detail = if spec.nla {
+            let detail = if spec.nla.is_on() {
                 format!(
                     "the client did not offer NLA (requested protocols 0x{:x}); the server leg \
                      needs it, and the bridge uses its credentials only for a client that \

@@ -1,20 +1,25 @@
 //! Every flag of every subcommand, defined once (clap derive), with the groups several
 //! share in [`super::flags`] (and [`ConnectArgs`], the flags of finding a configuration,
-//! shared by `connect` and `bridge`). These types stop at the CLI: `request.rs` turns
+//! shared by `connect`, `bridge` and `open`). These types stop at the CLI: `request.rs` turns
 //! `connect`'s and `bridge`'s into the library's requests at one boundary, the other
 //! subcommands read theirs in their own module, and nothing below sees clap.
 
 use std::path::PathBuf;
 use std::time::Duration;
 
+use std::ffi::OsStr;
+
+use clap::builder::{PossibleValue, TypedValueParser};
+use clap::error::{ContextKind, ContextValue, ErrorKind};
 use clap::{ArgGroup, Args, Parser, Subcommand, ValueEnum};
 
 use super::exit;
 use super::flags::{
-    Address, AttemptLimit, BridgeOptions, CellLimit, Login, Output, ProbeLimit, Resolve, Target,
-    Timeout,
+    Address, AttemptLimit, BridgeOptions, CellLimit, ClientChoice, ColorChoice, Global, Login,
+    MatrixFiles, Output, ProbeLimit, Resolve, Target, Timeout,
 };
 use rdpshim::host::HostPort;
+use rdpshim::matrix::Shard;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -28,8 +33,49 @@ pub struct Cli {
     #[arg(short, long, action = clap::ArgAction::Count, global = true)]
     pub verbose: u8,
 
+    #[command(flatten)]
+    pub global: Global,
+
     #[command(subcommand)]
     pub command: Command,
+}
+
+/// clap's own colouring for help and usage errors, by the same rules as rdpshim's output:
+/// `--color` is read before clap parses anything (clap cannot read it sooner), and clap's
+/// `auto` already honours `NO_COLOR` and terminals. Applied by `manual::parse`.
+pub fn clap_color() -> clap::ColorChoice {
+    match color_flag(std::env::args_os().skip(1)) {
+        Some(ColorChoice::Always) => clap::ColorChoice::Always,
+        Some(ColorChoice::Never) => clap::ColorChoice::Never,
+        Some(ColorChoice::Auto) | None => clap::ColorChoice::Auto,
+    }
+}
+
+/// The last `--color WHEN` / `--color=WHEN` before `--`, if it names a choice.
+fn color_flag(args: impl Iterator<Item = std::ffi::OsString>) -> Option<ColorChoice> {
+    let mut found = None;
+    let mut next_is_value = false;
+    for arg in args {
+        let Some(arg) = arg.to_str() else {
+            next_is_value = false;
+            continue;
+        };
+        let value = if next_is_value {
+            Some(arg)
+        } else {
+            arg.strip_prefix("--color=")
+        };
+        next_is_value = false;
+        match (arg, value) {
+            ("--", None) => break,
+            ("--color", None) => next_is_value = true,
+            (_, Some(value)) => {
+                found = ColorChoice::from_str(value, false).ok().or(found);
+            }
+            _ => {}
+        }
+    }
+    found
 }
 
 #[derive(Debug, Subcommand)]
@@ -37,6 +83,11 @@ pub enum Command {
     /// Connect to HOST[:PORT] and prove the connection by decoding the first frame.
     #[command(after_help = exit::help(exit::CONNECT))]
     Connect(Box<ConnectCommand>),
+    /// Find the working configuration (the profile first, else the ladder, exactly as
+    /// connect) and start your own RDP client with it: FreeRDP (the password on its
+    /// standard input), Remmina, or Windows App on macOS.
+    #[command(after_help = format!("{OPEN_EXAMPLES}\n\n{}", exit::help(exit::OPEN)))]
+    Open(Box<OpenArgs>),
     /// Saved profiles: list, show, remove, repair, export (.rdp, FreeRDP, JSON).
     #[command(subcommand, after_help = exit::help(exit::PROFILE))]
     Profile(ProfileCommand),
@@ -51,7 +102,11 @@ pub enum Command {
     Diagnose(DiagnoseArgs),
     /// Regression harness: every configuration of a matrix against every host, a table of
     /// outcomes, baselines to compare against, JUnit XML for CI.
-    #[command(after_help = format!("{MATRIX_CONFIGURATIONS}\n\n{}", exit::help(exit::MATRIX)))]
+    #[command(
+        after_help = format!("{MATRIX_CONFIGURATIONS}\n\n{MATRIX_SHARDS}\n\n{}", exit::help(exit::MATRIX)),
+        args_conflicts_with_subcommands = true,
+        disable_help_subcommand = true
+    )]
     Matrix(Box<MatrixArgs>),
     /// Find a working configuration as `connect` does, then let your own RDP client (mstsc,
     /// Windows App, FreeRDP) reach the server through rdpshim over it.
@@ -79,14 +134,68 @@ impl OnOff {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum TlsArg {
     Auto,
-    #[value(name = "1.3")]
+    #[value(name = "1.3", alias = "tls1.3", alias = "tlsv1.3")]
     V13,
-    #[value(name = "1.2")]
+    #[value(name = "1.2", alias = "tls1.2", alias = "tlsv1.2")]
     V12,
-    #[value(name = "1.1")]
+    #[value(name = "1.1", alias = "tls1.1", alias = "tlsv1.1")]
     V11,
-    #[value(name = "1.0")]
+    #[value(name = "1.0", alias = "tls1.0", alias = "tlsv1.0")]
     V10,
+}
+
+/// `--tls`'s parser: [`TlsArg`]'s values, without clap's "a similar value exists" tip,
+/// which picks by spelling (`1.4` -> `1.0`) and so would point at the weakest version for a
+/// version that does not exist.
+#[derive(Debug, Clone, Copy)]
+pub struct TlsParser;
+
+impl TypedValueParser for TlsParser {
+    type Value = TlsArg;
+
+    fn parse_ref(
+        &self,
+        cmd: &clap::Command,
+        arg: Option<&clap::Arg>,
+        value: &OsStr,
+    ) -> Result<TlsArg, clap::Error> {
+        let text = value.to_string_lossy();
+        if let Ok(tls) = TlsArg::from_str(&text, true) {
+            return Ok(tls);
+        }
+        let mut error = clap::Error::new(ErrorKind::InvalidValue).with_cmd(cmd);
+        let name = arg.map_or_else(|| "--tls".to_owned(), ToString::to_string);
+        error.insert(ContextKind::InvalidArg, ContextValue::String(name));
+        error.insert(
+            ContextKind::InvalidValue,
+            ContextValue::String(text.clone().into_owned()),
+        );
+        let valid = TlsArg::value_variants()
+            .iter()
+            .filter_map(|v| v.to_possible_value())
+            .map(|v| v.get_name().to_owned())
+            .collect();
+        error.insert(ContextKind::ValidValue, ContextValue::Strings(valid));
+        let newer = text
+            .trim_start_matches(|c: char| !c.is_ascii_digit())
+            .parse::<f32>()
+            .is_ok_and(|v| v > 1.3);
+        if newer {
+            error.insert(
+                ContextKind::Suggested,
+                ContextValue::StyledStrs(vec!["TLS 1.3 is the newest version".into()]),
+            );
+        }
+        Err(error)
+    }
+
+    fn possible_values(&self) -> Option<Box<dyn Iterator<Item = PossibleValue> + '_>> {
+        Some(Box::new(
+            TlsArg::value_variants()
+                .iter()
+                .filter_map(ValueEnum::to_possible_value),
+        ))
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -139,12 +248,13 @@ pub struct ConnectArgs {
     pub no_fallback: bool,
 
     /// NLA (CredSSP): on = request HYBRID_EX|HYBRID only; off = request TLS only. Pins the
-    /// dimension; without it the ladder decides.
+    /// dimension; without it the ladder offers TLS|HYBRID|HYBRID_EX as mstsc does and the
+    /// server chooses (NLA only when --min-security or a saved NLA profile requires it).
     #[arg(long, value_enum)]
     pub nla: Option<OnOff>,
 
     /// TLS version: auto (1.3/1.2 on rustls, 1.2..1.0 on OpenSSL) or a pin.
-    #[arg(long, value_enum)]
+    #[arg(long, value_name = "VERSION", value_parser = TlsParser)]
     pub tls: Option<TlsArg>,
 
     /// TLS implementation. Default: rustls, or OpenSSL when --tls is 1.1 or 1.0.
@@ -232,6 +342,28 @@ pub struct BridgeArgs {
     pub options: BridgeOptions,
 }
 
+// ---------------------------------------------------------------- open
+
+const OPEN_EXAMPLES: &str = "\
+Examples:
+  rdpshim open oldserver.corp                          the first client installed (FreeRDP first)
+  rdpshim open oldserver.corp -u alice --client xfreerdp
+  rdpshim open 10.0.0.5:3390 --client remmina          a .remmina file, then remmina -c FILE
+
+Clients: FreeRDP can be told everything a working configuration holds (TLS version, suites,
+certificate pin) and takes the password on its standard input (/from-stdin:force), never in
+argv. Remmina and Windows App ask for the password, and cannot reach a server that needs TLS
+below 1.2 (an .rdp file has no TLS setting): open says so and names the client that can.";
+
+#[derive(Debug, Args)]
+pub struct OpenArgs {
+    #[command(flatten)]
+    pub connect: ConnectArgs,
+
+    #[command(flatten)]
+    pub client: ClientChoice,
+}
+
 // ---------------------------------------------------------------- diagnose
 
 #[derive(Debug, Args)]
@@ -259,10 +391,18 @@ Configurations (40 by default): nla|no-nla / rustls-auto|rustls-1.2|openssl-1.2|
 (TOML) narrows the dimensions ([matrix] nla, tls, dial, udp, generate) or adds named ones ([[config]]
 id, nla, tls, ciphers, dial, udp, autologon). Credentials go to NLA cells only.";
 
+const MATRIX_SHARDS: &str = "\
+Shards (CI): --shard K/N runs every Nth host of the list starting with the Kth (by host, so a dead
+host still costs one timeout); `rdpshim matrix merge SHARD.json...` joins the shards' --json outputs
+into the table, baseline and JUnit file one run would give. A host named `merge` is `merge:3389`.";
+
 #[derive(Debug, Args)]
 pub struct MatrixArgs {
+    #[command(subcommand)]
+    pub command: Option<MatrixCommand>,
+
     /// Hosts as HOST, HOST:PORT, [IPV6]:PORT or an IP literal (port 3389 by default).
-    #[arg(value_name = "HOST[:PORT]")]
+    #[arg(value_name = "HOST[:PORT]", value_hint = clap::ValueHint::Hostname)]
     pub hosts: Vec<HostPort>,
 
     /// More hosts, one HOST[:PORT] per line; `#` starts a comment.
@@ -293,17 +433,34 @@ pub struct MatrixArgs {
     #[command(flatten)]
     pub timeout: Timeout<CellLimit>,
 
-    /// Write the results to FILE as the expected table (JSON; written atomically).
-    #[arg(long, value_name = "FILE")]
-    pub save_baseline: Option<PathBuf>,
+    /// Run shard K of N only: the hosts at positions K, K+N, K+2N... of the list (after
+    /// duplicates are dropped). `rdpshim matrix merge` joins the shards' --json.
+    #[arg(long, value_name = "K/N")]
+    pub shard: Option<Shard>,
 
-    /// Compare with the table in FILE: print every changed cell; exit 8 on a regression.
-    #[arg(long, value_name = "FILE")]
-    pub baseline: Option<PathBuf>,
+    #[command(flatten)]
+    pub files: MatrixFiles,
 
-    /// Write JUnit XML to FILE: a testsuite per host, a testcase per configuration.
-    #[arg(long, value_name = "FILE")]
-    pub junit: Option<PathBuf>,
+    #[command(flatten)]
+    pub output: Output,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum MatrixCommand {
+    /// Join the --json outputs of `rdpshim matrix --shard K/N` (every shard once) into the
+    /// table, baseline, JUnit file and JSON one unsharded run would give.
+    #[command(after_help = exit::help(exit::MATRIX))]
+    Merge(MergeArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct MergeArgs {
+    /// The shards' --json outputs, in any order.
+    #[arg(value_name = "SHARD.json", required = true)]
+    pub shards: Vec<PathBuf>,
+
+    #[command(flatten)]
+    pub files: MatrixFiles,
 
     #[command(flatten)]
     pub output: Output,
@@ -318,14 +475,21 @@ pub enum ProfileCommand {
     List {
         #[command(flatten)]
         output: Output,
+        /// Only the saved HOST:PORT names, one per line (for shell completion).
+        #[arg(long, hide = true, conflicts_with = "json")]
+        names: bool,
     },
-    /// One profile in full.
+    /// One profile: what works and at what cost, the certificate and its expiry, the last
+    /// outcomes (--toml for the file, --json for JSON).
     #[command(after_help = exit::help(exit::PROFILE))]
     Show {
         #[command(flatten)]
         target: Target,
         #[command(flatten)]
         output: Output,
+        /// The profile as its TOML file holds it (escaped on a terminal).
+        #[arg(long, conflicts_with = "json")]
+        toml: bool,
     },
     /// Delete a profile (also one that cannot be parsed).
     #[command(after_help = exit::help(exit::PROFILE))]
@@ -377,9 +541,14 @@ pub struct ExportArgs {
     /// .rdp as UTF-8 with LF instead of mstsc's UTF-16LE with BOM and CRLF.
     #[arg(long)]
     pub utf8: bool,
-    /// FreeRDP major version whose option spelling to use.
-    #[arg(long, value_enum, default_value = "3")]
-    pub freerdp_version: FreeRdpMajor,
+    /// FreeRDP major version whose option spelling to use. Default: the version of the
+    /// FreeRDP client found on PATH (or named with --client), else 3.
+    #[arg(long, value_enum)]
+    pub freerdp_version: Option<FreeRdpMajor>,
+    /// --format freerdp: the FreeRDP program the command line starts with (xfreerdp,
+    /// xfreerdp3, sdl-freerdp, wlfreerdp, a path). Default: the first one on PATH.
+    #[command(flatten)]
+    pub client: ClientChoice,
 }
 
 #[derive(Debug, Args)]
@@ -459,6 +628,63 @@ mod tests {
             bad.push("host:0");
             assert!(!parses(&bad), "{bad:?}");
         }
+    }
+
+    #[test]
+    fn a_tls_version_that_does_not_exist_is_not_similar_to_1_0() {
+        for (value, newest) in [("1.4", true), ("2.0", true), ("1.5", true), ("tls", false)] {
+            let error = Cli::try_parse_from(["rdpshim", "connect", "h", "--tls", value])
+                .expect_err(value)
+                .render()
+                .to_string();
+            assert!(
+                error.contains(&format!("invalid value '{value}' for '--tls <VERSION>'")),
+                "{error}"
+            );
+            assert!(
+                error.contains("[possible values: auto, 1.3, 1.2, 1.1, 1.0]"),
+                "{error}"
+            );
+            assert!(!error.contains("similar"), "no 'did you mean': {error}");
+            assert_eq!(
+                error.contains("TLS 1.3 is the newest version"),
+                newest,
+                "{error}"
+            );
+        }
+        for (value, tls) in [
+            ("1.0", TlsArg::V10),
+            ("TLSv1.2", TlsArg::V12),
+            ("AUTO", TlsArg::Auto),
+        ] {
+            match Cli::try_parse_from(["rdpshim", "connect", "h", "--tls", value])
+                .unwrap()
+                .command
+            {
+                Command::Connect(c) => assert_eq!(c.connect.tls, Some(tls)),
+                other => panic!("{other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn color_is_read_before_clap_parses() {
+        let flag = |args: &[&str]| color_flag(args.iter().map(std::ffi::OsString::from));
+        assert_eq!(flag(&["connect", "h"]), None);
+        assert_eq!(
+            flag(&["--color", "never", "connect"]),
+            Some(ColorChoice::Never)
+        );
+        assert_eq!(
+            flag(&["connect", "--color=always"]),
+            Some(ColorChoice::Always)
+        );
+        assert_eq!(
+            flag(&["--color=always", "--color", "never"]),
+            Some(ColorChoice::Never)
+        );
+        assert_eq!(flag(&["--", "--color", "never"]), None);
+        assert_eq!(flag(&["--color", "bogus"]), None);
     }
 
     #[test]

@@ -18,7 +18,7 @@ use rdpshim::engine::probe::{self, ProbeLimits};
 use rdpshim::terminal::escape;
 
 use super::args::DiagnoseArgs;
-use super::exit;
+use super::{exit, style};
 
 #[derive(Serialize)]
 struct DiagnosisJson<'a> {
@@ -50,8 +50,7 @@ pub fn run(args: &DiagnoseArgs) -> ExitCode {
             return ExitCode::from(exit::USAGE);
         }
     };
-    let ticker = std::io::stderr()
-        .is_terminal()
+    let ticker = (std::io::stderr().is_terminal() && !style::quiet())
         .then(|| Ticker::start(format!("{}:{port}", escape(host)), progress));
     let findings = runtime.block_on(probe::diagnose(host, port, limits));
     if let Some(ticker) = ticker {
@@ -72,6 +71,8 @@ pub fn run(args: &DiagnoseArgs) -> ExitCode {
             Ok(text) => println!("{text}"),
             Err(e) => eprintln!("rdpshim: cannot encode JSON: {e}"),
         }
+    } else if style::quiet() {
+        println!("{}", verdict_line(&findings, &found, &blocking));
     } else {
         print!("{}", render(&findings, &verdicts));
     }
@@ -119,6 +120,50 @@ impl Ticker {
     fn stop(self) {
         self.done.store(true, Ordering::Relaxed);
         let _ = self.thread.join();
+    }
+}
+
+/// `-q`: one line, what the exit code says (a blocking cause or not), then the other
+/// causes found.
+fn verdict_line(
+    findings: &Findings,
+    found: &[verdicts::Cause],
+    blocking: &[verdicts::Cause],
+) -> String {
+    let paint = style::out();
+    let names = |causes: &[verdicts::Cause]| -> String {
+        causes
+            .iter()
+            .map(|c| c.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let others: Vec<verdicts::Cause> = found
+        .iter()
+        .copied()
+        .filter(|c| !blocking.contains(c))
+        .collect();
+    if findings.probed.is_none() {
+        paint.bad(&format!(
+            "{}:{} not reached",
+            escape(&findings.host),
+            findings.port
+        ))
+    } else if blocking.is_empty() && others.is_empty() {
+        paint.good("no known cause of failure found")
+    } else if blocking.is_empty() {
+        paint.good(&format!(
+            "no blocking cause found (also: {})",
+            names(&others)
+        ))
+    } else if others.is_empty() {
+        paint.bad(&format!("blocking: {}", names(blocking)))
+    } else {
+        paint.bad(&format!(
+            "blocking: {} (also: {})",
+            names(blocking),
+            names(&others)
+        ))
     }
 }
 

@@ -20,6 +20,9 @@ pub const REGRESSION: u8 = 8;
 /// `--rdp` file (missing, not a regular file, a symbolic link, too large, does not parse as
 /// a profile or `.rdp` file, permissions, disk full).
 pub const LOCAL_FILE: u8 = 9;
+/// `rdpshim open`: no client was started (none installed, the one named cannot express the
+/// configuration, or it would not start). Once a client runs, `open` exits with its status.
+pub const NO_CLIENT: u8 = 10;
 
 /// Codes and their meaning for one subcommand.
 pub type Codes = &'static [(u8, &'static str)];
@@ -49,6 +52,27 @@ pub const CONNECT: Codes = &[
     ),
 ];
 
+pub const OPEN: Codes = &[
+    (
+        CONNECTED,
+        "the client ran and exited with 0 (once a client started, open exits with its status)",
+    ),
+    (USAGE, "usage error"),
+    (AUTH_FAILED, "authentication failed (as connect; no client started)"),
+    (NO_WORKING_CONFIGURATION, "no working configuration (as connect)"),
+    (UNREACHABLE, "unreachable (as connect)"),
+    (REFUSED_BY_POLICY, "refused by policy (as connect)"),
+    (CERTIFICATE_CHANGED, "certificate changed (as connect)"),
+    (
+        LOCAL_FILE,
+        "the file for the client (.remmina, .rdp) cannot be written in the private runtime directory",
+    ),
+    (
+        NO_CLIENT,
+        "no client started: none installed, the one named cannot express the configuration (the message names one that can), or it would not start",
+    ),
+];
+
 pub const DIAGNOSE: Codes = &[
     (
         CONNECTED,
@@ -68,9 +92,13 @@ pub const DIAGNOSE: Codes = &[
 pub const MATRIX: Codes = &[
     (
         CONNECTED,
-        "the matrix ran (cells that fail are results, not errors); no regression against --baseline",
+        "the matrix ran (cells that fail are results, not errors): with --baseline, no regression; without, at least one cell connected",
     ),
-    (USAGE, "usage error"),
+    (USAGE, "usage error (also: shards that are not the N parts of one host list)"),
+    (
+        NO_WORKING_CONFIGURATION,
+        "no --baseline and not one cell connected (every host down, or refusing every configuration)",
+    ),
     (
         REGRESSION,
         "a cell regressed against --baseline (ok before, a failure now)",
@@ -128,18 +156,22 @@ pub const PROFILE: Codes = &[
 pub const ALL: Codes = &[
     (CONNECTED, "success"),
     (USAGE, "usage error"),
-    (AUTH_FAILED, "connect, bridge: authentication failed"),
+    (AUTH_FAILED, "connect, open, bridge: authentication failed"),
     (
         NO_WORKING_CONFIGURATION,
-        "connect, bridge: no working configuration; diagnose: a blocking cause found",
+        "connect, bridge: no working configuration; diagnose: a blocking cause found; matrix: no cell connected",
     ),
-    (UNREACHABLE, "connect, bridge, diagnose: unreachable"),
-    (REFUSED_BY_POLICY, "connect, bridge: refused by policy"),
-    (CERTIFICATE_CHANGED, "connect, bridge: certificate changed"),
+    (UNREACHABLE, "connect, open, bridge, diagnose: unreachable"),
+    (REFUSED_BY_POLICY, "connect, open, bridge: refused by policy"),
+    (CERTIFICATE_CHANGED, "connect, open, bridge: certificate changed"),
     (REGRESSION, "matrix: a cell regressed against --baseline"),
     (
         LOCAL_FILE,
-        "profile, import, matrix: a local file or profile cannot be read or written (bridge: its certificate, the --rdp file)",
+        "profile, import, matrix: a local file or profile cannot be read or written (open: the file for the client; bridge: its certificate, the --rdp file)",
+    ),
+    (
+        NO_CLIENT,
+        "open: no client started (once one runs, open exits with its status)",
     ),
 ];
 
@@ -199,7 +231,7 @@ mod tests {
             .take_while(|l| l.starts_with('|'))
             .filter_map(|l| l.trim_matches('|').split('|').next()?.trim().parse().ok())
             .collect();
-        for codes in [CONNECT, DIAGNOSE, MATRIX, BRIDGE, PROFILE, ALL] {
+        for codes in [CONNECT, OPEN, DIAGNOSE, MATRIX, BRIDGE, PROFILE, ALL] {
             for (code, meaning) in codes {
                 assert!(
                     listed.contains(code),
@@ -226,7 +258,7 @@ mod tests {
             VerdictKind::CertificateChanged,
         ] {
             let code = verdict_code(kind);
-            for (name, codes) in [("connect", CONNECT), ("bridge", BRIDGE)] {
+            for (name, codes) in [("connect", CONNECT), ("open", OPEN), ("bridge", BRIDGE)] {
                 assert!(
                     codes.iter().any(|(c, _)| *c == code),
                     "{kind:?} exits {code}, which {name} --help does not list"

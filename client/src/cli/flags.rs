@@ -7,15 +7,40 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 use std::time::Duration;
 
-use clap::Args;
+use clap::{Args, ValueEnum};
 
 use rdpshim::host::HostPort;
+
+/// Flags every subcommand takes (`global`): how much to print and whether in colour.
+#[derive(Debug, Clone, Copy, Args)]
+pub struct Global {
+    /// Colour: auto (only on a terminal, and not with NO_COLOR set), always, never.
+    #[arg(
+        long,
+        value_enum,
+        value_name = "WHEN",
+        default_value = "auto",
+        global = true
+    )]
+    pub color: ColorChoice,
+
+    /// Print the verdict line only (no per-attempt lines, notes, warnings or details).
+    #[arg(short, long, global = true)]
+    pub quiet: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ColorChoice {
+    Auto,
+    Always,
+    Never,
+}
 
 /// The server: `HOST[:PORT]`.
 #[derive(Debug, Clone, Args)]
 pub struct Target {
     /// Server as HOST, HOST:PORT, [IPV6]:PORT or an IP literal (port 3389 by default).
-    #[arg(value_name = "HOST[:PORT]")]
+    #[arg(value_name = "HOST[:PORT]", value_hint = clap::ValueHint::Hostname)]
     pub target: HostPort,
 }
 
@@ -36,12 +61,39 @@ pub struct Login {
     pub password_stdin: bool,
 }
 
+/// `--client NAME`: the user's own RDP client (`open` starts it; an export's FreeRDP command
+/// line is written for it).
+#[derive(Debug, Clone, Args)]
+pub struct ClientChoice {
+    /// The client: a FreeRDP program (xfreerdp, xfreerdp3, sdl-freerdp, wlfreerdp, or a
+    /// path), remmina, or windows-app (macOS). Default: the first one installed, FreeRDP
+    /// first.
+    #[arg(long, value_name = "NAME")]
+    pub client: Option<String>,
+}
+
 /// `--json`.
 #[derive(Debug, Clone, Copy, Args)]
 pub struct Output {
     /// Print JSON on standard output instead of text for people.
     #[arg(long)]
     pub json: bool,
+}
+
+/// The matrix's result files: `matrix` and `matrix merge` write and compare the same ones.
+#[derive(Debug, Clone, Args)]
+pub struct MatrixFiles {
+    /// Write the results to FILE as the expected table (JSON; written atomically).
+    #[arg(long, value_name = "FILE")]
+    pub save_baseline: Option<PathBuf>,
+
+    /// Compare with the table in FILE: print every changed cell; exit 8 on a regression.
+    #[arg(long, value_name = "FILE")]
+    pub baseline: Option<PathBuf>,
+
+    /// Write JUnit XML to FILE: a testsuite per host, a testcase per configuration.
+    #[arg(long, value_name = "FILE")]
+    pub junit: Option<PathBuf>,
 }
 
 /// `--timeout`: a limit per network stage, with each subcommand's own default

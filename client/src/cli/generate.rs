@@ -73,9 +73,13 @@ fn shell(artifact: Artifact) -> clap_complete::Shell {
     }
 }
 
+/// clap's completion script, with saved hosts for HOST arguments
+/// ([`super::complete_hosts`]).
 fn completion(artifact: Artifact) -> Vec<u8> {
     let mut out = Vec::new();
-    clap_complete::generate(shell(artifact), &mut Cli::command(), "rdpshim", &mut out);
+    let mut command = Cli::command();
+    clap_complete::generate(shell(artifact), &mut command, "rdpshim", &mut out);
+    super::complete_hosts::extend(shell(artifact), &mut command, &mut out);
     out
 }
 

@@ -90,6 +90,21 @@ pub const EXAMPLES: &[(&str, &[Example])] = &[
         ],
     ),
     (
+        "rdpshim open",
+        &[
+            ex(
+                "rdpshim open oldserver.corp",
+                "Find the working configuration (the saved profile first) and start FreeRDP, \
+                 Remmina or Windows App with it; rdpshim exits with the client's status.",
+            ),
+            ex(
+                "rdpshim open 10.0.0.5 -u alice --password-stdin --client xfreerdp < password.txt",
+                "Start xfreerdp; the password reaches it on its standard input, never its \
+                 arguments or environment.",
+            ),
+        ],
+    ),
+    (
         "rdpshim diagnose",
         &[
             ex(
@@ -100,6 +115,20 @@ pub const EXAMPLES: &[(&str, &[Example])] = &[
             ex(
                 "rdpshim diagnose 10.0.0.5:3390 --json --timeout 2",
                 "All findings and verdicts as JSON, two seconds per network step.",
+            ),
+        ],
+    ),
+    (
+        "rdpshim matrix merge",
+        &[
+            ex(
+                "rdpshim matrix merge shard-1.json shard-2.json shard-3.json shard-4.json --junit matrix.xml",
+                "Join the --json outputs of `rdpshim matrix --shard K/4` (one per CI runner) into \
+                 the table and JUnit file one run would give.",
+            ),
+            ex(
+                "rdpshim matrix merge shard-*.json --baseline baseline.json",
+                "Compare the joined shards with a baseline; exit 8 on a regression.",
             ),
         ],
     ),
@@ -264,7 +293,7 @@ pub fn examples(path: &str) -> &'static [Example] {
 /// Parses the process arguments with [`command`] (exits on a usage error, as clap does).
 pub fn parse() -> Cli {
     use clap::FromArgMatches as _;
-    let mut cmd = command();
+    let mut cmd = command().color(super::args::clap_color());
     let mut matches = cmd.get_matches_mut();
     Cli::from_arg_matches_mut(&mut matches).unwrap_or_else(|e| e.format(&mut cmd).exit())
 }

@@ -10,15 +10,17 @@ use std::sync::Arc;
 
 use rdpshim::attempt::StageTimeouts;
 use rdpshim::matrix::{
-    self, configs_file, hosts, json::MatrixJson, junit, table, Baseline, Configuration, HostJob,
-    Limits, Target,
+    self, configs_file, hosts, json::MatrixJson, junit, merge, table, Baseline, Cell, Comparison,
+    Configuration, HostJob, Limits, MatrixRun, Shard, Target,
 };
 use rdpshim::session::credentials;
+use rdpshim::terminal::escape;
 use rdpshim_profiles::safe_file::{self, FileError};
 
-use super::args::MatrixArgs;
-use super::exit;
-use super::progress::Console;
+use super::args::{MatrixArgs, MatrixCommand, MergeArgs};
+use super::flags::MatrixFiles;
+use super::progress::{say, Console};
+use super::{exit, style};
 
 /// Why `rdpshim matrix` stopped: wrong input (exit 2), or a file that cannot be read or
 /// written (exit 9).
@@ -40,45 +42,45 @@ impl From<FileError> for Failure {
 }
 
 pub fn run(args: &MatrixArgs) -> ExitCode {
-    match run_inner(args) {
-        Ok(code) => code,
+    let result = match &args.command {
+        Some(MatrixCommand::Merge(merge)) => merge_shards(merge),
+        None => run_matrix(args),
+    };
+    match result {
+        Ok(code) => ExitCode::from(code),
         Err(Failure::Usage(message)) => {
-            eprintln!("rdpshim matrix: {message}");
+            eprintln!("rdpshim matrix: {}", escape(&message));
             ExitCode::from(exit::USAGE)
         }
         Err(Failure::LocalFile(error)) => {
-            eprintln!("rdpshim matrix: {error}");
+            eprintln!("rdpshim matrix: {}", escape(&error.to_string()));
             ExitCode::from(exit::LOCAL_FILE)
         }
     }
 }
 
-fn run_inner(args: &MatrixArgs) -> Result<ExitCode, Failure> {
+fn run_matrix(args: &MatrixArgs) -> Result<u8, Failure> {
     let configurations = load_configurations(args.configs.as_deref())?;
     if args.list_configs {
         let width = configurations.iter().map(|c| c.id.len()).max().unwrap_or(0);
         for c in &configurations {
             println!("{:width$}  {}", c.id, c.describe());
         }
-        return Ok(ExitCode::SUCCESS);
+        return Ok(exit::CONNECTED);
     }
-    let targets = load_targets(args)?;
-    let before = match &args.baseline {
-        Some(path) => Some(read_baseline(path)?),
-        None => None,
-    };
-    if let Some(path) = &args.save_baseline {
-        // Never replace a file that is not a baseline (a typo'd path onto something else).
-        if path.exists() {
-            match read_baseline(path) {
-                Err(Failure::Usage(e)) => return Err(format!("{e}; not overwriting it").into()),
-                other => drop(other?),
-            }
+    let all = load_targets(args)?;
+    let (targets, shard) = match args.shard {
+        Some(shard) => {
+            let labels: Vec<String> = all.iter().map(Target::label).collect();
+            (shard.select(&all), Some((shard, labels)))
         }
-    }
-    // Refused outputs (a link, a FIFO, a device) are found before the cells run, not after.
-    for path in [&args.save_baseline, &args.junit].into_iter().flatten() {
-        safe_file::check_user_file(path)?;
+        None => (all, None),
+    };
+    let mut before = prepare(&args.files)?;
+    if let (Some(before), Some(_)) = (&mut before, &shard) {
+        // A shard answers for its own hosts: the others are not "missing".
+        let mine: Vec<String> = targets.iter().map(Target::label).collect();
+        before.hosts.retain(|label, _| mine.contains(label));
     }
     let jobs = host_jobs(args, targets)?;
 
@@ -89,21 +91,89 @@ fn run_inner(args: &MatrixArgs) -> Result<ExitCode, Failure> {
     };
     let json = args.output.json;
     if !json {
-        eprintln!(
-            "matrix: {} host{} x {} configurations, {} at once ({} per host), {:.1} s per stage",
+        say(&format!(
+            "matrix: {} host{} x {} configurations{}, {} at once ({} per host), {:.1} s per stage",
             jobs.len(),
             if jobs.len() == 1 { "" } else { "s" },
             configurations.len(),
+            shard
+                .as_ref()
+                .map(|(s, all)| format!(" (shard {s} of {} hosts)", all.len()))
+                .unwrap_or_default(),
             limits.jobs,
             limits.per_host,
             args.timeout.timeout.as_secs_f64()
-        );
+        ));
     }
     let result = execute(jobs, configurations, limits, !json)?;
+    finish(&result, &args.files, json, before.as_ref(), shard)
+}
 
-    let after = Baseline::from_run(&result);
-    let comparison = before.as_ref().map(|b| matrix::compare(b, &after));
-    let baseline_name = args
+/// `rdpshim matrix merge SHARD.json...`: the shards read back into one run, then the same
+/// outputs as a run.
+fn merge_shards(args: &MergeArgs) -> Result<u8, Failure> {
+    let before = prepare(&args.files)?;
+    let mut texts = Vec::with_capacity(args.shards.len());
+    for path in &args.shards {
+        texts.push((path.display().to_string(), read_text(path)?));
+    }
+    let inputs: Vec<merge::Input<'_>> = texts
+        .iter()
+        .map(|(name, text)| merge::Input { name, text })
+        .collect();
+    let merged = merge::merge(&inputs).map_err(|e| Failure::Usage(e.to_string()))?;
+    if !args.output.json {
+        say(&format!(
+            "matrix merge: {} shard{}, {} host{} x {} configurations",
+            merged.shards,
+            if merged.shards == 1 { "" } else { "s" },
+            merged.run.hosts.len(),
+            if merged.run.hosts.len() == 1 { "" } else { "s" },
+            merged.run.configurations.len()
+        ));
+    }
+    finish(
+        &merged.run,
+        &args.files,
+        args.output.json,
+        before.as_ref(),
+        None,
+    )
+}
+
+/// Before any cell runs: the baseline to compare with (read), and the outputs checked so a
+/// refused one (a link, a FIFO, a device) or a file that is not a baseline is found now.
+fn prepare(files: &MatrixFiles) -> Result<Option<Baseline>, Failure> {
+    let before = match &files.baseline {
+        Some(path) => Some(read_baseline(path)?),
+        None => None,
+    };
+    if let Some(path) = &files.save_baseline {
+        // Never replace a file that is not a baseline (a typo'd path onto something else).
+        if path.exists() {
+            match read_baseline(path) {
+                Err(Failure::Usage(e)) => return Err(format!("{e}; not overwriting it").into()),
+                other => drop(other?),
+            }
+        }
+    }
+    for path in [&files.save_baseline, &files.junit].into_iter().flatten() {
+        safe_file::check_user_file(path)?;
+    }
+    Ok(before)
+}
+
+/// The outputs of a run (table or JSON, JUnit, baseline) and its exit code.
+fn finish(
+    result: &MatrixRun,
+    files: &MatrixFiles,
+    json: bool,
+    before: Option<&Baseline>,
+    shard: Option<(Shard, Vec<String>)>,
+) -> Result<u8, Failure> {
+    let after = Baseline::from_run(result);
+    let comparison = before.map(|b| matrix::compare(b, &after));
+    let baseline_name = files
         .baseline
         .as_ref()
         .map(|p| p.display().to_string())
@@ -111,17 +181,29 @@ fn run_inner(args: &MatrixArgs) -> Result<ExitCode, Failure> {
 
     let mut stdout = std::io::stdout().lock();
     if json {
-        let json = MatrixJson::new(
-            &result,
+        let mut json = MatrixJson::new(
+            result,
             comparison.as_ref().map(|c| (c, baseline_name.as_str())),
         );
+        if let Some((shard, of_hosts)) = shard {
+            json = json.with_shard(shard, of_hosts);
+        }
         let text = serde_json::to_string(&json).map_err(|e| format!("JSON: {e}"))?;
         let _ = writeln!(stdout, "{text}");
         if let Some(comparison) = &comparison {
-            eprint!("{}", table::changes(comparison, &baseline_name));
+            if !style::quiet() {
+                eprint!("{}", table::changes(comparison, &baseline_name));
+            }
+        }
+    } else if style::quiet() {
+        // The verdict lines: the counts, and the counts against the baseline.
+        let _ = write!(stdout, "{}", table::footer(result));
+        if let Some(comparison) = &comparison {
+            let changes = table::changes(comparison, &baseline_name);
+            let _ = writeln!(stdout, "{}", changes.lines().last().unwrap_or_default());
         }
     } else {
-        let _ = write!(stdout, "{}", table::render(&result));
+        let _ = write!(stdout, "{}", table::render(result));
         if let Some(comparison) = &comparison {
             let _ = write!(stdout, "\n{}", table::changes(comparison, &baseline_name));
         }
@@ -129,22 +211,32 @@ fn run_inner(args: &MatrixArgs) -> Result<ExitCode, Failure> {
     let _ = stdout.flush();
 
     // Both outputs are attempted; the first failure is reported (each names its file).
-    let junit = args.junit.as_ref().map(|path| {
-        let xml = junit::render(&result, comparison.as_ref())
+    let junit = files.junit.as_ref().map(|path| {
+        let xml = junit::render(result, comparison.as_ref())
             .map_err(|e| Failure::Usage(format!("{}: {e}", path.display())))?;
         safe_file::write_user_file(path, xml.as_bytes(), safe_file::SHARED).map_err(Failure::from)
     });
-    let baseline = args.save_baseline.as_ref().map(|path| {
+    let baseline = files.save_baseline.as_ref().map(|path| {
         safe_file::write_user_file(path, after.to_text().as_bytes(), safe_file::SHARED)
             .map_err(Failure::from)
     });
     for written in [junit, baseline].into_iter().flatten() {
         written?;
     }
-    Ok(match comparison {
-        Some(c) if c.has_regressions() => ExitCode::from(exit::REGRESSION),
-        _ => ExitCode::SUCCESS,
-    })
+    Ok(exit_code(result, comparison.as_ref()))
+}
+
+/// With a baseline: 8 on a regression, else 0. Without one: 4 when there were cells and not
+/// one connected (every host down, or refusing every configuration: a table of failures is
+/// no success for a CI job), else 0.
+fn exit_code(run: &MatrixRun, comparison: Option<&Comparison>) -> u8 {
+    let mut cells = run.hosts.iter().flat_map(|h| &h.cells).peekable();
+    match comparison {
+        Some(c) if c.has_regressions() => exit::REGRESSION,
+        Some(_) => exit::CONNECTED,
+        None if cells.peek().is_some() && !cells.any(Cell::is_ok) => exit::NO_WORKING_CONFIGURATION,
+        None => exit::CONNECTED,
+    }
 }
 
 fn load_configurations(path: Option<&Path>) -> Result<Vec<Configuration>, Failure> {
@@ -171,7 +263,9 @@ fn load_targets(args: &MatrixArgs) -> Result<Vec<Target>, Failure> {
     }
     let (targets, repeated) = hosts::dedup(targets);
     for label in repeated {
-        eprintln!("note: {label} is listed more than once; it is run once");
+        say(&format!(
+            "note: {label} is listed more than once; it is run once"
+        ));
     }
     if targets.is_empty() {
         return Err("no hosts: give HOST[:PORT] arguments or --hosts-file FILE"
@@ -238,18 +332,20 @@ fn execute(
         .build()
         .map_err(|e| format!("cannot start the async runtime: {e}"))?;
     let total = jobs.len() * configurations.len();
-    let progress: Option<matrix::Progress> = (show_progress && std::io::stderr().is_terminal())
-        .then(|| {
-            let done = Arc::new(AtomicUsize::new(0));
-            let progress: matrix::Progress = Arc::new(move |_, _, _| {
-                let n = done.fetch_add(1, Ordering::Relaxed) + 1;
-                eprint!("\r\x1b[Kmatrix: {n}/{total} cells");
-                if n == total {
-                    eprint!("\r\x1b[K");
-                }
-            });
-            progress
+    let progress: Option<matrix::Progress> = (show_progress
+        && !style::quiet()
+        && style::cursor_control(std::io::stderr().is_terminal()))
+    .then(|| {
+        let done = Arc::new(AtomicUsize::new(0));
+        let progress: matrix::Progress = Arc::new(move |_, _, _| {
+            let n = done.fetch_add(1, Ordering::Relaxed) + 1;
+            eprint!("\r\x1b[Kmatrix: {n}/{total} cells");
+            if n == total {
+                eprint!("\r\x1b[K");
+            }
         });
+        progress
+    });
     Ok(runtime.block_on(matrix::run(
         Arc::new(engine),
         jobs,
@@ -272,6 +368,70 @@ mod tests {
             Command::Matrix(m) => *m,
             other => panic!("not matrix: {other:?}"),
         }
+    }
+
+    #[test]
+    fn merge_is_a_subcommand_and_everything_else_a_host() {
+        let args = parse(&["merge", "s1.json", "s2.json", "--junit", "j.xml"]);
+        match args.command {
+            Some(MatrixCommand::Merge(m)) => {
+                assert_eq!(m.shards.len(), 2);
+                assert!(m.files.junit.is_some());
+            }
+            None => panic!("merge parsed as a host"),
+        }
+        let args = parse(&["merge:3389", "other", "--shard", "2/3"]);
+        assert!(args.command.is_none());
+        assert_eq!(args.hosts.len(), 2);
+        assert_eq!(args.shard, Some(Shard { index: 2, count: 3 }));
+        for bad in [&["a", "--shard", "4/3"][..], &["a", "--shard", "x"]] {
+            let mut full = vec!["rdpshim", "matrix"];
+            full.extend_from_slice(bad);
+            assert!(Cli::try_parse_from(full).is_err(), "{bad:?}");
+        }
+    }
+
+    fn run_with(outcomes: &[bool]) -> MatrixRun {
+        use rdpshim::report::{Failure, FailureClass, Stage};
+        let failure = Failure::new(Stage::Tcp, FailureClass::TcpRefused, "refused");
+        let cells = outcomes
+            .iter()
+            .map(|ok| {
+                let mut cell = Cell::not_dialled(&failure, "t", "h".into());
+                if *ok {
+                    cell.failure = None;
+                }
+                cell
+            })
+            .collect();
+        MatrixRun {
+            configurations: Vec::new(),
+            hosts: vec![matrix::HostRun {
+                target: Target::parse("h").unwrap(),
+                addresses: Vec::new(),
+                resolve_error: None,
+                unreachable: false,
+                cells,
+            }],
+            elapsed: std::time::Duration::ZERO,
+        }
+    }
+
+    #[test]
+    fn without_a_baseline_a_matrix_where_nothing_connected_exits_4() {
+        assert_eq!(exit_code(&run_with(&[false, false]), None), 4);
+        assert_eq!(exit_code(&run_with(&[false, true]), None), 0);
+        assert_eq!(
+            exit_code(&run_with(&[]), None),
+            0,
+            "no cells (an empty shard)"
+        );
+        let nothing_changed = Comparison::default();
+        assert_eq!(
+            exit_code(&run_with(&[false]), Some(&nothing_changed)),
+            0,
+            "with a baseline only regressions fail"
+        );
     }
 
     #[test]

@@ -3,6 +3,7 @@
 
 pub mod args;
 pub mod bridge;
+pub mod complete_hosts;
 pub mod connect;
 pub mod diagnose;
 pub mod exit;
@@ -11,7 +12,10 @@ pub mod generate;
 pub mod logging;
 pub mod manual;
 pub mod matrix;
+pub mod open;
 pub mod profile;
+pub mod profile_view;
 pub mod progress;
 pub mod render;
 pub mod request;
+pub mod style;

@@ -2,10 +2,14 @@
 //! The profile store is the only state; these commands read it, print it, or replace it
 //! (`rm` and `repair` are the only ways to replace a profile that cannot be parsed).
 
-use std::io::Write as _;
+use std::io::{IsTerminal as _, Write as _};
 use std::path::Path;
 use std::process::ExitCode;
 
+use rdpshim::handoff::express::{gaps, Needs, Target as ClientTarget};
+use rdpshim::handoff::freerdp_version::VersionSource;
+use rdpshim::handoff::{client, Client, Environment, Named};
+use rdpshim::host::HostPort;
 use rdpshim::session;
 use rdpshim::terminal::escape;
 use rdpshim_profiles::export::freerdp::{freerdp_command, FreeRdpVersion};
@@ -15,7 +19,8 @@ use rdpshim_profiles::store::timestamp::now_rfc3339;
 use rdpshim_profiles::{Profile, ProfileStore, RepairOutcome};
 
 use super::args::{ExportArgs, ExportFormat, FreeRdpMajor, ImportArgs, ProfileCommand};
-use super::exit;
+use super::progress::say;
+use super::{exit, profile_view};
 
 pub fn run(command: &ProfileCommand) -> ExitCode {
     let store = match ProfileStore::open_default() {
@@ -23,10 +28,22 @@ pub fn run(command: &ProfileCommand) -> ExitCode {
         Err(e) => return fail(&e.to_string()),
     };
     match command {
-        ProfileCommand::List { output } => list(&store, output.json),
-        ProfileCommand::Show { target, output } => {
-            show(&store, &target.target.host, target.target.port, output.json)
-        }
+        ProfileCommand::List { output, names } => list(&store, output.json, *names),
+        ProfileCommand::Show {
+            target,
+            output,
+            toml,
+        } => show(
+            &store,
+            &target.target,
+            if output.json {
+                Shown::Json
+            } else if *toml {
+                Shown::Toml
+            } else {
+                Shown::Summary
+            },
+        ),
         ProfileCommand::Rm { target } => {
             let (host, port) = (&target.target.host, target.target.port);
             match store.remove(host, port) {
@@ -50,11 +67,38 @@ pub fn run(command: &ProfileCommand) -> ExitCode {
     }
 }
 
-fn list(store: &ProfileStore, json: bool) -> ExitCode {
+fn list(store: &ProfileStore, json: bool, names: bool) -> ExitCode {
     let entries = match store.list() {
         Ok(entries) => entries,
+        // Completion asks quietly: no profiles, no names, no message in the prompt.
+        Err(_) if names => return ExitCode::SUCCESS,
         Err(e) => return fail(&e.to_string()),
     };
+    if names {
+        for profile in entries.iter().filter_map(|(_, r)| r.as_ref().ok()) {
+            let name = HostPort {
+                host: profile.host.clone(),
+                port: profile.port,
+            }
+            .label();
+            // A name a shell cannot complete as one word is no host name anyway.
+            if !name
+                .chars()
+                .any(|c| c.is_whitespace() || c.is_control() || c == '\'')
+            {
+                println!("{name}");
+            }
+        }
+        return ExitCode::SUCCESS;
+    }
+    if entries.is_empty() && !json {
+        eprintln!(
+            "no saved profiles yet: `rdpshim connect HOST` saves one when it connects, and \
+             `rdpshim import FILE.rdp` makes one from an .rdp file (profiles live in {})",
+            shown(store.dir())
+        );
+        return ExitCode::SUCCESS;
+    }
     if json {
         let items: Vec<serde_json::Value> = entries
             .iter()
@@ -158,20 +202,39 @@ fn load(store: &ProfileStore, host: &str, port: u16) -> Result<Profile, ExitCode
     }
 }
 
-fn show(store: &ProfileStore, host: &str, port: u16, json: bool) -> ExitCode {
+/// How `profile show` prints.
+enum Shown {
+    Summary,
+    Toml,
+    Json,
+}
+
+fn show(store: &ProfileStore, target: &HostPort, how: Shown) -> ExitCode {
+    let (host, port) = (target.host.as_str(), target.port);
     let profile = match load(store, host, port) {
         Ok(profile) => profile,
         Err(code) => return code,
     };
-    if json {
-        println!(
+    match how {
+        Shown::Json => println!(
             "{}",
             rdpshim_profiles::export::json::profile_to_json(&profile)
-        );
-    } else {
-        match for_terminal(&profile) {
+        ),
+        // The file's text; a terminal gets it escaped (server text can hold ESC sequences
+        // and line breaks that TOML keeps), a pipe exactly.
+        Shown::Toml if std::io::stdout().is_terminal() => match for_terminal(&profile) {
             Ok(text) => print!("{text}"),
             Err(e) => return fail(&e),
+        },
+        Shown::Toml => match toml::to_string(&profile) {
+            Ok(text) => print!("{text}"),
+            Err(e) => return fail(&e.to_string()),
+        },
+        Shown::Summary => {
+            let file = store
+                .path_for(host, port)
+                .unwrap_or_else(|_| store.dir().to_owned());
+            print!("{}", profile_view::summary(&profile, &file, &now_rfc3339()));
         }
     }
     ExitCode::SUCCESS
@@ -237,6 +300,13 @@ fn repair(store: &ProfileStore, host: &str, port: u16) -> ExitCode {
 }
 
 fn export(store: &ProfileStore, host: &str, port: u16, args: &ExportArgs) -> ExitCode {
+    if args.format == ExportFormat::Rdp && !args.utf8 && to_terminal(args.output.as_deref()) {
+        eprintln!(
+            "rdpshim: not writing a UTF-16 .rdp file (mstsc's format) to the terminal: it would \
+             show as spaced-out text with stray bytes. Give -o FILE.rdp, or --utf8 to read it here."
+        );
+        return ExitCode::from(exit::USAGE);
+    }
     let profile = match load(store, host, port) {
         Ok(profile) => profile,
         Err(code) => return code,
@@ -248,18 +318,33 @@ fn export(store: &ProfileStore, host: &str, port: u16, args: &ExportArgs) -> Exi
             } else {
                 OutputFormat::MSTSC
             };
-            rdpfile::export_bytes(&profile, format)
+            let (bytes, mut notes) = rdpfile::export_bytes(&profile, format);
+            // An .rdp file has no TLS settings at all (and no comments to say so in).
+            notes.extend(
+                gaps(ClientTarget::RdpFile, &Needs::of(&profile))
+                    .into_iter()
+                    .map(|gap| {
+                        if gap.blocks {
+                            format!("{} (FreeRDP can: --format freerdp)", gap.what)
+                        } else {
+                            gap.what
+                        }
+                    }),
+            );
+            (bytes, notes)
         }
         ExportFormat::Freerdp => {
-            let version = match args.freerdp_version {
-                FreeRdpMajor::V2 => FreeRdpVersion::V2,
-                FreeRdpMajor::V3 => FreeRdpVersion::V3,
+            let (program, version, mut notes) = match freerdp_program(args) {
+                Ok(found) => found,
+                Err(message) => {
+                    eprintln!("rdpshim: {}", escape(&message));
+                    return ExitCode::from(exit::USAGE);
+                }
             };
-            let command = freerdp_command(&profile, version);
-            (
-                format!("{}\n", command.shell_line()).into_bytes(),
-                command.notes,
-            )
+            let mut command = freerdp_command(&profile, version);
+            command.argv[0] = program;
+            notes.extend(command.notes.iter().cloned());
+            (format!("{}\n", command.shell_line()).into_bytes(), notes)
         }
         ExportFormat::Json => (
             format!(
@@ -271,12 +356,12 @@ fn export(store: &ProfileStore, host: &str, port: u16, args: &ExportArgs) -> Exi
         ),
     };
     for note in &notes {
-        eprintln!("note: {}", escape(note));
+        say(&format!("note: {}", escape(note)));
     }
     match &args.output {
         Some(path) => match safe_file::write_user_file(path, &bytes, safe_file::PRIVATE) {
             Ok(Written::Replaced) => {
-                eprintln!("wrote {}", shown(path));
+                say(&format!("wrote {}", shown(path)));
                 ExitCode::SUCCESS
             }
             Ok(Written::Streamed) => ExitCode::SUCCESS,
@@ -286,6 +371,87 @@ fn export(store: &ProfileStore, host: &str, port: u16, args: &ExportArgs) -> Exi
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => fail(&e.to_string()),
         },
+    }
+}
+
+/// Whether the export goes to standard output and that is a terminal.
+fn to_terminal(output: Option<&Path>) -> bool {
+    let stdout = output.is_none_or(|p| {
+        [
+            Path::new("-"),
+            Path::new("/dev/stdout"),
+            Path::new("/dev/fd/1"),
+        ]
+        .contains(&p)
+    });
+    stdout && std::io::stdout().is_terminal()
+}
+
+/// The program and FreeRDP version an exported command line is written for: `--client`
+/// (else the first FreeRDP client on PATH, else `xfreerdp3`/`xfreerdp` by version) and
+/// `--freerdp-version` (else that program's own version, else 3), with a note when guessed.
+fn freerdp_program(args: &ExportArgs) -> Result<(String, FreeRdpVersion, Vec<String>), String> {
+    let given = args.freerdp_version.map(|v| match v {
+        FreeRdpMajor::V2 => FreeRdpVersion::V2,
+        FreeRdpMajor::V3 => FreeRdpVersion::V3,
+    });
+    let env = Environment::current();
+    let found = match args.client.client.as_deref() {
+        Some(name) => match Named::parse(name) {
+            named @ Named::FreeRdp(_) => {
+                freerdp_of(client::find(&named, &env)).ok_or(name.to_owned())
+            }
+            _ => {
+                return Err(format!(
+                "--format freerdp writes a FreeRDP command line; `{name}` is not a FreeRDP client"
+            ))
+            }
+        },
+        None => freerdp_of(client::first_freerdp(&env)).ok_or_else(String::new),
+    };
+    let mut notes = Vec::new();
+    Ok(match (found, given) {
+        (Ok((name, version, source)), None) => {
+            if source == VersionSource::Assumed {
+                notes.push(format!(
+                    "could not tell which FreeRDP {name} is: FreeRDP 3's options (--freerdp-version 2 for 2.x)"
+                ));
+            }
+            (name, version, notes)
+        }
+        (Ok((name, _, _)), Some(version)) => (name, version, notes),
+        // Named but not installed: the name as given, its version as given or guessed.
+        (Err(name), version) if !name.is_empty() => {
+            let version = version
+                .or_else(|| rdpshim::handoff::freerdp_version::from_name(&name))
+                .unwrap_or(FreeRdpVersion::V3);
+            (name, version, notes)
+        }
+        (Err(_), Some(version)) => (version.program().to_owned(), version, notes),
+        (Err(_), None) => {
+            notes.push(
+                "no FreeRDP client on PATH: written for FreeRDP 3 (--freerdp-version 2 for 2.x)"
+                    .into(),
+            );
+            (
+                FreeRdpVersion::V3.program().to_owned(),
+                FreeRdpVersion::V3,
+                notes,
+            )
+        }
+    })
+}
+
+/// A FreeRDP client's name, version and how the version was learned.
+fn freerdp_of(client: Option<Client>) -> Option<(String, FreeRdpVersion, VersionSource)> {
+    match client? {
+        Client::FreeRdp {
+            name,
+            version,
+            version_source,
+            ..
+        } => Some((name, version, version_source)),
+        _ => None,
     }
 }
 

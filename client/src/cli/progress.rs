@@ -5,12 +5,12 @@
 use std::io::{IsTerminal as _, Write as _};
 
 use rdpshim::ladder::{Observer, Step};
-use rdpshim::planner::{Fallback, Knobs};
+use rdpshim::planner::{describe, Fallback, Knobs};
 use rdpshim::secret::{self, Password, PasswordError, PasswordSource};
 use rdpshim::session::{Frontend, Notice};
 use rdpshim::terminal::escape;
 
-use super::render;
+use super::{render, style};
 
 pub struct Console {
     /// Show the transient progress line.
@@ -23,8 +23,12 @@ pub struct Console {
 impl Console {
     pub fn new(json: bool) -> Self {
         Self {
-            // Only for a person watching: both streams on a terminal, and not `--json`.
-            progress: !json && std::io::stderr().is_terminal() && std::io::stdout().is_terminal(),
+            // Only for a person watching: both streams on a terminal that understands cursor
+            // control, and not `--json` or `-q`.
+            progress: !json
+                && !style::quiet()
+                && style::cursor_control(std::io::stderr().is_terminal())
+                && std::io::stdout().is_terminal(),
             json,
             announced: Vec::new(),
         }
@@ -37,26 +41,44 @@ impl Console {
     }
 }
 
+/// A line for a person on stderr (`warning:`/`note:` coloured), unless `-q`.
+pub fn say(line: &str) {
+    if !style::quiet() {
+        eprintln!("{}", style::err().prefixed(line));
+    }
+}
+
+impl Console {
+    /// Warns once per run about each step that gives something up (`-q` leaves it to the
+    /// verdict line, which names every fallback).
+    fn announce(&mut self, step: Fallback, why: &str) {
+        if self.announced.contains(&step) {
+            return;
+        }
+        self.announced.push(step);
+        if let Some(cost) = step.gives_up() {
+            self.clear_progress();
+            say(&format!(
+                "warning: {step}{why}: this attempt gives up {cost}"
+            ));
+        }
+    }
+}
+
 impl Observer for Console {
     fn starting(&mut self, number: usize, knobs: &Knobs, fallbacks: &[Fallback]) {
+        // What these knobs are sure to give up is announced now; what an offer leaves to
+        // the server (mstsc's offer, the legacy hello) once it has chosen (`secured`).
+        let sure = rdpshim::planner::downgrades(knobs);
         if number == 1 {
             // A first attempt below the strongest configuration comes from the saved profile
             // or from pinned knobs: announce what it gives up all the same.
-            for step in rdpshim::planner::downgrades(knobs) {
-                self.announced.push(step);
-                if let Some(cost) = step.gives_up() {
-                    eprintln!("warning: {step} (saved or pinned configuration): this attempt gives up {cost}");
-                }
+            for step in &sure {
+                self.announce(*step, " (saved or pinned configuration)");
             }
         }
-        for step in fallbacks {
-            if self.announced.contains(step) {
-                continue;
-            }
-            self.announced.push(*step);
-            if let Some(cost) = step.gives_up() {
-                eprintln!("warning: {step}: this attempt gives up {cost}");
-            }
+        for step in fallbacks.iter().filter(|s| sure.contains(s)) {
+            self.announce(*step, "");
         }
         if self.progress {
             eprint!("{}", render::progress_line(number, knobs, fallbacks));
@@ -64,9 +86,16 @@ impl Observer for Console {
         }
     }
 
+    fn secured(&mut self, _number: usize, used: &Knobs) {
+        let why = format!(" (the server chose: {})", escape(&describe(used)));
+        for step in rdpshim::planner::downgrades(used) {
+            self.announce(step, &why);
+        }
+    }
+
     fn finished(&mut self, step: &Step) {
         self.clear_progress();
-        eprintln!("{}", render::attempt_line(step));
+        say(&render::attempt_line(step));
     }
 }
 
@@ -97,7 +126,7 @@ impl Frontend for Console {
             ),
         };
         self.clear_progress();
-        eprintln!("{}", escape(&line));
+        say(&escape(&line));
     }
 
     fn ask_password(&mut self, who: &str) -> Option<Result<Password, PasswordError>> {

@@ -3,11 +3,11 @@
 //! formatted.
 
 use rdpshim::ladder::{Run, Step};
-use rdpshim::planner::{describe, Fallback, Knobs};
-use rdpshim::report::AttemptReport;
+use rdpshim::planner::{describe, Fallback, Knobs, Nla};
+use rdpshim::report::{AttemptReport, Protocol};
 use rdpshim::terminal::escape;
 
-/// `attempt 2 [nla-off]: 127.0.0.1:3389 (name srv) nla=off tls=rustls TLS 1.3 ... -> ok (ssl, 1024x768), 41 ms`
+/// `attempt 2 [tls-version-downgrade]: 127.0.0.1:3389 (name srv) nla=negotiate->off tls=openssl TLS 1.0 ... -> ok (ssl, 1024x768), 41 ms`
 pub fn attempt_line(step: &Step) -> String {
     let report = &step.report;
     let spec = &step.spec;
@@ -52,11 +52,15 @@ pub fn attempt_line(step: &Step) -> String {
             escape(&f.detail)
         ),
     };
+    // mstsc's offer shows what the server made of it: `nla=negotiate->off`.
+    let nla = match (report.nla, report.selected.and_then(Protocol::nla)) {
+        (Nla::Negotiate, Some(used)) => format!("negotiate->{}", on_off(used)),
+        (offer, _) => offer.as_str().to_owned(),
+    };
     format!(
-        "attempt {} [{changed}]: {address} (name {}) nla={} tls={tls} udp={} -> {outcome}, {} ms",
+        "attempt {} [{changed}]: {address} (name {}) nla={nla} tls={tls} udp={} -> {outcome}, {} ms",
         step.number,
         escape(&report.server_name),
-        on_off(report.nla),
         on_off(report.udp),
         report.total.as_millis()
     )
@@ -85,7 +89,11 @@ pub fn final_line(run: &Run) -> String {
                 .and_then(|s| s.report.tls.as_ref())
                 .map(|s| format!("TLS {}, {}", s.version.as_str(), s.stack.name()))
                 .unwrap_or_default();
-            let nla = if success.winner.nla { "NLA" } else { "no NLA" };
+            let nla = if success.winner.nla.is_on() {
+                "NLA"
+            } else {
+                "no NLA"
+            };
             let carried = rdpshim::planner::downgrades(&success.winner);
             if success.fallbacks.is_empty() && !carried.is_empty() {
                 format!(

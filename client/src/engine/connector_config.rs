@@ -3,10 +3,11 @@
 
 use ironrdp_connector::{Config, Credentials, DesktopSize};
 use ironrdp_pdu::gcc::{self, MultiTransportFlags};
+use ironrdp_pdu::nego::NegoRequestData;
 use ironrdp_pdu::rdp::capability_sets::{MajorPlatformType, RailSupportLevel};
 use ironrdp_pdu::rdp::client_info::PerformanceFlags;
 
-use crate::attempt::AttemptSpec;
+use crate::attempt::{AttemptSpec, Nla};
 
 /// The desktop we ask for. Servers may answer with another size (xrdp uses ours; a shadow
 /// server uses its own screen), and the report carries what the server chose.
@@ -51,6 +52,10 @@ pub fn build(spec: &AttemptSpec) -> Config {
         .credentials
         .as_ref()
         .is_none_or(|c| c.password.is_empty());
+    let no_user = spec
+        .credentials
+        .as_ref()
+        .is_none_or(|c| c.username.is_empty());
     Config {
         desktop_size: DESKTOP,
         monitor_layout: None,
@@ -60,10 +65,13 @@ pub fn build(spec: &AttemptSpec) -> Config {
         device_scale_factor: None,
         monitor_extended_layout: None,
         relative_mouse_input: false,
-        // NLA on requests HYBRID|HYBRID_EX *only*: offering SSL too would let anyone on the
-        // path answer "SSL selected" and skip NLA without the user noticing.
-        enable_tls: !spec.nla,
-        enable_credssp: spec.nla,
+        // ironrdp requests SSL for `enable_tls` and HYBRID|HYBRID_EX for `enable_credssp`,
+        // which is exactly `planner::protocol::offered`: NLA on requests HYBRID|HYBRID_EX
+        // *only* (offering SSL too would let anyone on the path answer "SSL selected" and
+        // skip NLA unnoticed), off SSL only, negotiate all three (mstsc's request; the
+        // ladder announces a TLS selection before anything is sent over TLS).
+        enable_tls: spec.nla != Nla::On,
+        enable_credssp: spec.nla != Nla::Off,
         // IronRDP does Standard RDP Security only without encryption: never over a network.
         enable_standard_rdp_security: false,
         credentials,
@@ -85,7 +93,13 @@ pub fn build(spec: &AttemptSpec) -> Config {
         rail_support_level: RailSupportLevel::empty(),
         platform: platform(),
         hardware_id: None,
-        request_data: None,
+        // A routing cookie (MS-RDPBCGR 2.2.1.1) in every request, as mstsc sends: ironrdp
+        // writes `mstshash=USER` when there is a user name; without one, `rdpshim` (what
+        // diagnose's requests carry). Its CR LF is what a line-reading server on the port (a
+        // web server) answers at once, so such a port is named for what it is (not-rdp)
+        // instead of waiting out the X.224 time limit; HYBRID|HYBRID_EX alone (0x0A) used
+        // to supply that line break by accident.
+        request_data: no_user.then(|| NegoRequestData::cookie("rdpshim".to_owned())),
         // With TLS-only security the credentials travel in the Client Info PDU; a server
         // that checks them (FreeRDP shadow) only logs on with INFO_AUTOLOGON.
         autologon: !password_is_empty,

@@ -98,19 +98,44 @@ struct Observed {
     selected: Option<crate::report::Protocol>,
 }
 
+/// What an attempt has settled once its TLS handshake is done (and the certificate matched
+/// the pin), before it sends anything over TLS: the protocol the server selected and the
+/// TLS session. An offer that left the choice to the server (mstsc's SSL|HYBRID|HYBRID_EX,
+/// the most tolerant ClientHello) gives up what the server chose, and this is the moment
+/// to say so: neither credentials (CredSSP, or the Client Info PDU without NLA) nor
+/// anything else has left yet.
+#[derive(Debug, Clone, Copy)]
+pub struct Secured<'a> {
+    pub selected: Option<crate::report::Protocol>,
+    pub tls: &'a crate::report::TlsSession,
+}
+
 /// Makes exactly one attempt with the knobs in `spec`. Never panics on server input; every
 /// network stage is bounded by `spec.timeouts`.
 pub async fn run_attempt(spec: &AttemptSpec) -> AttemptReport {
-    run(spec, None).await
+    run(spec, None, &mut |_| {}).await
+}
+
+/// [`run_attempt`], calling `secured` once TLS is up and before anything is sent over it
+/// (see [`Secured`]).
+pub async fn run_attempt_with(
+    spec: &AttemptSpec,
+    secured: &mut dyn FnMut(Secured<'_>),
+) -> AttemptReport {
+    run(spec, None, secured).await
 }
 
 /// [`run_attempt`] over a byte stream that already reaches the RDP server (an RD Gateway
 /// tunnel from `route::gateway`) instead of dialling `spec.dial`: X.224 onwards, unchanged.
 pub async fn run_attempt_over(spec: &AttemptSpec, stream: tls::BoxStream) -> AttemptReport {
-    run(spec, Some(stream)).await
+    run(spec, Some(stream), &mut |_| {}).await
 }
 
-async fn run(spec: &AttemptSpec, over: Option<tls::BoxStream>) -> AttemptReport {
+async fn run(
+    spec: &AttemptSpec,
+    over: Option<tls::BoxStream>,
+    secured: &mut dyn FnMut(Secured<'_>),
+) -> AttemptReport {
     let started = Instant::now();
     let mut clock = StageClock::default();
     let mut observed = Observed {
@@ -121,7 +146,7 @@ async fn run(spec: &AttemptSpec, over: Option<tls::BoxStream>) -> AttemptReport 
         selected: None,
     };
 
-    let result = attempt(spec, over, &mut clock, &mut observed).await;
+    let result = attempt(spec, over, &mut clock, &mut observed, secured).await;
     if let Err(failure) = &result {
         observed.selected = observed.selected.or(failure.class.selected());
     }
@@ -151,6 +176,7 @@ async fn attempt(
     over: Option<tls::BoxStream>,
     clock: &mut StageClock,
     observed: &mut Observed,
+    secured: &mut dyn FnMut(Secured<'_>),
 ) -> Result<Connected, Failure> {
     let t = &spec.timeouts;
     let (stream, local) = match over {
@@ -177,6 +203,10 @@ async fn attempt(
     let inspected = channel::inspect(&upgraded.certificate_der)?;
     observed.certificate = Some(inspected.info.clone());
     cert::check_pin(spec.pinned_certificate.as_deref(), &inspected.info)?;
+    secured(Secured {
+        selected: observed.selected,
+        tls: &upgraded.session,
+    });
 
     let should_upgrade = skip_connect_begin(&mut connector);
     let _upgraded = mark_as_upgraded(should_upgrade, &mut connector);

@@ -24,7 +24,7 @@ use tokio::net::TcpStream;
 use super::deadline::bounded;
 use super::tls::BoxStream;
 use super::{cert, channel, connector_config, credssp, dial, x224};
-use crate::attempt::{AttemptSpec, DialTarget};
+use crate::attempt::{AttemptSpec, DialTarget, Nla};
 use crate::planner::Protocol;
 use crate::report::{CertificateInfo, Failure, FailureClass, NegotiationCode, Stage, TlsSession};
 
@@ -115,22 +115,26 @@ fn check_selection(
 ) -> Result<Protocol, Failure> {
     x224::check_selection(selected, requested)?;
     let Some(protocol) = Protocol::from_selected(selected.bits()) else {
+        // `x224::check_selection` refuses anything that is not exactly one protocol.
         return Err(Failure::new(
             Stage::X224,
             FailureClass::ProtocolError,
-            format!(
-                "the server selected 0x{:x}, which is not one protocol",
-                selected.bits()
-            ),
+            format!("the server selected 0x{:x}", selected.bits()),
         ));
     };
-    if protocol.nla() != Some(spec.nla) {
+    let expected = match spec.nla {
+        Nla::On => Some(true),
+        Nla::Off => Some(false),
+        // The server's choice (mstsc's offer): either is the configuration.
+        Nla::Negotiate => None,
+    };
+    if let Some(nla) = expected.filter(|nla| protocol.nla() != Some(*nla)) {
         return Err(Failure::new(
             Stage::X224,
             FailureClass::UnrequestedProtocol(protocol),
             format!(
                 "the server selected {protocol}; the configuration found {} NLA",
-                if spec.nla { "uses" } else { "does not use" }
+                if nla { "uses" } else { "does not use" }
             ),
         ));
     }
@@ -212,7 +216,7 @@ mod tests {
 
     fn spec(nla: bool) -> AttemptSpec {
         let mut spec = AttemptSpec::strongest("server", 3389);
-        spec.nla = nla;
+        spec.nla = Nla::exact(nla);
         spec
     }
 

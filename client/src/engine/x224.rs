@@ -6,7 +6,8 @@
 //! TLS/NLA, which xrdp with `security_layer=rdp` does (observed) and which this client cannot
 //! follow (IronRDP does Standard RDP Security only without encryption). A selection of a
 //! protocol that was not offered is a class of its own (`unrequested-protocol`), which the
-//! planner follows to that protocol.
+//! planner follows to that protocol; a selection that is not exactly one protocol is a
+//! `protocol-error`.
 
 use std::time::Duration;
 
@@ -108,6 +109,19 @@ pub(super) fn check_selection(
             "the server selected Standard RDP Security (no TLS, no NLA); rdpshim does not downgrade to it",
         ));
     }
+    // The connector only checks that the selection intersects the request: 0x3 would
+    // pass a request of SSL|HYBRID|HYBRID_EX and be taken as NLA, with no protocol the
+    // run could record. A server selects exactly one (MS-RDPBCGR 2.2.1.2.1).
+    if Protocol::from_selected(selected.bits()).is_none() {
+        return Err(Failure::new(
+            Stage::X224,
+            FailureClass::ProtocolError,
+            format!(
+                "the server selected 0x{:x}, which is not one security protocol",
+                selected.bits()
+            ),
+        ));
+    }
     match unrequested(selected, requested) {
         Some(failure) => Err(failure),
         None => Ok(()),
@@ -199,5 +213,87 @@ pub fn protocol_name(protocol: SecurityProtocol) -> &'static str {
         "rdp"
     } else {
         "other"
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::net::{Ipv4Addr, SocketAddr};
+    use std::time::Duration;
+
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+
+    use super::*;
+    use crate::attempt::{AttemptSpec, Nla};
+    use crate::engine::connector_config;
+    use crate::planner::{protocol, Knobs};
+
+    /// Runs our side of the X.224 exchange with `nla` against a peer that answers the
+    /// request with a Connection Confirm selecting `selected`; returns the request's
+    /// requestedProtocols, whether it carried a routing cookie, and the outcome.
+    async fn exchange_with(nla: Nla, selected: u32) -> (u32, bool, Result<u32, Failure>) {
+        let (client, mut server) = tokio::io::duplex(4096);
+        let mut spec = AttemptSpec::strongest("srv", 3389);
+        spec.nla = nla;
+        let local = SocketAddr::from((Ipv4Addr::LOCALHOST, 50000));
+        let mut connector = ClientConnector::new(connector_config::build(&spec), local);
+        let peer = tokio::spawn(async move {
+            let mut request = vec![0u8; 4];
+            server.read_exact(&mut request).await.unwrap();
+            let len = u16::from_be_bytes([request[2], request[3]]) as usize;
+            request.resize(len, 0);
+            server.read_exact(&mut request[4..]).await.unwrap();
+            // TPKT, X.224 Connection Confirm, RDP_NEG_RSP (MS-RDPBCGR 2.2.1.2).
+            let mut confirm = vec![0x03, 0x00, 0x00, 0x13, 0x0e, 0xd0, 0, 0, 0x12, 0x34, 0];
+            confirm.extend_from_slice(&[0x02, 0x00, 0x08, 0x00]);
+            confirm.extend_from_slice(&selected.to_le_bytes());
+            server.write_all(&confirm).await.unwrap();
+            request
+        });
+        let mut framed = TokioFramed::new(client);
+        let result = negotiate(&mut framed, &mut connector, Duration::from_secs(5))
+            .await
+            .map(|p| p.bits());
+        let request = peer.await.unwrap();
+        let requested = u32::from_le_bytes(request[request.len() - 4..].try_into().unwrap());
+        let cookie = request
+            .windows(26)
+            .any(|w| w == b"Cookie: mstshash=rdpshim\r\n");
+        (requested, cookie, result)
+    }
+
+    #[tokio::test]
+    async fn the_request_is_the_planner_s_offer_and_the_selection_one_protocol_of_it() {
+        for nla in [Nla::On, Nla::Off, Nla::Negotiate] {
+            let knobs = Knobs {
+                nla,
+                ..Knobs::strongest()
+            };
+            let (requested, cookie, _) = exchange_with(nla, 0x1).await;
+            assert_eq!(requested, protocol::offered(&knobs), "{nla}");
+            assert!(cookie, "{nla}: a routing cookie without a user name");
+        }
+        // mstsc's offer: the server chooses TLS or NLA within it.
+        for selected in [0x1, 0x2, 0x8] {
+            let (_, _, result) = exchange_with(Nla::Negotiate, selected).await;
+            assert_eq!(result.unwrap(), selected);
+        }
+        // Not one protocol: no guessing which (0x3 would otherwise be taken as NLA).
+        for selected in [0x3, 0xB, 0x7FFF_FFFF] {
+            let (_, _, result) = exchange_with(Nla::Negotiate, selected).await;
+            let failure = result.unwrap_err();
+            assert_eq!(failure.class, FailureClass::ProtocolError, "0x{selected:x}");
+        }
+        // One protocol outside the offer: followed by the planner.
+        let (_, _, result) = exchange_with(Nla::Negotiate, 0x4).await;
+        assert_eq!(
+            result.unwrap_err().class,
+            FailureClass::UnrequestedProtocol(Protocol::Rdstls)
+        );
+        let (_, _, result) = exchange_with(Nla::Off, 0x2).await;
+        assert_eq!(
+            result.unwrap_err().class,
+            FailureClass::UnrequestedProtocol(Protocol::Hybrid)
+        );
     }
 }

@@ -10,6 +10,7 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use crate::attempt::{AttemptSpec, Credentials, StageTimeouts};
+use crate::engine::Secured;
 use crate::planner::{self, Decision, Fallback, Knobs, Policy, Tried, Verdict, VerdictKind};
 use crate::report::AttemptReport;
 
@@ -43,8 +44,12 @@ pub struct Step {
 
 #[derive(Debug, Clone)]
 pub struct Success {
+    /// The configuration as the winning attempt used it ([`Knobs::as_used`]): NLA on or off
+    /// as the server selected it (never mstsc's offer), and after the legacy hello the TLS
+    /// version and suite it negotiated. What the profile, the grade and the exports record.
     pub winner: Knobs,
-    /// Fallbacks the winning configuration carries, in the order they were applied.
+    /// Fallbacks the winning configuration carries relative to the first attempt, in the
+    /// order a connection applies them.
     pub fallbacks: Vec<Fallback>,
 }
 
@@ -60,6 +65,11 @@ pub struct Run {
 /// Hooks for the front end: progress, per-attempt lines, and asking for credentials.
 pub trait Observer {
     fn starting(&mut self, _number: usize, _knobs: &Knobs, _fallbacks: &[Fallback]) {}
+    /// Attempt `number` completed TLS and is about to send over it: `used` is its
+    /// configuration as the server settled it (NLA selected, TLS negotiated), whose
+    /// downgrades (`planner::downgrades`) are what it gives up. Called before any
+    /// credential leaves, so a front end announces them in time.
+    fn secured(&mut self, _number: usize, _used: &Knobs) {}
     fn finished(&mut self, _step: &Step) {}
     /// The server needs NLA credentials; `None` when they cannot be had (no terminal).
     fn credentials(&mut self) -> Option<Credentials> {
@@ -68,6 +78,12 @@ pub trait Observer {
 }
 
 impl Step {
+    /// This attempt's configuration as it went: NLA as the server selected it, the TLS
+    /// version and suite negotiated (see [`Knobs::as_used`]).
+    pub fn used(&self) -> Knobs {
+        used(&self.knobs, &self.report)
+    }
+
     /// What the planner needs to know of this attempt.
     fn tried(&self) -> Tried {
         Tried {
@@ -84,6 +100,15 @@ impl Step {
             selected: self.report.selected,
         }
     }
+}
+
+/// `knobs` as an attempt with this report used them.
+fn used(knobs: &Knobs, report: &AttemptReport) -> Knobs {
+    let tls = report
+        .tls
+        .as_ref()
+        .map(|session| (session.version, session.cipher.as_str()));
+    knobs.as_used(report.selected, tls)
 }
 
 /// Runs the ladder to a connection or a verdict.
@@ -124,7 +149,15 @@ pub async fn run(mut request: Request, observer: &mut dyn Observer) -> Run {
         observer.starting(number, &knobs, &fallbacks);
         let remaining = request.policy.deadline.saturating_sub(started.elapsed());
         let spec = spec_for(&request, &knobs, &tried, remaining);
-        let report = crate::engine::run_attempt(&spec).await;
+        let report = crate::engine::run_attempt_with(&spec, &mut |secured: Secured<'_>| {
+            let session = secured.tls;
+            let used = knobs.as_used(
+                secured.selected,
+                Some((session.version, session.cipher.as_str())),
+            );
+            observer.secured(number, &used);
+        })
+        .await;
 
         let connected = report.is_connected();
         let step = Step {
@@ -138,14 +171,10 @@ pub async fn run(mut request: Request, observer: &mut dyn Observer) -> Run {
         steps.push(step);
 
         if connected {
-            let applied: Vec<Fallback> = steps
-                .iter()
-                .flat_map(|s| s.fallbacks.iter().copied())
-                .collect();
             // `steps` holds at least the attempt just pushed.
-            let winner = steps[steps.len() - 1].knobs.clone();
+            let winner = steps[steps.len() - 1].used();
             break Ok(Success {
-                fallbacks: planner::fallbacks_used(&steps[0].knobs, &winner, &applied),
+                fallbacks: planner::fallbacks_used(&steps[0].knobs, &winner),
                 winner,
             });
         }

@@ -4,8 +4,9 @@
 
 use std::net::SocketAddr;
 
-use crate::attempt::{AttemptSpec, Credentials, DialTarget, StageTimeouts, TlsChoice, TlsStack};
-use crate::planner::tls_ladder;
+use crate::attempt::{
+    AttemptSpec, Credentials, DialTarget, Nla, StageTimeouts, TlsChoice, TlsStack, TlsVersion,
+};
 
 /// How a cell dials the host.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -96,7 +97,7 @@ impl Configuration {
                 spec.server_name = Some(first.ip().to_string());
             }
         }
-        spec.nla = self.nla;
+        spec.nla = Nla::exact(self.nla);
         spec.tls = self.tls.clone();
         spec.udp = self.udp;
         if self.nla || self.autologon {
@@ -118,7 +119,6 @@ pub fn tls_name(tls: &TlsChoice) -> String {
 
 /// The inverse of [`tls_name`] (ciphers are a separate field).
 pub fn parse_tls_name(text: &str) -> Option<TlsChoice> {
-    use crate::attempt::TlsVersion;
     let (stack, version) = text.split_once('-')?;
     let stack = TlsStack::parse(stack)?;
     let version = match version {
@@ -140,23 +140,42 @@ fn on_off(value: bool) -> &'static str {
     }
 }
 
+/// The matrix's TLS rungs, strongest first: rustls TLS 1.3/1.2, rustls TLS 1.2, and OpenSSL
+/// at security level 0 pinned to TLS 1.2, 1.1 and 1.0. Each is one exact configuration, so a
+/// regression names the version it hit (the ladder offers the three OpenSSL versions in one
+/// ClientHello instead, and a pin makes exactly one of them).
+pub fn tls_rungs() -> Vec<TlsChoice> {
+    let rung = |stack, version| TlsChoice {
+        stack,
+        version,
+        ciphers: None,
+    };
+    vec![
+        rung(TlsStack::Rustls, None),
+        rung(TlsStack::Rustls, Some(TlsVersion::Tls12)),
+        rung(TlsStack::Openssl, Some(TlsVersion::Tls12)),
+        rung(TlsStack::Openssl, Some(TlsVersion::Tls11)),
+        rung(TlsStack::Openssl, Some(TlsVersion::Tls10)),
+    ]
+}
+
 /// The values each dimension takes; the matrix is their product.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Dimensions {
     pub nla: Vec<bool>,
-    /// TLS rungs, in ladder order.
+    /// TLS rungs, strongest first.
     pub tls: Vec<TlsChoice>,
     pub dial: Vec<DialBy>,
     pub udp: Vec<bool>,
 }
 
 impl Default for Dimensions {
-    /// The full matrix: NLA on/off x the five rungs of the ladder x by-name/by-IP x UDP
-    /// on/off = 40 configurations.
+    /// The full matrix: NLA on/off x the five TLS rungs ([`tls_rungs`]) x by-name/by-IP x
+    /// UDP on/off = 40 configurations.
     fn default() -> Self {
         Self {
             nla: vec![true, false],
-            tls: tls_ladder(),
+            tls: tls_rungs(),
             dial: vec![DialBy::Name, DialBy::Ip],
             udp: vec![true, false],
         }
@@ -234,7 +253,7 @@ mod tests {
 
     #[test]
     fn tls_names_round_trip_for_every_rung() {
-        for rung in tls_ladder() {
+        for rung in tls_rungs() {
             assert_eq!(parse_tls_name(&tls_name(&rung)), Some(rung));
         }
         assert_eq!(parse_tls_name("schannel-1.2"), None);
@@ -263,7 +282,7 @@ mod tests {
         let spec = by_ip.spec("srv", 3390, first, None, timeouts);
         assert_eq!(spec.dial, DialTarget::Address(first));
         assert_eq!(spec.effective_server_name(), "10.0.0.5");
-        assert_eq!((spec.nla, spec.udp), (by_ip.nla, by_ip.udp));
+        assert_eq!((spec.nla, spec.udp), (Nla::exact(by_ip.nla), by_ip.udp));
     }
 
     #[test]

@@ -7,8 +7,9 @@ use super::baseline::{ChangeKind, Comparison};
 use super::cell::Cell;
 use super::config::{tls_name, Configuration};
 use super::runner::MatrixRun;
+use super::shard::Shard;
 use crate::planner::causes::of_failure;
-use crate::planner::{CauseId, Knobs};
+use crate::planner::{CauseId, Knobs, Nla};
 use crate::report::FailureClass;
 
 #[derive(Debug, Serialize)]
@@ -20,6 +21,18 @@ pub struct MatrixJson {
     pub summary: SummaryJson,
     /// Present with `--baseline`.
     pub comparison: Option<ComparisonJson>,
+    /// Present with `--shard K/N`: which part of which host list this run is.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub shard: Option<ShardJson>,
+}
+
+/// A shard's place: `rdpshim matrix merge` checks that the shards are the N parts of one list.
+#[derive(Debug, Serialize)]
+pub struct ShardJson {
+    pub index: usize,
+    pub count: usize,
+    /// The whole host list the shard was cut from (labels, in order).
+    pub of_hosts: Vec<String>,
 }
 
 #[derive(Debug, Serialize)]
@@ -141,7 +154,7 @@ fn cell_json(
 ) -> CellJson {
     // What the cell offered, as the planner's knobs (only NLA and TLS decide a cause).
     let offered = Knobs {
-        nla: configuration.nla,
+        nla: Nla::exact(configuration.nla),
         tls: configuration.tls.clone(),
         udp: configuration.udp,
         ..Knobs::strongest()
@@ -234,7 +247,18 @@ impl MatrixJson {
                     .collect(),
                 redefined: c.redefined.clone(),
             }),
+            shard: None,
         }
+    }
+
+    /// Marks the run as `shard` of the host list `of_hosts` (labels, in order).
+    pub fn with_shard(mut self, shard: Shard, of_hosts: Vec<String>) -> Self {
+        self.shard = Some(ShardJson {
+            index: shard.index,
+            count: shard.count,
+            of_hosts,
+        });
+        self
     }
 }
 

@@ -12,7 +12,9 @@
 //!   [`pool`]: the threads the engine's attempts run on;
 //! - [`cell`]: what one cell keeps;
 //! - [`baseline`]: the expected table and the comparison against it;
-//! - [`table`], [`json`], [`junit`]: the outputs (pure functions of a run).
+//! - [`table`], [`json`], [`junit`]: the outputs (pure functions of a run);
+//! - [`shard`]: `--shard K/N`, which hosts a part of the matrix runs; [`merge`]: the parts'
+//!   `--json` read back and joined into the run one process would have made.
 
 pub mod baseline;
 pub mod cell;
@@ -21,8 +23,10 @@ pub mod configs_file;
 pub mod hosts;
 pub mod json;
 pub mod junit;
+pub mod merge;
 pub mod pool;
 pub mod runner;
+pub mod shard;
 pub mod table;
 
 #[cfg(test)]
@@ -33,3 +37,4 @@ pub use cell::Cell;
 pub use config::{Configuration, DialBy, Dimensions};
 pub use hosts::Target;
 pub use runner::{run, Engine, HostJob, HostRun, Limits, MatrixRun, Progress};
+pub use shard::Shard;

@@ -5,7 +5,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 
 use super::*;
-use crate::attempt::DialTarget;
+use crate::attempt::{DialTarget, Nla};
 use crate::matrix::config::{DialBy, Dimensions};
 use crate::report::Connected;
 use crate::secret::Password;
@@ -104,8 +104,10 @@ impl Network for Scripted {
             counters.running.fetch_sub(1, Ordering::SeqCst);
             let result = match script {
                 Some(Script::Dead(class)) => Err(Failure::new(Stage::Tcp, class, "no answer")),
-                Some(Script::Panics) if !spec.nla && !spec.udp => panic!("scripted panic"),
-                Some(Script::TlsOnly | Script::Panics) if !spec.nla => Ok(Connected {
+                Some(Script::Panics) if spec.nla == Nla::Off && !spec.udp => {
+                    panic!("scripted panic")
+                }
+                Some(Script::TlsOnly | Script::Panics) if spec.nla == Nla::Off => Ok(Connected {
                     selected_protocol: "ssl".into(),
                     desktop_width: 1024,
                     desktop_height: 768,
@@ -248,7 +250,7 @@ async fn specs_follow_the_configuration_and_credentials_reach_nla_cells_only() {
     let attempts = counters.attempts.lock().unwrap();
     assert_eq!(attempts.len(), 40);
     for spec in attempts.iter() {
-        assert_eq!(spec.credentials.is_some(), spec.nla);
+        assert_eq!(spec.credentials.is_some(), spec.nla.is_on());
         if let DialTarget::Address(a) = spec.dial {
             assert_eq!(a, address_of("h7"));
             assert_eq!(spec.effective_server_name(), "10.0.0.7");

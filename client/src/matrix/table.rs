@@ -133,7 +133,8 @@ fn failures(host: &HostRun) -> String {
     text
 }
 
-fn footer(run: &MatrixRun) -> String {
+/// The counts line: hosts x configurations = cells, ok, not ok, time.
+pub fn footer(run: &MatrixRun) -> String {
     let cells: Vec<&Cell> = run.hosts.iter().flat_map(|h| &h.cells).collect();
     let ok = cells.iter().filter(|c| c.is_ok()).count();
     let not_dialled = cells.iter().filter(|c| !c.dialled).count();

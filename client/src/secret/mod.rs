@@ -7,7 +7,8 @@
 //! bridge's CredSSP server (`bridge/client_credssp.rs`, which checks a client's NTLM
 //! response with it) and the keyring store below; a grep for `expose(` finds every use
 //! (and `tests/integration/architecture` fails on a new one). A bridged client's delegated
-//! password is compared here, [`Password::matches`], never exposed for it.
+//! password is compared here, [`Password::matches`], never exposed for it. The one other
+//! way out is [`Password::write_line_to`], a client's standard input (`rdpshim open`).
 
 use std::fmt;
 use std::io::{self, BufRead};
@@ -42,6 +43,24 @@ impl Password {
     pub fn matches(&self, candidate: &str) -> bool {
         use subtle::ConstantTimeEq as _;
         self.0.as_bytes().ct_eq(candidate.as_bytes()).into()
+    }
+
+    /// Writes the password and a line feed to `to`: another program's standard input
+    /// (`rdpshim open` hands it to FreeRDP, whose `/from-stdin:force` reads one line), never
+    /// its argv or environment, which other local users read with `ps`. A password holding
+    /// a line break cannot travel as one line and is refused.
+    pub fn write_line_to(&self, to: &mut dyn io::Write) -> io::Result<()> {
+        if self.0.contains(['\n', '\r']) {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "the password holds a line break, which a client reading one line cannot take",
+            ));
+        }
+        let mut line = Zeroizing::new(String::with_capacity(self.0.len() + 1));
+        line.push_str(&self.0);
+        line.push('\n');
+        to.write_all(line.as_bytes())?;
+        to.flush()
     }
 }
 
@@ -109,6 +128,16 @@ fn read_stdin_line() -> Result<Password, PasswordError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_password_goes_to_a_stdin_as_one_line_or_not_at_all() {
+        let mut out = Vec::new();
+        Password::new("p w!").write_line_to(&mut out).unwrap();
+        assert_eq!(out, b"p w!\n");
+        let mut out = Vec::new();
+        assert!(Password::new("a\nb").write_line_to(&mut out).is_err());
+        assert!(out.is_empty(), "nothing written");
+    }
 
     #[test]
     fn debug_and_display_never_show_the_secret() {

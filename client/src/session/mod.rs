@@ -80,6 +80,9 @@ pub struct Outcome {
     pub warnings: Vec<String>,
     /// The profile as recorded after the run; `None` when nothing was recorded.
     pub profile: Option<Profile>,
+    /// After a success: the profile as recorded, or (nothing saved: `--no-save`, no profile
+    /// directory, a failed write) as it would have been. What `open` hands to a client.
+    pub configuration: Option<Profile>,
 }
 
 /// The configuration that connected, for a caller that opens its own connection with it
@@ -95,10 +98,13 @@ pub struct Winner<'a> {
 
 impl Winner<'_> {
     /// The winning attempt's spec again, for a new connection to the same server: dialling
-    /// the address that worked and pinning the certificate it presented, so the new
+    /// the address that worked, asking for exactly the NLA and TLS it used (not the offer
+    /// that let the server choose) and pinning the certificate it presented, so the new
     /// connection is the one the ladder proved or nothing.
     pub fn spec(&self) -> AttemptSpec {
         let mut spec = self.step.spec.clone();
+        spec.nla = self.knobs.nla;
+        spec.tls = self.knobs.tls.clone();
         if let Some(address) = self.step.report.address {
             spec.dial = DialTarget::Address(address);
         }
@@ -161,10 +167,11 @@ pub async fn connect(
     let run = ladder::run(request.ladder, &mut asking).await;
 
     let mut recorded = None;
+    let had_profile = saved.is_some();
     if request.save {
         if let Some(store) = store {
             let accept_new_cert = request.accept_new_cert;
-            match profile::record(store, &host, port, &run, saved.is_some(), accept_new_cert) {
+            match profile::record(store, &host, port, &run, had_profile, accept_new_cert) {
                 Ok(profile) => recorded = profile,
                 Err(error) => frontend.notice(&Notice::ProfileNotSaved(error)),
             }
@@ -177,12 +184,17 @@ pub async fn connect(
         };
         keep_password(&run, &host, origin, &mut keyring, frontend);
     }
+    let configuration = match &recorded {
+        Some(profile) if run.result.is_ok() => Some(profile.clone()),
+        _ => profile::as_recorded(saved, &host, port, &run, request.accept_new_cert),
+    };
     Ok(Outcome {
         warnings: crate::advice::run_warnings(&run),
         host,
         port,
         run,
         profile: recorded,
+        configuration,
     })
 }
 
@@ -205,7 +217,7 @@ fn up_front(
             .policy
             .profile
             .as_ref()
-            .is_some_and(|k| k.nla);
+            .is_some_and(|k| k.nla.is_on());
     let stdin = request.password_stdin;
     let Some((password, origin)) =
         credentials::find(&user, host, stdin, nla_likely, keyring, frontend)?
@@ -230,7 +242,7 @@ fn keep_password(
     frontend: &mut dyn Frontend,
 ) {
     if let (Ok(success), Some(used)) = (&run.result, &run.credentials) {
-        if success.winner.nla {
+        if success.winner.nla.is_on() {
             credentials::remember(used, host, origin, keyring, frontend);
         }
     }
@@ -248,6 +260,10 @@ struct Asking<'a> {
 impl Observer for Asking<'_> {
     fn starting(&mut self, number: usize, knobs: &Knobs, fallbacks: &[Fallback]) {
         self.frontend.starting(number, knobs, fallbacks);
+    }
+
+    fn secured(&mut self, number: usize, used: &Knobs) {
+        self.frontend.secured(number, used);
     }
 
     fn finished(&mut self, step: &Step) {

@@ -72,16 +72,7 @@ pub fn record(
     let now = now_rfc3339();
     match &run.result {
         Ok(success) => {
-            let credentials = run.credentials.as_ref();
-            let nla = run.steps.last().is_some_and(|s| s.knobs.nla);
-            let record = saved::SuccessRecord {
-                run,
-                success,
-                username: credentials.map(|c| c.username.clone()).filter(|_| nla),
-                domain: credentials.and_then(|c| c.domain.clone()),
-                accept_new_cert,
-                now: &now,
-            };
+            let record = success_record(run, success, accept_new_cert, &now);
             store
                 .update(host, port, |old| {
                     saved::record_success(old, host, port, &record)
@@ -95,6 +86,40 @@ pub fn record(
             })
             .map(Some),
         Err(_) => Ok(None),
+    }
+}
+
+/// The profile a successful run would record into `saved` (nothing is written): what
+/// `open` hands over when nothing was saved (`--no-save`, no profile directory).
+pub fn as_recorded(
+    saved: Option<Profile>,
+    host: &str,
+    port: u16,
+    run: &Run,
+    accept_new_cert: bool,
+) -> Option<Profile> {
+    let success = run.result.as_ref().ok()?;
+    let now = now_rfc3339();
+    let record = success_record(run, success, accept_new_cert, &now);
+    Some(saved::record_success(saved, host, port, &record))
+}
+
+/// What a success leaves in a profile: the user (and domain) only when NLA used them.
+fn success_record<'a>(
+    run: &'a Run,
+    success: &'a crate::ladder::Success,
+    accept_new_cert: bool,
+    now: &'a str,
+) -> saved::SuccessRecord<'a> {
+    let credentials = run.credentials.as_ref();
+    let nla = success.winner.nla.is_on();
+    saved::SuccessRecord {
+        run,
+        success,
+        username: credentials.map(|c| c.username.clone()).filter(|_| nla),
+        domain: credentials.and_then(|c| c.domain.clone()),
+        accept_new_cert,
+        now,
     }
 }
 

@@ -11,7 +11,7 @@ use rdpshim_profiles::model::{
 
 use crate::attempt::{TlsChoice, TlsStack, TlsVersion};
 use crate::ladder::{Run, Success};
-use crate::planner::{Dial, Knobs, Remembered};
+use crate::planner::{Dial, Knobs, Nla, Remembered};
 use crate::report::CertificateInfo;
 
 /// Everything the planner takes from a profile: the configuration to try first, the
@@ -36,7 +36,7 @@ pub fn preferred(profile: &Profile) -> Option<Knobs> {
         .get("enablecredsspsupport")
         .is_some_and(|v| v.trim() == "i:0");
     nla_off.then(|| Knobs {
-        nla: false,
+        nla: Nla::Off,
         ..Knobs::strongest()
     })
 }
@@ -63,7 +63,7 @@ pub fn knobs(profile: &Profile) -> Option<Knobs> {
     Some(Knobs {
         dial,
         ip_as_server_name: winning.ip_as_server_name,
-        nla: winning.nla,
+        nla: Nla::exact(winning.nla),
         tls: TlsChoice {
             stack,
             version,
@@ -115,7 +115,7 @@ pub fn record_success(
         address: report.address.map(|a| a.to_string()),
         server_name: report.server_name.clone(),
         ip_as_server_name: winner.ip_as_server_name,
-        nla: winner.nla,
+        nla: winner.nla.is_on(),
         tls_stack: winner.tls.stack.as_str().to_owned(),
         tls_version: winner.tls.version.map(|v| v.as_str().to_owned()),
         ciphers: winner.tls.ciphers.clone(),
@@ -130,15 +130,16 @@ pub fn record_success(
             .map(|f| f.as_str().to_owned())
             .collect(),
     };
-    // A first-attempt success with the saved configuration keeps the history of how that
-    // configuration was found.
+    // A success that started from the saved configuration and needed no fallback keeps the
+    // history of how that configuration was found. (Compared with what the run offered
+    // first, not with the winner as used: a profile saved before the legacy hello was
+    // recorded exactly has no suite, and the winner now has one.)
+    let first = record.run.steps.first().map(|s| &s.knobs);
     let winning = match &profile.winning {
-        Some(old) if winning.fallbacks.is_empty() && knobs(&profile).as_ref() == Some(winner) => {
-            Winning {
-                fallbacks: old.fallbacks.clone(),
-                ..winning
-            }
-        }
+        Some(old) if winning.fallbacks.is_empty() && knobs(&profile).as_ref() == first => Winning {
+            fallbacks: old.fallbacks.clone(),
+            ..winning
+        },
         _ => winning,
     };
     profile.record_success(winning, record.now);
@@ -227,7 +228,7 @@ mod tests {
         assert_eq!(k.dial, Dial::Ip("127.0.0.1:3390".parse().unwrap()));
         assert_eq!(k.tls.stack, TlsStack::Openssl);
         assert_eq!(k.tls.version, Some(TlsVersion::Tls10));
-        assert!(!k.nla);
+        assert_eq!(k.nla, Nla::Off);
     }
 
     #[test]
@@ -237,7 +238,7 @@ mod tests {
         profile
             .rdp_extra
             .insert("enablecredsspsupport".into(), "i:0".into());
-        assert!(!preferred(&profile).unwrap().nla);
+        assert_eq!(preferred(&profile).unwrap().nla, Nla::Off);
         assert!(baseline(&profile).is_none(), "never connected: no baseline");
     }
 

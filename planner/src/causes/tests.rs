@@ -6,8 +6,9 @@ use std::vec;
 use std::vec::Vec;
 
 use super::*;
-use crate::knobs::Knobs;
-use crate::rungs::tls_ladder;
+use crate::knobs::{Knobs, Nla};
+use crate::rungs::{tolerant, Grade};
+use crate::tls::TlsChoice;
 
 #[test]
 fn the_table_is_in_id_order_with_unique_ids() {
@@ -55,11 +56,34 @@ fn no_remedy_names_a_fallback() {
     assert_eq!(CauseId::worked_around_by(Fallback::UdpOff), None);
 }
 
+/// Rung 0: rustls TLS 1.3/1.2; 1: rustls TLS 1.2; 2, 3, 4: OpenSSL pinned to TLS 1.2, 1.1,
+/// 1.0 (`--tls-stack openssl --tls V`, or a saved profile); 5: the most tolerant hello.
 fn knobs(nla: bool, rung: usize) -> Knobs {
     let mut k = Knobs::strongest();
-    k.nla = nla;
-    k.tls = tls_ladder()[rung].clone();
+    k.nla = Nla::exact(nla);
+    let choice = |stack, version| TlsChoice {
+        stack,
+        version,
+        ciphers: None,
+    };
+    k.tls = [
+        TlsChoice::modern(),
+        choice(TlsStack::Rustls, Some(TlsVersion::Tls12)),
+        choice(TlsStack::Openssl, Some(TlsVersion::Tls12)),
+        choice(TlsStack::Openssl, Some(TlsVersion::Tls11)),
+        choice(TlsStack::Openssl, Some(TlsVersion::Tls10)),
+        tolerant(Grade::NoNla),
+    ][rung]
+        .clone();
     k
+}
+
+/// mstsc's offer (TLS|HYBRID|HYBRID_EX) on `rung`.
+fn negotiate(rung: usize) -> Knobs {
+    Knobs {
+        nla: Nla::Negotiate,
+        ..knobs(true, rung)
+    }
 }
 
 /// Each row: what the attempt offered, how it failed, the cause it proves.
@@ -225,6 +249,33 @@ fn each_failure_points_to_the_cause_it_proves() {
             Some(CauseId::Licensing),
         ),
         (knobs(true, 0), Stage::Tls, F::CertificateChanged, None),
+        // mstsc's offer includes TLS: Standard RDP Security selected from it refuses TLS.
+        (
+            negotiate(0),
+            Stage::X224,
+            F::RdpSecuritySelected,
+            Some(CauseId::RdpSecurityOnly),
+        ),
+        (
+            negotiate(0),
+            Stage::X224,
+            F::UnrequestedProtocol(Protocol::Rdstls),
+            None,
+        ),
+        // The most tolerant hello offers TLS 1.2 among others: refusing it is the server's.
+        (
+            negotiate(5),
+            Stage::Tls,
+            F::TlsVersionMismatch,
+            Some(CauseId::TlsVersion),
+        ),
+        (negotiate(5), Stage::Tls, F::TlsCipherMismatch, None),
+        (
+            negotiate(5),
+            Stage::Tls,
+            F::PeerClosed,
+            Some(CauseId::ClosedDuringTls),
+        ),
     ];
     for (knobs, stage, class, cause) in rows {
         assert_eq!(
@@ -264,6 +315,46 @@ fn a_history_merges_the_evidence_of_each_cause() {
         .evidence
         .contains("; attempt 3 (NLA off, TLS 1.0 (openssl))"));
     assert_eq!(found[1].id, CauseId::NlaRefused);
+}
+
+/// A server that, offered TLS|HYBRID|HYBRID_EX, chooses TLS or Standard RDP Security
+/// refuses NLA: mstsc's offer proves `nla-refused` on the attempt that failed for another
+/// reason, with the selection as evidence; choosing NLA proves nothing of the kind.
+#[test]
+fn mstsc_s_offer_answered_without_nla_proves_nla_refused() {
+    let tried = |selected, stage, class| Tried {
+        knobs: negotiate(0),
+        with_credentials: false,
+        failure: Some((stage, class)),
+        resolved: Vec::new(),
+        dialled: None,
+        selected: Some(selected),
+    };
+    let found = from_history(&[tried(Protocol::Ssl, Stage::Tls, FailureClass::PeerClosed)]);
+    let ids: Vec<CauseId> = found.iter().map(|f| f.id).collect();
+    assert_eq!(ids, [CauseId::ClosedDuringTls, CauseId::NlaRefused]);
+    assert!(
+        found[1]
+            .evidence
+            .contains("offered ssl|hybrid|hybrid-ex, the server selected ssl"),
+        "{found:?}"
+    );
+
+    let found = from_history(&[tried(
+        Protocol::Rdp,
+        Stage::X224,
+        FailureClass::RdpSecuritySelected,
+    )]);
+    let ids: Vec<CauseId> = found.iter().map(|f| f.id).collect();
+    assert_eq!(ids, [CauseId::RdpSecurityOnly, CauseId::NlaRefused]);
+
+    let found = from_history(&[tried(
+        Protocol::HybridEx,
+        Stage::Tls,
+        FailureClass::PeerClosed,
+    )]);
+    let ids: Vec<CauseId> = found.iter().map(|f| f.id).collect();
+    assert_eq!(ids, [CauseId::ClosedDuringTls], "NLA selected: not refused");
 }
 
 /// README's table of causes is the code's (regenerate it from the message below).

@@ -23,7 +23,16 @@
 //! would accept any certificate every time.
 //!
 //! No password: there is no `/p:`. FreeRDP asks for it when the server needs it; a password
-//! in argv is readable by every local user through the process list.
+//! in argv is readable by every local user through the process list. (`rdpshim open` adds
+//! `/from-stdin:force` and writes it to FreeRDP's standard input.)
+//!
+//! NLA off is `/sec:tls`, which selects TLS alone in both versions: observed with 2.11, the
+//! NLA-only server then answers HYBRID_REQUIRED_BY_SERVER, so `-sec-nla` would add nothing.
+//!
+//! Display settings are carried only when the profile has them (an imported `.rdp` file's
+//! `desktopwidth`/`desktopheight`, `screen mode id`, `session bpp`, `use multimon`, kept in
+//! `rdp_extra` when they differ from the export defaults): `/size:WxH`, `/f`, `/bpp:N`,
+//! `/multimon`. Nothing else is invented: FreeRDP's own defaults apply.
 
 use super::shell_quote;
 use crate::model::{Dial, Profile, Winning};
@@ -87,6 +96,11 @@ pub fn freerdp_command(profile: &Profile, version: FreeRdpVersion) -> FreeRdpCom
         ),
     }
 
+    // The RD Gateway goes here when profiles carry one (the gateway issue): FreeRDP 2
+    // `/g:HOST[:PORT] /gu:USER /gd:DOMAIN`, FreeRDP 3 `/gateway:g:HOST[:PORT],u:USER,d:DOMAIN`,
+    // before the display settings so the server's options stay together.
+
+    display(profile, &mut argv);
     argv.push(certificate_option(profile, &mut notes));
     notes.push(
         "no password on the command line: FreeRDP asks for it (a password in argv is visible \
@@ -185,6 +199,30 @@ fn tls(
                 argv.push(format!("/tls:{}", options.join(",")));
             }
         }
+    }
+}
+
+/// The display settings the profile has (see the module doc); nothing when it has none.
+fn display(profile: &Profile, argv: &mut Vec<String>) {
+    let size = |name| {
+        profile
+            .rdp_extra_int(name)
+            .filter(|v| (200..=16384).contains(v))
+    };
+    if let (Some(width), Some(height)) = (size("desktopwidth"), size("desktopheight")) {
+        argv.push(format!("/size:{width}x{height}"));
+    }
+    if profile.rdp_extra_int("screen mode id") == Some(2) {
+        argv.push("/f".into());
+    }
+    if let Some(bpp) = profile
+        .rdp_extra_int("session bpp")
+        .filter(|b| [8, 15, 16, 24, 32].contains(b))
+    {
+        argv.push(format!("/bpp:{bpp}"));
+    }
+    if profile.rdp_extra_int("use multimon") == Some(1) {
+        argv.push("/multimon".into());
     }
 }
 
@@ -367,6 +405,40 @@ mod tests {
             v3.argv.contains(&"/tls:enforce:1.2".to_owned()),
             "{:?}",
             v3.argv
+        );
+    }
+
+    #[test]
+    fn display_settings_the_profile_has_are_carried() {
+        let mut p = legacy();
+        let plain = freerdp_command(&p, FreeRdpVersion::V2);
+        assert!(!plain
+            .argv
+            .iter()
+            .any(|a| a.starts_with("/size") || a == "/f"));
+        p.rdp_extra.insert("desktopwidth".into(), "i:1280".into());
+        p.rdp_extra.insert("DesktopHeight".into(), "i:800".into());
+        p.rdp_extra.insert("screen mode id".into(), "i:2".into());
+        p.rdp_extra.insert("session bpp".into(), "i:16".into());
+        p.rdp_extra.insert("use multimon".into(), "i:1".into());
+        for version in [FreeRdpVersion::V2, FreeRdpVersion::V3] {
+            let cmd = freerdp_command(&p, version);
+            let n = cmd.argv.len();
+            assert_eq!(
+                &cmd.argv[n - 5..n - 1],
+                ["/size:1280x800", "/f", "/bpp:16", "/multimon"],
+                "{version:?}"
+            );
+        }
+        p.rdp_extra.insert("DesktopHeight".into(), "i:99999".into());
+        p.rdp_extra.insert("session bpp".into(), "s:16".into());
+        let odd = freerdp_command(&p, FreeRdpVersion::V3);
+        assert!(
+            !odd.argv
+                .iter()
+                .any(|a| a.starts_with("/size") || a.starts_with("/bpp")),
+            "{:?}",
+            odd.argv
         );
     }
 

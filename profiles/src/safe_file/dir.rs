@@ -85,6 +85,30 @@ impl Dir {
         }))
     }
 
+    /// A private directory for files rdpshim hands to another program (`rdpshim open`'s
+    /// `.remmina` and `.rdp` files, which that program may read after rdpshim is gone):
+    /// `$XDG_RUNTIME_DIR/rdpshim` (a per-user tmpfs, emptied at logout), else
+    /// `$TMPDIR/rdpshim-UID` (`/tmp` without `TMPDIR`). Created 0700, and checked like the
+    /// profile directory ([`Dir::open_private`]): in a shared `/tmp`, another user could
+    /// create that name first, as a directory of theirs or a link.
+    pub fn open_runtime() -> Result<Self, FileError> {
+        let runtime = std::env::var_os("XDG_RUNTIME_DIR")
+            .map(PathBuf::from)
+            .filter(|p| p.is_absolute());
+        let path = match runtime {
+            Some(dir) => dir.join("rdpshim"),
+            None => std::env::temp_dir()
+                .join(format!("rdpshim-{}", rustix::process::geteuid().as_raw())),
+        };
+        Self::open_private(&path, true)?.ok_or_else(|| {
+            FileError::io(
+                &path,
+                "create the directory",
+                std::io::ErrorKind::NotFound.into(),
+            )
+        })
+    }
+
     pub fn path(&self) -> &Path {
         &self.path
     }

@@ -29,6 +29,7 @@ compile_error!("rdpshim's file handling needs openat and O_NOFOLLOW (Linux, macO
 
 mod dir;
 mod error;
+pub mod lookup;
 mod open;
 pub mod output;
 pub mod read;

@@ -192,7 +192,7 @@ fn the_bridge_checks_the_client_before_it_authenticates_to_the_server() {
     assert_none(
         offenders(
             "client/src",
-            &["server_leg::", "Secured"],
+            &["server_leg::", "server_leg}", "server_leg,"],
             &["client/src/engine/", "client/src/bridge/session.rs"],
         ),
         "the server leg used outside the bridge's session",

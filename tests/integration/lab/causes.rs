@@ -403,13 +403,10 @@ fn check(kind: &str) {
     );
 }
 
-/// Is a cell's cause one diagnose found? One more case is consistent: a web server
-/// waits for a request line, and an X.224 request without a routing cookie has no line
-/// break (a TLS-only request's bytes have none), so such a cell sees no answer
-/// (`not-answering`) where diagnose's requests, which carry a cookie, get an HTTP answer
-/// (`not-rdp`).
+/// Is a cell's cause one diagnose found? (Every request carries a routing cookie ending
+/// in CR LF, as diagnose's do, so a web server answers each cell as it answers diagnose.)
 fn explained(found: &BTreeSet<String>, cause: &str) -> bool {
-    found.contains(cause) || (cause == "not-answering" && found.contains("not-rdp"))
+    found.contains(cause)
 }
 
 /// A failure that is the server's rather than the cell's offer: anything at the TLS stage
@@ -450,26 +447,4 @@ macro_rules! rows {
     };
 }
 
-rows! {
-    xrdp_modern => "xrdp-modern",
-    xrdp_tls10 => "xrdp-tls10",
-    xrdp_aes128sha => "xrdp-aes128sha",
-    xrdp_expired => "xrdp-expired",
-    xrdp_rdp_only => "xrdp-rdp-only",
-    shadow_nla => "shadow-nla",
-    shadow_tls => "shadow-tls",
-    closer => "closer",
-    staller => "staller",
-    staller_tls => "staller-tls",
-    ipv6_first => "ipv6-first",
-    netns_drop => "netns-drop",
-    netns_reject => "netns-reject",
-    win_reset => "win-reset",
-    win_reset_ssl => "win-reset-ssl",
-    http => "http",
-    tls_plain => "tls-plain",
-    xrdp_negotiate => "xrdp-negotiate",
-    xrdp_rdp_low => "xrdp-rdp-low",
-    xrdp_rdp_fips => "xrdp-rdp-fips",
-    selects_tls => "selects-tls",
-}
+for_each_lab_kind!(rows);

@@ -164,6 +164,38 @@ macro_rules! require_lab {
     };
 }
 
+/// `for_each_lab_kind!(m)` calls `m!` with every lab kind as `test_name => "kind"`, in the
+/// order of `lab.sh kinds`: the one list from which a module with a test per lab server
+/// (`causes.rs`, `ladder.rs`'s attempt counts) makes its tests. Each such module checks its
+/// rows against `rdpshim_lab::KINDS`, so a new kind fails until it is added here.
+macro_rules! for_each_lab_kind {
+    ($m:ident) => {
+        $m! {
+            xrdp_modern => "xrdp-modern",
+            xrdp_tls10 => "xrdp-tls10",
+            xrdp_aes128sha => "xrdp-aes128sha",
+            xrdp_expired => "xrdp-expired",
+            xrdp_rdp_only => "xrdp-rdp-only",
+            shadow_nla => "shadow-nla",
+            shadow_tls => "shadow-tls",
+            closer => "closer",
+            staller => "staller",
+            staller_tls => "staller-tls",
+            ipv6_first => "ipv6-first",
+            netns_drop => "netns-drop",
+            netns_reject => "netns-reject",
+            win_reset => "win-reset",
+            win_reset_ssl => "win-reset-ssl",
+            http => "http",
+            tls_plain => "tls-plain",
+            xrdp_negotiate => "xrdp-negotiate",
+            xrdp_rdp_low => "xrdp-rdp-low",
+            xrdp_rdp_fips => "xrdp-rdp-fips",
+            selects_tls => "selects-tls",
+        }
+    };
+}
+
 /// `lab!("xrdp-modern")`: a running lab server of that kind, or the calling test skips
 /// (see [`require_lab!`]). A lab that can run but whose server does not start fails the
 /// test with the lab's own explanation.

@@ -6,7 +6,9 @@
 
 use std::time::Duration;
 
-use rdpshim::attempt::{AttemptSpec, Credentials, StageTimeouts, TlsChoice, TlsStack, TlsVersion};
+use rdpshim::attempt::{
+    AttemptSpec, Credentials, Nla, StageTimeouts, TlsChoice, TlsStack, TlsVersion,
+};
 use rdpshim::engine::run_attempt_over;
 use rdpshim::report::{AttemptReport, FailureClass, Stage};
 use rdpshim::route::gateway::{
@@ -134,7 +136,7 @@ fn attempt_spec(server: &LabServer, tls: TlsChoice) -> AttemptSpec {
     spec.tls = tls;
     spec.timeouts = StageTimeouts::uniform(Duration::from_secs(10));
     if server.user.is_empty() {
-        spec.nla = false;
+        spec.nla = Nla::Off;
     } else {
         spec.credentials = Some(Credentials {
             username: server.user.clone(),

@@ -520,3 +520,225 @@ fn bad_files_are_refused_before_any_cell_runs() {
         run.stdout
     );
 }
+
+/// Without `--baseline`, a matrix in which not one cell connected is a failure (exit 4),
+/// not a table of results; with a baseline that expected it, it is not.
+#[test]
+fn a_matrix_where_nothing_connected_exits_4() {
+    require_lab!();
+    let scratch = Scratch::new("nothing");
+    let refused = rdpshim_lab::PortLease::allocate().expect("a free port");
+    let target = format!("127.0.0.1:{}", refused.port);
+    let baseline = scratch.path("baseline.json");
+    let run = matrix(
+        &[
+            &target,
+            "--timeout",
+            "1",
+            "--save-baseline",
+            path_arg(&baseline),
+        ],
+        None,
+    );
+    assert_eq!(run.code, 4, "{}", run.stderr);
+    assert!(run.stdout.contains("0 ok"), "{}", run.stdout);
+    let again = matrix(
+        &[&target, "--timeout", "1", "--baseline", path_arg(&baseline)],
+        None,
+    );
+    assert_eq!(again.code, 0, "as the baseline expected\n{}", again.stderr);
+}
+
+/// The cells of a `--json` run: (host, configuration) -> (result, stage, dialled).
+fn cells_of(json: &Value) -> std::collections::BTreeMap<(String, String), (String, String, bool)> {
+    json["cells"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            (
+                (
+                    c["host"].as_str().unwrap().to_owned(),
+                    c["configuration"].as_str().unwrap().to_owned(),
+                ),
+                (
+                    c["result"].as_str().unwrap().to_owned(),
+                    c["stage"].as_str().unwrap().to_owned(),
+                    c["dialled"].as_bool().unwrap(),
+                ),
+            )
+        })
+        .collect()
+}
+
+/// JUnit read back: (suite, case) -> failed?, in file order.
+fn junit_cases(path: &Path) -> Vec<(String, String, bool)> {
+    let file = std::fs::File::open(path).unwrap();
+    let suites = junit_parser::from_reader(std::io::BufReader::new(file)).expect("JUnit XML");
+    suites
+        .suites
+        .iter()
+        .flat_map(|s| {
+            s.cases
+                .iter()
+                .map(|c| (s.name.clone(), c.name.clone(), c.status.is_failure()))
+        })
+        .collect()
+}
+
+/// Three shards (`--shard K/3`), merged, give what one run gives: the same cells and
+/// outcomes, a byte-identical baseline, the same JUnit suites, cases and failures. A dead
+/// host in one shard is still dialled once.
+#[test]
+fn shards_merged_equal_one_run() {
+    let servers = [
+        lab!("xrdp-modern"),
+        lab!("xrdp-tls10"),
+        lab!("xrdp-aes128sha"),
+        lab!("shadow-tls"),
+    ];
+    let scratch = Scratch::new("shards");
+    let refused = rdpshim_lab::PortLease::allocate().expect("a free port");
+    let mut hosts: Vec<String> = servers.iter().map(by_name).collect();
+    hosts.insert(2, format!("127.0.0.1:{}", refused.port));
+    let hosts_file = scratch.path("hosts.txt");
+    std::fs::write(&hosts_file, hosts.join("\n") + "\n").unwrap();
+    let configs = scratch.path("configs.toml");
+    std::fs::write(&configs, "[matrix]\nnla = [false]\nudp = [false]\n").unwrap();
+    let common = |extra: &[&str]| -> Vec<String> {
+        let mut args: Vec<String> = [
+            "--hosts-file",
+            path_arg(&hosts_file),
+            "--configs",
+            path_arg(&configs),
+            "--timeout",
+            "2",
+            "--json",
+        ]
+        .iter()
+        .map(|s| (*s).to_owned())
+        .collect();
+        args.extend(extra.iter().map(|s| (*s).to_owned()));
+        args
+    };
+    let run_with = |args: Vec<String>| {
+        let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+        matrix(&refs, None)
+    };
+
+    let (one_baseline, one_junit) = (scratch.path("one.json"), scratch.path("one.xml"));
+    let one = run_with(common(&[
+        "--save-baseline",
+        path_arg(&one_baseline),
+        "--junit",
+        path_arg(&one_junit),
+    ]));
+    assert_eq!(one.code, 0, "{}", one.stderr);
+
+    let mut shard_files = Vec::new();
+    for k in 1..=3 {
+        let shard = format!("{k}/3");
+        let out = run_with(common(&["--shard", &shard]));
+        // Shard 3 holds only the refused host: not one of its cells connected.
+        let expected = if k == 3 { 4 } else { 0 };
+        assert_eq!(out.code, expected, "shard {shard}: {}", out.stderr);
+        let json = out.json();
+        assert_eq!(json["shard"]["index"], k);
+        assert_eq!(json["shard"]["of_hosts"].as_array().unwrap().len(), 5);
+        let file = scratch.path(&format!("shard-{k}.json"));
+        std::fs::write(&file, &out.stdout).unwrap();
+        shard_files.push(file);
+    }
+    // Round robin: shard 3 holds the refused host (position 2), dialled once.
+    let third: Value =
+        serde_json::from_str(&std::fs::read_to_string(&shard_files[2]).unwrap()).unwrap();
+    let dialled: Vec<bool> = third["cells"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["host"] == hosts[2].as_str())
+        .map(|c| c["dialled"].as_bool().unwrap())
+        .collect();
+    assert_eq!(dialled.iter().filter(|d| **d).count(), 1, "{dialled:?}");
+
+    let (merged_baseline, merged_junit) = (scratch.path("merged.json"), scratch.path("merged.xml"));
+    let mut args = vec!["merge".to_owned()];
+    // Given out of order.
+    for file in shard_files.iter().rev() {
+        args.push(path_arg(file).to_owned());
+    }
+    args.extend(
+        [
+            "--save-baseline",
+            path_arg(&merged_baseline),
+            "--junit",
+            path_arg(&merged_junit),
+            "--json",
+        ]
+        .iter()
+        .map(|s| (*s).to_owned()),
+    );
+    let merged = run_with(args);
+    assert_eq!(merged.code, 0, "{}", merged.stderr);
+
+    assert_eq!(cells_of(&merged.json()), cells_of(&one.json()));
+    let hosts_of = |json: &Value| -> Vec<String> {
+        json["hosts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|h| h["label"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    assert_eq!(hosts_of(&merged.json()), hosts, "the list's order");
+    assert_eq!(
+        std::fs::read_to_string(&merged_baseline).unwrap(),
+        std::fs::read_to_string(&one_baseline).unwrap(),
+        "the merged baseline is the one run's, byte for byte"
+    );
+    assert_eq!(junit_cases(&merged_junit), junit_cases(&one_junit));
+    // The merge compares with a baseline as a run does.
+    let compared = matrix(
+        &[
+            "merge",
+            path_arg(&shard_files[0]),
+            path_arg(&shard_files[1]),
+            path_arg(&shard_files[2]),
+            "--baseline",
+            path_arg(&one_baseline),
+            "--json",
+        ],
+        None,
+    );
+    assert_eq!(compared.code, 0, "{}", compared.stderr);
+    assert_eq!(
+        compared.json()["comparison"]["changes"],
+        serde_json::json!([])
+    );
+
+    // A shard missing is refused (exit 2), and so is one given twice.
+    let missing = matrix(
+        &[
+            "merge",
+            path_arg(&shard_files[0]),
+            path_arg(&shard_files[1]),
+        ],
+        None,
+    );
+    assert_eq!(missing.code, 2, "{}", missing.stderr);
+    assert!(
+        missing.stderr.contains("shard 3/3 is missing"),
+        "{}",
+        missing.stderr
+    );
+    let twice = matrix(
+        &[
+            "merge",
+            path_arg(&shard_files[0]),
+            path_arg(&shard_files[0]),
+            path_arg(&shard_files[2]),
+        ],
+        None,
+    );
+    assert_eq!(twice.code, 2, "{}", twice.stderr);
+}

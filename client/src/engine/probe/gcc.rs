@@ -18,7 +18,7 @@ use ironrdp_tokio::{mark_as_upgraded, skip_connect_begin, FramedWrite as _, Toki
 
 use super::super::tls::probe::{handshake, Offer};
 use super::super::{connector_config, dial, x224};
-use crate::attempt::{AttemptSpec, StageTimeouts};
+use crate::attempt::{AttemptSpec, Nla, StageTimeouts};
 use crate::diagnose::findings::{MultitransportFinding, Tri, CLOSED_AFTER_TLS};
 use crate::report::{FailureClass, NegotiationCode};
 
@@ -59,7 +59,7 @@ async fn exchange(
     t: StageTimeouts,
 ) -> Result<ServerGccBlocks, String> {
     let mut spec = AttemptSpec::strongest(host, address.port());
-    spec.nla = false;
+    spec.nla = Nla::Off;
     spec.udp = true;
     spec.server_name = Some(server_name.to_owned());
 
