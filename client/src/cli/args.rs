@@ -362,6 +362,12 @@ pub struct OpenArgs {
 
     #[command(flatten)]
     pub client: ClientChoice,
+
+    /// Carry the session through an in-process bridge (as `rdpshim bridge`, on 127.0.0.1)
+    /// even when the client could be told the configuration itself. Without it the bridge
+    /// is used only for a client that cannot (an .rdp file or Remmina and a TLS 1.0 server).
+    #[arg(long)]
+    pub bridge: bool,
 }
 
 // ---------------------------------------------------------------- diagnose

@@ -65,7 +65,7 @@ pub fn run(connect: &ConnectArgs, options: &BridgeOptions) -> ExitCode {
             },
             None => None,
         };
-        let mut console = Console { json };
+        let mut console = Console::new(json);
         console.ready(bridge.ready(), options, rdp_written);
         let (stopped, records) = bridge.serve(&mut console, interrupt.received()).await;
         console.stopped(stopped, &records);
@@ -76,7 +76,8 @@ pub fn run(connect: &ConnectArgs, options: &BridgeOptions) -> ExitCode {
     })
 }
 
-fn failed_to_open(error: &BridgeError) -> ExitCode {
+/// The exit code and line for a bridge that cannot start (`open` uses it too).
+pub(super) fn failed_to_open(error: &BridgeError) -> ExitCode {
     let code = match error {
         BridgeError::Listen { .. } => exit::USAGE,
         BridgeError::NoConfigDirectory(_) | BridgeError::Identity(_) => exit::LOCAL_FILE,
@@ -106,12 +107,17 @@ fn once_exit(record: &SessionRecord) -> ExitCode {
     }
 }
 
-/// The session log: stderr for people, JSON Lines on stdout with `--json`.
-struct Console {
+/// The session log: stderr for people, JSON Lines on stdout with `--json` (`open`'s
+/// bridge logs the same way).
+pub(super) struct Console {
     json: bool,
 }
 
 impl Console {
+    pub(super) fn new(json: bool) -> Self {
+        Self { json }
+    }
+
     fn emit(&self, value: serde_json::Value) {
         let mut out = std::io::stdout().lock();
         let _ = writeln!(out, "{value}");
@@ -120,7 +126,7 @@ impl Console {
 
     /// The ready line, the certificate, the FreeRDP line, the `.rdp` file, and a warning
     /// when the listener is reachable from other machines.
-    fn ready(&self, ready: &Ready, options: &BridgeOptions, rdp: Option<&Path>) {
+    pub(super) fn ready(&self, ready: &Ready, options: &BridgeOptions, rdp: Option<&Path>) {
         let server = escape(&ready.server);
         let tls = ready
             .server_tls
@@ -193,11 +199,24 @@ impl Console {
     }
 
     fn stopped(&mut self, stopped: Stopped, records: &[SessionRecord]) {
+        match stopped {
+            Stopped::Once => self.stopped_because("the session ended (--once)", "once", 0, records),
+            Stopped::Interrupted { cut } => {
+                self.stopped_because("interrupted", "interrupted", cut, records)
+            }
+        }
+    }
+
+    /// The last line (and `stopped` event): `why` for people, `reason` in JSON, `cut`
+    /// sessions that were still running.
+    pub(super) fn stopped_because(
+        &mut self,
+        why: &str,
+        reason: &str,
+        cut: usize,
+        records: &[SessionRecord],
+    ) {
         let carried = records.iter().filter(|r| r.carried()).count();
-        let (reason, cut) = match stopped {
-            Stopped::Once => ("once", 0),
-            Stopped::Interrupted { cut } => ("interrupted", cut),
-        };
         if self.json {
             self.emit(json!({
                 "event": "stopped",
@@ -211,10 +230,6 @@ impl Console {
             0 => String::new(),
             1 => "; the running session was closed".into(),
             n => format!("; {n} running sessions were closed"),
-        };
-        let why = match stopped {
-            Stopped::Once => "the session ended (--once)",
-            Stopped::Interrupted { .. } => "interrupted",
         };
         eprintln!(
             "bridge stopped ({why}): {} sessions, {carried} carried{cut}",
