@@ -353,7 +353,8 @@ Examples:
 Clients: FreeRDP can be told everything a working configuration holds (TLS version, suites,
 certificate pin) and takes the password on its standard input (/from-stdin:force), never in
 argv. Remmina and Windows App ask for the password, and cannot reach a server that needs TLS
-below 1.2 (an .rdp file has no TLS setting): open says so and names the client that can.";
+below 1.2 (an .rdp file has no TLS setting): open says so and starts them pointed at an
+in-process bridge on 127.0.0.1 (as rdpshim bridge), which ends when the client exits.";
 
 #[derive(Debug, Args)]
 pub struct OpenArgs {

@@ -20,8 +20,9 @@ pub const REGRESSION: u8 = 8;
 /// `--rdp` file (missing, not a regular file, a symbolic link, too large, does not parse as
 /// a profile or `.rdp` file, permissions, disk full).
 pub const LOCAL_FILE: u8 = 9;
-/// `rdpshim open`: no client was started (none installed, the one named cannot express the
-/// configuration, or it would not start). Once a client runs, `open` exits with its status.
+/// `rdpshim open`: no client was started (none installed, or it would not start). A client
+/// that cannot express the configuration is started through the bridge. Once a client
+/// runs, `open` exits with its status.
 pub const NO_CLIENT: u8 = 10;
 
 /// Codes and their meaning for one subcommand.
@@ -57,7 +58,10 @@ pub const OPEN: Codes = &[
         CONNECTED,
         "the client ran and exited with 0 (once a client started, open exits with its status)",
     ),
-    (USAGE, "usage error"),
+    (
+        USAGE,
+        "usage error, or the bridge for a client that needs one cannot listen",
+    ),
     (AUTH_FAILED, "authentication failed (as connect; no client started)"),
     (NO_WORKING_CONFIGURATION, "no working configuration (as connect)"),
     (UNREACHABLE, "unreachable (as connect)"),
@@ -65,11 +69,11 @@ pub const OPEN: Codes = &[
     (CERTIFICATE_CHANGED, "certificate changed (as connect)"),
     (
         LOCAL_FILE,
-        "the file for the client (.remmina, .rdp) cannot be written in the private runtime directory",
+        "the file for the client (.remmina, .rdp) cannot be written in the private runtime directory, or the bridge's certificate cannot be read or written",
     ),
     (
         NO_CLIENT,
-        "no client started: none installed, the one named cannot express the configuration (the message names one that can), or it would not start",
+        "no client started: none installed, or it would not start (a client that cannot express the configuration goes through the bridge)",
     ),
 ];
 

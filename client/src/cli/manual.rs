@@ -102,6 +102,11 @@ pub const EXAMPLES: &[(&str, &[Example])] = &[
                 "Start xfreerdp; the password reaches it on its standard input, never its \
                  arguments or environment.",
             ),
+            ex(
+                "rdpshim open oldserver.corp --client remmina",
+                "Remmina cannot be told TLS 1.0: it is started pointed at a bridge on 127.0.0.1 \
+                 that carries the session, and the bridge ends with it.",
+            ),
         ],
     ),
     (

@@ -1,4 +1,4 @@
-//! What `connect`, `matrix`, `bridge` and the coming `open` share: given a connect
+//! What `connect`, `matrix`, `bridge` and `open` share: given a connect
 //! request and the profile store, run the ladder from the host's profile and record the
 //! outcome; find the credentials (stdin, `RDPSHIM_PASSWORD`, keyring, a person) and keep
 //! them; merge an imported `.rdp` into a profile.
