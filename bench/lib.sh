@@ -1,5 +1,5 @@
-# What the bench scripts share; sourced by run.sh, diagnose.sh, matrix.sh, attempts.sh and
-# bridge.sh, not run.
+# What the bench scripts share; sourced by run.sh, diagnose.sh, matrix.sh, hostile.sh,
+# attempts.sh, latency.sh and bridge.sh, not run.
 # Paths, logging, usage from the script's header, dependency checks, the release binary, a
 # private work dir whose lab servers are stopped on any exit, free loopback ports, lab
 # servers started with retries, warm-up plus interleaved measured rounds, and the facts
@@ -38,15 +38,20 @@ bench_option() {
     esac
 }
 
-# bench_need CMD:PACKAGE...: as root, GNU time (installed if missing), each CMD on PATH, the lab.
-bench_need() {
-    local need
-    [[ $EUID -eq 0 ]] || die "must run as root (the lab needs it)"
+# bench_gnu_time: GNU time as /usr/bin/time (peak RSS, `%M`), installed if missing.
+bench_gnu_time() {
     if [[ ! -x /usr/bin/time ]]; then
         log "installing GNU time (apt package 'time') for peak RSS"
         DEBIAN_FRONTEND=noninteractive apt-get update -qq
         DEBIAN_FRONTEND=noninteractive apt-get install -y -qq time >/dev/null
     fi
+}
+
+# bench_need CMD:PACKAGE...: as root, GNU time (installed if missing), each CMD on PATH, the lab.
+bench_need() {
+    local need
+    [[ $EUID -eq 0 ]] || die "must run as root (the lab needs it)"
+    bench_gnu_time
     for need in "$@"; do
         command -v "${need%%:*}" >/dev/null ||
             die "missing ${need%%:*} (Debian package ${need#*:}; lab deps: tests/lab/install-deps.sh)"
@@ -95,7 +100,8 @@ bench_free_ports() {
 # a fresh port each), recorded in STARTED_DIRS. Sets LAB_HOST, LAB_PORT, LAB_USER and
 # LAB_PASSWORD (and LAB_NAME, LAB_HOSTS_FILE: ipv6-first's name and hosts file, else empty) from
 # lab.sh's key=value line; returns 1 with LAB_ERROR (the last line lab.sh
-# printed, commas made semicolons for CSV) when every try failed.
+# printed, commas made semicolons for CSV) when every try failed; LAB_LINE is the whole line
+# (for kind-specific keys such as host6=).
 bench_start_lab() {
     local kind=$1 dir=$2 lo=$3 hi=$4 line="" port w
     STARTED_DIRS+=("$dir")
@@ -113,6 +119,57 @@ bench_start_lab() {
     for w in $line; do kv[${w%%=*}]=${w#*=}; done
     LAB_HOST=${kv[host]} LAB_PORT=${kv[port]} LAB_USER=${kv[user]:-} LAB_PASSWORD=${kv[password]:-}
     LAB_NAME=${kv[name]:-} LAB_HOSTS_FILE=${kv[hosts]:-}
+    LAB_LINE=$line
+}
+
+# bench_knobs KIND: the knobs that connect to KIND in one attempt, for rdpshim
+# (RDPSHIM_KNOBS, with -u USERNAME where NLA needs it) and xfreerdp (XF_KNOBS, with the
+# password PASSWORD on its command line: lab credentials only).
+bench_knobs() {
+    RDPSHIM_KNOBS=(--nla off)
+    XF_KNOBS=(/sec:tls /u:bench /p:bench) # +auth-only refuses to start without a password
+    case "$1" in
+    xrdp-modern | xrdp-expired | shadow-tls) ;;
+    xrdp-tls10)
+        RDPSHIM_KNOBS=(--nla off --tls 1.0)
+        XF_KNOBS+=(/tls-seclevel:0) # Debian's OpenSSL defaults (SECLEVEL=2) refuse TLS 1.0
+        ;;
+    xrdp-aes128sha)
+        RDPSHIM_KNOBS=(--nla off --tls-stack openssl --tls 1.2 --ciphers AES128-SHA)
+        ;; # xfreerdp's default cipher list already includes AES128-SHA
+    shadow-nla)
+        RDPSHIM_KNOBS=(-u "$USERNAME")
+        XF_KNOBS=(/sec:nla "/u:$USERNAME" "/p:$PASSWORD")
+        ;;
+    *) die "no knobs for kind $1" ;;
+    esac
+}
+
+# bench_start_xvfb: a private Xvfb; sets XDISPLAY and XVFB_PID. xfreerdp (even --version
+# and +auth-only) opens an X display: start it once, before anything is measured, so its
+# start-up is never part of a measurement. bench_stop_xvfb stops it (call it from
+# bench_cleanup_hook).
+bench_start_xvfb() {
+    local dfile="$WORK/xvfb.display" i
+    Xvfb -displayfd 3 -screen 0 1024x768x24 -nolisten tcp 3>"$dfile" >"$WORK/xvfb.log" 2>&1 &
+    XVFB_PID=$!
+    for ((i = 0; i < 100; i++)); do
+        if [[ -s "$dfile" ]]; then
+            XDISPLAY=":$(tr -dc 0-9 <"$dfile")"
+            return 0
+        fi
+        kill -0 "$XVFB_PID" 2>/dev/null || break
+        sleep 0.1
+    done
+    die "Xvfb did not start (see $WORK/xvfb.log)"
+}
+
+bench_stop_xvfb() {
+    if [[ -n "${XVFB_PID:-}" ]]; then
+        kill "$XVFB_PID" 2>/dev/null || true
+        wait "$XVFB_PID" 2>/dev/null || true
+        XVFB_PID=""
+    fi
 }
 
 # bench_rounds N RUN_FN ROUND_FN TOOL...: one warm-up round (phase `warmup`, run 0, the
@@ -149,13 +206,26 @@ bench_meta_machine() {
     echo "mem_gib=$(awk '/MemTotal/ {printf "%.1f", $2 / 1048576}' /proc/meminfo)"
     echo "xrdp=$(xrdp --version 2>/dev/null | head -n 1 || true)"
     # The binary: its version, the git revision (+dirty when client/profiles differ from
-    # HEAD), and when it was built.
-    local rev
-    rev=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)
-    if [[ -n "$(git -C "$ROOT" status --porcelain -- client profiles Cargo.toml Cargo.lock 2>/dev/null)" ]]; then
-        rev="$rev+dirty"
+    # HEAD; BENCH_REV names it instead, for a RDPSHIM_BIN built elsewhere), and when it was
+    # built.
+    local rev=${BENCH_REV:-}
+    if [[ -z "$rev" ]]; then
+        rev=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)
+        if [[ -n "$(git -C "$ROOT" status --porcelain -- client profiles Cargo.toml Cargo.lock 2>/dev/null)" ]]; then
+            rev="$rev+dirty"
+        fi
     fi
     echo "rdpshim=$("$BIN" --version 2>/dev/null | head -n 1), git $rev, binary built $(date -u -r "$BIN" +%Y-%m-%dT%H:%M:%SZ)"
 }
 
 bench_loadavg() { cut -d' ' -f1-3 /proc/loadavg; }
+
+# bench_meta_run: a run next to xfreerdp, for the META file: the machine's facts, the load
+# at start and end (LOAD_START, LOAD_END), xfreerdp's version (on XDISPLAY), N and ELAPSED.
+bench_meta_run() {
+    bench_meta_machine
+    echo "loadavg=$LOAD_START (start) / $LOAD_END (end)"
+    echo "xfreerdp=$(DISPLAY=$XDISPLAY xfreerdp --version 2>/dev/null | head -n 1)"
+    echo "n=$N"
+    echo "elapsed_s=$ELAPSED"
+}

@@ -30,31 +30,8 @@ bench_need python3:python3 xfreerdp:freerdp2-x11 Xvfb:xvfb cargo:cargo
 bench_binary
 bench_workdir rdpshim-bench
 mkdir -p "$WORK/home"
-XVFB_PID=""
-bench_cleanup_hook() {
-    if [[ -n "$XVFB_PID" ]]; then
-        kill "$XVFB_PID" 2>/dev/null || true
-        wait "$XVFB_PID" 2>/dev/null || true
-    fi
-}
-
-# xfreerdp (even --version and +auth-only) opens an X display. Start a private Xvfb once, before
-# anything is measured, so its start-up is never part of a measurement.
-start_xvfb() {
-    local dfile="$WORK/xvfb.display" i
-    Xvfb -displayfd 3 -screen 0 1024x768x24 -nolisten tcp 3>"$dfile" >"$WORK/xvfb.log" 2>&1 &
-    XVFB_PID=$!
-    for ((i = 0; i < 100; i++)); do
-        if [[ -s "$dfile" ]]; then
-            XDISPLAY=":$(tr -dc 0-9 <"$dfile")"
-            return 0
-        fi
-        kill -0 "$XVFB_PID" 2>/dev/null || break
-        sleep 0.1
-    done
-    die "Xvfb did not start (see $WORK/xvfb.log)"
-}
-start_xvfb
+bench_cleanup_hook() { bench_stop_xvfb; }
+bench_start_xvfb
 
 # ---------------------------------------------------------------- one measured run
 
@@ -107,26 +84,6 @@ run_client() {
 
 # ---------------------------------------------------------------- per server
 
-set_knobs() {
-    RDPSHIM_KNOBS=(--nla off)
-    XF_KNOBS=(/sec:tls /u:bench /p:bench) # +auth-only refuses to start without a password
-    case "$1" in
-    xrdp-modern | xrdp-expired | shadow-tls) ;;
-    xrdp-tls10)
-        RDPSHIM_KNOBS=(--nla off --tls 1.0)
-        XF_KNOBS+=(/tls-seclevel:0) # Debian's OpenSSL defaults (SECLEVEL=2) refuse TLS 1.0
-        ;;
-    xrdp-aes128sha)
-        RDPSHIM_KNOBS=(--nla off --tls-stack openssl --tls 1.2 --ciphers AES128-SHA)
-        ;; # xfreerdp's default cipher list already includes AES128-SHA
-    shadow-nla)
-        RDPSHIM_KNOBS=(-u "$USERNAME")
-        XF_KNOBS=(/sec:nla "/u:$USERNAME" "/p:$PASSWORD")
-        ;;
-    *) die "no knobs for kind $1" ;;
-    esac
-}
-
 BENCH_T0=$SECONDS
 LOAD_START=$(bench_loadavg)
 for kind in "${KINDS[@]}"; do
@@ -136,7 +93,7 @@ for kind in "${KINDS[@]}"; do
         continue
     fi
     HOST=$LAB_HOST PORT=$LAB_PORT USERNAME=$LAB_USER PASSWORD=$LAB_PASSWORD
-    set_knobs "$kind"
+    bench_knobs "$kind"
     log "$kind on $HOST:$PORT: warm-up + $N runs per client"
     # Warm-up rdpshim then xfreerdp; then the two alternate which goes first, so neither
     # always follows the other's teardown.
@@ -149,13 +106,7 @@ ELAPSED=$((SECONDS - BENCH_T0))
 # ---------------------------------------------------------------- report
 
 META="$WORK/meta"
-{
-    bench_meta_machine
-    echo "loadavg=$LOAD_START (start) / $LOAD_END (end)"
-    echo "xfreerdp=$(DISPLAY=$XDISPLAY xfreerdp --version 2>/dev/null | head -n 1)"
-    echo "n=$N"
-    echo "elapsed_s=$ELAPSED"
-} >"$META"
+bench_meta_run >"$META"
 
 python3 "$SUMMARIZE" report "$CSV" "$META" >"$WORK/RESULTS.md"
 cp "$WORK/RESULTS.md" "$BENCH_DIR/RESULTS.md"

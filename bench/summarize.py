@@ -10,7 +10,8 @@ stages = "name:ms;name:ms;..." (no commas, so it fits in one CSV field).
 import json
 import sys
 
-from benchlib import failed_runs, report_head, floats, fmt, in_order, med, p90, read_meta, read_rows, run_cli
+from benchlib import (failed_runs, report_head, floats, fmt, in_order, med, p90, read_meta, read_rows,
+                      run_cli, run_facts)
 
 FIRST_FRAME_TARGET_MS = 100.0  # on loopback, checked for FIRST_FRAME_SERVER at p90
 FIRST_FRAME_SERVER = "xrdp-modern"
@@ -37,14 +38,8 @@ def report(csv_path, meta_path):
     rows = read_rows(csv_path)
     servers = in_order(rows, "server")
 
-    out = report_head("rdpshim benchmark results", "bench/run.sh")
+    out = report_head("rdpshim benchmark results", "bench/run.sh") + run_facts(meta)
     w = out.append
-    w(f"- Date: {meta.get('date')}; run took {meta.get('elapsed_s')} s")
-    w(f"- Machine: {meta.get('nproc')} CPUs ({meta.get('cpu')}), {meta.get('kernel')}, "
-      f"load average {meta.get('loadavg')}")
-    w(f"- rdpshim: {meta.get('rdpshim')}")
-    w(f"- Peer: {meta.get('xfreerdp')} (`+auth-only`); servers: {meta.get('xrdp')}, "
-      "freerdp-shadow-cli (lab kinds `shadow-*`)")
     w(f"- {meta.get('n')} measured runs per client per server after 1 warm-up each, the two clients "
       "interleaved (alternating which goes first); all traffic on loopback")
     try:

@@ -62,7 +62,8 @@ pub struct Credentials {
 /// Where to dial.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum DialTarget {
-    /// Resolve the host name and dial the first address the resolver returns, as mstsc does.
+    /// Resolve the host name and dial its addresses: one, or several raced (Happy Eyeballs,
+    /// RFC 8305) where mstsc would wait for the first.
     ResolveHost,
     /// Dial this address; the host name is still used for SNI and CredSSP unless overridden.
     Address(SocketAddr),
@@ -93,6 +94,9 @@ pub struct AttemptSpec {
     /// SHA-256 fingerprint the certificate must have (trust on first use). A different
     /// certificate stops the attempt after TLS, before CredSSP sends anything.
     pub pinned_certificate: Option<String>,
+    /// Addresses known to work, most recent first (this run's, the profile's, `--resolve`
+    /// hints): a by-name dial races those the name resolves to first.
+    pub preferred_addresses: Vec<SocketAddr>,
 }
 
 impl AttemptSpec {
@@ -110,6 +114,7 @@ impl AttemptSpec {
             timeouts: StageTimeouts::default(),
             screenshot: None,
             pinned_certificate: None,
+            preferred_addresses: Vec::new(),
         }
     }
 

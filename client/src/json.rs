@@ -6,7 +6,9 @@ use serde::Serialize;
 use crate::diagnose::verdicts::Remedy;
 use crate::ladder::Run;
 use crate::planner::{offered_protocols, CauseId, Fallback, Finding, Knobs, Severity};
-use crate::report::{AttemptReport, CertificateInfo, FailureClass, Protocol, StageTime};
+use crate::report::{
+    AttemptReport, CertificateInfo, FailureClass, Protocol, RaceOutcome, StageTime,
+};
 
 #[derive(Debug, Serialize)]
 pub struct RunJson<'a> {
@@ -77,7 +79,11 @@ pub struct AttemptJson<'a> {
     pub number: usize,
     /// Fallbacks this attempt applied relative to the previous one.
     pub changed: Vec<Fallback>,
+    /// The address dialled: of several raced, the one that connected (or the first raced).
     pub address: Option<String>,
+    /// The addresses a by-name dial raced (Happy Eyeballs), in the order started; empty
+    /// when the name had one address or an address was given.
+    pub raced: Vec<RacedJson>,
     pub server_name: &'a str,
     /// The security protocols the X.224 request offered: `["ssl", "hybrid", "hybrid-ex"]`
     /// for mstsc's offer (the server chooses), `["hybrid", "hybrid-ex"]` for NLA required,
@@ -104,7 +110,27 @@ pub struct AttemptJson<'a> {
     pub selected_protocol: Option<String>,
     /// Milliseconds for the whole attempt.
     pub ms: f64,
+    /// Round trips the attempt waited for (the sum of the stages' `round_trips`).
+    pub round_trips: u32,
+    /// The measured round trip in ms: the shortest wait for an answer; null when nothing
+    /// was answered.
+    pub rtt_ms: Option<f64>,
     pub stages: &'a [StageTime],
+}
+
+/// One raced address.
+#[derive(Debug, Serialize)]
+pub struct RacedJson {
+    pub address: String,
+    /// `connected`, `abandoned` (still connecting when another connected), or the failure
+    /// class (`tcp-refused`, `tcp-timeout`).
+    pub outcome: &'static str,
+    /// When its connect started, ms from the start of the `tcp` stage.
+    pub started_ms: f64,
+    /// How long it took to connect or fail, or ran until the race ended.
+    pub ms: f64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
 }
 
 #[derive(Debug, Serialize)]
@@ -167,6 +193,20 @@ impl<'a> AttemptJson<'a> {
             number,
             changed,
             address: report.address.map(|a| a.to_string()),
+            raced: report
+                .raced
+                .iter()
+                .map(|r| RacedJson {
+                    address: r.address.to_string(),
+                    outcome: r.outcome.as_str(),
+                    started_ms: crate::report::millis(r.started),
+                    ms: crate::report::millis(r.elapsed),
+                    detail: match &r.outcome {
+                        RaceOutcome::Failed(failure) => Some(failure.detail.clone()),
+                        _ => None,
+                    },
+                })
+                .collect(),
             server_name: &report.server_name,
             offered: offered_protocols(&Knobs {
                 nla: report.nla,
@@ -182,6 +222,8 @@ impl<'a> AttemptJson<'a> {
             detail,
             selected_protocol,
             ms: crate::report::millis(report.total),
+            round_trips: report.round_trips(),
+            rtt_ms: report.rtt.map(crate::report::millis),
             stages: &report.stages,
         }
     }

@@ -25,6 +25,8 @@ pub mod attempt;
 pub mod bridge;
 pub mod diagnose;
 pub mod engine;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod handoff;
 pub mod host;
 pub mod json;

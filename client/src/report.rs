@@ -62,12 +62,49 @@ pub struct TlsSession {
     pub cipher: String,
 }
 
-/// How long one stage took.
+/// How long one stage took, and how many round trips.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct StageTime {
     pub stage: Stage,
     #[serde(serialize_with = "serialize_ms")]
     pub elapsed: Duration,
+    /// Round trips the stage waited for: for `tcp` the handshake (1, or 0 when nothing
+    /// answered), for the others each flight of ours the server answered (see
+    /// `engine::rtt`).
+    pub round_trips: u32,
+}
+
+/// One address of a by-name dial that raced several (Happy Eyeballs, RFC 8305).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RacedAddress {
+    pub address: SocketAddr,
+    /// When its connect started, from the start of the `tcp` stage.
+    pub started: Duration,
+    /// From its start until it connected, failed, or the race ended without it.
+    pub elapsed: Duration,
+    pub outcome: RaceOutcome,
+}
+
+/// How one raced connect ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RaceOutcome {
+    /// The connection kept: the attempt went on over it.
+    Connected,
+    /// Still connecting when another address connected; closed.
+    Abandoned,
+    /// Refused, unreachable, or no answer within the stage limit (`tcp-refused`, `tcp-timeout`).
+    Failed(Failure),
+}
+
+impl RaceOutcome {
+    /// `connected`, `abandoned`, or the failure class (`--json`).
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Self::Connected => "connected",
+            Self::Abandoned => "abandoned",
+            Self::Failed(failure) => failure.class.as_str(),
+        }
+    }
 }
 
 /// Milliseconds rounded to 0.1, the unit of every `ms` field in `--json`.
@@ -97,10 +134,14 @@ pub struct Connected {
 /// Everything an attempt observed, success or not.
 #[derive(Debug, Clone)]
 pub struct AttemptReport {
-    /// The address dialled, when resolution got that far.
+    /// The address dialled, when resolution got that far: when a by-name dial raced
+    /// several addresses, the one that connected, or the first raced when none did.
     pub address: Option<SocketAddr>,
     /// Every address the host name resolved to (empty when an address was given).
     pub resolved: Vec<SocketAddr>,
+    /// The addresses a by-name dial raced (Happy Eyeballs), in the order started; empty when
+    /// there was one address to dial.
+    pub raced: Vec<RacedAddress>,
     pub server_name: String,
     /// What the X.224 request offered about NLA.
     pub nla: Nla,
@@ -113,6 +154,9 @@ pub struct AttemptReport {
     pub certificate: Option<CertificateInfo>,
     /// Time per stage reached, in order; the last one is where a failure happened.
     pub stages: Vec<StageTime>,
+    /// The measured round trip: the shortest wait for an answer (see `engine::rtt`); `None`
+    /// when nothing was answered.
+    pub rtt: Option<Duration>,
     pub total: Duration,
     pub result: Result<Connected, Failure>,
 }
@@ -136,6 +180,11 @@ impl AttemptReport {
             Ok(_) => Stage::FirstFrame,
             Err(failure) => failure.stage,
         }
+    }
+
+    /// Round trips of every stage.
+    pub fn round_trips(&self) -> u32 {
+        self.stages.iter().map(|t| t.round_trips).sum()
     }
 
     /// Time from TCP connect start to the first decoded frame (or to the failure).

@@ -83,6 +83,7 @@ pub enum CauseId {
     ClosedDuringTls,
     RdpSecurityOnly,
     CertificateMissing,
+    CertificateUnreadable,
     TlsVersion,
     Cipher,
     CredsspVersion,
@@ -119,7 +120,7 @@ pub struct Cause {
 
 impl CauseId {
     /// In table order: blocking first, then conditional, then weaknesses.
-    pub const ALL: [CauseId; 23] = [
+    pub const ALL: [CauseId; 24] = [
         Self::NameResolution,
         Self::PortRefused,
         Self::PortFiltered,
@@ -129,6 +130,7 @@ impl CauseId {
         Self::ClosedDuringTls,
         Self::RdpSecurityOnly,
         Self::CertificateMissing,
+        Self::CertificateUnreadable,
         Self::TlsVersion,
         Self::Cipher,
         Self::CredsspVersion,
@@ -157,6 +159,7 @@ impl CauseId {
             Self::ClosedDuringTls => "closed-during-tls",
             Self::RdpSecurityOnly => "rdp-security-only",
             Self::CertificateMissing => "certificate-missing",
+            Self::CertificateUnreadable => "certificate-unreadable",
             Self::TlsVersion => "tls-version",
             Self::Cipher => "cipher",
             Self::CredsspVersion => "credssp-version",
@@ -216,7 +219,7 @@ const WINDOWS_CERTIFICATE_FIX: &str = "on Windows: delete the certificate from t
     readable files";
 
 /// The table, in [`CauseId::ALL`] order.
-pub const CAUSES: [Cause; 23] = [
+pub const CAUSES: [Cause; 24] = [
     Cause {
         id: CauseId::NameResolution,
         title: "the host name does not lead to the RDP server",
@@ -271,8 +274,9 @@ pub const CAUSES: [Cause; 23] = [
         title: "something other than an RDP server answers on this port",
         severity: Severity::Blocking,
         proof: "the answer to the X.224 Connection Request is not a Connection Confirm (an HTTP page, \
-                a TLS record, an SSH banner, other bytes), or the port speaks TLS straight away \
-                without X.224",
+                a TLS record, an SSH banner, other bytes) or a confirm that selects no single \
+                protocol (0x3, 0x7FFFFFFF), or the port speaks TLS straight away without X.224, or \
+                it confirms TLS and answers every ClientHello with bytes that are not TLS",
         server: "check what listens on the port (Windows: `netstat -abno`; Linux: `ss -ltnp`): another \
                  service, or a web or TLS proxy or load balancer that does not pass RDP through",
         client: "check the host and port; a port that speaks TLS straight away may be an RD Gateway \
@@ -323,10 +327,25 @@ pub const CAUSES: [Cause; 23] = [
         id: CauseId::CertificateMissing,
         title: "the server has no certificate it can use for TLS",
         severity: Severity::Blocking,
-        proof: "the server refuses TLS with SSL_CERT_NOT_ON_SERVER, or presents a certificate that \
-                cannot be read",
+        proof: "the server refuses TLS with SSL_CERT_NOT_ON_SERVER",
         server: WINDOWS_CERTIFICATE_FIX,
         client: "none: no client can do TLS with the server until its certificate is fixed",
+        workaround: None,
+        seen_by: SeenBy::Both,
+    },
+    Cause {
+        id: CauseId::CertificateUnreadable,
+        title: "the server presents a certificate that cannot be read",
+        severity: Severity::Blocking,
+        proof: "rustls and then OpenSSL refuse the certificate itself in the handshake (malformed \
+                DER, a chain over their 64 KB and 100 KB limits), or it passes the handshake and \
+                does not parse as X.509 (impossible dates); the certificate is the same for every \
+                TLS version and suite, so no downgrade changes it",
+        server: "replace the Remote Desktop certificate with a well-formed one and send a short \
+                 chain (Windows: delete it from the Remote Desktop store in certlm.msc and restart \
+                 TermService so that Windows makes a new one, or bind a CA-issued one; xrdp: \
+                 certificate= must name a PEM certificate that `openssl x509 -noout -text` reads)",
+        client: "none: no client can check or pin a certificate it cannot read",
         workaround: None,
         seen_by: SeenBy::Both,
     },
@@ -564,8 +583,12 @@ pub fn of_failure(knobs: &Knobs, stage: Stage, class: &FailureClass) -> Option<C
             CauseId::Cipher
         }
         (Stage::Tls, F::PeerClosed) => CauseId::ClosedDuringTls,
-        (Stage::Tls, F::TlsOther(alert)) if alert == "bad-certificate" => {
-            CauseId::CertificateMissing
+        // rustls alone refusing it proves nothing yet: OpenSSL reads some that webpki does
+        // not (X.509 v1, chains up to 100 KB), and the planner tries it next.
+        (Stage::Tls, class)
+            if class.is_bad_certificate() && knobs.tls.stack == TlsStack::Openssl =>
+        {
+            CauseId::CertificateUnreadable
         }
         (Stage::Credssp | Stage::Mcs, F::PeerClosed) => CauseId::ClosedAfterTls,
         (Stage::Licensing, F::Licensing) => CauseId::Licensing,

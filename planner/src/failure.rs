@@ -161,7 +161,25 @@ impl FailureClass {
     }
 }
 
+/// The `tls-other` reason for a server certificate that cannot be read: the TLS stack
+/// refused it in the handshake (malformed DER, a chain over the stack's size limit), or it
+/// passed the handshake and rdpshim's X.509 parser cannot read it (impossible dates). The
+/// certificate is the same for every TLS version and suite: rustls refusing it leaves
+/// OpenSSL (which reads what webpki does not, such as X.509 v1 and chains up to 100 KB) one
+/// try; OpenSSL refusing it ends the run (`learn.rs`, `verdict.rs`).
+pub const BAD_CERTIFICATE: &str = "bad-certificate";
+
 impl FailureClass {
+    /// `tls-other (bad-certificate)`: see [`BAD_CERTIFICATE`].
+    pub fn bad_certificate() -> Self {
+        Self::TlsOther(BAD_CERTIFICATE.to_owned())
+    }
+
+    /// Is this `tls-other (bad-certificate)`?
+    pub fn is_bad_certificate(&self) -> bool {
+        matches!(self, Self::TlsOther(reason) if reason == BAD_CERTIFICATE)
+    }
+
     /// The protocol the server selected, when the failure says (the attempt failed at the
     /// selection itself).
     pub fn selected(&self) -> Option<Protocol> {

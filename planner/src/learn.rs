@@ -30,7 +30,7 @@ use crate::policy::Policy;
 use crate::protocol::{was_offered, Protocol};
 use crate::rungs::{all_choices, offered_versions, tolerant};
 use crate::stage::Stage;
-use crate::tls::TlsChoice;
+use crate::tls::{TlsChoice, TlsStack};
 use crate::verdict::{give_up, Verdict, VerdictKind};
 
 /// One finished attempt, as far as the planner cares.
@@ -180,6 +180,14 @@ impl RuledOut {
                 if alert == "unrecognized-name" && !knobs.ip_as_server_name =>
             {
                 self.ip_as_server_name.insert(false)
+            }
+            (Stage::Tls, class)
+                if class.is_bad_certificate() && knobs.tls.stack == TlsStack::Rustls =>
+            {
+                // No rustls rung reads it (the certificate is the same for every version);
+                // OpenSSL reads some that webpki refuses (X.509 v1, chains up to 100 KB), so
+                // it gets one try, and `verdict::terminal` ends the run if it fails too.
+                self.rule_out_tls(&knobs.tls, |c| c.stack == TlsStack::Rustls)
             }
             (Stage::Tls, F::PeerClosed | F::Timeout) => {
                 // The server hung up on this ClientHello: the most tolerant one is next, and

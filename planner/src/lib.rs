@@ -52,7 +52,7 @@ mod tests;
 
 pub use causes::{CauseId, Finding, Severity};
 pub use decide::{next, Decision};
-pub use failure::{FailureClass, NegotiationCode};
+pub use failure::{FailureClass, NegotiationCode, BAD_CERTIFICATE};
 pub use fallback::{downgrades, fallbacks_used, step_fallbacks, Fallback};
 pub use knobs::{describe, Dial, Knobs, Nla};
 pub use learn::Tried;

@@ -105,6 +105,7 @@ fn all_classes() -> Vec<FailureClass> {
         F::TlsCipherMismatch,
         F::TlsOther("bad-record-mac".into()),
         F::TlsOther("unrecognized-name".into()),
+        F::TlsOther("bad-certificate".into()),
         F::PeerClosed,
         F::AuthFailed,
         F::CredsspError,
@@ -243,6 +244,48 @@ fn every_class_from_every_state() {
             }
         }
     }
+}
+
+/// A certificate that cannot be read is the same for every TLS version: rustls failing on
+/// it leaves OpenSSL one try, OpenSSL failing on it ends the ladder with the cause (never
+/// five downgrades ending in "no TLS version in common").
+#[test]
+fn an_unreadable_certificate_ends_the_ladder_after_openssl() {
+    let first = failed(strongest(), Stage::Tls, FailureClass::bad_certificate());
+    let next = next_knobs(&named(), std::slice::from_ref(&first));
+    assert_eq!(
+        next.tls.stack,
+        TlsStack::Openssl,
+        "straight to OpenSSL: {next:?}"
+    );
+    assert_eq!(next.tls, rung(2));
+    let second = failed(next, Stage::Tls, FailureClass::bad_certificate());
+    let v = verdict(&named(), &[first, second]);
+    assert_eq!(v.kind, VerdictKind::NoWorkingConfiguration);
+    assert_eq!(v.reason, CauseId::CertificateUnreadable.title());
+    let causes: Vec<CauseId> = v.causes.iter().map(|c| c.id).collect();
+    assert_eq!(causes, [CauseId::CertificateUnreadable], "{:?}", v.causes);
+    assert!(
+        v.causes[0].evidence.starts_with("attempt 2 ("),
+        "{:?}",
+        v.causes
+    );
+}
+
+/// Garbage instead of a Connection Confirm (or a selection of several protocols) is named
+/// as such, not "does not answer".
+#[test]
+fn a_server_answering_x224_with_garbage_is_named() {
+    let policy = Policy::new(Some(addr(V4).ip()), 3389);
+    let knobs = with(&strongest(), |k| k.dial = Dial::Ip(addr(V4)));
+    let v = verdict(
+        &policy,
+        &[failed(knobs, Stage::X224, FailureClass::ProtocolError)],
+    );
+    assert_eq!(v.kind, VerdictKind::NoWorkingConfiguration);
+    assert!(v.reason.contains("not RDP"), "{}", v.reason);
+    let causes: Vec<CauseId> = v.causes.iter().map(|c| c.id).collect();
+    assert_eq!(causes, [CauseId::NotRdp]);
 }
 
 #[test]

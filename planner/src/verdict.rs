@@ -13,6 +13,7 @@ use crate::failure::{FailureClass, NegotiationCode};
 use crate::learn::Tried;
 use crate::protocol::offers_tls_without_nla;
 use crate::stage::Stage;
+use crate::tls::TlsStack;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum VerdictKind {
@@ -102,6 +103,15 @@ pub(crate) fn terminal(last: &Tried, has_credentials: bool) -> Result<(), Verdic
             format!("the server refused negotiation with {}, which rdpshim cannot satisfy", code.name()),
         ),
         F::Licensing => Verdict::of(CauseId::Licensing),
+        // The certificate is the same for every version and suite: once OpenSSL (after
+        // rustls, see `learn.rs`) cannot read it either, no other rung changes that.
+        class
+            if class.is_bad_certificate()
+                && *stage == Stage::Tls
+                && last.knobs.tls.stack == TlsStack::Openssl =>
+        {
+            Verdict::of(CauseId::CertificateUnreadable)
+        }
         F::Timeout if *stage == Stage::Credssp => Verdict::new(
             V::NoWorkingConfiguration,
             "CredSSP stalled: the server stopped answering during authentication",

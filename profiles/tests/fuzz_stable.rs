@@ -20,6 +20,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use common::Rng;
+use rdpshim_lab::mutate::mutate_bytes;
 use rdpshim_profiles::fuzzing::{check_profile_toml, check_rdpfile};
 use rdpshim_profiles::profile_toml::parse_profile;
 use rdpshim_profiles::rdpfile;
@@ -152,43 +153,12 @@ fn mutate(rng: &mut Rng, input: &[u8], corpus: &[Vec<u8>], tokens: &[&str]) -> V
     }
     let mut data = input.to_vec();
     for _ in 0..1 + rng.below(4) {
+        let pick = rng.below(9);
+        if mutate_bytes(&mut data, pick, corpus, &mut |n| rng.below(n)) {
+            continue;
+        }
         let len = data.len();
-        match rng.below(9) {
-            0 if len > 0 => {
-                let i = rng.below(len);
-                data[i] ^= 1 << rng.below(8);
-            }
-            1 if len > 0 => {
-                let i = rng.below(len);
-                data[i] = rng.next() as u8;
-            }
-            2 => {
-                let i = rng.below(len + 1);
-                let n = 1 + rng.below(8);
-                let bytes: Vec<u8> = (0..n).map(|_| rng.next() as u8).collect();
-                data.splice(i..i, bytes);
-            }
-            3 if len > 0 => {
-                let i = rng.below(len);
-                let n = 1 + rng.below((len - i).min(64));
-                data.drain(i..i + n);
-            }
-            4 if len > 0 => {
-                let i = rng.below(len);
-                let n = 1 + rng.below((len - i).min(256));
-                let chunk = data[i..i + n].to_vec();
-                let at = rng.below(len + 1);
-                data.splice(at..at, chunk);
-            }
-            5 => {
-                let other = &corpus[rng.below(corpus.len())];
-                if !other.is_empty() {
-                    let i = rng.below(other.len());
-                    let n = 1 + rng.below((other.len() - i).min(512));
-                    let at = rng.below(len + 1);
-                    data.splice(at..at, other[i..i + n].iter().copied());
-                }
-            }
+        match pick {
             6 => {
                 let token = tokens[rng.below(tokens.len())].as_bytes();
                 let at = rng.below(len + 1);

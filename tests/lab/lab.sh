@@ -41,8 +41,8 @@ kind_description() {
     staller) echo "python listener: reads the X.224 Connection Request, never answers" ;;
     staller-tls) echo "python listener: answers X.224 CC selecting PROTOCOL_SSL, never answers the ClientHello" ;;
     ipv6-first) echo "xrdp-modern on 127.0.0.1 only; name=$LAB_V6_NAME resolves ::1 first inside with-hosts.sh HOSTS" ;;
-    netns-drop) echo "xrdp-modern in a network namespace behind iptables DROP (connect hangs)" ;;
-    netns-reject) echo "xrdp-modern in a network namespace behind iptables REJECT tcp-reset (refused)" ;;
+    netns-drop) echo "xrdp-modern in a network namespace behind iptables DROP (connect hangs); host6= an IPv6 address dropped too" ;;
+    netns-reject) echo "xrdp-modern in a network namespace behind iptables REJECT tcp-reset (refused); host6= an IPv6 address refused too" ;;
     win-reset) echo "python listener like Windows with an unusable RDP certificate: selects the protocol asked, RST at the ClientHello" ;;
     win-reset-ssl) echo "python listener like Windows with an unusable RDP certificate: selects PROTOCOL_SSL whatever was asked, RST at the ClientHello" ;;
     http) echo "python3 -m http.server: a web server where an RDP server was expected" ;;
@@ -171,15 +171,21 @@ state_get() {
 # ---------------------------------------------------------------- netns
 
 netns_teardown() {
-    local ns veth ipt rule
+    local ns veth ipt rule ipt6 rule6
     ns=$(state_get netns)
     veth=$(state_get veth)
     ipt=$(state_get iptables)
     rule=$(state_get iptables_rule)
+    ipt6=$(state_get ip6tables)
+    rule6=$(state_get ip6tables_rule)
     if [[ -n "$ns" ]] && ip netns list 2>/dev/null | grep -qw -- "$ns"; then
         if [[ -n "$ipt" && -n "$rule" ]]; then
             # shellcheck disable=SC2086
             ip netns exec "$ns" "$ipt" -D $rule 2>/dev/null || true
+        fi
+        if [[ -n "$ipt6" && -n "$rule6" ]]; then
+            # shellcheck disable=SC2086
+            ip netns exec "$ns" "$ipt6" -D $rule6 2>/dev/null || true
         fi
     fi
     if [[ -n "$veth" ]] && ip link show "$veth" >/dev/null 2>&1; then
@@ -191,7 +197,8 @@ netns_teardown() {
     return 0
 }
 
-# Create namespace + veth for PORT; sets NS, NS_HOST_ADDR (host side), NS_ADDR (namespace side).
+# Create namespace + veth for PORT; sets NS, NS_HOST_ADDR (host side), NS_ADDR (namespace side),
+# and NS_HOST_ADDR6 / NS_ADDR6 (IPv6, empty when the kernel has none).
 netns_setup() {
     local port=$1 idx try a b used
     NS="rdpshim-$port"
@@ -226,6 +233,18 @@ netns_setup() {
     ip -n "$NS" link set lo up
     ip -n "$NS" addr add "$NS_ADDR/30" dev "$vn"
     ip -n "$NS" link set "$vn" up
+    # IPv6 too, from the documentation prefix 2001:db8::/32: RFC 6724's default policy table
+    # ranks it above IPv4 (precedence 40 against 35), so a hosts file listing this address and
+    # 127.0.0.1 for one name resolves to the namespace first: a dead AAAA ahead of a working
+    # A, the case Happy Eyeballs (RFC 8305) is for. nodad: usable at once. Best effort: a
+    # kernel without IPv6 leaves NS_ADDR6 empty and the kinds print no host6=.
+    local six
+    six=$(printf '2001:db8:231:%x' "$idx")
+    NS_HOST_ADDR6="" NS_ADDR6=""
+    if ip -6 addr add "$six::1/64" dev "$vh" nodad 2>/dev/null &&
+        ip -n "$NS" -6 addr add "$six::2/64" dev "$vn" nodad 2>/dev/null; then
+        NS_HOST_ADDR6="$six::1" NS_ADDR6="$six::2"
+    fi
     exec 9>&-
 }
 
@@ -656,6 +675,16 @@ do_start() {
         # shellcheck disable=SC2086
         ip netns exec "$NS" "$ipt" -A $rule
         extra="netns=$NS host_side=$NS_HOST_ADDR iptables=$ipt"
+        # The same rule for the namespace's IPv6 address (nothing listens there: without the
+        # rule it would answer with a reset, so netns-drop would not drop).
+        local ipt6=${ipt/iptables/ip6tables}
+        if [[ -n "$NS_ADDR6" ]] && ip netns exec "$NS" "$ipt6" -S INPUT >/dev/null 2>&1; then
+            state_set ip6tables "$ipt6"
+            state_set ip6tables_rule "$rule"
+            # shellcheck disable=SC2086
+            ip netns exec "$NS" "$ipt6" -A $rule
+            extra="$extra host6=$NS_ADDR6"
+        fi
         ;;
     esac
 

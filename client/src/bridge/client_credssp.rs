@@ -9,53 +9,40 @@
 //! (ignoring ASCII case, as NetBIOS names are) when the bridge has one. A mismatch is a
 //! refusal; nothing reaches the server.
 //!
-//! Every message is read as one bounded frame ([`CappedTsRequest`]): an NTLM exchange is a
-//! few hundred bytes, and a malformed length must not make the bridge buffer more.
+//! Every message is read as one bounded frame through the engine's capped framing
+//! ([`read_ts_request`]): an NTLM exchange is a few hundred bytes, and a malformed length
+//! must not make the bridge buffer more.
 
 use std::time::Duration;
 
 use ironrdp_acceptor::credssp::CredsspSequence;
-use ironrdp_connector::sspi::credssp::{EarlyUserAuthResult, ServerError, TsRequest};
+use ironrdp_connector::sspi::credssp::{EarlyUserAuthResult, ServerError};
 use ironrdp_connector::sspi::generator::GeneratorState;
 use ironrdp_connector::sspi::{self, AuthIdentity, Username};
 use ironrdp_connector::ServerName;
 use ironrdp_core::WriteBuf;
-use ironrdp_pdu::PduHint;
+use ironrdp_tokio::bytes::Bytes;
 use ironrdp_tokio::{FramedWrite as _, TokioFramed};
 use subtle::ConstantTimeEq as _;
+use tokio::io::AsyncRead;
 
 use super::client_leg::client_io;
 use crate::attempt::Credentials;
 use crate::engine::bounded;
+use crate::engine::framing::{self, Frame};
 use crate::engine::tls::BoxStream;
 use crate::report::{Failure, FailureClass, Stage};
 
-/// Largest TSRequest a client can send: a BER SEQUENCE with at most a 2-byte length
-/// (sspi reads no longer length form), so 65535 bytes of content and a 4-byte header.
-pub const MAX_TS_REQUEST: usize = 4 + 0xFFFF;
-
-/// The longest BER SEQUENCE header: tag, 0x82, two length bytes.
-const HEADER: usize = 4;
-
-/// Frames a TSRequest by its DER length. sspi's own reader reports a malformed header as
-/// "not enough bytes", which would make the framed reader wait (and buffer) for more until
-/// the time limit: here a header that is still unreadable once [`HEADER`] bytes are in is
-/// an error, so a client can never make the bridge buffer more than one bounded frame.
-#[derive(Debug, Clone, Copy)]
-pub struct CappedTsRequest;
-
-impl PduHint for CappedTsRequest {
-    fn find_size(&self, bytes: &[u8]) -> ironrdp_core::DecodeResult<Option<(bool, usize)>> {
-        match TsRequest::read_length(bytes) {
-            Ok(length) if length > MAX_TS_REQUEST => Err(ironrdp_core::other_err!(
-                "TsRequest",
-                "longer than a TSRequest can be"
-            )),
-            Ok(length) => Ok(Some((true, length))),
-            Err(_) if bytes.len() < HEADER => Ok(None),
-            Err(e) => Err(ironrdp_core::other_err!("TsRequest", source: e)),
-        }
-    }
+/// Reads one TSRequest from the client through the engine's capped framing
+/// (`Frame::TsRequest`: a DER SEQUENCE of at most 64 KiB, a header no TSRequest starts with
+/// refused at once rather than waited on), the failure naming the client.
+async fn read_ts_request<S>(framed: &mut TokioFramed<S>) -> Result<Bytes, Failure>
+where
+    S: AsyncRead + Unpin + Send + Sync,
+{
+    framing::read(framed, Frame::TsRequest)
+        .await
+        .map_err(|e| e.failure_from("client", Stage::Credssp))
 }
 
 /// Runs CredSSP with the client and checks what it delegates. `hybrid_ex`: the client leg
@@ -132,10 +119,7 @@ async fn exchange(
             }
             Err(e) => return Err(protocol(format!("CredSSP: {e}"))),
         }
-        let pdu = framed
-            .read_by_hint(&CappedTsRequest)
-            .await
-            .map_err(|e| client_io(Stage::Credssp, &e))?;
+        let pdu = read_ts_request(framed).await?;
         let Some(request) = sequence
             .decode_client_message(&pdu)
             .map_err(|e| protocol(format!("the client's TSRequest: {e}")))?
@@ -279,19 +263,32 @@ mod tests {
         assert!(check(&bridge, &delegated("alice@corp", None, "pw")).is_ok());
     }
 
-    #[test]
-    fn a_malformed_ts_request_header_is_refused_not_waited_for() {
-        // SEQUENCE with a 4-byte length of 0x7FFFFFFF: sspi calls that "not enough bytes".
-        let header = [0x30, 0x84, 0x7F, 0xFF, 0xFF, 0xFF];
-        assert!(CappedTsRequest.find_size(&header).is_err());
-        assert!(CappedTsRequest.find_size(b"GET / HTTP/1.1").is_err());
-        assert_eq!(CappedTsRequest.find_size(&header[..1]).unwrap(), None);
-        let small = [0x30, 0x03, 0x02, 0x01, 0x06];
-        assert_eq!(CappedTsRequest.find_size(&small).unwrap(), Some((true, 5)));
-        let long = [0x30, 0x82, 0x10, 0x00];
-        assert_eq!(
-            CappedTsRequest.find_size(&long).unwrap(),
-            Some((true, 4 + 0x1000))
-        );
+    /// Through the capped framing: a SEQUENCE announcing 0x7FFFFFFF bytes (sspi calls that
+    /// "not enough bytes", which a hint-driven reader waits on) and a non-DER first byte are
+    /// a protocol-error naming the client at once, with the client still connected and
+    /// silent; a well-formed TSRequest is read as exactly its own bytes.
+    #[tokio::test]
+    async fn a_malformed_ts_request_header_is_refused_not_waited_for() {
+        use tokio::io::AsyncWriteExt as _;
+        for bytes in [&[0x30, 0x84, 0x7F, 0xFF, 0xFF, 0xFF][..], b"GET / HTTP/1.1"] {
+            let (bridge_end, mut client) = tokio::io::duplex(1024);
+            client.write_all(bytes).await.unwrap();
+            let mut framed = TokioFramed::new(bridge_end);
+            let read = tokio::time::timeout(Duration::from_secs(5), read_ts_request(&mut framed))
+                .await
+                .expect("refused at once, not waited for");
+            let failure = read.expect_err("no TSRequest");
+            assert_eq!(failure.class, FailureClass::ProtocolError, "{failure}");
+            assert!(failure.detail.contains("the client"), "{failure}");
+            drop(client);
+        }
+        let (bridge_end, mut client) = tokio::io::duplex(1024);
+        client
+            .write_all(&[0x30, 0x03, 0x02, 0x01, 0x06, 0xAA])
+            .await
+            .unwrap();
+        let mut framed = TokioFramed::new(bridge_end);
+        let pdu = read_ts_request(&mut framed).await.unwrap();
+        assert_eq!(&pdu[..], &[0x30, 0x03, 0x02, 0x01, 0x06]);
     }
 }

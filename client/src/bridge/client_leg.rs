@@ -13,6 +13,7 @@ use tokio::net::TcpStream;
 use tokio_rustls::TlsAcceptor;
 
 use crate::attempt::TlsVersion;
+use crate::engine::framing::Frame;
 use crate::engine::tls::{rustls_negotiated, BoxStream};
 use crate::engine::{io_failure_from, read_x224, send_x224};
 use crate::report::{Failure, FailureClass, Stage};
@@ -28,7 +29,7 @@ pub struct ClientTls {
 pub async fn read_request(
     framed: &mut TokioFramed<TcpStream>,
 ) -> Result<ConnectionRequest, Failure> {
-    read_x224(framed, "Connection Request", "client").await
+    read_x224(framed, Frame::X224Request, "Connection Request", "client").await
 }
 
 /// Sends `confirm` (a selection or an RDP_NEG_FAILURE).

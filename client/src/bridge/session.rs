@@ -34,6 +34,7 @@ use super::client_leg::{self, client_io};
 use super::record::{Outcome, Phase, SessionRecord};
 use super::splice::{splice, Side};
 use super::{client_credssp, gcc, protocols, BridgeConfig};
+use crate::engine::framing::{self, Frame};
 use crate::engine::{bounded, io_failure, server_leg};
 use crate::planner::causes::of_failure;
 use crate::planner::Protocol;
@@ -249,10 +250,9 @@ async fn run(
     let mut server = TokioFramed::new_with_leftover(ready.stream, ready.leftover);
     let (mut rewriting, mut waiting) = (Duration::ZERO, Duration::ZERO);
     let exchange = async {
-        let (_, initial) = client
-            .read_pdu()
+        let initial = framing::read(&mut client, Frame::Rdp)
             .await
-            .map_err(|e| (Side::Client, client_io(Stage::Mcs, &e)))?;
+            .map_err(|e| (Side::Client, e.failure_from("client", Stage::Mcs)))?;
         let started = Instant::now();
         let rewritten = gcc::connect_initial(&initial, protocols::wire(ready.selected))
             .map_err(|e| (Side::Client, mcs_failure(e)))?;
@@ -262,10 +262,9 @@ async fn run(
             .write_all(&rewritten.bytes)
             .await
             .map_err(|e| (Side::Server, io_failure(Stage::Mcs, &e)))?;
-        let (_, response) = server
-            .read_pdu()
+        let response = framing::read(&mut server, Frame::Rdp)
             .await
-            .map_err(|e| (Side::Server, io_failure(Stage::Mcs, &e)))?;
+            .map_err(|e| (Side::Server, e.failure(Stage::Mcs)))?;
         waiting += started.elapsed();
         let started = Instant::now();
         let patched = gcc::connect_response(&response, request.protocol)

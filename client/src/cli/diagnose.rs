@@ -333,7 +333,7 @@ fn render(f: &Findings, verdicts: &[Verdict]) -> String {
         }
     }
     if let Some(e) = &n.error {
-        let _ = writeln!(out, "  ({})", escape(e));
+        let _ = writeln!(out, "  ({})", escape(&e.to_string()));
     }
 
     let m = &f.multitransport;
@@ -352,7 +352,7 @@ fn render(f: &Findings, verdicts: &[Verdict]) -> String {
         let _ = writeln!(out, "  server RDP version {}", escape(v));
     }
     if let Some(d) = &m.detail {
-        let _ = writeln!(out, "  ({})", escape(d));
+        let _ = writeln!(out, "  ({})", escape(&d.to_string()));
     }
 
     if let Some(r) = &f.rdp_security {

@@ -84,7 +84,7 @@ fn tls_pin(args: &ConnectArgs) -> Result<Option<TlsChoice>, String> {
         version,
         ciphers: args.ciphers.clone(),
     };
-    rdpshim::engine::tls::validate(&tls)?;
+    rdpshim::engine::tls::validate(&tls).map_err(|e| e.to_string())?;
     Ok(Some(tls))
 }
 

@@ -12,9 +12,9 @@ use serde::Serialize;
 use crate::attempt::{TlsStack, TlsVersion};
 use crate::report::{CertificateInfo, Failure, FailureClass, NegotiationCode, Stage};
 
-/// How probes begin a message when the server hung up on a completed TLS channel, before
-/// answering the first message sent over it (a broken certificate binding, CredSSP policy,
-/// or a security product does this on Windows).
+/// How an [`ExchangeError::ClosedAfterTls`] reads: the server hung up on a completed TLS
+/// channel, before answering the first message sent over it (a broken certificate binding,
+/// CredSSP policy, or a security product does this on Windows).
 pub const CLOSED_AFTER_TLS: &str = "the server closed the connection after the TLS handshake";
 
 /// Everything `rdpshim diagnose` learned about one `HOST:PORT`.
@@ -30,6 +30,9 @@ pub struct Findings {
     /// `None` when no TLS-based protocol was selected, so no handshake was possible.
     pub tls: Option<TlsScan>,
     pub certificate: Option<CertificateDetails>,
+    /// Why the server's certificate cannot be read, when a handshake reached it: the TLS
+    /// stacks refused it, or rdpshim's parser cannot read what they accepted.
+    pub certificate_error: Option<UnreadableCertificate>,
     /// A TLS handshake straight away, without X.224: probed only when no X.224 request got
     /// a Connection Confirm (`yes`: the port speaks TLS, e.g. HTTPS or an RD Gateway).
     pub tls_without_x224: Tri,
@@ -477,6 +480,37 @@ pub struct SuiteFinding {
     pub bits: u32,
 }
 
+/// A server certificate that cannot be read (`certificate-unreadable`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum UnreadableCertificate {
+    /// Both TLS stacks refused it in the handshake, `tls-other (bad-certificate)`: malformed
+    /// DER, or a chain over their size limits (rustls 64 KB, OpenSSL 100 KB). The first
+    /// version's failure.
+    Refused(Failure),
+    /// A handshake completed, and rdpshim's X.509 parser cannot read the certificate it
+    /// presented (impossible dates, say), so `connect` cannot pin it or bind CredSSP to it.
+    Unparsable(String),
+}
+
+impl fmt::Display for UnreadableCertificate {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Refused(failure) => write!(
+                f,
+                "the TLS stacks refuse it in the handshake ({})",
+                failure.detail
+            ),
+            Self::Unparsable(why) => f.write_str(why),
+        }
+    }
+}
+
+impl Serialize for UnreadableCertificate {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
 /// The certificate with what a reviewer checks beyond the pinning facts.
 #[derive(Debug, Clone, Serialize)]
 pub struct CertificateDetails {
@@ -510,13 +544,13 @@ pub struct NlaFinding {
     pub credssp_version: Option<u32>,
     pub ntlm: Option<NtlmIdentity>,
     /// Why the NTLM exchange did not produce an identity, when NLA is offered.
-    pub error: Option<String>,
+    pub error: Option<ExchangeError>,
 }
 
 impl NlaFinding {
     /// The server closed the TLS channel instead of answering our NTLM NEGOTIATE.
     pub fn closed_after_tls(&self) -> bool {
-        says_closed_after_tls(self.error.as_deref())
+        matches!(self.error, Some(ExchangeError::ClosedAfterTls(_)))
     }
 }
 
@@ -545,18 +579,45 @@ pub struct MultitransportFinding {
     /// The server's RDP version from Server Core Data, when the GCC exchange was reached.
     pub rdp_version: Option<String>,
     /// Why it could not be told, or what went wrong.
-    pub detail: Option<String>,
+    pub detail: Option<ExchangeError>,
 }
 
 impl MultitransportFinding {
     /// The server closed the TLS channel instead of answering our MCS Connect Initial.
     pub fn closed_after_tls(&self) -> bool {
-        says_closed_after_tls(self.detail.as_deref())
+        matches!(self.detail, Some(ExchangeError::ClosedAfterTls(_)))
     }
 }
 
-/// The NTLM and GCC probes still report their failures as text (issue 9 rewrites them);
-/// this is the one place that reads [`CLOSED_AFTER_TLS`] back out of it.
-fn says_closed_after_tls(text: Option<&str>) -> bool {
-    text.is_some_and(|e| e.starts_with(CLOSED_AFTER_TLS))
+/// Why a probe's exchange beyond X.224 (the NTLM CHALLENGE, the MCS Connect Response)
+/// learned nothing. Verdicts branch on the variant; `--json` shows it as one string.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ExchangeError {
+    /// The TLS handshake completed, then the server closed the connection instead of
+    /// answering our first message over it (`closed-after-tls`).
+    ClosedAfterTls(String),
+    /// Anything else, in words: a time limit, a refusal before TLS, an answer that does not
+    /// decode, a server that sends this only after authentication.
+    Other(String),
+}
+
+impl From<&str> for ExchangeError {
+    fn from(words: &str) -> Self {
+        Self::Other(words.to_owned())
+    }
+}
+
+impl fmt::Display for ExchangeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::ClosedAfterTls(detail) => write!(f, "{CLOSED_AFTER_TLS}: {detail}"),
+            Self::Other(words) => f.write_str(words),
+        }
+    }
+}
+
+impl Serialize for ExchangeError {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
 }

@@ -105,6 +105,7 @@ fn judge(cause: Cause, f: &Findings) -> Verdict {
         Cause::ClosedDuringTls => closed_during_tls(f),
         Cause::RdpSecurityOnly => rdp_security_only(f),
         Cause::CertificateMissing => certificate_missing(f),
+        Cause::CertificateUnreadable => certificate_unreadable(f),
         Cause::TlsVersion => tls_version(f),
         Cause::Cipher => cipher(f),
         Cause::CredsspVersion => credssp_version(f),
@@ -354,6 +355,17 @@ fn not_rdp(f: &Findings) -> Judged {
             );
         }
     }
+    // A TLS handshake answered with bytes that are not TLS records, for every version: the
+    // scan offers TLS 1.0 to 1.3 with every suite, so no version mismatch explains it.
+    if let Some(tls) = &f.tls {
+        let refused = tls.refused_with(&FailureClass::ProtocolError);
+        if !tls.any_accepted() && refused > 0 && refused == tls.versions.len() {
+            return (
+                Status::Found,
+                "the server confirmed X.224, then answered every TLS ClientHello with bytes that are not TLS".into(),
+            );
+        }
+    }
     if x224_answered(f) {
         (Status::NotFound, "the server answers X.224".into())
     } else if f.tls_without_x224 == Tri::No {
@@ -451,6 +463,23 @@ fn certificate_missing(f: &Findings) -> Judged {
         Some(cert) => (
             Status::NotFound,
             format!("the server presents `{}`", cert.info.subject),
+        ),
+        None => (Status::CannotTell, "no TLS handshake completed".into()),
+    }
+}
+
+/// The TLS stacks refused the certificate itself, or rdpshim's parser cannot read it.
+fn certificate_unreadable(f: &Findings) -> Judged {
+    if let Some(error) = &f.certificate_error {
+        return (
+            Status::Found,
+            format!("the server's certificate cannot be read: {error}"),
+        );
+    }
+    match &f.certificate {
+        Some(cert) => (
+            Status::NotFound,
+            format!("`{}` reads as an X.509 certificate", cert.info.subject),
         ),
         None => (Status::CannotTell, "no TLS handshake completed".into()),
     }
@@ -669,8 +698,8 @@ fn credssp_version(f: &Findings) -> Judged {
             Status::CannotTell,
             f.nla
                 .error
-                .clone()
-                .unwrap_or_else(|| "no CredSSP exchange".into()),
+                .as_ref()
+                .map_or_else(|| "no CredSSP exchange".into(), ToString::to_string),
         ),
     }
 }

@@ -8,6 +8,13 @@ use x509_parser::prelude::{FromDer as _, X509Certificate};
 use crate::diagnose::findings::CertificateDetails;
 use crate::report::{CertificateInfo, Failure, FailureClass, Stage};
 
+/// A server certificate we cannot read: no pinning, no key for CredSSP.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CertError {
+    #[error("unparsable server certificate: {0}")]
+    Unparsable(String),
+}
+
 /// The parsed certificate plus the key CredSSP binds to.
 pub struct Inspected {
     pub info: CertificateInfo,
@@ -16,10 +23,15 @@ pub struct Inspected {
     pub public_key: Vec<u8>,
 }
 
+fn parse(der: &[u8]) -> Result<X509Certificate<'_>, CertError> {
+    X509Certificate::from_der(der)
+        .map(|(_, cert)| cert)
+        .map_err(|e| CertError::Unparsable(e.to_string()))
+}
+
 /// Parses a DER certificate. `now` is passed in so that expiry is testable.
-pub fn inspect(der: &[u8], now: SystemTime) -> Result<Inspected, String> {
-    let (_, cert) = X509Certificate::from_der(der)
-        .map_err(|e| format!("unparsable server certificate: {e}"))?;
+pub fn inspect(der: &[u8], now: SystemTime) -> Result<Inspected, CertError> {
+    let cert = parse(der)?;
     let now_unix = now
         .duration_since(SystemTime::UNIX_EPOCH)
         .map(|d| d.as_secs() as i64)
@@ -27,7 +39,7 @@ pub fn inspect(der: &[u8], now: SystemTime) -> Result<Inspected, String> {
     let validity = cert.validity();
     let not_before = validity.not_before.timestamp();
     let not_after = validity.not_after.timestamp();
-    let self_signed = cert.subject() == cert.issuer() && cert.verify_signature(None).is_ok();
+    let self_signed = self_signed(&cert, der);
 
     let info = CertificateInfo {
         sha256: fingerprint(der),
@@ -49,13 +61,12 @@ pub fn inspect(der: &[u8], now: SystemTime) -> Result<Inspected, String> {
 /// The certificate as `diagnose` reports it: the pinning facts plus the subjectAltName
 /// entries, the key and the signature algorithm (a 1024-bit RSA key or a SHA-1 signature is
 /// what makes a modern client refuse an otherwise valid certificate).
-pub fn details(der: &[u8], now: SystemTime) -> Result<CertificateDetails, String> {
+pub fn details(der: &[u8], now: SystemTime) -> Result<CertificateDetails, CertError> {
     use x509_parser::extensions::GeneralName;
     use x509_parser::public_key::PublicKey;
 
     let info = inspect(der, now)?.info;
-    let (_, cert) = X509Certificate::from_der(der)
-        .map_err(|e| format!("unparsable server certificate: {e}"))?;
+    let cert = parse(der)?;
     let mut san = Vec::new();
     if let Ok(Some(ext)) = cert.subject_alternative_name() {
         for name in &ext.value.general_names {
@@ -109,6 +120,35 @@ pub fn check_pin(pinned: Option<&str>, presented: &CertificateInfo) -> Result<()
         )),
         _ => Ok(()),
     }
+}
+
+/// Issued by itself: the issuer is the subject and, where the signature can be checked,
+/// the certificate's own key verifies it. x509-parser verifies with ring, which refuses RSA
+/// keys under 2048 bits for SHA-2 signatures (and some algorithms), so a self-signed
+/// RSA-1024 certificate (old Windows servers have them) read as "not self-signed": what ring
+/// does not confirm, OpenSSL checks (only then, as loading OpenSSL's algorithms costs ~3 MiB
+/// of RSS). When the signature cannot be checked at all (an algorithm OpenSSL does not
+/// know, a key it cannot load), the names decide; only a signature that does not verify
+/// makes a certificate with issuer == subject not self-signed.
+fn self_signed(cert: &X509Certificate<'_>, der: &[u8]) -> bool {
+    if cert.subject() != cert.issuer() {
+        return false;
+    }
+    if cert.verify_signature(None).is_ok() {
+        return true;
+    }
+    let Ok(x509) = openssl::x509::X509::from_der(der) else {
+        return true;
+    };
+    let Ok(key) = x509.public_key() else {
+        return true;
+    };
+    // Ok(false): the signature does not verify; Err: it could not be checked.
+    let verified = x509.verify(&key);
+    // OpenSSL keeps errors on a thread-local queue; drain it so none leaks into a later,
+    // unrelated error report on this thread.
+    let _ = openssl::error::ErrorStack::get();
+    verified.unwrap_or(true)
 }
 
 /// The names a client may check the server name against: subjectAltName DNS names and IP
@@ -180,5 +220,93 @@ mod tests {
     fn garbage_is_an_error_not_a_panic() {
         assert!(inspect(&[0x30, 0x03, 0x02, 0x01], SystemTime::now()).is_err());
         assert!(inspect(&[], SystemTime::now()).is_err());
+    }
+
+    /// Certificates made by `openssl req` (see client/testdata/certs/README.md).
+    const RSA1024: &[u8] = include_bytes!("../../testdata/certs/rsa1024.der");
+    const RSA1024_SHA1: &[u8] = include_bytes!("../../testdata/certs/rsa1024-sha1.der");
+    const RSA2048: &[u8] = include_bytes!("../../testdata/certs/rsa2048.der");
+    const EC_P256: &[u8] = include_bytes!("../../testdata/certs/ec-p256.der");
+    const EXPIRED: &[u8] = include_bytes!("../../testdata/certs/expired.der");
+    const TWIN: &[u8] = include_bytes!("../../testdata/certs/twin-not-self-signed.der");
+
+    /// 2026-12-01, inside every fixture's validity but the expired one's.
+    fn now() -> SystemTime {
+        SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(1_796_083_200)
+    }
+
+    #[test]
+    fn self_signed_whatever_the_key_size_or_algorithm() {
+        for (name, der, key_type, bits, signature) in [
+            ("rsa1024", RSA1024, "RSA", 1024, "sha256WithRSAEncryption"),
+            (
+                "rsa1024-sha1",
+                RSA1024_SHA1,
+                "RSA",
+                1024,
+                "sha1WithRSAEncryption",
+            ),
+            ("rsa2048", RSA2048, "RSA", 2048, "sha256WithRSAEncryption"),
+            ("ec-p256", EC_P256, "EC", 256, "ecdsa-with-SHA256"),
+            ("expired", EXPIRED, "RSA", 2048, "sha256WithRSAEncryption"),
+        ] {
+            let details = details(der, now()).unwrap_or_else(|e| panic!("{name}: {e}"));
+            assert!(details.info.self_signed, "{name} is self-signed");
+            assert_eq!(details.key_type, key_type, "{name}");
+            assert_eq!(details.key_bits, bits, "{name}");
+            assert_eq!(details.signature_algorithm, signature, "{name}");
+            assert_eq!(details.info.names, vec![format!("{name}.example")]);
+        }
+    }
+
+    #[test]
+    fn the_same_name_signed_by_another_key_is_not_self_signed() {
+        let info = inspect(TWIN, now()).unwrap().info;
+        assert_eq!(info.subject, info.issuer);
+        assert!(!info.self_signed);
+    }
+
+    #[test]
+    fn a_signature_that_does_not_verify_is_not_self_signed() {
+        let mut broken = RSA2048.to_vec();
+        let last = broken.len() - 1;
+        broken[last] ^= 0x01; // inside the signature BIT STRING, the DER's last field
+        assert!(!inspect(&broken, now()).unwrap().info.self_signed);
+    }
+
+    #[test]
+    fn a_signature_that_cannot_be_checked_leaves_the_names_to_decide() {
+        // sha256WithRSAEncryption (1.2.840.113549.1.1.11) made an OID nobody knows, in the
+        // TBS and in the outer AlgorithmIdentifier alike.
+        let oid = [
+            0x06, 0x09, 0x2A, 0x86, 0x48, 0x86, 0xF7, 0x0D, 0x01, 0x01, 0x0B,
+        ];
+        let mut unknown = RSA2048.to_vec();
+        let mut patched = 0;
+        let mut at = 0;
+        while let Some(found) = unknown[at..].windows(oid.len()).position(|w| w == oid) {
+            let end = at + found + oid.len();
+            unknown[end - 1] = 0x7F;
+            patched += 1;
+            at = end;
+        }
+        assert_eq!(patched, 2);
+        assert!(inspect(&unknown, now()).unwrap().info.self_signed);
+    }
+
+    #[test]
+    fn expiry_is_read_against_the_clock_given() {
+        let info = inspect(EXPIRED, now()).unwrap().info;
+        assert!(info.expired && !info.not_yet_valid);
+        assert!(
+            info.not_after.starts_with("2021-01-01"),
+            "{}",
+            info.not_after
+        );
+        let in_2020 = SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(1_590_000_000);
+        assert!(!inspect(EXPIRED, in_2020).unwrap().info.expired);
+        let in_2019 = SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(1_550_000_000);
+        assert!(inspect(EXPIRED, in_2019).unwrap().info.not_yet_valid);
+        assert!(!inspect(RSA2048, now()).unwrap().info.expired);
     }
 }

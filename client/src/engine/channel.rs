@@ -72,13 +72,9 @@ pub(super) async fn handshake<S: tls::AsyncStream + 'static>(
     .await
 }
 
-/// The presented certificate's facts; an unparsable one is `tls-other (bad-certificate)`.
+/// The presented certificate's facts; an unparsable one is `tls-other (bad-certificate)`,
+/// as when the TLS stack itself cannot read it.
 pub(super) fn inspect(certificate_der: &[u8]) -> Result<cert::Inspected, Failure> {
-    cert::inspect(certificate_der, SystemTime::now()).map_err(|e| {
-        Failure::new(
-            Stage::Tls,
-            FailureClass::TlsOther("bad-certificate".into()),
-            e,
-        )
-    })
+    cert::inspect(certificate_der, SystemTime::now())
+        .map_err(|e| Failure::new(Stage::Tls, FailureClass::bad_certificate(), e.to_string()))
 }

@@ -17,6 +17,7 @@ use ironrdp_tokio::{FramedWrite as _, TokioFramed};
 
 use super::classify::{connector_failure, credssp_class, io_failure};
 use super::deadline::bounded;
+use super::framing::{self, Frame};
 use super::tls::BoxStream;
 use crate::report::{Failure, FailureClass, Stage};
 
@@ -125,10 +126,16 @@ pub(super) async fn run(
         let Some(hint) = sequence.next_pdu_hint() else {
             break;
         };
-        let pdu = match framed.read_by_hint(hint).await {
+        // The sequence waits for a TSRequest, or for the 4-byte Early User Authorization
+        // Result (HYBRID_EX): a hint that knows the size before seeing a byte is the latter.
+        let frame = match hint.find_size(&[]) {
+            Ok(Some((_, len))) => Frame::Fixed(len),
+            _ => Frame::TsRequest,
+        };
+        let pdu = match framing::read(framed, frame).await {
             Ok(pdu) => pdu,
             Err(e) => {
-                let mut failure = io_failure(Stage::Credssp, &e);
+                let mut failure = e.failure(Stage::Credssp);
                 if failure.class == FailureClass::PeerClosed && sent >= SENT_AFTER_AUTHENTICATE {
                     failure.class = FailureClass::AuthFailed;
                     failure.detail = "the server closed the connection after checking our NTLM credentials: \

@@ -1,4 +1,7 @@
-//! Name resolution and the TCP connect, each under its own time limit.
+//! Name resolution and the TCP connect, each under its own time limit; several addresses
+//! of one name are raced ([`happy_eyeballs`]).
+
+pub mod happy_eyeballs;
 
 use std::io;
 use std::net::SocketAddr;
@@ -46,16 +49,7 @@ pub async fn resolve(host: &str, port: u16, limit: Duration) -> Result<Vec<Socke
 /// Nagle would add delayed-ACK stalls to every round trip).
 pub async fn connect(addr: SocketAddr, limit: Duration) -> Result<TcpStream, Failure> {
     let stream = match tokio::time::timeout(limit, TcpStream::connect(addr)).await {
-        Err(_) => {
-            return Err(Failure::new(
-                Stage::Tcp,
-                FailureClass::TcpTimeout,
-                format!(
-                    "no answer from {addr} within {} (a firewall dropping packets, or a dead host)",
-                    secs(limit)
-                ),
-            ));
-        }
+        Err(_) => return Err(no_answer(addr, limit)),
         Ok(Err(e)) => return Err(classify_connect_error(addr, &e)),
         Ok(Ok(stream)) => stream,
     };
@@ -63,7 +57,42 @@ pub async fn connect(addr: SocketAddr, limit: Duration) -> Result<TcpStream, Fai
     Ok(stream)
 }
 
+/// A connect that failed with a reset did get through the TCP handshake: the kernel
+/// reports a reset that arrives between the handshake and our first look at the socket as
+/// the connect's own error (tokio reads it from SO_ERROR). A server that accepts and resets
+/// at once (a proxy or an IPS dropping RDP, a service that is not RDP) is therefore not
+/// "nothing listens" (a refusal is ECONNREFUSED): it is a close before the X.224 answer.
+pub(crate) fn is_reset_after_accept(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::ConnectionReset
+            | io::ErrorKind::ConnectionAborted
+            | io::ErrorKind::BrokenPipe
+    )
+}
+
+/// The connect to `addr` got no answer within `limit`.
+fn no_answer(addr: SocketAddr, limit: Duration) -> Failure {
+    Failure::new(
+        Stage::Tcp,
+        FailureClass::TcpTimeout,
+        format!(
+            "no answer from {addr} within {} (a firewall dropping packets, or a dead host)",
+            secs(limit)
+        ),
+    )
+}
+
 fn classify_connect_error(addr: SocketAddr, e: &io::Error) -> Failure {
+    if is_reset_after_accept(e) {
+        return Failure::new(
+            Stage::X224,
+            FailureClass::PeerClosed,
+            format!(
+                "{addr} accepted the TCP connection and reset it before the X.224 exchange ({e})"
+            ),
+        );
+    }
     let (class, why) = match e.kind() {
         io::ErrorKind::ConnectionRefused => (FailureClass::TcpRefused, "connection refused"),
         io::ErrorKind::TimedOut => (FailureClass::TcpTimeout, "timed out"),
@@ -73,4 +102,30 @@ fn classify_connect_error(addr: SocketAddr, e: &io::Error) -> Failure {
         _ => (FailureClass::TcpRefused, "connect failed"),
     };
     Failure::new(Stage::Tcp, class, format!("{why}: {addr}: {e}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_reset_during_connect_is_a_close_not_a_refusal() {
+        let addr: SocketAddr = "127.0.0.1:3389".parse().unwrap();
+        for kind in [
+            io::ErrorKind::ConnectionReset,
+            io::ErrorKind::ConnectionAborted,
+        ] {
+            let failure = classify_connect_error(addr, &io::Error::from(kind));
+            assert_eq!(
+                (failure.stage, failure.class),
+                (Stage::X224, FailureClass::PeerClosed)
+            );
+        }
+        let refused =
+            classify_connect_error(addr, &io::Error::from(io::ErrorKind::ConnectionRefused));
+        assert_eq!(
+            (refused.stage, refused.class),
+            (Stage::Tcp, FailureClass::TcpRefused)
+        );
+    }
 }

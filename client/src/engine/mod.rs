@@ -8,7 +8,7 @@
 //! Order (MS-RDPBCGR 1.3.1.1): DNS -> TCP -> X.224 -> TLS (our own, so versions and suites
 //! can be chosen) -> CredSSP -> MCS -> licensing -> capabilities -> first graphics update.
 
-mod cert;
+pub(crate) mod cert;
 mod channel;
 mod classify;
 mod connector_config;
@@ -16,23 +16,28 @@ mod credssp;
 mod deadline;
 mod dial;
 mod first_frame;
+pub(crate) mod framing;
 pub mod probe;
+pub mod rtt;
 mod screenshot;
 mod sequence;
 pub mod server_leg;
 pub mod tls;
-mod x224;
+pub(crate) mod x224;
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::Duration;
 
 use ironrdp_connector::ClientConnector;
 use ironrdp_tokio::{mark_as_upgraded, skip_connect_begin, TokioFramed};
+use tokio::net::TcpStream;
 use tokio::time::Instant;
 
 use crate::attempt::{AttemptSpec, DialTarget};
 
-use crate::report::{AttemptReport, Connected, Failure, Stage, StageTime};
+use crate::report::{
+    AttemptReport, Connected, Failure, FailureClass, RacedAddress, Stage, StageTime,
+};
 /// The SHA-256 fingerprint as users compare it (`AB:CD:...`), for the bridge's own certificate.
 pub use cert::fingerprint;
 pub use channel::{open_tls_channel, ChannelLimits, TlsChannel};
@@ -47,44 +52,81 @@ pub use dial::resolve;
 /// One X.224 PDU sent or read, for the bridge's client leg (the server leg's are here).
 pub use x224::{read_pdu as read_x224, send_pdu as send_x224};
 
-/// Records how long each stage took, in the order they were entered.
+/// Records how long each stage took and how many round trips it waited for, in the order
+/// the stages were entered.
 #[derive(Debug, Default)]
 pub struct StageClock {
-    current: Option<(Stage, Instant)>,
+    current: Option<Running>,
     times: Vec<StageTime>,
+    /// The connection's round-trip meter, once TCP is up.
+    meter: Option<rtt::Meter>,
+}
+
+#[derive(Debug)]
+struct Running {
+    stage: Stage,
+    started: Instant,
+    /// The meter's count when the stage started.
+    counted_before: u32,
+    /// Round trips the meter cannot see (the TCP handshake).
+    uncounted: u32,
 }
 
 impl StageClock {
     /// Closes the running stage (if different) and starts `stage`.
     pub fn enter(&mut self, stage: Stage) {
-        match self.current {
-            Some((running, _)) if running == stage => {}
+        match &self.current {
+            Some(running) if running.stage == stage => {}
             _ => {
-                self.close();
-                self.current = Some((stage, Instant::now()));
+                self.close(None);
+                self.current = Some(Running {
+                    stage,
+                    started: Instant::now(),
+                    counted_before: self.counted(),
+                    uncounted: 0,
+                });
             }
         }
     }
 
-    fn close(&mut self) {
-        if let Some((stage, started)) = self.current.take() {
+    fn counted(&self) -> u32 {
+        self.meter.as_ref().map_or(0, rtt::Meter::round_trips)
+    }
+
+    /// From now on the stages' round trips are read from `meter` (it starts at zero).
+    fn attach(&mut self, meter: rtt::Meter) {
+        self.meter = Some(meter);
+    }
+
+    /// Adds round trips the meter cannot see to the running stage.
+    fn add_round_trips(&mut self, n: u32) {
+        if let Some(running) = &mut self.current {
+            running.uncounted += n;
+        }
+    }
+
+    /// Closes the running stage, as having taken `elapsed` when given (for a stage whose
+    /// useful end came before the code moved on, such as the first frame before screenshot
+    /// settling).
+    fn close(&mut self, elapsed: Option<Duration>) {
+        if let Some(running) = self.current.take() {
+            let round_trips =
+                self.counted().saturating_sub(running.counted_before) + running.uncounted;
             self.times.push(StageTime {
-                stage,
-                elapsed: started.elapsed(),
+                stage: running.stage,
+                elapsed: elapsed.unwrap_or_else(|| running.started.elapsed()),
+                round_trips,
             });
         }
     }
 
-    /// Closes the running stage as having taken `elapsed` (for a stage whose useful end
-    /// came before the code moved on, such as the first frame before screenshot settling).
-    fn close_after(&mut self, elapsed: Duration) {
-        if let Some((stage, _)) = self.current.take() {
-            self.times.push(StageTime { stage, elapsed });
-        }
+    /// The shortest wait for an answer so far.
+    fn rtt(&self) -> Option<Duration> {
+        self.meter.as_ref().and_then(rtt::Meter::shortest)
     }
 
     fn finish(mut self) -> Vec<StageTime> {
-        self.close();
+        self.close(None);
         self.times
     }
 }
@@ -93,6 +135,7 @@ impl StageClock {
 struct Observed {
     address: Option<SocketAddr>,
     resolved: Vec<SocketAddr>,
+    raced: Vec<RacedAddress>,
     tls: Option<crate::report::TlsSession>,
     certificate: Option<crate::report::CertificateInfo>,
     selected: Option<crate::report::Protocol>,
@@ -141,6 +184,7 @@ async fn run(
     let mut observed = Observed {
         address: None,
         resolved: Vec::new(),
+        raced: Vec::new(),
         tls: None,
         certificate: None,
         selected: None,
@@ -150,9 +194,11 @@ async fn run(
     if let Err(failure) = &result {
         observed.selected = observed.selected.or(failure.class.selected());
     }
+    let rtt = clock.rtt();
     let report = AttemptReport {
         address: observed.address,
         resolved: observed.resolved,
+        raced: observed.raced,
         server_name: spec.effective_server_name().to_owned(),
         nla: spec.nla,
         udp: spec.udp,
@@ -161,6 +207,7 @@ async fn run(
         tls: observed.tls,
         certificate: observed.certificate,
         stages: clock.finish(),
+        rtt,
         total: started.elapsed(),
         result,
     };
@@ -180,12 +227,21 @@ async fn attempt(
 ) -> Result<Connected, Failure> {
     let t = &spec.timeouts;
     let (stream, local) = match over {
-        // Through a tunnel the RDP server sees the gateway's address, not ours.
+        // Through a tunnel the RDP server sees the gateway's address, not ours; the
+        // tunnel's own round trips are the gateway's, not counted here.
         Some(stream) => (
             stream,
             SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), 0),
         ),
-        None => dial_server(spec, clock, observed).await?,
+        None => {
+            let tcp = open_tcp(spec, clock, observed).await?;
+            let local = tcp
+                .local_addr()
+                .unwrap_or_else(|_| SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), 0));
+            let (tcp, meter) = rtt::Metered::new(tcp);
+            clock.attach(meter);
+            (Box::new(tcp) as tls::BoxStream, local)
+        }
     };
 
     clock.enter(Stage::X224);
@@ -234,11 +290,11 @@ async fn attempt(
         spec.screenshot.as_deref(),
     )
     .await?;
-    clock.close_after(frame.after);
+    clock.close(Some(frame.after));
 
     let (screenshot, screenshot_error) = match frame.screenshot {
         Some(Ok(())) => (spec.screenshot.clone(), None),
-        Some(Err(e)) => (None, Some(e)),
+        Some(Err(e)) => (None, Some(e.to_string())),
         None => (None, None),
     };
     Ok(Connected {
@@ -251,28 +307,39 @@ async fn attempt(
     })
 }
 
-/// DNS (unless an address was given) and TCP to the RDP server.
-async fn dial_server(
+/// DNS and TCP: the address given, or the name's addresses, raced (Happy Eyeballs) when
+/// there are several.
+async fn open_tcp(
     spec: &AttemptSpec,
     clock: &mut StageClock,
     observed: &mut Observed,
-) -> Result<(tls::BoxStream, SocketAddr), Failure> {
+) -> Result<TcpStream, Failure> {
     let t = &spec.timeouts;
-    let address = match &spec.dial {
-        DialTarget::Address(address) => *address,
+    let order = match &spec.dial {
+        DialTarget::Address(address) => vec![*address],
         DialTarget::ResolveHost => {
             clock.enter(Stage::Dns);
             observed.resolved = dial::resolve(&spec.host, spec.port, t.dns).await?;
-            observed.resolved[0]
+            dial::happy_eyeballs::order(&observed.resolved, &spec.preferred_addresses)
         }
     };
-    observed.address = Some(address);
-    tracing::debug!(%address, server_name = spec.effective_server_name(), "dialling");
+    observed.address = order.first().copied();
+    tracing::debug!(addresses = ?order, server_name = spec.effective_server_name(), "dialling");
 
     clock.enter(Stage::Tcp);
-    let tcp = dial::connect(address, t.tcp).await?;
-    let local = tcp
-        .local_addr()
-        .unwrap_or_else(|_| SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), 0));
-    Ok((Box::new(tcp), local))
+    if let [address] = order.as_slice() {
+        let connected = dial::connect(*address, t.tcp).await;
+        let answered = match &connected {
+            Ok(_) => true,
+            Err(failure) => failure.class == FailureClass::TcpRefused,
+        };
+        clock.add_round_trips(u32::from(answered));
+        return connected;
+    }
+    let race = dial::happy_eyeballs::race(&order, t.tcp).await;
+    clock.add_round_trips(race.round_trips());
+    observed.raced = race.raced;
+    let (tcp, address) = race.result?;
+    observed.address = Some(address);
+    Ok(tcp)
 }

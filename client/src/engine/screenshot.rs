@@ -20,12 +20,8 @@ pub enum ScreenshotError {
     Write(#[from] FileError),
 }
 
-/// Writes `image` to `path`; the report carries the error as text (`screenshot_error`).
-pub fn write_png(path: &Path, image: &DecodedImage) -> Result<(), String> {
-    save(path, image).map_err(|e| e.to_string())
-}
-
-fn save(path: &Path, image: &DecodedImage) -> Result<(), ScreenshotError> {
+/// Writes `image` to `path` (the report carries an error as text, `screenshot_error`).
+pub fn write_png(path: &Path, image: &DecodedImage) -> Result<(), ScreenshotError> {
     let png = encode(image)?;
     safe_file::write_user_file(path, &png, safe_file::PRIVATE)?;
     Ok(())

@@ -4,16 +4,17 @@
 use std::time::Duration;
 
 use ironrdp_connector::{
-    ClientConnector, ClientConnectorState, ConnectionOutcome, ConnectionResult,
-    MultitransportResult,
+    ClientConnector, ClientConnectorState, ConnectionOutcome, ConnectionResult, MonotonicInstant,
+    MultitransportResult, Sequence as _,
 };
 use ironrdp_core::WriteBuf;
 use ironrdp_pdu::rdp::multitransport::MultitransportResponsePdu;
-use ironrdp_tokio::{complete_multitransport, single_sequence_step, TokioFramed};
+use ironrdp_tokio::{complete_multitransport, FramedWrite as _, TokioFramed};
 use tokio::time::Instant;
 
-use super::classify::connector_failure;
+use super::classify::{connector_failure, io_failure};
 use super::deadline::secs;
+use super::framing;
 use super::tls::BoxStream;
 use super::StageClock;
 use crate::report::{Failure, FailureClass, Stage};
@@ -89,10 +90,9 @@ pub async fn run(
             continue;
         }
 
-        tokio::time::timeout_at(deadline, single_sequence_step(framed, connector, &mut buf))
+        tokio::time::timeout_at(deadline, step(framed, connector, &mut buf, stage))
             .await
-            .map_err(|_| timeout(stage, limit))?
-            .map_err(|e| connector_failure(stage, &e))?;
+            .map_err(|_| timeout(stage, limit))??;
 
         match connector.state.take_outcome() {
             None => continue,
@@ -111,6 +111,42 @@ pub async fn run(
             }
         }
     }
+}
+
+/// One connector step: read the PDU it waits for (capped, see `framing`), step, write its
+/// answer. ironrdp's `single_sequence_step` does the same with an uncapped reader.
+async fn step(
+    framed: &mut TokioFramed<BoxStream>,
+    connector: &mut ClientConnector,
+    buf: &mut WriteBuf,
+    stage: Stage,
+) -> Result<(), Failure> {
+    buf.clear();
+    let written = match connector.next_pdu_hint() {
+        Some(hint) => {
+            let pdu = framing::read_wanted(framed, hint)
+                .await
+                .map_err(|e| e.failure(stage))?;
+            connector.step(&pdu, Some(received_now()), buf)
+        }
+        None => connector.step_no_input(buf),
+    }
+    .map_err(|e| connector_failure(stage, &e))?;
+    if let Some(len) = written.size() {
+        framed
+            .write_all(&buf[..len])
+            .await
+            .map_err(|e| io_failure(stage, &e))?;
+    }
+    Ok(())
+}
+
+/// When a PDU arrived, for the connector's connect-time bandwidth measurement: the
+/// milliseconds since the first call, as ironrdp-async's own driver reports it.
+fn received_now() -> MonotonicInstant {
+    static EPOCH: std::sync::LazyLock<std::time::Instant> =
+        std::sync::LazyLock::new(std::time::Instant::now);
+    MonotonicInstant::from_millis(u64::try_from(EPOCH.elapsed().as_millis()).unwrap_or(u64::MAX))
 }
 
 fn timeout(stage: Stage, limit: Duration) -> Failure {

@@ -22,6 +22,7 @@ use ironrdp_tokio::TokioFramed;
 use tokio::net::TcpStream;
 
 use super::deadline::bounded;
+use super::framing::{self, Frame};
 use super::tls::BoxStream;
 use super::{cert, channel, connector_config, credssp, dial, x224};
 use crate::attempt::{AttemptSpec, DialTarget, Nla};
@@ -77,21 +78,12 @@ pub async fn negotiate(
     let mut framed = TokioFramed::new(tcp);
     let exchange = async {
         x224::send_pdu(&mut framed, request.clone(), "Connection Request", "server").await?;
-        x224::read_pdu::<_, ConnectionConfirm>(&mut framed, "Connection Confirm", "server").await
+        framing::read(&mut framed, Frame::X224Confirm)
+            .await
+            .map_err(|e| e.failure(Stage::X224))
     };
     let confirm = bounded(Stage::X224, t.x224, "no X.224 Connection Confirm", exchange).await?;
-    let (flags, selected) = match confirm {
-        ConnectionConfirm::Failure { code } => {
-            let code = NegotiationCode::from_u32(u32::from(code));
-            return Err(Failure::new(
-                Stage::X224,
-                FailureClass::NegotiationFailure(code),
-                format!("the server refused the negotiation: {}", code.name()),
-            ));
-        }
-        ConnectionConfirm::Response { flags, protocol } => (flags, protocol),
-    };
-    let selected = check_selection(spec, request.protocol, selected)?;
+    let (flags, selected) = judge(spec, request.protocol, &confirm)?;
     let (tcp, leftover) = framed.into_inner();
     Ok(Negotiated {
         tcp,
@@ -102,20 +94,33 @@ pub async fn negotiate(
     })
 }
 
-/// The attempt's own judgment of a selection (`x224::check_selection`: Standard RDP
-/// Security, or a protocol outside the request), then two more: exactly one protocol, and
-/// the NLA setting of the found configuration. The bridge forwards its client's request,
-/// which may offer TLS alone next to NLA; a server (or someone on the path) selecting TLS
-/// where the ladder found NLA ends the leg as `unrequested-protocol`: the bridge never
-/// carries a session weaker than the configuration it announced.
-fn check_selection(
+/// The server's Connection Confirm (one capped frame) judged: a refusal is a
+/// `negotiation-failure`; a selection is judged as the attempt judges it
+/// (`x224::check_confirm`: Standard RDP Security, a protocol outside the request, anything
+/// but exactly one protocol), then against the NLA setting of the found configuration. The
+/// bridge forwards its client's request, which may offer TLS alone next to NLA; a server (or
+/// someone on the path) selecting TLS where the ladder found NLA ends the leg as
+/// `unrequested-protocol`: the bridge never carries a session weaker than the configuration
+/// it announced.
+fn judge(
     spec: &AttemptSpec,
     requested: SecurityProtocol,
-    selected: SecurityProtocol,
-) -> Result<Protocol, Failure> {
-    x224::check_selection(selected, requested)?;
+    confirm: &[u8],
+) -> Result<(ResponseFlags, Protocol), Failure> {
+    let (flags, selected) = match x224::decode_pdu(confirm, "Connection Confirm", "server")? {
+        ConnectionConfirm::Failure { code } => {
+            let code = NegotiationCode::from_u32(u32::from(code));
+            return Err(Failure::new(
+                Stage::X224,
+                FailureClass::NegotiationFailure(code),
+                format!("the server refused the negotiation: {}", code.name()),
+            ));
+        }
+        ConnectionConfirm::Response { flags, protocol } => (flags, protocol),
+    };
+    x224::check_confirm(confirm, requested)?;
     let Some(protocol) = Protocol::from_selected(selected.bits()) else {
-        // `x224::check_selection` refuses anything that is not exactly one protocol.
+        // `x224::check_confirm` refuses anything that is not exactly one protocol.
         return Err(Failure::new(
             Stage::X224,
             FailureClass::ProtocolError,
@@ -138,7 +143,7 @@ fn check_selection(
             ),
         ));
     }
-    Ok(protocol)
+    Ok((flags, protocol))
 }
 
 impl Negotiated {
@@ -255,8 +260,16 @@ mod tests {
             (false, P::SSL, P::empty(), Err(F::RdpSecuritySelected)),
         ];
         for (nla, requested, selected, expected) in cases {
+            let confirm =
+                ironrdp_core::encode_vec(&ironrdp_pdu::x224::X224(ConnectionConfirm::Response {
+                    flags: ResponseFlags::empty(),
+                    protocol: selected,
+                }))
+                .unwrap();
             assert_eq!(
-                check_selection(&spec(nla), requested, selected).map_err(|f| f.class),
+                judge(&spec(nla), requested, &confirm)
+                    .map(|(_, p)| p)
+                    .map_err(|f| f.class),
                 expected,
                 "nla={nla} requested={requested} selected={selected}"
             );

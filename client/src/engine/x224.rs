@@ -1,25 +1,37 @@
 //! X.224 Connection Request / Confirm: which security protocol the server selects.
 //!
-//! We read the Connection Confirm ourselves before handing it to the connector, because two
-//! answers must be told apart precisely: RDP_NEG_FAILURE (MS-RDPBCGR 2.2.1.2.2, a code the
-//! planner acts on) and "Standard RDP Security selected" even though we asked only for
-//! TLS/NLA, which xrdp with `security_layer=rdp` does (observed) and which this client cannot
-//! follow (IronRDP does Standard RDP Security only without encryption). A selection of a
-//! protocol that was not offered is a class of its own (`unrequested-protocol`), which the
-//! planner follows to that protocol; a selection that is not exactly one protocol is a
-//! `protocol-error`.
+//! We read the Connection Confirm ourselves (capped, see `framing`) and decode it with the
+//! bounds-checked decoder `diagnose` uses, before handing it to the connector, because the
+//! answers must be told apart precisely ([`check_confirm`]):
+//!
+//! - RDP_NEG_FAILURE (MS-RDPBCGR 2.2.1.2.2): a code the planner acts on, left to the
+//!   connector, which names it;
+//! - "Standard RDP Security selected" even though we asked only for TLS/NLA, which xrdp with
+//!   `security_layer=rdp` does (observed) and which this client cannot follow (IronRDP does
+//!   Standard RDP Security only without encryption): `rdp-security-only`;
+//! - one valid protocol that we did not request: what the server wants (a Windows server
+//!   without NLA selects TLS when asked for NLA only), a class of its own
+//!   (`unrequested-protocol`) that the planner follows to that protocol;
+//! - anything else: `protocol-error`. MS-RDPBCGR 2.2.1.2.1 has selectedProtocol name *one*
+//!   protocol. The connector accepts any value that *intersects* the request, so a confirm
+//!   selecting 0x3 (SSL|HYBRID: HYBRID includes TLS, 2.2.1.1.1) or 0x7FFFFFFF would be taken
+//!   as NLA even with `--nla off`, and end in `credentials-required`; unknown bits (0x10 and
+//!   up) name no protocol at all.
 
 use std::time::Duration;
 
 use ironrdp_connector::{ClientConnector, ClientConnectorState, Sequence as _};
 use ironrdp_core::{encode_vec, Decode, Encode, WriteBuf};
-use ironrdp_pdu::nego::{ConnectionConfirm, SecurityProtocol};
+use ironrdp_pdu::nego::SecurityProtocol;
 use ironrdp_pdu::x224::X224;
 use ironrdp_tokio::{FramedWrite as _, TokioFramed};
 
 use super::classify::{connector_failure, io_failure, io_failure_from};
 use super::deadline::bounded;
+use super::framing::{self, Frame};
+use super::probe::decode_confirm;
 use super::tls::AsyncStream;
+use crate::diagnose::findings::X224Answer;
 use crate::planner::Protocol;
 use crate::report::{Failure, FailureClass, Stage};
 
@@ -52,28 +64,17 @@ async fn exchange<S: AsyncStream>(
             .await
             .map_err(|e| io_failure(Stage::X224, &e))?;
     }
+    let requested = match connector.state {
+        ClientConnectorState::ConnectionInitiationWaitConfirm { requested_protocol } => {
+            requested_protocol
+        }
+        ref other => return Err(unexpected_state(other)),
+    };
 
-    let hint = connector.next_pdu_hint().ok_or_else(|| {
-        Failure::new(
-            Stage::X224,
-            FailureClass::ProtocolError,
-            "connector expects no confirm",
-        )
-    })?;
-    let confirm = framed
-        .read_by_hint(hint)
+    let confirm = framing::read(framed, Frame::X224Confirm)
         .await
-        .map_err(|e| io_failure(Stage::X224, &e))?;
-
-    if let (
-        Ok(X224(ConnectionConfirm::Response { protocol, .. })),
-        ClientConnectorState::ConnectionInitiationWaitConfirm { requested_protocol },
-    ) = (
-        ironrdp_core::decode::<X224<ConnectionConfirm>>(&confirm),
-        &connector.state,
-    ) {
-        check_selection(protocol, *requested_protocol)?;
-    }
+        .map_err(|e| e.failure(Stage::X224))?;
+    check_confirm(&confirm, requested)?;
 
     buf.clear();
     connector
@@ -83,72 +84,71 @@ async fn exchange<S: AsyncStream>(
         ClientConnectorState::EnhancedSecurityUpgrade { selected_protocol } => {
             Ok(selected_protocol)
         }
-        ref other => Err(Failure::new(
-            Stage::X224,
-            FailureClass::ProtocolError,
-            format!(
-                "unexpected connector state after X.224: {}",
-                ironrdp_connector::State::name(other)
-            ),
-        )),
+        ref other => Err(unexpected_state(other)),
     }
 }
 
-/// The two selections the connector cannot be left to judge: Standard RDP Security (which
-/// rdpshim does not downgrade to) and one protocol the request did not offer (see
-/// [`unrequested`]). The attempt's X.224 and a bridge's server leg (`server_leg.rs`, which
-/// sends its client's request instead of the connector's) both judge a selection here.
-pub(super) fn check_selection(
-    selected: SecurityProtocol,
-    requested: SecurityProtocol,
-) -> Result<(), Failure> {
-    if selected.is_standard_rdp_security() {
-        return Err(Failure::new(
-            Stage::X224,
+/// Sorts a confirm into what the connector may take (a requested protocol, or a failure code
+/// it names) and what it must not: Standard RDP Security, a protocol we did not request (for
+/// the planner to follow), and anything that is not one valid protocol.
+pub(crate) fn check_confirm(confirm: &[u8], requested: SecurityProtocol) -> Result<(), Failure> {
+    let failure = |class, detail: String| Err(Failure::new(Stage::X224, class, detail));
+    let selected = match decode_confirm(confirm) {
+        X224Answer::Refused { .. } => return Ok(()),
+        X224Answer::Selected { selected, .. } => selected,
+        X224Answer::NoNegotiationData => 0,
+        X224Answer::Garbage { detail } => {
+            return failure(
+                FailureClass::ProtocolError,
+                format!("not a valid X.224 Connection Confirm: {detail}"),
+            )
+        }
+        other => {
+            return failure(
+                FailureClass::ProtocolError,
+                format!("not a valid X.224 Connection Confirm: {other}"),
+            )
+        }
+    };
+    match Protocol::from_selected(selected) {
+        Some(Protocol::Rdp) => failure(
             FailureClass::RdpSecuritySelected,
-            "the server selected Standard RDP Security (no TLS, no NLA); rdpshim does not downgrade to it",
-        ));
-    }
-    // The connector only checks that the selection intersects the request: 0x3 would
-    // pass a request of SSL|HYBRID|HYBRID_EX and be taken as NLA, with no protocol the
-    // run could record. A server selects exactly one (MS-RDPBCGR 2.2.1.2.1).
-    if Protocol::from_selected(selected.bits()).is_none() {
-        return Err(Failure::new(
-            Stage::X224,
+            "the server selected Standard RDP Security (no TLS, no NLA); rdpshim does not downgrade to it".to_owned(),
+        ),
+        Some(_) if requested.bits() & selected == selected => Ok(()),
+        Some(protocol) => failure(
+            FailureClass::UnrequestedProtocol(protocol),
+            format!("asked for {}, the server selected {protocol}", names(requested)),
+        ),
+        None => failure(
             FailureClass::ProtocolError,
             format!(
-                "the server selected 0x{:x}, which is not one security protocol",
-                selected.bits()
+                "the server selected protocol 0x{selected:08x}, which is not one protocol (asked for {}): not a valid Connection Confirm",
+                names(requested)
             ),
-        ));
-    }
-    match unrequested(selected, requested) {
-        Some(failure) => Err(failure),
-        None => Ok(()),
+        ),
     }
 }
 
-/// A selection of one protocol the request did not offer: what the server wants, for the
-/// planner to follow (it is no protocol error: a Windows server without NLA selects TLS when
-/// asked for NLA only). The connector would refuse it as an error with no class.
-fn unrequested(selected: SecurityProtocol, requested: SecurityProtocol) -> Option<Failure> {
-    let protocol = Protocol::from_selected(selected.bits())?;
-    if selected.intersects(requested) {
-        return None;
-    }
-    let asked: Vec<&str> = Protocol::ALL
+/// `hybrid|hybrid-ex` for a requestedProtocols value.
+fn names(requested: SecurityProtocol) -> String {
+    let names: Vec<&str> = Protocol::ALL
         .into_iter()
         .filter(|p| requested.bits() & p.bits() != 0)
         .map(Protocol::as_str)
         .collect();
-    Some(Failure::new(
+    names.join("|")
+}
+
+fn unexpected_state(state: &ClientConnectorState) -> Failure {
+    Failure::new(
         Stage::X224,
-        FailureClass::UnrequestedProtocol(protocol),
+        FailureClass::ProtocolError,
         format!(
-            "asked for {}, the server selected {protocol}",
-            asked.join("|")
+            "unexpected connector state at X.224: {}",
+            ironrdp_connector::State::name(state)
         ),
-    ))
+    )
 }
 
 /// Sends one X.224 PDU (`what`: "Connection Request", "Connection Confirm") to `peer`
@@ -176,21 +176,31 @@ where
         .map_err(|e| io_failure_from(peer, Stage::X224, &e))
 }
 
-/// Reads one X.224 PDU from `peer`: one TPKT frame (at most 64 KiB by its 16-bit length);
-/// anything that does not decode as `what` is a `protocol-error`.
+/// Reads one X.224 PDU from `peer` through the capped framing (`frame`: a Connection
+/// Request from a bridge's client, a Connection Confirm from a server; either is at most
+/// 260 bytes by its one-byte length indicator); anything that does not decode as `what` is
+/// a `protocol-error`.
 pub async fn read_pdu<S: AsyncStream, P>(
     framed: &mut TokioFramed<S>,
+    frame: Frame,
     what: &str,
     peer: &str,
 ) -> Result<P, Failure>
 where
     X224<P>: for<'de> Decode<'de>,
 {
-    let (_, frame) = framed
-        .read_pdu()
+    let bytes = framing::read(framed, frame)
         .await
-        .map_err(|e| io_failure_from(peer, Stage::X224, &e))?;
-    ironrdp_core::decode::<X224<P>>(&frame)
+        .map_err(|e| e.failure_from(peer, Stage::X224))?;
+    decode_pdu(&bytes, what, peer)
+}
+
+/// `bytes` (one frame) as the X.224 PDU `what` from `peer`.
+pub fn decode_pdu<P>(bytes: &[u8], what: &str, peer: &str) -> Result<P, Failure>
+where
+    X224<P>: for<'de> Decode<'de>,
+{
+    ironrdp_core::decode::<X224<P>>(bytes)
         .map(|X224(pdu)| pdu)
         .map_err(|e| {
             Failure::new(
@@ -227,6 +237,81 @@ mod tests {
     use crate::attempt::{AttemptSpec, Nla};
     use crate::engine::connector_config;
     use crate::planner::{protocol, Knobs};
+
+    /// TPKT + X.224 CC + RDP_NEG_RSP (or FAILURE with `kind` 3) carrying `value`.
+    fn confirm(kind: u8, value: u32) -> Vec<u8> {
+        let mut v = vec![0x03, 0x00, 0x00, 19, 14, 0xD0, 0, 0, 0, 0, 0, kind, 0, 8, 0];
+        v.extend_from_slice(&value.to_le_bytes());
+        v
+    }
+
+    /// One valid protocol we asked for passes; one we did not ask for is the server's
+    /// wish (issue 11: the planner follows it); anything that is not one protocol is a
+    /// protocol error, whatever was asked; Standard RDP Security is its own class.
+    #[test]
+    fn a_selection_is_one_protocol_requested_or_followed() {
+        let nla = SecurityProtocol::HYBRID | SecurityProtocol::HYBRID_EX;
+        let tls = SecurityProtocol::SSL;
+        for (selected, requested) in [(0x2, nla), (0x8, nla), (0x1, tls)] {
+            assert!(check_confirm(&confirm(2, selected), requested).is_ok());
+        }
+        for (selected, requested, protocol) in [
+            (0x1, nla, Protocol::Ssl),
+            (0x2, tls, Protocol::Hybrid),
+            (0x8, tls, Protocol::HybridEx),
+            (0x4, nla, Protocol::Rdstls),
+        ] {
+            let failure = check_confirm(&confirm(2, selected), requested).unwrap_err();
+            assert_eq!(
+                (failure.stage, failure.class),
+                (Stage::X224, FailureClass::UnrequestedProtocol(protocol)),
+                "0x{selected:x} for 0x{:x}",
+                requested.bits()
+            );
+        }
+        // 0x3 is SSL|HYBRID: under `--nla off` the connector would take it as NLA and ask
+        // for credentials (issue 9).
+        for (selected, requested) in [
+            (0x3, tls),
+            (0x3, nla),
+            (0xA, nla),
+            (0x7FFF_FFFF, nla),
+            (0x7FFF_FFFF, tls),
+            (0xFFFF_FFFF, tls),
+            (0x10, nla),
+            (0x20, tls),
+        ] {
+            let failure = check_confirm(&confirm(2, selected), requested)
+                .expect_err(&format!("0x{selected:x} for 0x{:x}", requested.bits()));
+            assert_eq!(
+                (failure.stage, failure.class),
+                (Stage::X224, FailureClass::ProtocolError),
+                "0x{selected:x}"
+            );
+        }
+        for requested in [nla, tls] {
+            assert_eq!(
+                check_confirm(&confirm(2, 0), requested).unwrap_err().class,
+                FailureClass::RdpSecuritySelected
+            );
+            // A confirm without negotiation data: a pre-RDP 5.2 server, Standard RDP Security.
+            assert_eq!(
+                check_confirm(b"\x03\x00\x00\x0b\x06\xd0\0\0\0\0\0", requested)
+                    .unwrap_err()
+                    .class,
+                FailureClass::RdpSecuritySelected
+            );
+        }
+        // A failure code is the connector's to name.
+        assert!(check_confirm(&confirm(3, 5), tls).is_ok());
+        // A Connection Request (0xE0) where a confirm belongs.
+        assert_eq!(
+            check_confirm(b"\x03\x00\x00\x0b\x06\xe0\0\0\0\0\0", tls)
+                .unwrap_err()
+                .class,
+            FailureClass::ProtocolError
+        );
+    }
 
     /// Runs our side of the X.224 exchange with `nla` against a peer that answers the
     /// request with a Connection Confirm selecting `selected`; returns the request's

@@ -1,9 +1,11 @@
 //! From the planner's knobs to the engine's attempt spec.
 
+use std::net::SocketAddr;
 use std::time::Duration;
 
 use crate::attempt::{AttemptSpec, DialTarget, StageTimeouts};
 use crate::planner::{Dial, Knobs, Tried};
+use crate::report::Stage;
 
 use super::Request;
 
@@ -38,7 +40,30 @@ pub fn spec_for(
     spec.timeouts = cap(request.timeouts, remaining);
     spec.screenshot = request.screenshot.clone();
     spec.pinned_certificate = request.pinned_certificate.clone();
+    spec.preferred_addresses = preferred_addresses(request, history);
     spec
+}
+
+/// The addresses a by-name dial races first: those this run's attempts completed TCP with
+/// (latest first: the second attempt of a ladder does not wait for a dead first address
+/// again), then the profile's (last good first) and `--resolve` hints.
+fn preferred_addresses(request: &Request, history: &[Tried]) -> Vec<SocketAddr> {
+    let connected = history
+        .iter()
+        .rev()
+        .filter(|t| {
+            t.failure
+                .as_ref()
+                .is_none_or(|(stage, _)| *stage > Stage::Tcp)
+        })
+        .filter_map(|t| t.dialled);
+    let mut out: Vec<SocketAddr> = Vec::new();
+    for address in connected.chain(request.policy.known_addresses.iter().copied()) {
+        if !out.contains(&address) {
+            out.push(address);
+        }
+    }
+    out
 }
 
 /// No stage may outlive the overall deadline.
@@ -59,6 +84,67 @@ fn cap(timeouts: StageTimeouts, remaining: Duration) -> StageTimeouts {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::planner::{FailureClass, Policy};
+
+    fn request(known: &[SocketAddr]) -> Request {
+        let mut policy = Policy::new(None, 3389);
+        policy.known_addresses = known.to_vec();
+        Request {
+            host: "srv".into(),
+            port: 3389,
+            policy,
+            server_name: None,
+            credentials: None,
+            timeouts: StageTimeouts::default(),
+            screenshot: None,
+            pinned_certificate: None,
+        }
+    }
+
+    fn tried(dialled: &str, failure: Option<(Stage, FailureClass)>) -> Tried {
+        Tried {
+            knobs: Knobs::strongest(),
+            with_credentials: false,
+            failure,
+            resolved: Vec::new(),
+            dialled: Some(dialled.parse().unwrap()),
+            selected: None,
+        }
+    }
+
+    #[test]
+    fn addresses_that_completed_tcp_are_raced_first_then_the_remembered_ones() {
+        let a = |s: &str| s.parse::<SocketAddr>().unwrap();
+        let request = request(&[a("10.0.0.9:3389"), a("10.0.0.2:3389")]);
+        let history = [
+            // Never answered: not preferred.
+            tried(
+                "10.0.0.1:3389",
+                Some((Stage::Tcp, FailureClass::TcpTimeout)),
+            ),
+            // Answered X.224 (NLA refused): TCP works there.
+            tried(
+                "10.0.0.2:3389",
+                Some((Stage::X224, FailureClass::RdpSecuritySelected)),
+            ),
+            tried(
+                "10.0.0.3:3389",
+                Some((Stage::Tls, FailureClass::TlsVersionMismatch)),
+            ),
+        ];
+        let spec = spec_for(
+            &request,
+            &Knobs::strongest(),
+            &history,
+            Duration::from_secs(60),
+        );
+        assert_eq!(
+            spec.preferred_addresses,
+            [a("10.0.0.3:3389"), a("10.0.0.2:3389"), a("10.0.0.9:3389")],
+            "this run's latest first, each address once"
+        );
+        assert_eq!(spec.dial, DialTarget::ResolveHost);
+    }
 
     #[test]
     fn no_stage_outlives_what_is_left_of_the_deadline() {

@@ -44,6 +44,7 @@ fn report(spec: &AttemptSpec, result: Result<Connected, Failure>) -> AttemptRepo
     AttemptReport {
         address: Some(address_of(&spec.host)),
         resolved: Vec::new(),
+        raced: Vec::new(),
         server_name: spec.effective_server_name().to_owned(),
         nla: spec.nla,
         udp: spec.udp,
@@ -52,6 +53,7 @@ fn report(spec: &AttemptSpec, result: Result<Connected, Failure>) -> AttemptRepo
         tls: None,
         certificate: None,
         stages: Vec::new(),
+        rtt: None,
         total: Duration::from_millis(1),
         result,
     }

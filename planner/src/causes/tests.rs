@@ -217,11 +217,20 @@ fn each_failure_points_to_the_cause_it_proves() {
             F::Timeout,
             Some(CauseId::NotAnswering),
         ),
+        // An unreadable certificate: OpenSSL's refusal (or our parser's after an OpenSSL
+        // handshake) proves it; rustls' alone does not.
+        (knobs(false, 0), Stage::Tls, F::bad_certificate(), None),
         (
-            knobs(false, 0),
+            knobs(false, 2),
             Stage::Tls,
-            F::TlsOther("bad-certificate".into()),
-            Some(CauseId::CertificateMissing),
+            F::bad_certificate(),
+            Some(CauseId::CertificateUnreadable),
+        ),
+        (
+            knobs(false, 4),
+            Stage::Tls,
+            F::bad_certificate(),
+            Some(CauseId::CertificateUnreadable),
         ),
         (
             knobs(false, 0),

@@ -1,4 +1,5 @@
-//! Malformed server replies for `garbage-after-x224`, reproducible from a seed.
+//! Malformed server replies for `garbage-after-x224`, reproducible from a seed, and the
+//! seeded PRNG behind them (also used by rdpshim's stable network fuzzer).
 //!
 //! Every payload is complete in itself: after sending it the server closes the connection,
 //! so a client that waits for more bytes sees end-of-stream rather than hanging.

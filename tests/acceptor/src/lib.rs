@@ -7,10 +7,13 @@
 //! ```
 //!
 //! Prints `listening ADDR:PORT` on stdout once bound (`--port 0` picks a free port), logs
-//! to stderr, serves one connection at a time until killed. See `Mode` for the modes.
+//! to stderr, serves connections (concurrently) until killed. See `Mode` for the modes;
+//! the hostile ones (`drip`, `truncate`, `flood`, `header`, ...) strike at the stage `--at`
+//! names through [`hostile::Hostile`], a stream wrapper that replaces the server's writes.
 
 mod frame;
-mod garbage;
+pub mod garbage;
+mod hostile;
 mod session;
 /// Server certificates; also used by rdpshim-test-gateway.
 pub mod tls;
@@ -42,6 +45,72 @@ pub enum Mode {
     CloseAfterTls,
     /// Valid X.224 Connection Confirm and TLS, then malformed bytes (see --seed), then close.
     GarbageAfterX224,
+    /// From the stage `--at` names on, every byte the server sends goes out alone, one per
+    /// `--drip-ms`: always progressing, never finishing a message within a stage limit.
+    Drip,
+    /// At `--at`, the first half of the server's next message, then close.
+    Truncate,
+    /// At `--at`, endless random bytes instead of the server's next message.
+    Flood,
+    /// At `--at`, the bytes of `--header` (a length field at a boundary: TPKT, DER,
+    /// fast-path) instead of the server's next message, then `--then` (endless random bytes
+    /// by default).
+    Header,
+    /// An X.224 Connection Confirm selecting `--selected` (default 0x3, not a single
+    /// protocol), then a real TLS handshake and session as if TLS had been selected.
+    BadSelectedProtocol,
+    /// A reset (RST) right after accept, before any byte.
+    ResetAfterAccept,
+    /// A reset (RST) right after reading the client's X.224 Connection Request.
+    ResetAfterRequest,
+    /// 512 random bytes (not TPKT) instead of the X.224 Connection Confirm; the connection
+    /// stays open until the client closes it.
+    GarbageX224,
+    /// A certificate `--certificate` names that no client can read; otherwise plain.
+    BadCertificate,
+    /// At `--at` (first-frame), one fast-path update in fragments that never ends: FIRST,
+    /// then NEXT forever.
+    Fragments,
+}
+
+/// Where a hostile mode strikes: the server message it replaces is the first one the
+/// server sends in that stage.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum At {
+    /// The X.224 Connection Confirm.
+    X224,
+    /// The TLS server flight (ServerHello .. ServerHelloDone), below TLS.
+    Tls,
+    /// The CredSSP TSRequest with the NTLM CHALLENGE (needs --security nla).
+    Credssp,
+    /// The MCS Connect Response.
+    Mcs,
+    /// The first fast-path update after the connection sequence.
+    FirstFrame,
+}
+
+/// What follows `--header` in the `header` mode.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ThenArg {
+    /// Random bytes, endlessly.
+    Flood,
+    /// Nothing; the connection stays open.
+    Hold,
+    /// Close the connection.
+    Close,
+}
+
+/// The `bad-certificate` mode's certificate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum BadCertificate {
+    /// The real leaf followed by copies of itself: a ~200 KB chain (over rustls' 64 KB
+    /// handshake message limit and OpenSSL's 100 KB certificate list limit).
+    OversizedChain,
+    /// The real leaf with its notBefore patched to month 13, day 32, hour 25 (the TLS
+    /// handshake still works: neither stack checks the dates or the certificate signature).
+    InvalidDates,
+    /// 1200 random bytes instead of a certificate.
+    GarbageDer,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -137,6 +206,45 @@ pub struct Args {
     /// Give up on a client that is silent this long during the connection sequence (s).
     #[arg(long, default_value_t = 30)]
     pub io_timeout: u64,
+    /// Hostile modes: the stage they strike at.
+    #[arg(long, value_enum, default_value = "x224")]
+    pub at: At,
+    /// drip: milliseconds between two bytes.
+    #[arg(long, default_value_t = 400)]
+    pub drip_ms: u64,
+    /// header: the bytes sent instead of the server's message, in hex (`0300ffff`).
+    #[arg(long, default_value = "", value_parser = parse_hex)]
+    pub header: HexBytes,
+    /// header: what follows it.
+    #[arg(long = "then", value_enum, default_value = "flood")]
+    pub then: ThenArg,
+    /// bad-selected-protocol: the selectedProtocol value (hex or decimal).
+    #[arg(long, default_value = "0x3", value_parser = parse_u32)]
+    pub selected: u32,
+    /// bad-certificate: which one.
+    #[arg(long, value_enum, default_value = "garbage-der")]
+    pub certificate: BadCertificate,
+}
+
+/// Bytes given in hex on the command line.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct HexBytes(pub Vec<u8>);
+
+fn parse_hex(s: &str) -> Result<HexBytes, String> {
+    let digits: Vec<u8> = s.bytes().filter(|b| !b.is_ascii_whitespace()).collect();
+    if !digits.len().is_multiple_of(2) {
+        return Err(format!("{s}: an odd number of hex digits"));
+    }
+    digits
+        .chunks(2)
+        .map(|pair| {
+            std::str::from_utf8(pair)
+                .ok()
+                .and_then(|p| u8::from_str_radix(p, 16).ok())
+                .ok_or_else(|| format!("{s}: not hex"))
+        })
+        .collect::<Result<Vec<u8>, String>>()
+        .map(HexBytes)
 }
 
 fn parse_u32(s: &str) -> Result<u32, String> {
@@ -151,6 +259,15 @@ impl Args {
     /// Defaults for `mode` on a free loopback port, as the command line would give them.
     pub fn for_mode(mode: &str) -> Self {
         Self::parse_from(["rdpshim-test-acceptor", "--port", "0", "--mode", mode])
+    }
+
+    /// The arguments `words` (e.g. `--mode header --at x224 --header 03000000`) on a free
+    /// loopback port; panics on words the command line would refuse (a test's typo).
+    pub fn from_words(words: &str) -> Self {
+        let argv = ["rdpshim-test-acceptor", "--port", "0"]
+            .into_iter()
+            .chain(words.split_whitespace());
+        Self::try_parse_from(argv).unwrap_or_else(|e| panic!("acceptor arguments `{words}`: {e}"))
     }
 }
 
@@ -195,7 +312,8 @@ pub async fn run(args: Args, ready: impl FnOnce(SocketAddr)) -> Result<(), Strin
         width: args.width,
         height: args.height,
     };
-    let tls = tls::make("rdpshim-test-acceptor")?;
+    let bad_certificate = (args.mode == Mode::BadCertificate).then_some(args.certificate);
+    let tls = tls::make("rdpshim-test-acceptor", bad_certificate)?;
     let frame = frame::desktop_pdus(desktop.width, desktop.height)
         .map_err(|e| format!("encoding the frame: {e}"))?;
     let seed = args.seed.unwrap_or_else(|| {
@@ -225,6 +343,7 @@ pub async fn run(args: Args, ready: impl FnOnce(SocketAddr)) -> Result<(), Strin
         garbage_at: args.garbage_at,
         nla_credentials,
         frame,
+        hostile: hostile_act(&args, seed),
     });
 
     let listener = TcpListener::bind((args.bind, args.port))
@@ -244,6 +363,9 @@ pub async fn run(args: Args, ready: impl FnOnce(SocketAddr)) -> Result<(), Strin
             server_multitransport_flags.bits(),
             session::flag_names(server_multitransport_flags)
         );
+    }
+    if let Some((at, act)) = &ctx.hostile {
+        eprintln!("hostile: at {at:?}: {act:?}");
     }
     if args.mode == Mode::GarbageAfterX224 {
         eprintln!(
@@ -265,14 +387,67 @@ pub async fn run(args: Args, ready: impl FnOnce(SocketAddr)) -> Result<(), Strin
         };
         conn += 1;
         eprintln!("conn {conn}: from {peer}");
-        // A task of its own, so that even a panic (a bug) only ends this connection.
+        // Connections are served concurrently (diagnose opens several at once, and a
+        // hostile connection lasts until its client gives up). A task of its own inside a
+        // watcher task, so that even a panic (a bug) only ends this connection.
         let task_ctx = std::rc::Rc::clone(&ctx);
-        let handle =
-            tokio::task::spawn_local(async move { session::serve(tcp, &task_ctx, conn).await });
-        match handle.await {
-            Ok(Ok(())) => eprintln!("conn {conn}: closed"),
-            Ok(Err(e)) => eprintln!("conn {conn}: ended: {e}"),
-            Err(e) => eprintln!("conn {conn}: PANIC in the server task: {e}"),
-        }
+        tokio::task::spawn_local(async move {
+            let handle =
+                tokio::task::spawn_local(async move { session::serve(tcp, &task_ctx, conn).await });
+            match handle.await {
+                Ok(Ok(())) => eprintln!("conn {conn}: closed"),
+                Ok(Err(e)) => eprintln!("conn {conn}: ended: {e}"),
+                Err(e) => eprintln!("conn {conn}: PANIC in the server task: {e}"),
+            }
+        });
     }
+}
+
+/// The stage and the act of a hostile mode; `None` for the others.
+fn hostile_act(args: &Args, seed: u64) -> Option<(At, hostile::Act)> {
+    use hostile::{Act, Then};
+    let then = match args.then {
+        ThenArg::Flood => Then::Flood,
+        ThenArg::Hold => Then::Hold,
+        ThenArg::Close => Then::Close,
+    };
+    let act = match args.mode {
+        Mode::Drip => (
+            args.at,
+            Act::Drip(Duration::from_millis(args.drip_ms.max(1))),
+        ),
+        Mode::Truncate => (args.at, Act::Truncate),
+        Mode::Flood => (
+            args.at,
+            Act::Send {
+                header: Vec::new(),
+                then: Then::Flood,
+            },
+        ),
+        Mode::Header => (
+            args.at,
+            Act::Send {
+                header: args.header.0.clone(),
+                then,
+            },
+        ),
+        Mode::BadSelectedProtocol => (At::X224, Act::SelectProtocol(args.selected)),
+        Mode::Fragments => (args.at, Act::Fragments),
+        Mode::GarbageX224 => {
+            let mut bytes = garbage::Rng::new(seed).bytes(512);
+            // Never a TPKT version byte: garbage, not a confirm with a bad length.
+            if bytes[0] == 0x03 {
+                bytes[0] = 0x42;
+            }
+            (
+                At::X224,
+                Act::Send {
+                    header: bytes,
+                    then: Then::Hold,
+                },
+            )
+        }
+        _ => return None,
+    };
+    Some(act)
 }

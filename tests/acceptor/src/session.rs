@@ -26,8 +26,15 @@ use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::TcpStream;
 use tokio::time::{timeout, Instant};
 
+use crate::hostile::{Act, Hostile, Trigger};
 use crate::tls::ServerTls;
-use crate::{garbage, GarbageAt, Mode, Security};
+use crate::{garbage, At, GarbageAt, Mode, Security};
+
+macro_rules! log {
+    ($conn:expr, $($arg:tt)*) => {
+        eprintln!("conn {}: {}", $conn, format_args!($($arg)*))
+    };
+}
 
 /// Everything a connection needs that does not change between connections.
 pub struct Context {
@@ -50,15 +57,32 @@ pub struct Context {
     pub nla_credentials: Option<Credentials>,
     /// The first frame, pre-encoded (fast-path PDUs).
     pub frame: Vec<Vec<u8>>,
+    /// A hostile mode's stage and act.
+    pub hostile: Option<(At, Act)>,
+}
+
+impl Context {
+    /// Arms `trigger` with the hostile act when `at` is the stage it strikes at.
+    fn strike(&self, at: At, trigger: &Trigger, conn: u64) {
+        if let Some((target, act)) = &self.hostile {
+            if *target == at {
+                log!(conn, "hostile: striking at {at:?}: {act:?}");
+                trigger.arm(act.clone());
+            }
+        }
+    }
+}
+
+/// Closes with a reset (RST) instead of a FIN: SO_LINGER 0, then close.
+fn reset(tcp: TcpStream, conn: u64) {
+    match tcp.set_zero_linger() {
+        Ok(()) => log!(conn, "hostile: reset (RST)"),
+        Err(e) => log!(conn, "hostile: SO_LINGER 0 failed ({e}); closing normally"),
+    }
+    drop(tcp);
 }
 
 type Result<T> = std::result::Result<T, String>;
-
-macro_rules! log {
-    ($conn:expr, $($arg:tt)*) => {
-        eprintln!("conn {}: {}", $conn, format_args!($($arg)*))
-    };
-}
 
 /// What the server learned from the client's PDUs on the way.
 #[derive(Default)]
@@ -71,6 +95,16 @@ struct Observed {
 pub async fn serve(tcp: TcpStream, ctx: &Context, conn: u64) -> Result<()> {
     tcp.set_nodelay(true)
         .map_err(|e| format!("set_nodelay: {e}"))?;
+    if ctx.mode == Mode::ResetAfterAccept {
+        reset(tcp, conn);
+        return Ok(());
+    }
+    // Hostile modes arm these: one below TLS (X.224, the TLS handshake), one above.
+    let below = Trigger::default();
+    let above = Trigger::default();
+    let seed = ctx.seed.wrapping_add(conn);
+    ctx.strike(At::X224, &below, conn);
+    let tcp = Hostile::new(tcp, below.clone(), seed);
 
     let (security, creds) = match ctx.security {
         Security::Tls => (SecurityProtocol::SSL, None),
@@ -85,10 +119,20 @@ pub async fn serve(tcp: TcpStream, ctx: &Context, conn: u64) -> Result<()> {
     }
 
     // X.224 over plain TCP.
-    let mut framed: TokioFramed<TcpStream> = TokioFramed::new(tcp);
+    let mut framed: TokioFramed<Hostile<TcpStream>> = TokioFramed::new(tcp);
     let mut buf = WriteBuf::new();
     let mut observed = Observed::default();
     let mut pending: Option<Bytes> = None;
+    if ctx.mode == Mode::ResetAfterRequest {
+        let request = timeout(ctx.io_timeout, framed.read_by_hint(&ironrdp_pdu::X224_HINT)).await;
+        log!(
+            conn,
+            "X.224 request read: {}",
+            request.is_ok_and(|r| r.is_ok())
+        );
+        reset(framed.into_inner().0.into_inner(), conn);
+        return Ok(());
+    }
     while acceptor.reached_security_upgrade().is_none() {
         step(
             &mut framed,
@@ -115,6 +159,7 @@ pub async fn serve(tcp: TcpStream, ctx: &Context, conn: u64) -> Result<()> {
     // TLS. Leftover bytes after the X.224 request would be a client error (it must wait for
     // the Connection Confirm before its ClientHello); they are dropped like the acceptor does.
     let tcp = framed.into_inner_no_leftover();
+    ctx.strike(At::Tls, &below, conn);
     let tls = timeout(ctx.io_timeout, ctx.tls.acceptor.accept(tcp))
         .await
         .map_err(|_| "TLS handshake timed out".to_owned())?
@@ -129,7 +174,7 @@ pub async fn serve(tcp: TcpStream, ctx: &Context, conn: u64) -> Result<()> {
         );
     }
     acceptor.mark_security_upgrade_as_done();
-    let mut framed = TokioFramed::new(tls);
+    let mut framed = TokioFramed::new(Hostile::new(tls, above.clone(), seed ^ 0xA5A5));
 
     if ctx.mode == Mode::StallAfterTls {
         return stall(&mut framed, conn).await;
@@ -143,6 +188,7 @@ pub async fn serve(tcp: TcpStream, ctx: &Context, conn: u64) -> Result<()> {
     }
 
     if acceptor.should_perform_credssp() {
+        ctx.strike(At::Credssp, &above, conn);
         let client_name = ServerName::new("rdpshim-client");
         timeout(
             ctx.io_timeout,
@@ -167,6 +213,9 @@ pub async fn serve(tcp: TcpStream, ctx: &Context, conn: u64) -> Result<()> {
             break result;
         }
         let before = acceptor.state().name();
+        if before == "BasicSettingsSendResponse" {
+            ctx.strike(At::Mcs, &above, conn);
+        }
         if ctx.mode == Mode::GarbageAfterX224 && ctx.garbage_at.replaces_state(before) {
             return send_garbage(&mut framed, ctx, conn).await;
         }
@@ -197,6 +246,7 @@ pub async fn serve(tcp: TcpStream, ctx: &Context, conn: u64) -> Result<()> {
     }
 
     // The first frame, then silence until the client goes away.
+    ctx.strike(At::FirstFrame, &above, conn);
     for (sent, pdu) in ctx.frame.iter().enumerate() {
         if let Err(e) = framed.write_all(pdu).await {
             // rdpshim hangs up as soon as it has decoded one update.

@@ -1,5 +1,7 @@
 //! Server-side TLS: a fresh self-signed RSA certificate per process, served with rustls
-//! (ring provider, TLS 1.2 and 1.3).
+//! (ring provider, TLS 1.2 and 1.3). The `bad-certificate` mode serves a chain built from
+//! it that no client can read (see [`BadCertificate`]), through a resolver that hands
+//! rustls the chain as is (its own builder would refuse it).
 
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -11,7 +13,11 @@ use openssl::pkey::PKey;
 use openssl::rsa::Rsa;
 use openssl::x509::{X509Builder, X509NameBuilder};
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
+use rustls::server::{ClientHello, ResolvesServerCert};
+use rustls::sign::CertifiedKey;
 use tokio_rustls::TlsAcceptor;
+
+use crate::BadCertificate;
 
 pub struct ServerTls {
     pub acceptor: TlsAcceptor,
@@ -22,21 +28,35 @@ pub struct ServerTls {
     pub fingerprint: String,
 }
 
-pub fn make(common_name: &str) -> Result<ServerTls, String> {
+pub fn make(common_name: &str, bad: Option<BadCertificate>) -> Result<ServerTls, String> {
     let (cert_der, key_pkcs8, public_key) =
         self_signed(common_name).map_err(|e| format!("certificate: {e}"))?;
-    let fingerprint = fingerprint(&cert_der);
+    let chain = match bad {
+        None => vec![cert_der],
+        Some(kind) => bad_chain(kind, cert_der),
+    };
+    let fingerprint = fingerprint(&chain[0]);
 
     let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let config = rustls::ServerConfig::builder_with_provider(provider)
+    let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key_pkcs8));
+    let chain: Vec<CertificateDer<'static>> = chain.into_iter().map(CertificateDer::from).collect();
+    let builder = rustls::ServerConfig::builder_with_provider(provider.clone())
         .with_safe_default_protocol_versions()
         .map_err(|e| format!("rustls versions: {e}"))?
-        .with_no_client_auth()
-        .with_single_cert(
-            vec![CertificateDer::from(cert_der)],
-            PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key_pkcs8)),
-        )
-        .map_err(|e| format!("rustls certificate: {e}"))?;
+        .with_no_client_auth();
+    let config = if bad.is_some() {
+        let signing = provider
+            .key_provider
+            .load_private_key(key)
+            .map_err(|e| format!("rustls key: {e}"))?;
+        builder.with_cert_resolver(Arc::new(FixedChain(Arc::new(CertifiedKey::new(
+            chain, signing,
+        )))))
+    } else {
+        builder
+            .with_single_cert(chain, key)
+            .map_err(|e| format!("rustls certificate: {e}"))?
+    };
 
     Ok(ServerTls {
         acceptor: TlsAcceptor::from(Arc::new(config)),
@@ -91,4 +111,36 @@ pub fn self_signed(common_name: &str) -> Result<KeyMaterial, openssl::error::Err
     let cert = builder.build();
 
     Ok((cert.to_der()?, key.private_key_to_pkcs8()?, public_key))
+}
+
+/// The chain for a `bad-certificate` mode, built around the real leaf `leaf` (whose key
+/// signs the handshake, so only the certificate itself is wrong).
+fn bad_chain(kind: BadCertificate, leaf: Vec<u8>) -> Vec<Vec<u8>> {
+    match kind {
+        BadCertificate::OversizedChain => {
+            let copies = (200 * 1024) / leaf.len().max(1) + 1;
+            std::iter::repeat_n(leaf, copies).collect()
+        }
+        BadCertificate::InvalidDates => {
+            let mut patched = leaf;
+            // The first UTCTime (tag 0x17, 13 bytes: YYMMDDHHMMSSZ) is notBefore.
+            if let Some(at) = patched.windows(2).position(|w| w == [0x17, 0x0D]) {
+                if let Some(time) = patched.get_mut(at + 2..at + 15) {
+                    time.copy_from_slice(b"991332256161Z");
+                }
+            }
+            vec![patched]
+        }
+        BadCertificate::GarbageDer => vec![crate::garbage::Rng::new(0x5EED).bytes(1200)],
+    }
+}
+
+/// Serves one fixed chain whatever the client asks for.
+#[derive(Debug)]
+struct FixedChain(Arc<CertifiedKey>);
+
+impl ResolvesServerCert for FixedChain {
+    fn resolve(&self, _hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
+        Some(self.0.clone())
+    }
 }

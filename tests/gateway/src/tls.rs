@@ -34,7 +34,7 @@ pub struct ServerTls {
 pub fn make(mode: TlsMode, common_name: &str) -> Result<ServerTls, String> {
     match mode {
         TlsMode::Modern => {
-            let modern = rdpshim_test_acceptor::tls::make(common_name)?;
+            let modern = rdpshim_test_acceptor::tls::make(common_name, None)?;
             Ok(ServerTls {
                 acceptor: Acceptor::Rustls(modern.acceptor),
                 fingerprint: modern.fingerprint,

@@ -14,6 +14,7 @@
 pub mod delay;
 pub mod fs_snapshot;
 pub mod keyring;
+pub mod mutate;
 
 use std::collections::hash_map::RandomState;
 use std::collections::{BTreeMap, HashSet};

@@ -1180,3 +1180,71 @@ fn multitransport_is_not_advertised_through_the_bridge_and_hybrid_ex_works_on_bo
     assert!(bridge.interrupt().success());
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// The bridge's peak resident memory (VmHWM), in KiB.
+fn peak_rss_kib(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.split_whitespace().next()?.parse().ok())
+        .unwrap_or(0)
+}
+
+/// A hostile client gets what a hostile server gets: the bridge reads it through the
+/// engine's capped framing, so a first PDU that is not an X.224 Connection Request (an
+/// HTTP request; a TPKT announcing 65535 bytes and then 4 MiB more) is a `protocol-error`
+/// from the client at once, far inside the 10 s stage limit, and the flood does not grow
+/// the bridge (its peak RSS moves less than the flood's size). The bridge serves on.
+#[test]
+fn a_hostile_client_is_refused_at_its_first_bad_header_and_grows_nothing() {
+    let server = lab!("xrdp-modern");
+    let mut bridge = Bridge::start(&server, &[], None);
+    let flood = {
+        let mut bytes = vec![0x03, 0x00, 0xFF, 0xFF];
+        bytes.resize(4 << 20, 0x41);
+        bytes
+    };
+    let before = peak_rss_kib(bridge.pid());
+    for payload in [&b"GET / HTTP/1.1\r\nHost: bridge\r\n\r\n"[..], &flood] {
+        let started = Instant::now();
+        let mut client = std::net::TcpStream::connect(&bridge.listen).unwrap();
+        // The bridge hangs up after the header: the rest of a flood may not be taken.
+        let _ = client.write_all(payload);
+        let (at, session) = bridge
+            .wait_event("session", Duration::from_secs(5))
+            .unwrap_or_else(|| panic!("no session record:\n{}", bridge.stderr()));
+        assert_eq!(session["outcome"], "failed", "{session}");
+        assert_eq!(session["detail"]["side"], "client", "{session}");
+        assert_eq!(session["detail"]["class"], "protocol-error", "{session}");
+        assert!(
+            session["detail"]["detail"]
+                .as_str()
+                .unwrap_or_default()
+                .contains("the client"),
+            "{session}"
+        );
+        assert!(
+            at.duration_since(started) < Duration::from_secs(3),
+            "refused at once, not at the stage limit: {:?}",
+            at.duration_since(started)
+        );
+    }
+    let grown = peak_rss_kib(bridge.pid()).saturating_sub(before);
+    assert!(
+        grown < 2048,
+        "the bridge grew {grown} KiB under a 4 MiB flood"
+    );
+
+    // Still serving: rdpshim's own client reaches the server through it.
+    let client_config = server.dir().join("client-config");
+    let out = Command::new(RDPSHIM)
+        .args(["connect", &bridge.listen, "--no-fallback", "--nla", "off"])
+        .args(["--json", "--no-save"])
+        .env("RDPSHIM_CONFIG_DIR", &client_config)
+        .env("RDPSHIM_NO_KEYRING", "1")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", bridge.stderr());
+}

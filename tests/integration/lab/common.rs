@@ -132,7 +132,8 @@ pub fn config_dir(server: &LabServer) -> std::path::PathBuf {
     server.dir().join("rdpshim-config")
 }
 
-pub fn run(mut command: Command, stdin: Option<&str>) -> Run {
+/// Starts `command` with stdout and stderr piped and `stdin` written to it (closed after).
+pub fn spawn(mut command: Command, stdin: Option<&str>) -> std::process::Child {
     command
         .stdin(if stdin.is_some() {
             Stdio::piped()
@@ -146,7 +147,13 @@ pub fn run(mut command: Command, stdin: Option<&str>) -> Run {
         let mut pipe = child.stdin.take().expect("stdin pipe");
         pipe.write_all(input.as_bytes()).expect("write stdin");
     }
-    let out = child.wait_with_output().expect("wait for rdpshim");
+    child
+}
+
+pub fn run(command: Command, stdin: Option<&str>) -> Run {
+    let out = spawn(command, stdin)
+        .wait_with_output()
+        .expect("wait for rdpshim");
     Run {
         code: out.status.code().unwrap_or(-1),
         stdout: String::from_utf8_lossy(&out.stdout).into_owned(),

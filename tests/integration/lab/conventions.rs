@@ -264,7 +264,7 @@ fn exports_follow_the_client_and_keep_what_the_profile_knows() {
     let three = export(&["--format", "freerdp", "--client", "xfreerdp3"]);
     assert!(
         three.stdout.starts_with(&format!(
-            "xfreerdp3 /v:{target} /sec:tls /tls:seclevel:0,enforce:1.0 "
+            "xfreerdp3 /v:{target} /sec:tls /tls:seclevel:0,enforce:1.0"
         )),
         "{}",
         three.stdout

@@ -207,15 +207,22 @@ fn silent_server_times_out_at_the_stage_it_stopped() {
 }
 
 #[test]
-fn name_resolving_to_dead_ipv6_first_fails_and_the_ip_works() {
+fn name_resolving_to_dead_ipv6_first_races_on_to_the_ipv4_address() {
     let server = lab!("ipv6-first");
     let name = server.name.clone().expect("ipv6-first has a name");
 
-    // Dialling by name takes the first resolved address, ::1, where nothing listens.
-    let run = connect(&server, &["--nla", "off"], None);
-    expect(&server, &run, "tcp-refused", "tcp");
-    assert_eq!(run.attempt()["address"], format!("[::1]:{}", server.port));
-    assert_eq!(run.code, 5, "exit code for unreachable");
+    // Dialling by name races the name's addresses: ::1, where nothing listens, refuses at
+    // once, and 127.0.0.1 is dialled without waiting (RFC 8305 5), all in one attempt.
+    let run = expect_first_frame(&server, &["--nla", "off"], None);
+    let attempt = run.attempt();
+    assert_eq!(attempt["address"], format!("127.0.0.1:{}", server.port));
+    let raced = attempt["raced"].as_array().expect("raced").clone();
+    assert_eq!(raced.len(), 2, "{attempt}");
+    assert_eq!(raced[0]["address"], format!("[::1]:{}", server.port));
+    assert_eq!(raced[0]["outcome"], "tcp-refused");
+    assert_eq!(raced[1]["address"], format!("127.0.0.1:{}", server.port));
+    assert_eq!(raced[1]["outcome"], "connected");
+    assert_eq!(attempt["server_name"], name.as_str());
 
     // The IP in place of the name, the name still used for TLS.
     let run = expect_first_frame(&server, &["--nla", "off", "--address", "127.0.0.1"], None);

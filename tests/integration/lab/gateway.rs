@@ -20,11 +20,11 @@ use rdpshim_test_gateway::{spawn, Config, Event, Gateway, TlsMode};
 
 use crate::exports::xfreerdp;
 
-const GW_USER: &str = "gwuser";
-const GW_PASSWORD: &str = "Gw-Passw0rd!";
+pub(crate) const GW_USER: &str = "gwuser";
+pub(crate) const GW_PASSWORD: &str = "Gw-Passw0rd!";
 
 /// A runtime whose worker threads serve the in-process gateway while the test blocks.
-fn runtime() -> tokio::runtime::Runtime {
+pub(crate) fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -32,7 +32,7 @@ fn runtime() -> tokio::runtime::Runtime {
         .unwrap()
 }
 
-fn start_gateway(rt: &tokio::runtime::Runtime, config: Config) -> Gateway {
+pub(crate) fn start_gateway(rt: &tokio::runtime::Runtime, config: Config) -> Gateway {
     rt.block_on(spawn(config)).expect("test gateway starts")
 }
 
@@ -117,7 +117,7 @@ fn xfreerdp_fails_when_the_resource_policy_refuses_the_target() {
         .any(|e| matches!(e, Event::Refused { port, .. } if *port == server.port)));
 }
 
-fn gateway_spec(gw: &Gateway) -> GatewaySpec {
+pub(crate) fn gateway_spec(gw: &Gateway) -> GatewaySpec {
     let mut spec = GatewaySpec::new(
         gw.addr.ip().to_string(),
         gw.addr.port(),

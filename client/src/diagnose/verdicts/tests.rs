@@ -109,6 +109,7 @@ fn healthy() -> Findings {
             key_bits: 2048,
             signature_algorithm: "sha256WithRSAEncryption".into(),
         }),
+        certificate_error: None,
         tls_without_x224: Tri::Unknown,
         rdp_security: None,
         nla: NlaFinding {
@@ -212,10 +213,10 @@ fn every_hello(f: &mut Findings, class: FailureClass, detail: &str) {
 #[test]
 fn each_scenario_finds_exactly_its_causes() {
     use Cause::{
-        CertificateExpired, CertificateMissing, CertificateName, CertificateSelfSigned, Cipher,
-        ClosedAfterTls, ClosedBeforeTls, ClosedDuringTls, CredsspVersion, LegacyTls,
-        NameResolution, NlaRefused, NlaRequired, NoForwardSecrecy, NotAnswering, NotRdp,
-        PortFiltered, PortRefused, RdpSecurityOffered, RdpSecurityOnly,
+        CertificateExpired, CertificateMissing, CertificateName, CertificateSelfSigned,
+        CertificateUnreadable, Cipher, ClosedAfterTls, ClosedBeforeTls, ClosedDuringTls,
+        CredsspVersion, LegacyTls, NameResolution, NlaRefused, NlaRequired, NoForwardSecrecy,
+        NotAnswering, NotRdp, PortFiltered, PortRefused, RdpSecurityOffered, RdpSecurityOnly,
     };
     type Scenario = (&'static str, fn(&mut Findings), &'static [Cause]);
     let scenarios: &[Scenario] = &[
@@ -465,6 +466,53 @@ fn each_scenario_finds_exactly_its_causes() {
             &[ClosedDuringTls, NlaRefused],
         ),
         (
+            "a confirm selecting several protocols at once, on every request",
+            |f| {
+                set_layers(
+                    f,
+                    all_layers(X224Answer::Garbage {
+                        detail: "selectedProtocol 0x00000003 is not one protocol".into(),
+                    }),
+                );
+                no_tls(f);
+            },
+            &[NotRdp],
+        ),
+        (
+            "a certificate no TLS stack can read",
+            |f| {
+                let refusal = Failure::new(
+                    Stage::Tls,
+                    FailureClass::bad_certificate(),
+                    "TLS handshake (OpenSSL): ASN1 lib",
+                );
+                every_hello(f, refusal.class.clone(), &refusal.detail);
+                f.certificate_error = Some(UnreadableCertificate::Refused(refusal));
+            },
+            &[CertificateUnreadable],
+        ),
+        (
+            "a certificate with impossible dates",
+            |f| {
+                f.certificate = None;
+                f.certificate_error = Some(UnreadableCertificate::Unparsable(
+                    "unparsable server certificate: Parsing Error: InvalidDate".into(),
+                ));
+            },
+            &[CertificateUnreadable],
+        ),
+        (
+            "bytes that are not TLS after the confirm",
+            |f| {
+                every_hello(
+                    f,
+                    FailureClass::ProtocolError,
+                    "TLS handshake (rustls): received corrupt message of type InvalidContentType",
+                )
+            },
+            &[NotRdp],
+        ),
+        (
             "X.224 staller",
             |f| {
                 set_layers(f, all_layers(X224Answer::Timeout));
@@ -549,7 +597,7 @@ fn each_scenario_finds_exactly_its_causes() {
             "closed after TLS",
             |f| {
                 f.nla.credssp_version = None;
-                f.nla.error = Some(format!("{CLOSED_AFTER_TLS}: eof"));
+                f.nla.error = Some(ExchangeError::ClosedAfterTls("eof".into()));
             },
             &[ClosedAfterTls],
         ),

@@ -30,14 +30,15 @@ use tokio::time::Instant;
 use super::tls::probe::{handshake, Negotiated, Offer};
 use crate::attempt::StageTimeouts;
 use crate::diagnose::findings::{
-    protocol, Findings, Layer, LayerProbe, MultitransportFinding, NlaFinding, Reach, Refusal, Tri,
-    X224Answer,
+    protocol, ExchangeError, Findings, Layer, LayerProbe, MultitransportFinding, NlaFinding, Reach,
+    Refusal, Tri, UnreadableCertificate, X224Answer,
 };
 use crate::diagnose::progress::{Phase, Progress};
 use crate::report::{Failure, FailureClass, NegotiationCode, Stage};
 
 pub use negotiation::{decode_confirm, encode_request};
 pub use ntlm::parse_challenge;
+pub(crate) use ntlm::read_challenge;
 
 /// How hard `diagnose` may push one server.
 #[derive(Debug, Clone)]
@@ -120,6 +121,7 @@ pub async fn diagnose(host: &str, port: u16, limits: ProbeLimits) -> Findings {
         security_layers: Vec::new(),
         tls: None,
         certificate: None,
+        certificate_error: None,
         tls_without_x224: Tri::Unknown,
         rdp_security: None,
         nla: NlaFinding {
@@ -208,8 +210,23 @@ pub async fn diagnose(host: &str, port: u16, limits: ProbeLimits) -> Findings {
 
     let certificate_der =
         scanned_cert.or_else(|| nla_tail.as_ref().and_then(|n| n.certificate.clone()));
-    findings.certificate =
-        certificate_der.and_then(|der| super::cert::details(&der, SystemTime::now()).ok());
+    match certificate_der.map(|der| super::cert::details(&der, SystemTime::now())) {
+        Some(Ok(details)) => findings.certificate = Some(details),
+        Some(Err(e)) => {
+            findings.certificate_error = Some(UnreadableCertificate::Unparsable(e.to_string()));
+        }
+        // No handshake completed; if the stacks refused the certificate itself, say so.
+        None => {
+            findings.certificate_error = scan.versions.iter().find_map(|v| match &v.refusal {
+                Some(Refusal::Failed(failure))
+                    if failure.stage == Stage::Tls && failure.class.is_bad_certificate() =>
+                {
+                    Some(UnreadableCertificate::Refused(failure.clone()))
+                }
+                _ => None,
+            });
+        }
+    }
     // Past X.224: a handshake was accepted, or one failed for a reason other than X.224.
     let tls_reached = scan.any_accepted()
         || scan.versions.iter().any(|v| {
@@ -261,7 +278,7 @@ async fn tls_without_x224(target: &Target) -> Tri {
 /// What the NLA probe learned after its X.224 exchange.
 struct NlaTail {
     certificate: Option<Vec<u8>>,
-    result: Result<ntlm::Challenge, String>,
+    result: Result<ntlm::Challenge, ExchangeError>,
 }
 
 /// One X.224 request; the NLA one continues to an NTLM CHALLENGE when HYBRID is selected.
@@ -270,10 +287,18 @@ async fn layer_probe(target: &Target, layer: Layer) -> (LayerProbe, Option<NlaTa
     let (permit, mut tcp) = match target.connect().await {
         Ok(pair) => pair,
         Err(refusal) => {
-            let answer = X224Answer::NotConnected {
-                detail: match refusal {
-                    Refusal::Failed(failure) => failure.detail,
-                    other => other.to_string(),
+            let answer = match refusal {
+                // Accepted and reset at once is the server closing on us, not "no TCP".
+                Refusal::Failed(failure) if failure.class == FailureClass::PeerClosed => {
+                    X224Answer::Closed {
+                        detail: failure.detail,
+                    }
+                }
+                Refusal::Failed(failure) => X224Answer::NotConnected {
+                    detail: failure.detail,
+                },
+                other => X224Answer::NotConnected {
+                    detail: other.to_string(),
                 },
             };
             return (probe_of(layer, answer), None);
@@ -296,11 +321,16 @@ async fn nla_tail(target: &Target, tcp: TcpStream) -> NlaTail {
     match tokio::time::timeout(t.tls, handshake(tcp, &Offer::Anything, &target.server_name)).await {
         Ok(Ok((negotiated, mut stream))) => NlaTail {
             certificate: Some(negotiated.certificate_der),
-            result: ntlm::identify(&mut stream, t.credssp).await,
+            result: ntlm::identify(&mut stream, t.credssp)
+                .await
+                .map_err(ExchangeError::from),
         },
         Ok(Err(e)) => NlaTail {
             certificate: None,
-            result: Err(format!("TLS before CredSSP: {}", e.detail)),
+            result: Err(ExchangeError::Other(format!(
+                "TLS before CredSSP: {}",
+                e.detail
+            ))),
         },
         Err(_) => NlaTail {
             certificate: None,

@@ -3,18 +3,18 @@
 //! Diagnosis needs answers the connector does not expose: a Confirm without negotiation
 //! data (pre-2003 servers), a server that selects a protocol it was not asked for (xrdp
 //! selects TLS when asked for NLA), and the raw failure code. So the request is encoded and
-//! the confirm decoded here, with every length checked (no panic on any reply).
+//! the confirm decoded here, with every length checked (no panic on any reply). The engine's
+//! X.224 step decodes with the same [`decode_confirm`].
 
 use std::time::Duration;
 
-use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+use ironrdp_async::bytes::BytesMut;
+use tokio::io::AsyncWriteExt as _;
 use tokio::net::TcpStream;
 
+use super::super::framing::{read_frame, read_up_to, Frame, FrameError};
 use crate::diagnose::findings::{protocol, show_bytes, Speaks, X224Answer};
 use crate::report::NegotiationCode;
-
-/// Largest Connection Confirm we accept (a real one is 19 bytes).
-const MAX_CONFIRM: usize = 1024;
 
 /// TPKT + X.224 Connection Request with a routing cookie and an RDP Negotiation Request.
 pub fn encode_request(requested: u32) -> Vec<u8> {
@@ -56,6 +56,11 @@ pub fn decode_confirm(tpkt: &[u8]) -> X224Answer {
     }
     let value = u32::from_le_bytes([body[4], body[5], body[6], body[7]]);
     match body[0] {
+        // The server selects one protocol (MS-RDPBCGR 2.2.1.2.1); 0x3 or 0x7FFFFFFF is no
+        // answer a client can follow, and must not read as "NLA selected".
+        0x02 if protocol::name(value) == "other" => garbage(&format!(
+            "selectedProtocol 0x{value:08x} is not one protocol"
+        )),
         0x02 => X224Answer::Selected {
             selected: value,
             name: protocol::name(value).to_owned(),
@@ -69,25 +74,19 @@ pub fn decode_confirm(tpkt: &[u8]) -> X224Answer {
 
 /// How many bytes of a non-RDP answer are kept to show what it was.
 const SHOWN: usize = 32;
+/// How long to wait for the rest of them (a status line or a banner comes in one go).
+const SHOWN_WAIT: Duration = Duration::from_millis(200);
 
-/// Another protocol answered: what it speaks, from the bytes already read and whatever
-/// else arrives at once (a status line, a banner).
-async fn not_rdp(stream: &mut TcpStream, header: [u8; 4]) -> X224Answer {
-    let mut bytes = header.to_vec();
-    let mut more = [0u8; SHOWN];
-    if let Ok(Ok(n)) = tokio::time::timeout(
-        Duration::from_millis(200),
-        stream.read(&mut more[..SHOWN - header.len()]),
-    )
-    .await
-    {
-        bytes.extend_from_slice(&more[..n]);
-    }
-    let speaks = Speaks::from_first_bytes(&bytes);
+/// Another protocol answered: what it speaks, from the bytes already read (`first`) and
+/// whatever else arrives at once, at most [`SHOWN`] bytes in all.
+async fn not_rdp(stream: &mut TcpStream, mut first: BytesMut) -> X224Answer {
+    read_up_to(stream, &mut first, SHOWN, SHOWN_WAIT).await;
+    let bytes = &first[..];
+    let speaks = Speaks::from_first_bytes(bytes);
     // A status line or banner ends at the line break; a binary answer is shown as read.
     let shown = match bytes.iter().position(|&b| b == b'\r' || b == b'\n') {
         Some(end) if speaks != Speaks::Tls => &bytes[..end],
-        _ => &bytes[..],
+        _ => bytes,
     };
     X224Answer::NotRdp {
         speaks,
@@ -104,31 +103,26 @@ pub async fn exchange(stream: &mut TcpStream, requested: u32, limit: Duration) -
 }
 
 async fn exchange_unbounded(stream: &mut TcpStream, requested: u32) -> X224Answer {
-    let closed = |e: std::io::Error| X224Answer::Closed {
-        detail: e.to_string(),
-    };
     if let Err(e) = stream.write_all(&encode_request(requested)).await {
-        return closed(e);
-    }
-    let mut header = [0u8; 4];
-    if let Err(e) = stream.read_exact(&mut header).await {
-        return closed(e);
-    }
-    if header[0] != 0x03 {
-        return not_rdp(stream, header).await;
-    }
-    let length = usize::from(u16::from_be_bytes([header[2], header[3]]));
-    if !(7..=MAX_CONFIRM).contains(&length) {
-        return X224Answer::Garbage {
-            detail: format!("TPKT length {length}"),
+        return X224Answer::Closed {
+            detail: e.to_string(),
         };
     }
-    let mut tpkt = vec![0u8; length];
-    tpkt[..4].copy_from_slice(&header);
-    if let Err(e) = stream.read_exact(&mut tpkt[4..]).await {
-        return closed(e);
+    let mut read = BytesMut::new();
+    match read_frame(stream, &mut read, Frame::X224Confirm).await {
+        Ok(tpkt) => decode_confirm(&tpkt),
+        Err(FrameError::Io(e)) => X224Answer::Closed {
+            detail: e.to_string(),
+        },
+        // Not even TPKT: another protocol answers on this port.
+        Err(FrameError::Malformed { .. }) if read.first() != Some(&0x03) => {
+            not_rdp(stream, read).await
+        }
+        // TPKT, but no Connection Confirm fits in it.
+        Err(other) => X224Answer::Garbage {
+            detail: other.to_string(),
+        },
     }
-    decode_confirm(&tpkt)
 }
 
 #[cfg(test)]
@@ -182,6 +176,27 @@ mod tests {
             decode_confirm(&confirm(&[9, 0, 8, 0, 0, 0, 0, 0])),
             X224Answer::Garbage { .. }
         ));
+    }
+
+    #[test]
+    fn a_selection_of_several_protocols_is_not_an_answer() {
+        for value in [0x3u32, 0x7FFF_FFFF, 0xFFFF_FFFF, 0x10, 0x9] {
+            let [a, b, c, d] = value.to_le_bytes();
+            assert!(
+                matches!(
+                    decode_confirm(&confirm(&[2, 0, 8, 0, a, b, c, d])),
+                    X224Answer::Garbage { .. }
+                ),
+                "0x{value:x}"
+            );
+        }
+        for value in [0u32, 1, 2, 4, 8] {
+            let [a, b, c, d] = value.to_le_bytes();
+            assert!(matches!(
+                decode_confirm(&confirm(&[2, 0, 8, 0, a, b, c, d])),
+                X224Answer::Selected { selected, .. } if selected == value
+            ));
+        }
     }
 
     #[test]

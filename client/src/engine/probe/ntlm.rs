@@ -5,16 +5,59 @@
 //! the TSRequest around it carries the server's CredSSP version. Nothing secret is sent and
 //! the exchange stops there; the server logs no failed logon.
 
+use std::io;
 use std::time::Duration;
 
+use ironrdp_async::bytes::BytesMut;
 use ironrdp_connector::sspi::credssp::TsRequest;
-use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+use tokio::io::AsyncWriteExt as _;
 
-use crate::diagnose::findings::{NtlmIdentity, CLOSED_AFTER_TLS};
+use crate::diagnose::findings::{ExchangeError, NtlmIdentity, CLOSED_AFTER_TLS};
+use crate::engine::framing::{read_frame, Frame, FrameError};
 use crate::engine::tls::BoxStream;
 
-/// The largest TSRequest we read (a CHALLENGE is a few hundred bytes).
-const MAX_TS_REQUEST: usize = 64 * 1024;
+/// Why the exchange produced no identity; the finding keeps a close apart
+/// ([`ExchangeError::ClosedAfterTls`]) and the rest as the message.
+#[derive(Debug, thiserror::Error)]
+pub enum NtlmError {
+    #[error("no NTLM CHALLENGE within {:.1} s", .0.as_secs_f64())]
+    Timeout(Duration),
+    #[error("encoding the TSRequest: {0}")]
+    Encode(io::Error),
+    #[error("sending the NTLM NEGOTIATE: {0}")]
+    Send(io::Error),
+    #[error("{CLOSED_AFTER_TLS}: {0}")]
+    Closed(io::Error),
+    /// Not a TSRequest, or one over the cap (`framing::MAX_TS_REQUEST`).
+    #[error("{0}")]
+    Frame(FrameError),
+    #[error("the server's TSRequest: {0}")]
+    Decode(io::Error),
+    #[error("the server answered with CredSSP error 0x{code:08x} (version {version})")]
+    CredsspError { code: u32, version: u32 },
+    #[error("the server's TSRequest carries no NTLM message")]
+    NoToken,
+    #[error(transparent)]
+    Challenge(#[from] ChallengeError),
+}
+
+impl From<NtlmError> for ExchangeError {
+    fn from(error: NtlmError) -> Self {
+        match error {
+            NtlmError::Closed(e) => Self::ClosedAfterTls(e.to_string()),
+            other => Self::Other(other.to_string()),
+        }
+    }
+}
+
+/// A token that is not an NTLM CHALLENGE.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ChallengeError {
+    #[error("not an NTLM message")]
+    NotNtlm,
+    #[error("not an NTLM CHALLENGE")]
+    NotChallenge,
+}
 
 /// The CredSSP version we announce: the current one, so the server answers with its own.
 const OUR_CREDSSP_VERSION: u32 = 6;
@@ -39,17 +82,14 @@ pub struct Challenge {
 }
 
 /// Runs the exchange on an upgraded (TLS) stream that selected HYBRID or HYBRID_EX.
-pub async fn identify(stream: &mut BoxStream, limit: Duration) -> Result<Challenge, String> {
+pub async fn identify(stream: &mut BoxStream, limit: Duration) -> Result<Challenge, NtlmError> {
     match tokio::time::timeout(limit, exchange(stream)).await {
         Ok(result) => result,
-        Err(_) => Err(format!(
-            "no NTLM CHALLENGE within {:.1} s",
-            limit.as_secs_f64()
-        )),
+        Err(_) => Err(NtlmError::Timeout(limit)),
     }
 }
 
-async fn exchange(stream: &mut BoxStream) -> Result<Challenge, String> {
+async fn exchange(stream: &mut BoxStream) -> Result<Challenge, NtlmError> {
     let request = TsRequest {
         version: OUR_CREDSSP_VERSION,
         nego_tokens: Some(negotiate_message()),
@@ -58,68 +98,40 @@ async fn exchange(stream: &mut BoxStream) -> Result<Challenge, String> {
     let mut out = Vec::new();
     request
         .encode_ts_request(&mut out)
-        .map_err(|e| format!("encoding the TSRequest: {e}"))?;
-    stream
-        .write_all(&out)
-        .await
-        .map_err(|e| format!("sending the NTLM NEGOTIATE: {e}"))?;
+        .map_err(NtlmError::Encode)?;
+    stream.write_all(&out).await.map_err(NtlmError::Send)?;
 
-    let reply = read_der_sequence(stream).await?;
-    let reply =
-        TsRequest::from_buffer(&reply).map_err(|e| format!("the server's TSRequest: {e}"))?;
+    let reply = match read_frame(stream, &mut BytesMut::new(), Frame::TsRequest).await {
+        Ok(reply) => reply,
+        Err(FrameError::Io(e)) => return Err(NtlmError::Closed(e)),
+        Err(other) => return Err(NtlmError::Frame(other)),
+    };
+    read_challenge(&reply)
+}
+
+/// Decodes the server's TSRequest (one whole DER SEQUENCE) down to its NTLM CHALLENGE.
+pub fn read_challenge(ts_request: &[u8]) -> Result<Challenge, NtlmError> {
+    let reply = TsRequest::from_buffer(ts_request).map_err(NtlmError::Decode)?;
     if let Some(code) = reply.error_code {
-        return Err(format!(
-            "the server answered with CredSSP error 0x{:08x} (version {})",
-            code.0, reply.version
-        ));
+        return Err(NtlmError::CredsspError {
+            code: code.0,
+            version: reply.version,
+        });
     }
-    let token = reply
-        .nego_tokens
-        .ok_or("the server's TSRequest carries no NTLM message")?;
+    let token = reply.nego_tokens.ok_or(NtlmError::NoToken)?;
     Ok(Challenge {
         credssp_version: reply.version,
         identity: parse_challenge(&token)?,
     })
 }
 
-/// Reads one DER SEQUENCE (tag, length, content) of at most [`MAX_TS_REQUEST`] bytes.
-async fn read_der_sequence(stream: &mut BoxStream) -> Result<Vec<u8>, String> {
-    let closed = |e: std::io::Error| format!("{CLOSED_AFTER_TLS}: {e}");
-    let mut head = [0u8; 2];
-    stream.read_exact(&mut head).await.map_err(closed)?;
-    if head[0] != 0x30 {
-        return Err(format!(
-            "expected a TSRequest (DER SEQUENCE), got 0x{:02x}",
-            head[0]
-        ));
-    }
-    let mut out = head.to_vec();
-    let length = match head[1] {
-        short @ 0..=0x7F => usize::from(short),
-        0x81 | 0x82 => {
-            let mut extra = vec![0u8; usize::from(head[1] - 0x80)];
-            stream.read_exact(&mut extra).await.map_err(closed)?;
-            out.extend_from_slice(&extra);
-            extra.iter().fold(0usize, |n, b| n << 8 | usize::from(*b))
-        }
-        other => return Err(format!("TSRequest length form 0x{other:02x}")),
-    };
-    if length > MAX_TS_REQUEST {
-        return Err(format!("TSRequest of {length} bytes"));
-    }
-    let start = out.len();
-    out.resize(start + length, 0);
-    stream.read_exact(&mut out[start..]).await.map_err(closed)?;
-    Ok(out)
-}
-
 /// Decodes an NTLM CHALLENGE (MS-NLMP 2.2.1.2): target name, target info AV pairs, version.
-pub fn parse_challenge(msg: &[u8]) -> Result<NtlmIdentity, String> {
+pub fn parse_challenge(msg: &[u8]) -> Result<NtlmIdentity, ChallengeError> {
     if msg.len() < 32 || &msg[..8] != b"NTLMSSP\0" {
-        return Err("not an NTLM message".into());
+        return Err(ChallengeError::NotNtlm);
     }
     if u32_at(msg, 8) != Some(2) {
-        return Err("not an NTLM CHALLENGE".into());
+        return Err(ChallengeError::NotChallenge);
     }
     let flags = u32_at(msg, 20).unwrap_or(0);
     let mut identity = NtlmIdentity {

@@ -19,6 +19,7 @@ use ironrdp_pdu::x224::{X224Data, X224};
 use ironrdp_tokio::{FramedWrite as _, TokioFramed};
 
 use super::super::connector_config;
+use super::super::framing::{self, Frame};
 use super::Target;
 use crate::attempt::AttemptSpec;
 use crate::diagnose::findings::{
@@ -107,11 +108,7 @@ async fn exchange(
                 .await
                 .map_err(step("X.224 request"))?;
         }
-        let hint = connector
-            .next_pdu_hint()
-            .ok_or(Failed::Step("X.224 confirm", "none expected".into()))?;
-        let confirm = framed
-            .read_by_hint(hint)
+        let confirm = framing::read(&mut framed, Frame::X224Confirm)
             .await
             .map_err(step("X.224 confirm"))?;
         buf.clear();
@@ -146,8 +143,7 @@ async fn exchange(
         let hint = connector
             .next_pdu_hint()
             .ok_or(Failed::Step("MCS Connect Response", "none expected".into()))?;
-        let pdu = framed
-            .read_by_hint(hint)
+        let pdu = framing::read_wanted(&mut framed, hint)
             .await
             .map_err(step("no MCS Connect Response"))?;
         chosen(&pdu)

@@ -55,6 +55,11 @@ async fn reach(address: SocketAddr, limit: Duration) -> AddressReach {
     let ms = crate::report::millis(started.elapsed());
     let (tcp, detail) = match outcome {
         Ok(Ok(_stream)) => (Reach::Connected, None),
+        // Accepted, then reset: reachable; the probes that follow see the close.
+        Ok(Err(e)) if dial::is_reset_after_accept(&e) => (
+            Reach::Connected,
+            Some(format!("accepted, then reset at once ({e})")),
+        ),
         Ok(Err(e)) => (reach_of(&e), Some(e.to_string())),
         Err(_) => (
             Reach::Timeout,

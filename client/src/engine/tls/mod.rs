@@ -43,9 +43,42 @@ pub struct HandshakeError {
     pub detail: String,
 }
 
+/// TLS knobs a stack cannot apply: the user's (an unknown suite, a version the stack does
+/// not speak) or, rarely, the local library's.
+#[derive(Debug, thiserror::Error)]
+pub enum TlsConfigError {
+    #[error("rustls has no cipher suite `{unknown}`; it knows {known} (use --tls-stack openssl for CBC suites)")]
+    UnknownRustlsSuite { unknown: String, known: String },
+    #[error("rustls does not speak TLS {0}; use --tls-stack openssl")]
+    RustlsVersion(&'static str),
+    #[error("no usable TLS configuration: {0}")]
+    Rustls(::rustls::Error),
+    #[error("`{name}` cannot be a TLS server name: {reason}")]
+    ServerName { name: String, reason: String },
+    #[error("OpenSSL: {0}")]
+    Openssl(#[from] ::openssl::error::ErrorStack),
+    #[error("OpenSSL cannot pin TLS {versions}: {source}")]
+    OpensslVersions {
+        versions: String,
+        source: ::openssl::error::ErrorStack,
+    },
+    #[error("OpenSSL rejects the cipher list `{list}`: {source}")]
+    OpensslCiphers {
+        list: String,
+        source: ::openssl::error::ErrorStack,
+    },
+    #[error("OpenSSL: `{name}` as SNI: {source}")]
+    OpensslServerName {
+        name: String,
+        source: ::openssl::error::ErrorStack,
+    },
+    #[error("OpenSSL reports no cipher after a completed handshake")]
+    NoCipher,
+}
+
 /// Checks the TLS knobs without touching the network, so bad flags are a usage error and
 /// never look like a server's fault.
-pub fn validate(choice: &TlsChoice) -> Result<(), String> {
+pub fn validate(choice: &TlsChoice) -> Result<(), TlsConfigError> {
     match choice.stack {
         TlsStack::Rustls => rustls::client_config(choice, false).map(|_| ()),
         TlsStack::Openssl => openssl::connector(choice).map(|_| ()),
@@ -53,7 +86,8 @@ pub fn validate(choice: &TlsChoice) -> Result<(), String> {
 }
 
 /// Runs the TLS handshake on `tcp` with `server_name` as SNI (none for an IP literal).
-/// `tcp` is a TCP connection, or any byte stream to the server (an RD Gateway tunnel).
+/// `tcp` is the attempt's metered TCP stream, or any byte stream to the server (an RD
+/// Gateway tunnel).
 pub async fn upgrade<S: AsyncStream + 'static>(
     tcp: S,
     choice: &TlsChoice,
@@ -86,9 +120,9 @@ fn no_certificate() -> HandshakeError {
     }
 }
 
-fn setup_error(detail: String) -> HandshakeError {
+fn setup_error(error: TlsConfigError) -> HandshakeError {
     HandshakeError {
         class: FailureClass::TlsOther("local-configuration".into()),
-        detail,
+        detail: error.to_string(),
     }
 }

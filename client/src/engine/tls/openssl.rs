@@ -12,7 +12,10 @@ use openssl::ssl::{
 };
 use tokio_openssl::SslStream;
 
-use super::{is_peer_closed, no_certificate, setup_error, AsyncStream, HandshakeError, Upgraded};
+use super::{
+    is_peer_closed, no_certificate, setup_error, AsyncStream, HandshakeError, TlsConfigError,
+    Upgraded,
+};
 use crate::attempt::{TlsChoice, TlsStack, TlsVersion};
 use crate::report::{FailureClass, TlsSession};
 
@@ -27,17 +30,22 @@ fn context_builder(
     min: SslVersion,
     max: SslVersion,
     cipher_list: &str,
-) -> Result<SslContextBuilder, String> {
-    let mut builder =
-        SslContext::builder(SslMethod::tls_client()).map_err(|e| format!("OpenSSL: {e}"))?;
+) -> Result<SslContextBuilder, TlsConfigError> {
+    let mut builder = SslContext::builder(SslMethod::tls_client())?;
     builder.set_security_level(0);
     builder
         .set_min_proto_version(Some(min))
         .and_then(|()| builder.set_max_proto_version(Some(max)))
-        .map_err(|e| format!("OpenSSL cannot pin TLS {min:?}..{max:?}: {e}"))?;
+        .map_err(|source| TlsConfigError::OpensslVersions {
+            versions: format!("{min:?}..{max:?}"),
+            source,
+        })?;
     builder
         .set_cipher_list(cipher_list)
-        .map_err(|e| format!("OpenSSL rejects the cipher list `{cipher_list}`: {e}"))?;
+        .map_err(|source| TlsConfigError::OpensslCiphers {
+            list: cipher_list.to_owned(),
+            source,
+        })?;
     builder.set_verify(SslVerifyMode::NONE);
     // CredSSP does not support TLS session resumption (MS-CSSP 3.1.5).
     builder.set_session_cache_mode(SslSessionCacheMode::OFF);
@@ -46,7 +54,7 @@ fn context_builder(
 }
 
 /// The context for an attempt with `choice`.
-pub(super) fn connector(choice: &TlsChoice) -> Result<SslContext, String> {
+pub(super) fn connector(choice: &TlsChoice) -> Result<SslContext, TlsConfigError> {
     let (min, max) = match choice.version {
         None => (SslVersion::TLS1, SslVersion::TLS1_2),
         Some(version) => {
@@ -105,7 +113,7 @@ pub(super) fn probe_context(
     versions: (TlsVersion, TlsVersion),
     cipher_list: &str,
     tls13_suites: &str,
-) -> Result<SslContext, String> {
+) -> Result<SslContext, TlsConfigError> {
     let mut builder = context_builder(
         ssl_version(versions.0),
         ssl_version(versions.1),
@@ -113,7 +121,10 @@ pub(super) fn probe_context(
     )?;
     builder
         .set_ciphersuites(tls13_suites)
-        .map_err(|e| format!("OpenSSL rejects `{tls13_suites}`: {e}"))?;
+        .map_err(|source| TlsConfigError::OpensslCiphers {
+            list: tls13_suites.to_owned(),
+            source,
+        })?;
     Ok(builder.build())
 }
 
@@ -139,12 +150,16 @@ pub(super) async fn connect<S: AsyncStream>(
     server_name: &str,
     is_ip: bool,
 ) -> Result<SslStream<S>, HandshakeError> {
-    let mut ssl = Ssl::new(context).map_err(|e| setup_error(format!("OpenSSL: {e}")))?;
+    let mut ssl = Ssl::new(context).map_err(|e| setup_error(e.into()))?;
     if !is_ip {
-        ssl.set_hostname(server_name)
-            .map_err(|e| setup_error(format!("OpenSSL: `{server_name}` as SNI: {e}")))?;
+        ssl.set_hostname(server_name).map_err(|source| {
+            setup_error(TlsConfigError::OpensslServerName {
+                name: server_name.to_owned(),
+                source,
+            })
+        })?;
     }
-    let mut stream = SslStream::new(ssl, tcp).map_err(|e| setup_error(format!("OpenSSL: {e}")))?;
+    let mut stream = SslStream::new(ssl, tcp).map_err(|e| setup_error(e.into()))?;
     Pin::new(&mut stream).connect().await.map_err(classify)?;
     Ok(stream)
 }
@@ -170,6 +185,22 @@ fn classify(error: openssl::ssl::Error) -> HandshakeError {
                 .collect()
         })
         .unwrap_or_default();
+    // A certificate OpenSSL cannot decode (ASN.1 errors from its decoder, wrapped as
+    // "ASN1 lib"), or a certificate list over its 100 KB limit ("excessive message size").
+    let unreadable_certificate = error.ssl_error().is_some_and(|stack| {
+        stack
+            .errors()
+            .iter()
+            .any(|e| e.library() == Some("asn1 encoding routines"))
+    }) || reasons
+        .iter()
+        .any(|r| r == "ASN1 lib" || r == "excessive message size");
+    if unreadable_certificate {
+        return HandshakeError {
+            class: FailureClass::bad_certificate(),
+            detail,
+        };
+    }
     if reasons.is_empty() && matches!(error.code(), ErrorCode::SYSCALL | ErrorCode::ZERO_RETURN) {
         // EOF without close_notify: the server hung up on our ClientHello.
         return HandshakeError {
@@ -215,6 +246,9 @@ mod tests {
         };
         assert!(connector(&choice).is_ok());
         choice.ciphers = Some("NOT-A-CIPHER".into());
-        assert!(connector(&choice).unwrap_err().contains("NOT-A-CIPHER"));
+        assert!(connector(&choice)
+            .unwrap_err()
+            .to_string()
+            .contains("NOT-A-CIPHER"));
     }
 }

@@ -12,6 +12,7 @@ use tokio::net::TcpStream;
 
 use super::{openssl, rustls, BoxStream, HandshakeError, Upgraded};
 use crate::attempt::{TlsChoice, TlsStack, TlsVersion};
+use crate::report::FailureClass;
 
 /// Everything OpenSSL knows for TLS 1.2 and older, NULL and export suites included (what
 /// `sslscan` offers).
@@ -127,8 +128,26 @@ pub async fn handshake(
                 &OPENSSL_TLS13_ALL.join(":"),
             )
             .map_err(super::setup_error)?;
-            openssl_handshake(tcp, &context, server_name, is_ip).await
+            openssl_handshake(tcp, &context, server_name, is_ip)
+                .await
+                .map_err(not_tls)
         }
+    }
+}
+
+/// A ClientHello offering TLS 1.0 to 1.3 cannot meet a version mismatch from a TLS
+/// server: OpenSSL says "wrong version number" there when the answer's record header is not
+/// TLS at all (another protocol, or random bytes).
+fn not_tls(error: HandshakeError) -> HandshakeError {
+    match error.class {
+        FailureClass::TlsVersionMismatch => HandshakeError {
+            class: FailureClass::ProtocolError,
+            detail: format!(
+                "the answer to a ClientHello offering TLS 1.0 to 1.3 is not TLS ({})",
+                error.detail
+            ),
+        },
+        _ => error,
     }
 }
 
@@ -142,9 +161,7 @@ async fn openssl_handshake(
     let ssl = stream.ssl();
     let (certificate_der, version) = openssl::negotiated(ssl)?;
     let Some(cipher) = ssl.current_cipher() else {
-        return Err(super::setup_error(
-            "OpenSSL reports no cipher after a completed handshake".into(),
-        ));
+        return Err(super::setup_error(super::TlsConfigError::NoCipher));
     };
     let description = cipher.description();
     let field = |key: &str| {

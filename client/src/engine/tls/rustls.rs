@@ -11,17 +11,24 @@ use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, Server
 use rustls::crypto::WebPkiSupportedAlgorithms;
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::{
-    AlertDescription, ClientConfig, DigitallySignedStruct, PeerIncompatible, SignatureScheme,
+    AlertDescription, ClientConfig, DigitallySignedStruct, InvalidMessage, PeerIncompatible,
+    SignatureScheme,
 };
 use tokio_rustls::TlsConnector;
 
-use super::{is_peer_closed, no_certificate, setup_error, AsyncStream, HandshakeError, Upgraded};
+use super::{
+    is_peer_closed, no_certificate, setup_error, AsyncStream, HandshakeError, TlsConfigError,
+    Upgraded,
+};
 use crate::attempt::{TlsChoice, TlsStack, TlsVersion};
 use crate::report::{FailureClass, TlsSession};
 
 /// Builds the client configuration for `choice`; errors are the user's (unknown suite name,
 /// a version rustls does not speak).
-pub(super) fn client_config(choice: &TlsChoice, is_ip: bool) -> Result<ClientConfig, String> {
+pub(super) fn client_config(
+    choice: &TlsChoice,
+    is_ip: bool,
+) -> Result<ClientConfig, TlsConfigError> {
     let mut provider = rustls::crypto::ring::default_provider();
     if let Some(list) = &choice.ciphers {
         let wanted: Vec<String> = list
@@ -35,10 +42,10 @@ pub(super) fn client_config(choice: &TlsChoice, is_ip: bool) -> Result<ClientCon
             .map(|s| format!("{:?}", s.suite()))
             .collect();
         if let Some(unknown) = wanted.iter().find(|w| !known.contains(w)) {
-            return Err(format!(
-                "rustls has no cipher suite `{unknown}`; it knows {} (use --tls-stack openssl for CBC suites)",
-                known.join(", ")
-            ));
+            return Err(TlsConfigError::UnknownRustlsSuite {
+                unknown: unknown.clone(),
+                known: known.join(", "),
+            });
         }
         provider
             .cipher_suites
@@ -49,12 +56,7 @@ pub(super) fn client_config(choice: &TlsChoice, is_ip: bool) -> Result<ClientCon
         None => &[&rustls::version::TLS13, &rustls::version::TLS12],
         Some(TlsVersion::Tls13) => &[&rustls::version::TLS13],
         Some(TlsVersion::Tls12) => &[&rustls::version::TLS12],
-        Some(old) => {
-            return Err(format!(
-                "rustls does not speak TLS {}; use --tls-stack openssl",
-                old.as_str()
-            ));
-        }
+        Some(old) => return Err(TlsConfigError::RustlsVersion(old.as_str())),
     };
 
     let provider = Arc::new(provider);
@@ -63,7 +65,7 @@ pub(super) fn client_config(choice: &TlsChoice, is_ip: bool) -> Result<ClientCon
     ));
     let mut config = ClientConfig::builder_with_provider(provider)
         .with_protocol_versions(versions)
-        .map_err(|e| format!("no usable TLS configuration: {e}"))?
+        .map_err(TlsConfigError::Rustls)?
         .dangerous()
         .with_custom_certificate_verifier(verifier)
         .with_no_client_auth();
@@ -81,8 +83,12 @@ pub(super) async fn handshake<S: AsyncStream + 'static>(
     is_ip: bool,
 ) -> Result<Upgraded, HandshakeError> {
     let config = client_config(choice, is_ip).map_err(setup_error)?;
-    let name = ServerName::try_from(server_name.to_owned())
-        .map_err(|e| setup_error(format!("`{server_name}` cannot be a TLS server name: {e}")))?;
+    let name = ServerName::try_from(server_name.to_owned()).map_err(|e| {
+        setup_error(TlsConfigError::ServerName {
+            name: server_name.to_owned(),
+            reason: e.to_string(),
+        })
+    })?;
 
     let stream = TlsConnector::from(Arc::new(config))
         .connect(name, tcp)
@@ -140,6 +146,14 @@ fn classify(error: std::io::Error) -> HandshakeError {
     };
 
     let class = match &tls_error {
+        // A certificate webpki cannot parse (it reads the key to check the handshake
+        // signature), or a certificate message over rustls' 64 KB handshake message limit.
+        rustls::Error::InvalidCertificate(rustls::CertificateError::BadEncoding)
+        | rustls::Error::InvalidMessage(
+            InvalidMessage::HandshakePayloadTooLarge | InvalidMessage::CertificatePayloadTooLarge,
+        ) => FailureClass::bad_certificate(),
+        // Bytes that are not TLS records (or not the messages they claim to be).
+        rustls::Error::InvalidMessage(_) => FailureClass::ProtocolError,
         rustls::Error::AlertReceived(AlertDescription::ProtocolVersion)
         | rustls::Error::PeerIncompatible(
             PeerIncompatible::ServerDoesNotSupportTls12Or13
@@ -246,11 +260,13 @@ mod tests {
         choice.version = Some(TlsVersion::Tls10);
         assert!(client_config(&choice, false)
             .unwrap_err()
+            .to_string()
             .contains("openssl"));
         choice.version = None;
         choice.ciphers = Some("AES128-SHA".into());
         assert!(client_config(&choice, false)
             .unwrap_err()
+            .to_string()
             .contains("AES128-SHA"));
         choice.ciphers = Some("tls13_aes_128_gcm_sha256".into());
         assert!(client_config(&choice, false).is_ok());

@@ -1,12 +1,16 @@
 //! `delay-proxy --upstream HOST:PORT --rtt-ms N [--loss P] [--seed S] [--listen ADDR:PORT]`
 //!
 //! Puts a server behind [`rdpshim_lab::delay::DelayProxy`] for benchmarks and hand tests:
-//! prints `listening ADDR:PORT` once bound, then relays until killed.
+//! prints `listening ADDR:PORT` once bound, then relays until killed, printing a line as each
+//! connection is accepted (`accepted id=1`) and as it ends (`closed id=1 round_trips=10
+//! flights=9 up=... down=... ms=...`, see
+//! [`ConnectionStats::line`](rdpshim_lab::delay::ConnectionStats::line)); stdout is
+//! line-buffered, so a file it is redirected to is current.
 
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::process::ExitCode;
 
-use rdpshim_lab::delay::{DelayProxy, Link};
+use rdpshim_lab::delay::{DelayProxy, Link, ProxyEvent};
 
 fn main() -> ExitCode {
     match run(std::env::args().skip(1).collect()) {
@@ -47,10 +51,18 @@ fn run(args: Vec<String>) -> Result<(), String> {
     }
     let upstream = upstream.ok_or("--upstream HOST:PORT is required")?;
     let link = Link::rtt_ms(rtt_ms).with_loss(loss, seed);
-    let proxy = match listen {
-        Some(bind) => DelayProxy::start_on(bind, upstream, link),
-        None => DelayProxy::start(upstream, link),
-    }
+    let bind = listen.unwrap_or_else(|| {
+        let any = if upstream.is_ipv6() {
+            "[::1]:0"
+        } else {
+            "127.0.0.1:0"
+        };
+        any.parse().expect("literal")
+    });
+    let proxy = DelayProxy::start_reporting(bind, upstream, link, |event| match event {
+        ProxyEvent::Accepted(id) => println!("accepted id={id}"),
+        ProxyEvent::Closed(stats) => println!("{}", stats.line()),
+    })
     .map_err(|e| format!("cannot listen: {e}"))?;
     println!("listening {}", proxy.addr());
     loop {
