@@ -1,15 +1,18 @@
 #!/usr/bin/env bash
 # rdpshim gateway benchmark: connect-to-first-frame direct vs through the test RD Gateway
 # (rdpshim-test-gateway on loopback, NTLM), on the same lab server, and xfreerdp
-# +auth-only through the same gateway for reference.
+# +auth-only through the same gateway for reference. Then the whole ladder
+# (`rdpshim connect`, no knobs) direct vs through the gateway, cold (no profile: every
+# fallback the server needs) and warm (the saved profile: one attempt).
 #
 #   bench/gateway.sh [-n N] [KIND...]
 #     -n N     measured runs per mode (default 10), after 1 warm-up each
 #     KIND...  lab kinds (default: xrdp-modern xrdp-tls10 shadow-nla)
 #
-# Writes a markdown table to stdout and to bench/GATEWAY.md (overwritten). Builds
-# `cargo build --release --example gateway_first_frame` and the test gateway if missing.
-# Needs root (the lab does), xfreerdp and xvfb-run.
+# Writes markdown tables to stdout and to bench/GATEWAY.md (overwritten). Builds
+# `cargo build --release --example gateway_first_frame`, rdpshim and the test gateway if
+# missing (rebuild them after changing the code). Needs root (the lab does), xfreerdp and
+# xvfb-run.
 set -euo pipefail
 
 BENCH_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -21,7 +24,7 @@ N=10
 while getopts "n:h" opt; do
     case "$opt" in
     n) N=$OPTARG ;;
-    *) sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2 ;;
+    *) sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2 ;;
     esac
 done
 shift $((OPTIND - 1))
@@ -31,6 +34,8 @@ KINDS=("$@")
 
 [[ -x "$PROBE" ]] || cargo build --release --example gateway_first_frame -p rdpshim >&2
 [[ -x "$GATEWAY" ]] || cargo build --release -p rdpshim-test-gateway >&2
+RDPSHIM="$ROOT/target/release/rdpshim"
+[[ -x "$RDPSHIM" ]] || cargo build --release -p rdpshim >&2
 
 WORK=$(mktemp -d /tmp/rdpshim-bench-gateway.XXXXXX)
 GW_PID=
@@ -99,6 +104,69 @@ for kind in "${KINDS[@]}"; do
     echo "| $kind | $md | $mg | $mt | $over | $mx |" >>"$WORK/report.md"
     "$LAB" stop "$WORK/lab-$kind" >/dev/null
 done
+
+# ---------------------------------------------------------------- the ladder
+# `rdpshim connect --json` (no knobs): its `ms` is the whole run, every attempt. Cold: a
+# fresh profile directory each run; warm: one primed by a connect first.
+ladder_ms() { # config-dir kind-args... -> "ms attempts"
+    local dir=$1; shift
+    RDPSHIM_CONFIG_DIR="$dir" RDPSHIM_NO_KEYRING=1 "$RDPSHIM" connect --json "$@" \
+        <<<"${STDIN_LINE:-}" 2>/dev/null |
+        python3 -c 'import json,sys; d=json.load(sys.stdin); print(d["ms"] if d["connected"] else "fail", len(d["attempts"]))'
+}
+{
+    echo
+    echo "## The ladder through the gateway"
+    echo
+    echo "\`rdpshim connect\` with no knobs (ms for the whole run, median of $N after one warm-up;"
+    echo "attempts in parentheses), on the same server directly and through the same test gateway."
+    echo "Cold: no profile, so every fallback the server needs (xrdp-tls10: nla-off, then TLS 1.1"
+    echo "and 1.0), each attempt through its own tunnel; warm: the saved profile, one attempt."
+    echo
+    echo "| server | direct cold | gateway cold | direct warm | gateway warm |"
+    echo "|---|---|---|---|---|"
+} >>"$WORK/report.md"
+for kind in "${KINDS[@]}"; do
+    port=$((port + 1))
+    line=$("$LAB" start "$kind" "$port" "$WORK/lab-$kind")
+    user=$(sed -n 's/.* user=\([^ ]*\).*/\1/p' <<<"$line")
+    password=$(sed -n 's/.* password=\([^ ]*\) pidfile.*/\1/p' <<<"$line")
+    target="127.0.0.1:$port"
+    if [[ -n "$user" ]]; then
+        # The host's account on stdin; the gateway's own in its variable.
+        host_args=(-u "$user" --password-stdin) STDIN_LINE=$password
+        gw_args=(--gateway "$GW_ADDR" --gateway-user gwuser)
+    else
+        host_args=() STDIN_LINE=""
+        gw_args=(--gateway "$GW_ADDR" --gateway-user gwuser --password-stdin)
+    fi
+    export RDPSHIM_GATEWAY_PASSWORD
+    row="| $kind |"
+    for mode in direct-cold gateway-cold direct-warm gateway-warm; do
+        extra=()
+        [[ $mode == gateway-* ]] && extra=("${gw_args[@]}")
+        stdin=$STDIN_LINE
+        [[ $mode == gateway-* && -z "$user" ]] && stdin=$RDPSHIM_GATEWAY_PASSWORD
+        warm="$WORK/warm-$kind-$mode"
+        rm -rf "$warm"
+        STDIN_LINE=$stdin ladder_ms "$warm" "$target" "${host_args[@]}" "${extra[@]}" >/dev/null
+        times=() attempts=
+        for i in $(seq 0 "$N"); do
+            dir=$warm
+            if [[ $mode == *-cold ]]; then dir="$WORK/cold-$kind-$mode-$i"; fi
+            read -r ms n < <(STDIN_LINE=$stdin ladder_ms "$dir" "$target" "${host_args[@]}" "${extra[@]}")
+            [[ $i -eq 0 ]] && continue
+            times+=("$ms") attempts=$n
+        done
+        row="$row $(printf '%s\n' "${times[@]}" | median) ($attempts) |"
+    done
+    echo "$row" >>"$WORK/report.md"
+    "$LAB" stop "$WORK/lab-$kind" >/dev/null
+done
+{
+    echo
+    echo "Load average while measuring: $(cut -d' ' -f1-3 /proc/loadavg) on $(nproc) cores."
+} >>"$WORK/report.md"
 
 cp "$WORK/report.md" "$BENCH_DIR/GATEWAY.md"
 cat "$BENCH_DIR/GATEWAY.md"

@@ -6,13 +6,19 @@ use crate::ladder::Run;
 use crate::planner::{CauseId, Finding};
 use crate::report::CertificateInfo;
 
-/// What a finished run warns about: the last attempt's certificate, a screenshot that was
-/// not saved, a UDP multitransport offer that was declined.
+/// What a finished run warns about: the last attempt's certificate (and its RD Gateway's),
+/// a screenshot that was not saved, a UDP multitransport offer that was declined.
 pub fn run_warnings(run: &Run) -> Vec<String> {
     let mut warnings = Vec::new();
-    if let Some(report) = run.steps.last().map(|s| &s.report) {
+    if let Some(step) = run.steps.last() {
+        let report = &step.report;
         if let Some(cert) = &report.certificate {
             warnings.extend(certificate_warnings(cert, &report.server_name));
+        }
+        let gateway = step.spec.gateway.as_ref();
+        let leg_cert = report.gateway.as_ref().and_then(|l| l.certificate.as_ref());
+        if let (Some(gateway), Some(cert)) = (gateway, leg_cert) {
+            warnings.extend(gateway_certificate_warning(cert, &gateway.host));
         }
         if let Ok(connected) = &report.result {
             if let Some(error) = &connected.screenshot_error {
@@ -68,6 +74,48 @@ pub fn certificate_causes(cert: &CertificateInfo, server_name: &str) -> Vec<Find
         });
     }
     found
+}
+
+/// What is wrong with the RD Gateway's certificate for `gateway` (as the client addresses
+/// it), as the table's `gateway-certificate` cause: mstsc refuses such a gateway outright.
+pub fn gateway_certificate_cause(cert: &CertificateInfo, gateway: &str) -> Option<Finding> {
+    let mut problems = Vec::new();
+    if !name_matches(&cert.names, gateway) {
+        let names = if cert.names.is_empty() {
+            "no name".to_owned()
+        } else {
+            cert.names.join(", ")
+        };
+        problems.push(format!("it names {names}, not `{gateway}`"));
+    }
+    if cert.expired {
+        problems.push(format!("it expired on {}", cert.not_after));
+    }
+    if cert.not_yet_valid {
+        problems.push(format!("it is not valid before {}", cert.not_before));
+    }
+    if cert.self_signed {
+        problems.push("it is self-signed".to_owned());
+    }
+    (!problems.is_empty()).then(|| Finding {
+        id: CauseId::GatewayCertificate,
+        evidence: format!(
+            "the RD Gateway's certificate `{}`: {}",
+            cert.subject,
+            problems.join("; ")
+        ),
+    })
+}
+
+fn gateway_certificate_warning(cert: &CertificateInfo, gateway: &str) -> Option<String> {
+    let f = gateway_certificate_cause(cert, gateway)?;
+    Some(format!(
+        "{} ({}): {}; on the gateway: {}",
+        f.id,
+        f.id.severity(),
+        f.evidence,
+        f.id.info().server
+    ))
 }
 
 /// The warnings for people: each certificate cause with its evidence and the remedy on the

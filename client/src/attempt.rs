@@ -9,6 +9,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::host::{HostPort, HostPortError};
+use crate::route::gateway::GatewaySpec;
 use crate::secret::Password;
 
 pub use crate::host::DEFAULT_RDP_PORT;
@@ -94,6 +95,9 @@ pub struct AttemptSpec {
     /// SHA-256 fingerprint the certificate must have (trust on first use). A different
     /// certificate stops the attempt after TLS, before CredSSP sends anything.
     pub pinned_certificate: Option<String>,
+    /// Through this RD Gateway (`crate::route::run_attempt` opens the tunnel and makes the
+    /// attempt over it; `dial` is then unused: the gateway resolves `host`).
+    pub gateway: Option<GatewaySpec>,
     /// Addresses known to work, most recent first (this run's, the profile's, `--resolve`
     /// hints): a by-name dial races those the name resolves to first.
     pub preferred_addresses: Vec<SocketAddr>,
@@ -114,6 +118,7 @@ impl AttemptSpec {
             timeouts: StageTimeouts::default(),
             screenshot: None,
             pinned_certificate: None,
+            gateway: None,
             preferred_addresses: Vec::new(),
         }
     }

@@ -34,6 +34,11 @@ pub enum HostPortError {
 impl HostPort {
     /// Splits `HOST[:PORT]`, `[V6]:PORT` or a bare IPv6 literal.
     pub fn parse(input: &str) -> Result<Self, HostPortError> {
+        Self::parse_with_port(input, DEFAULT_RDP_PORT)
+    }
+
+    /// [`HostPort::parse`] with another default port (an RD Gateway's is 443).
+    pub fn parse_with_port(input: &str, default_port: u16) -> Result<Self, HostPortError> {
         let input = input.trim();
         let at = |host: &str, port| {
             Ok(Self {
@@ -52,21 +57,21 @@ impl HostPort {
                     })?;
             return match after.strip_prefix(':') {
                 Some(port) => at(host, parse_port(input, port)?),
-                None if after.is_empty() => at(host, DEFAULT_RDP_PORT),
+                None if after.is_empty() => at(host, default_port),
                 None => Err(HostPortError::AfterBracket {
                     input: input.to_owned(),
                 }),
             };
         }
         if input.parse::<std::net::Ipv6Addr>().is_ok() {
-            return at(input, DEFAULT_RDP_PORT);
+            return at(input, default_port);
         }
         match input.rsplit_once(':') {
             Some((host, port)) if !host.is_empty() => at(host, parse_port(input, port)?),
             Some(_) => Err(HostPortError::NoHost {
                 input: input.to_owned(),
             }),
-            None => at(input, DEFAULT_RDP_PORT),
+            None => at(input, default_port),
         }
     }
 

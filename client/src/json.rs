@@ -7,7 +7,8 @@ use crate::diagnose::verdicts::Remedy;
 use crate::ladder::Run;
 use crate::planner::{offered_protocols, CauseId, Fallback, Finding, Knobs, Severity};
 use crate::report::{
-    AttemptReport, CertificateInfo, FailureClass, Protocol, RaceOutcome, StageTime,
+    AttemptReport, CertificateInfo, FailureClass, GatewayLeg, Protocol, RaceOutcome, StageTime,
+    TransportUsed,
 };
 
 #[derive(Debug, Serialize)]
@@ -94,6 +95,11 @@ pub struct AttemptJson<'a> {
     pub nla: bool,
     pub tls: TlsJson,
     pub udp: bool,
+    /// `direct` or `gateway`.
+    pub route: &'static str,
+    /// Through an RD Gateway: its leg.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub gateway: Option<GatewayJson<'a>>,
     /// Last stage reached.
     pub stage: &'static str,
     /// "ok" or a failure class.
@@ -116,6 +122,36 @@ pub struct AttemptJson<'a> {
     /// was answered.
     pub rtt_ms: Option<f64>,
     pub stages: &'a [StageTime],
+}
+
+/// The gateway leg of an attempt.
+#[derive(Debug, Serialize)]
+pub struct GatewayJson<'a> {
+    /// `host:port` as given.
+    pub endpoint: &'a str,
+    pub address: Option<String>,
+    pub tls: TlsJson,
+    /// The transport asked for: `auto`, `websocket`, `legacy-http`.
+    pub transport_requested: &'static str,
+    /// The transport the tunnel ran over, when it opened.
+    pub transport: Option<TransportUsed>,
+    /// The HTTP scheme allowed: `offered`, `ntlm`, `basic`.
+    pub auth: &'static str,
+    pub certificate: Option<&'a CertificateInfo>,
+}
+
+impl<'a> GatewayJson<'a> {
+    fn from_leg(leg: &'a GatewayLeg) -> Self {
+        Self {
+            endpoint: &leg.endpoint,
+            address: leg.address.map(|a| a.to_string()),
+            tls: TlsJson::of(leg.tls.as_ref(), &leg.tls_requested),
+            transport_requested: leg.transport_requested.as_str(),
+            transport: leg.transport,
+            auth: leg.auth.as_str(),
+            certificate: leg.certificate.as_ref(),
+        }
+    }
 }
 
 /// One raced address.
@@ -142,24 +178,30 @@ pub struct TlsJson {
     pub cipher: Option<String>,
 }
 
-impl<'a> AttemptJson<'a> {
-    pub fn from_report(number: usize, changed: Vec<Fallback>, report: &'a AttemptReport) -> Self {
-        let tls = match &report.tls {
+impl TlsJson {
+    /// What the handshake negotiated, else what was asked for.
+    fn of(
+        session: Option<&crate::report::TlsSession>,
+        requested: &crate::attempt::TlsChoice,
+    ) -> Self {
+        match session {
             Some(session) => TlsJson {
                 stack: session.stack.as_str(),
                 version: session.version.as_str().to_owned(),
                 cipher: Some(session.cipher.clone()),
             },
             None => TlsJson {
-                stack: report.tls_requested.stack.as_str(),
-                version: report
-                    .tls_requested
-                    .version
-                    .map_or("auto", |v| v.as_str())
-                    .to_owned(),
-                cipher: report.tls_requested.ciphers.clone(),
+                stack: requested.stack.as_str(),
+                version: requested.version.map_or("auto", |v| v.as_str()).to_owned(),
+                cipher: requested.ciphers.clone(),
             },
-        };
+        }
+    }
+}
+
+impl<'a> AttemptJson<'a> {
+    pub fn from_report(number: usize, changed: Vec<Fallback>, report: &'a AttemptReport) -> Self {
+        let tls = TlsJson::of(report.tls.as_ref(), &report.tls_requested);
         let (outcome, code, alert, detail, selected_protocol) = match &report.result {
             Ok(connected) => (
                 "ok",
@@ -215,6 +257,12 @@ impl<'a> AttemptJson<'a> {
             nla: report.nla_used(),
             tls,
             udp: report.udp,
+            route: if report.gateway.is_some() {
+                "gateway"
+            } else {
+                "direct"
+            },
+            gateway: report.gateway.as_ref().map(GatewayJson::from_leg),
             stage: report.stage().as_str(),
             outcome,
             code,

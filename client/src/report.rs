@@ -131,6 +131,41 @@ pub struct Connected {
     pub screenshot_error: Option<String>,
 }
 
+/// The transport a gateway tunnel runs over (MS-TSGU 3.3.5.1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum TransportUsed {
+    #[serde(rename = "websocket")]
+    WebSocket,
+    #[serde(rename = "legacy-http")]
+    LegacyHttp,
+}
+
+impl TransportUsed {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::WebSocket => "websocket",
+            Self::LegacyHttp => "legacy-http",
+        }
+    }
+}
+
+/// The RD Gateway leg of an attempt that went through one.
+#[derive(Debug, Clone)]
+pub struct GatewayLeg {
+    /// `host:port` as given (`--gateway`, the profile).
+    pub endpoint: String,
+    /// The gateway's address, when TCP got there.
+    pub address: Option<SocketAddr>,
+    pub tls_requested: crate::attempt::TlsChoice,
+    pub transport_requested: rdpshim_planner::GatewayTransport,
+    pub auth: rdpshim_planner::GatewayAuth,
+    /// The gateway's TLS session and certificate, when its handshake completed.
+    pub tls: Option<TlsSession>,
+    pub certificate: Option<CertificateInfo>,
+    /// The transport the tunnel ran over, when it opened.
+    pub transport: Option<TransportUsed>,
+}
+
 /// Everything an attempt observed, success or not.
 #[derive(Debug, Clone)]
 pub struct AttemptReport {
@@ -152,6 +187,8 @@ pub struct AttemptReport {
     /// Negotiated TLS session, when the handshake completed.
     pub tls: Option<TlsSession>,
     pub certificate: Option<CertificateInfo>,
+    /// Through an RD Gateway: its leg (`None`: direct).
+    pub gateway: Option<GatewayLeg>,
     /// Time per stage reached, in order; the last one is where a failure happened.
     pub stages: Vec<StageTime>,
     /// The measured round trip: the shortest wait for an answer (see `engine::rtt`); `None`

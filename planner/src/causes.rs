@@ -5,7 +5,9 @@
 //! `diagnose` judges its findings against these causes, `connect`'s verdict names the ones
 //! its attempts proved ([`from_history`]), the matrix names the one each failed cell points
 //! to ([`of_failure`]), and the certificate warnings and README's table are written from
-//! it. The ids are the `--json` values.
+//! it. The ids are the `--json` values. The `gateway-*` causes are the same family one
+//! layer out: an RD Gateway in front of the host (its reachability, TLS, certificate,
+//! HTTP authentication and resource authorization policy).
 //!
 //! The remedies are prose for people and never name an rdpshim fallback: the one that
 //! works around a cause is the typed [`Cause::workaround`], so a fallback that is renamed or
@@ -89,6 +91,11 @@ pub enum CauseId {
     CredsspVersion,
     ClosedAfterTls,
     Licensing,
+    GatewayUnreachable,
+    GatewayTls,
+    GatewayCertificate,
+    GatewayAuth,
+    GatewayResourcePolicy,
     NlaRequired,
     NlaRefused,
     CertificateExpired,
@@ -120,7 +127,7 @@ pub struct Cause {
 
 impl CauseId {
     /// In table order: blocking first, then conditional, then weaknesses.
-    pub const ALL: [CauseId; 24] = [
+    pub const ALL: [CauseId; 29] = [
         Self::NameResolution,
         Self::PortRefused,
         Self::PortFiltered,
@@ -136,6 +143,11 @@ impl CauseId {
         Self::CredsspVersion,
         Self::ClosedAfterTls,
         Self::Licensing,
+        Self::GatewayUnreachable,
+        Self::GatewayTls,
+        Self::GatewayCertificate,
+        Self::GatewayAuth,
+        Self::GatewayResourcePolicy,
         Self::NlaRequired,
         Self::NlaRefused,
         Self::CertificateExpired,
@@ -165,6 +177,11 @@ impl CauseId {
             Self::CredsspVersion => "credssp-version",
             Self::ClosedAfterTls => "closed-after-tls",
             Self::Licensing => "licensing",
+            Self::GatewayUnreachable => "gateway-unreachable",
+            Self::GatewayTls => "gateway-tls",
+            Self::GatewayCertificate => "gateway-certificate",
+            Self::GatewayAuth => "gateway-auth",
+            Self::GatewayResourcePolicy => "gateway-resource-policy",
             Self::NlaRequired => "nla-required",
             Self::NlaRefused => "nla-refused",
             Self::CertificateExpired => "certificate-expired",
@@ -219,7 +236,7 @@ const WINDOWS_CERTIFICATE_FIX: &str = "on Windows: delete the certificate from t
     readable files";
 
 /// The table, in [`CauseId::ALL`] order.
-pub const CAUSES: [Cause; 24] = [
+pub const CAUSES: [Cause; 29] = [
     Cause {
         id: CauseId::NameResolution,
         title: "the host name does not lead to the RDP server",
@@ -415,6 +432,82 @@ pub const CAUSES: [Cause; 24] = [
         seen_by: SeenBy::Connect,
     },
     Cause {
+        id: CauseId::GatewayUnreachable,
+        title: "the RD Gateway does not answer",
+        severity: Severity::Blocking,
+        proof: "the gateway's name does not resolve, or every address refuses or drops TCP on its HTTPS \
+                port, within the time limit",
+        server: "check that the Remote Desktop Gateway service (TSGateway) and IIS run and that the \
+                 gateway's HTTPS port (443 unless changed) is allowed in its firewall and published \
+                 through any reverse proxy or load balancer in front of it",
+        client: "check the gateway's name and port (`gatewayhostname`), DNS and the route to it; where \
+                 the host is reachable without the gateway (inside the network), connect directly",
+        workaround: Some(Fallback::DirectInsteadOfGateway),
+        seen_by: SeenBy::Both,
+    },
+    Cause {
+        id: CauseId::GatewayTls,
+        title: "the RD Gateway speaks only TLS versions or cipher suites current clients refuse",
+        severity: Severity::Blocking,
+        proof: "the gateway's HTTPS handshakes complete only with TLS 1.0 or 1.1 (a ClientHello offering \
+                TLS 1.2 gets a protocol_version alert), or only with CBC suites or RSA key exchange \
+                (a ClientHello with AEAD suites and forward secrecy gets a handshake_failure alert)",
+        server: "enable TLS 1.2 and ECDHE suites with AES-GCM on the gateway (SChannel Protocols\\TLS \
+                 1.2\\Server registry keys and SSL Cipher Suite Order; Server 2008 R2 needs KB3080079), \
+                 and on any TLS-terminating proxy in front of it",
+        client: "allow legacy TLS for this gateway only (FreeRDP 2: `/tls-seclevel:0`; FreeRDP 3: \
+                 `/tls:seclevel:0,enforce:1.0`, which also apply to the gateway's TLS)",
+        workaround: Some(Fallback::TlsVersionDowngrade),
+        seen_by: SeenBy::Both,
+    },
+    Cause {
+        id: CauseId::GatewayCertificate,
+        title: "the RD Gateway's certificate cannot be verified by clients",
+        severity: Severity::Blocking,
+        proof: "the gateway's certificate has expired or is not valid yet, does not name the gateway as \
+                the client addresses it, or is self-signed; mstsc checks a gateway's certificate \
+                strictly and offers no way to connect anyway (a self-signed one passes only once it \
+                is installed in the client's Trusted Root store)",
+        server: "bind a certificate from a CA the clients trust that names the gateway's public DNS name \
+                 (RD Gateway Manager > Properties > SSL Certificate), and renew it before it expires",
+        client: "address the gateway by a name its certificate carries; for a self-signed certificate, \
+                 compare its SHA-256 fingerprint with the gateway's and install it in the Trusted Root \
+                 store (FreeRDP: `/cert:deny,fingerprint:sha256:...`)",
+        workaround: None,
+        seen_by: SeenBy::Both,
+    },
+    Cause {
+        id: CauseId::GatewayAuth,
+        title: "the RD Gateway refuses the HTTP authentication",
+        severity: Severity::Blocking,
+        proof: "the gateway's 401 answers offer only schemes this client cannot complete (Negotiate that \
+                needs Kerberos without a reachable KDC, smart card), or it refused the credentials \
+                with the schemes it offered (NTLM, Basic); the schemes offered and tried are the \
+                evidence",
+        server: "check the gateway's connection authorization policy (RD CAP: the user's group, the \
+                 supported Windows authentication methods, device redirection requirements) and that \
+                 the gateway offers NTLM next to Negotiate to clients outside the domain",
+        client: "give the gateway account when it differs from the host's (mstsc: clear \"Use my RD \
+                 Gateway credentials for the remote computer\"; FreeRDP `/gu:` `/gd:`); a Kerberos-only \
+                 gateway needs a KDC the client can reach (or a KDC proxy)",
+        workaround: None,
+        seen_by: SeenBy::Both,
+    },
+    Cause {
+        id: CauseId::GatewayResourcePolicy,
+        title: "the RD Gateway's resource authorization policy does not let this user reach the host",
+        severity: Severity::Blocking,
+        proof: "after authentication, the gateway answered the tunnel or channel request with \
+                E_PROXY_RAP_ACCESSDENIED (MS-TSGU 2.2.6)",
+        server: "add the host (as the client names it: the FQDN, the NetBIOS name or the IP address) to a \
+                 computer group of a resource authorization policy (RD RAP) that the user's group is \
+                 in, in RD Gateway Manager",
+        client: "address the host by the name the policy lists (FQDN vs NetBIOS name vs IP address), or \
+                 ask for the host to be added; inside the network, connect directly",
+        workaround: Some(Fallback::DirectInsteadOfGateway),
+        seen_by: SeenBy::Both,
+    },
+    Cause {
         id: CauseId::NlaRequired,
         title: "the server requires NLA",
         severity: Severity::Conditional,
@@ -545,7 +638,23 @@ pub struct Finding {
 /// NLA was asked for, and TLS when TLS was).
 pub fn of_failure(knobs: &Knobs, stage: Stage, class: &FailureClass) -> Option<CauseId> {
     use FailureClass as F;
+    let gateway_tls = knobs.route.gateway().map(|via| &via.tls);
     let cause = match (stage, class) {
+        (Stage::GatewayConnect, F::Dns | F::TcpRefused | F::TcpTimeout | F::Timeout) => {
+            CauseId::GatewayUnreachable
+        }
+        (Stage::GatewayTls, F::TlsVersionMismatch)
+            if gateway_tls.is_some_and(|t| offered_versions(t).contains(&TlsVersion::Tls12)) =>
+        {
+            CauseId::GatewayTls
+        }
+        (Stage::GatewayTls, F::TlsCipherMismatch)
+            if gateway_tls.is_some_and(|t| t.stack == TlsStack::Rustls) =>
+        {
+            CauseId::GatewayTls
+        }
+        (Stage::GatewayHttp, F::GatewayAuthFailed { .. }) => CauseId::GatewayAuth,
+        (Stage::GatewayTunnel, F::GatewayResourceRefused) => CauseId::GatewayResourcePolicy,
         (_, F::Dns) => CauseId::NameResolution,
         (Stage::Tcp, F::TcpRefused) => CauseId::PortRefused,
         (Stage::Tcp, F::TcpTimeout | F::Timeout) => CauseId::PortFiltered,

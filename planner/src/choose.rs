@@ -12,7 +12,9 @@ use core::net::SocketAddr;
 use crate::knobs::{Dial, Knobs, Nla};
 use crate::learn::{RuledOut, Tried};
 use crate::policy::Policy;
+use crate::route::{self, Route};
 use crate::rungs::{tls_ladder, tolerant, Grade};
+use crate::stage::Stage;
 use crate::verdict::{unreachable, Verdict, VerdictKind};
 
 /// The next knobs, or the verdict of the first dimension with no value left.
@@ -46,10 +48,20 @@ pub(crate) fn choose(
             Dial::ByName => !ruled.by_name,
             Dial::Ip(address) => !ruled.addresses.contains(address),
         })
-        .ok_or_else(|| unreachable(history))?
     };
 
-    let ip_as_server_name = if policy.pins.server_name || policy.host_is_ip() {
+    // The route first: direct is left while an address is; through a gateway, the gateway
+    // resolves the host and the host's name is the TLS/CredSSP name.
+    let route = route::choose(policy, &ruled.route, dial.is_some())
+        .map_err(|exhausted| route_verdict(history, exhausted.gateway))?;
+    let dial = match (&route, dial) {
+        (Route::Gateway(_), _) => Dial::ByName,
+        (Route::Direct, Some(dial)) => dial,
+        (Route::Direct, None) => return Err(unreachable(history)),
+    };
+
+    let ip_as_server_name = if policy.pins.server_name || policy.host_is_ip() || route.is_gateway()
+    {
         false
     } else {
         let preferred = profile.map(|p| p.ip_as_server_name).unwrap_or(false);
@@ -132,7 +144,33 @@ pub(crate) fn choose(
         nla,
         tls,
         udp,
+        route,
     })
+}
+
+/// No route left: the host is not reachable directly (or going direct is not allowed), and
+/// the gateway, when there is one, cannot be used either.
+fn route_verdict(history: &[Tried], gateway: Option<alloc::string::String>) -> Verdict {
+    let direct_tried = history.iter().any(|t| !t.knobs.route.is_gateway());
+    match gateway {
+        None => unreachable(history),
+        Some(why) if !direct_tried => Verdict::new(VerdictKind::NoWorkingConfiguration, why),
+        Some(why) => {
+            let direct = unreachable(history);
+            let kind = if direct.kind == VerdictKind::Unreachable
+                && history.iter().all(|t| {
+                    matches!(
+                        t.failure,
+                        Some((Stage::GatewayConnect | Stage::Dns | Stage::Tcp, _))
+                    )
+                }) {
+                VerdictKind::Unreachable
+            } else {
+                VerdictKind::NoWorkingConfiguration
+            };
+            Verdict::new(kind, format!("{why}; and directly: {}", direct.reason))
+        }
+    }
 }
 
 /// UDP: the pin alone, else the saved value first, then on before off.

@@ -17,6 +17,7 @@ use crate::fallback::{step_fallbacks, Fallback};
 use crate::knobs::{Knobs, Nla};
 use crate::learn::{RuledOut, Tried};
 use crate::policy::Policy;
+use crate::route;
 use crate::verdict::{give_up, terminal, Verdict, VerdictKind};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -116,10 +117,15 @@ fn plan(
     }
     policy.admit(&knobs)?;
 
-    let fallbacks = history
-        .last()
-        .map(|last| step_fallbacks(&last.knobs, &knobs, last.failure.as_ref().map(|f| &f.1)))
-        .unwrap_or_default();
+    let fallbacks = match history.last() {
+        Some(last) => {
+            let because = last.failure.as_ref().map(|f| &f.1);
+            let mut steps = route::steps(policy, &last.knobs, &knobs, because);
+            steps.extend(step_fallbacks(&last.knobs, &knobs, because));
+            steps
+        }
+        None => route::first_steps(policy, &knobs),
+    };
     if knobs.nla.is_on() && !has_credentials && ruled_out.nla.contains(&Nla::Off) {
         return Ok(Decision::NeedCredentials { knobs, fallbacks });
     }

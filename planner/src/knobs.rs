@@ -1,5 +1,5 @@
-//! The knobs of one attempt, as the planner sees them: five dimensions, no credentials, no
-//! timeouts.
+//! The knobs of one attempt, as the planner sees them: six dimensions (the route, through
+//! an RD Gateway or direct, is [`crate::route`]'s), no credentials, no timeouts.
 
 use alloc::format;
 use alloc::string::{String, ToString as _};
@@ -8,6 +8,7 @@ use core::fmt;
 use core::net::SocketAddr;
 
 use crate::protocol::Protocol;
+use crate::route::{self, Route};
 use crate::rungs::{offered_versions, Grade};
 use crate::tls::{TlsChoice, TlsStack, TlsVersion};
 
@@ -77,11 +78,16 @@ pub struct Knobs {
     pub nla: Nla,
     pub tls: TlsChoice,
     pub udp: bool,
+    /// Direct, or through the RD Gateway with the gateway leg's own knobs. Through a
+    /// gateway the gateway resolves the host: `dial` is `ByName` and the host's name is
+    /// the TLS/CredSSP name.
+    pub route: Route,
 }
 
 impl Knobs {
     /// The strongest configuration, the one every fallback is measured from: dial by name,
-    /// NLA required (HYBRID|HYBRID_EX only), modern TLS, UDP advertised. `--no-fallback`'s
+    /// NLA required (HYBRID|HYBRID_EX only), modern TLS, UDP advertised, directly (whether a gateway comes first is
+    /// the policy's, [`crate::route::choose`]). `--no-fallback`'s
     /// defaults. (The ladder's first attempt offers NLA the way mstsc does,
     /// [`Nla::Negotiate`], when nothing requires NLA.)
     pub fn strongest() -> Self {
@@ -91,13 +97,19 @@ impl Knobs {
             nla: Nla::On,
             tls: TlsChoice::modern(),
             udp: true,
+            route: Route::Direct,
         }
     }
 
-    /// The grade of what these knobs are sure to give: an offer that lets the server choose
-    /// TLS without NLA grades as no NLA.
+    /// The grade of what these knobs are sure to give (an offer that lets the server choose
+    /// TLS without NLA grades as no NLA), or the gateway leg's TLS where that is weaker, so
+    /// that `--min-security` is a floor for both legs.
     pub fn grade(&self) -> Grade {
-        Grade::of(self.nla.is_on(), &self.tls)
+        let rdp = Grade::of(self.nla.is_on(), &self.tls);
+        match route::grade(&self.route) {
+            Some(gateway) => rdp.min(gateway),
+            None => rdp,
+        }
     }
 
     /// The configuration an attempt with these knobs actually used, from what the server
@@ -138,8 +150,9 @@ pub fn describe(knobs: &Knobs) -> String {
         _ => String::new(),
     };
     format!(
-        "{nla}, TLS {}{suites} ({})",
+        "{nla}, TLS {}{suites} ({}){}",
         versions.join("/"),
-        knobs.tls.stack.as_str()
+        knobs.tls.stack.as_str(),
+        route::describe(&knobs.route)
     )
 }

@@ -3,6 +3,10 @@
 //! server just refused; SSL_REQUIRED_BY_SERVER rules out NLA on; a refused address rules out
 //! that address), so the rules stay local and every attempt makes progress.
 //!
+//! Failures on the way through an RD Gateway (its stages, and a tunnel that does not carry
+//! RDP) rule out route values ([`crate::route::learn`]); the RDP leg's rules below never see
+//! them.
+//!
 //! Two rules read more than one class:
 //!
 //! - **Follow the server.** The protocol a server selects is evidence whatever the
@@ -28,7 +32,8 @@ use crate::failure::{FailureClass, NegotiationCode};
 use crate::knobs::{Dial, Knobs, Nla};
 use crate::policy::Policy;
 use crate::protocol::{was_offered, Protocol};
-use crate::rungs::{all_choices, offered_versions, tolerant};
+use crate::route::{self, RouteRuledOut};
+use crate::rungs::{offered_versions, rule_out, tolerant};
 use crate::stage::Stage;
 use crate::tls::{TlsChoice, TlsStack};
 use crate::verdict::{give_up, Verdict, VerdictKind};
@@ -61,6 +66,8 @@ pub(crate) struct RuledOut {
     /// ClientHellos the server closed the connection on (or never answered), in order, with
     /// the class: the evidence for "downgrades cannot help".
     pub tls_closed: Vec<(TlsChoice, FailureClass)>,
+    /// The route's: the gateway leg's values, or the gateway altogether.
+    pub route: RouteRuledOut,
 }
 
 impl RuledOut {
@@ -133,6 +140,9 @@ impl RuledOut {
         class: &FailureClass,
     ) -> bool {
         use FailureClass as F;
+        if let Some(learned) = route::learn(&mut self.route, tried, stage, class) {
+            return learned;
+        }
         let knobs = &tried.knobs;
         match (stage, class) {
             (_, F::Dns) => {
@@ -228,13 +238,11 @@ impl RuledOut {
     /// Rules out the choices `matches` picks among the planner's own and `tried` (a pinned
     /// or saved hello the ladder does not have).
     fn rule_out_tls(&mut self, tried: &TlsChoice, matches: impl Fn(&TlsChoice) -> bool) -> bool {
-        let before = self.tls.len();
-        let mut candidates = all_choices();
-        if !candidates.contains(tried) {
-            candidates.push(tried.clone());
+        let mut news = rule_out(&mut self.tls, &matches);
+        if matches(tried) && !self.tls.contains(tried) {
+            self.tls.push(tried.clone());
+            news = true;
         }
-        candidates.retain(|c| matches(c) && !self.tls.contains(c));
-        self.tls.extend(candidates);
-        self.tls.len() > before
+        news
     }
 }

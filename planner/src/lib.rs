@@ -7,8 +7,10 @@
 //! attempt reports. Every path is therefore a table test (see `tests.rs`), in the manner of
 //! quinn-proto under quinn.
 //!
-//! How it decides: a configuration has five dimensions (where to dial, which name to use,
-//! NLA (required, off, or mstsc's offer that lets the server choose), TLS rung, UDP). Each dimension has a preference order, strongest first (or the
+//! How it decides: a configuration has six dimensions (where to dial, which name to use,
+//! NLA (required, off, or mstsc's offer that lets the server choose), TLS rung, UDP, and the
+//! route: direct or through an RD Gateway, whose leg has its own
+//! TLS rung, transport and authentication scheme). Each dimension has a preference order, strongest first (or the
 //! saved profile's value first). Every failure rules out the values it proves useless
 //! ([`learn`]); the next attempt takes, per dimension, the first value not ruled out
 //! ([`choose`]). A failure that rules out nothing new, or a class no configuration can fix
@@ -18,7 +20,9 @@
 //! Files by concern:
 //! - [`tls`], [`stage`], [`failure`]: the plain data the planner reasons about (the client
 //!   re-exports it from `rdpshim::attempt` and `rdpshim::report`);
-//! - [`knobs`]: one attempt's five dimensions; [`rungs`]: the TLS ladder and security grades;
+//! - [`knobs`]: one attempt's six dimensions; [`rungs`]: the TLS ladder and security grades;
+//! - [`route`]: direct or through an RD Gateway: its knobs, what gateway failures rule out,
+//!   when the gateway comes first (mstsc's `gatewayusagemethod`);
 //! - [`policy`]: pins, floor, budget, the saved profile, the downgrade guard;
 //! - [`learn`]: outcome -> what it rules out; [`choose`]: what is left -> the next knobs;
 //! - [`verdict`]: how a run ends without a connection; [`fallback`]: the names of the steps;
@@ -42,6 +46,7 @@ pub mod knobs;
 pub mod learn;
 pub mod policy;
 pub mod protocol;
+pub mod route;
 pub mod rungs;
 pub mod stage;
 pub mod tls;
@@ -58,6 +63,7 @@ pub use knobs::{describe, Dial, Knobs, Nla};
 pub use learn::Tried;
 pub use policy::{weakened_property, Pins, Policy, Remembered};
 pub use protocol::{offered_protocols, Protocol};
+pub use route::{GatewayAuth, GatewayTransport, GatewayUsage, Route, ViaGateway};
 pub use rungs::{is_legacy_suite, lowest_version, offered_versions, tls_ladder, tolerant, Grade};
 pub use stage::Stage;
 pub use tls::{TlsChoice, TlsStack, TlsVersion};

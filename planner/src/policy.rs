@@ -9,6 +9,7 @@ use core::net::{IpAddr, SocketAddr};
 use core::time::Duration;
 
 use crate::knobs::{describe, Dial, Knobs, Nla};
+use crate::route::{self, GatewayUsage, Route, ViaGateway};
 use crate::rungs::{lowest_version, Grade};
 use crate::tls::{TlsChoice, TlsStack};
 use crate::verdict::{Verdict, VerdictKind};
@@ -22,6 +23,8 @@ pub struct Pins {
     pub nla: Option<bool>,
     pub tls: Option<TlsChoice>,
     pub udp: Option<bool>,
+    /// The route with the gateway leg's knobs (a single attempt pins it).
+    pub route: Option<Route>,
 }
 
 /// Everything the planner is told up front.
@@ -42,6 +45,9 @@ pub struct Policy {
     pub accept_downgrade: bool,
     /// Addresses known to have worked (profile, last good first) and `--resolve` hints.
     pub known_addresses: Vec<SocketAddr>,
+    /// An RD Gateway is known (`--gateway`, the profile, an imported `.rdp`), and when to
+    /// use it; `None`: always direct.
+    pub gateway: Option<GatewayUsage>,
     pub max_attempts: usize,
     pub deadline: Duration,
     /// Set by [`Policy::single_attempt`].
@@ -70,6 +76,7 @@ impl Policy {
             baseline: None,
             accept_downgrade: false,
             known_addresses: Vec::new(),
+            gateway: None,
             max_attempts: 12,
             deadline: Duration::from_secs(90),
             single: false,
@@ -78,14 +85,20 @@ impl Policy {
 
     /// `--no-fallback`: exactly one attempt. Every dimension not pinned takes the strongest
     /// configuration's value (NLA on, TLS auto on rustls, UDP on, dial the name, the name as
-    /// TLS/CredSSP target), and a saved profile does not come into it
-    /// ([`Policy::start_from`] is ignored): the attempt is exactly what was asked for.
+    /// TLS/CredSSP target; through the gateway when the policy says always, with modern TLS,
+    /// the WebSocket-or-legacy transport and the schemes offered), and a saved profile does
+    /// not come into it ([`Policy::start_from`] is ignored): the attempt is exactly what was
+    /// asked for.
     pub fn single_attempt(mut self) -> Self {
         let strongest = Knobs::strongest();
         let pins = &mut self.pins;
         pins.nla.get_or_insert(strongest.nla.is_on());
         pins.udp.get_or_insert(strongest.udp);
         pins.tls.get_or_insert(strongest.tls);
+        pins.route.get_or_insert(match self.gateway {
+            Some(GatewayUsage::Always) => Route::Gateway(ViaGateway::strongest()),
+            _ => Route::Direct,
+        });
         pins.server_name = true;
         if pins.dial.is_none() && self.host_ip.is_none() {
             pins.dial = Some(strongest.dial);
@@ -165,8 +178,13 @@ impl Policy {
     }
 }
 
-/// Which security property `now` has weaker than `before`, if any.
+/// Which security property `now` has weaker than `before`, if any (the gateway leg's too,
+/// when both go through the gateway).
 pub fn weakened_property(before: &Knobs, now: &Knobs) -> Option<String> {
+    rdp_weakened(before, now).or_else(|| route::weakened(&before.route, &now.route))
+}
+
+fn rdp_weakened(before: &Knobs, now: &Knobs) -> Option<String> {
     match (before.nla, now.nla) {
         (Nla::On, Nla::Off) => return Some("NLA turned off".to_owned()),
         (Nla::On, Nla::Negotiate) => return Some("NLA left to the server".to_owned()),

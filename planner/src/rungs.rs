@@ -65,6 +65,16 @@ pub fn all_choices() -> Vec<TlsChoice> {
     all
 }
 
+/// Adds to `ruled` every choice the planner could make that `matches`; `true` if any was
+/// new. One rule for both legs' TLS (the RDP server's and an RD Gateway's).
+pub(crate) fn rule_out(ruled: &mut Vec<TlsChoice>, matches: impl Fn(&TlsChoice) -> bool) -> bool {
+    let before = ruled.len();
+    let mut candidates = all_choices();
+    candidates.retain(|c| matches(c) && !ruled.contains(c));
+    ruled.extend(candidates);
+    ruled.len() > before
+}
+
 /// The versions a ClientHello with this choice offers.
 pub fn offered_versions(choice: &TlsChoice) -> Vec<TlsVersion> {
     match (choice.stack, choice.version) {

@@ -31,6 +31,7 @@ fn strongest() -> Knobs {
         nla: Nla::On,
         tls: rung(0),
         udp: true,
+        route: Route::Direct,
     }
 }
 

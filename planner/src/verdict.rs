@@ -68,11 +68,18 @@ pub(crate) fn terminal(last: &Tried, has_credentials: bool) -> Result<(), Verdic
     let Some((stage, class)) = last.failure.as_ref() else {
         return Ok(());
     };
+    crate::route::terminal(last)?;
     let verdict = match class {
         F::AuthFailed => Verdict::new(
             V::AuthFailed,
             "authentication failed (wrong password, unknown user, or an account not allowed to log on \
              remotely); a weaker configuration would not change that",
+        ),
+        F::CertificateChanged if *stage == Stage::GatewayTls => Verdict::new(
+            V::CertificateChanged,
+            "the RD Gateway presented a different certificate than the one pinned on the first connection \
+             (both fingerprints above); nothing was sent. If the gateway's certificate was renewed, check \
+             the new fingerprint and re-run with --accept-new-cert",
         ),
         F::CertificateChanged => Verdict::new(
             V::CertificateChanged,
@@ -126,10 +133,11 @@ pub(crate) fn terminal(last: &Tried, has_credentials: bool) -> Result<(), Verdic
     Err(verdict)
 }
 
-/// No address left to dial: why, from the failures so far.
+/// No address left to dial: why, from the failures of the direct attempts so far.
 pub(crate) fn unreachable(history: &[Tried]) -> Verdict {
     let classes: Vec<&FailureClass> = history
         .iter()
+        .filter(|t| !t.knobs.route.is_gateway())
         .filter_map(|t| t.failure.as_ref().map(|f| &f.1))
         .collect();
     let reason = if classes.iter().all(|c| **c == FailureClass::Dns) {
@@ -165,7 +173,7 @@ pub(crate) fn unreachable(history: &[Tried]) -> Verdict {
 /// Stops with `reason`, naming the last failure.
 pub(crate) fn give_up(reason: String, last: &Tried) -> Verdict {
     let kind = match &last.failure {
-        Some((Stage::Dns | Stage::Tcp, _)) => VerdictKind::Unreachable,
+        Some((Stage::Dns | Stage::Tcp | Stage::GatewayConnect, _)) => VerdictKind::Unreachable,
         _ => VerdictKind::NoWorkingConfiguration,
     };
     let detail = match &last.failure {

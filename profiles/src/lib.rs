@@ -30,5 +30,8 @@ pub mod rdpfile;
 pub mod safe_file;
 pub mod store;
 
-pub use model::{Dial, OutcomeRecord, PinnedCertificate, Profile, Winning, SCHEMA};
+pub use model::{
+    Dial, Gateway, GatewayUsage, OutcomeRecord, PinnedCertificate, Profile, Winning,
+    WinningGateway, SCHEMA,
+};
 pub use store::{ProfileStore, RepairOutcome, RepairReport, StoreError};

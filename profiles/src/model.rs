@@ -10,6 +10,12 @@
 //!   rather than guess, and the store never overwrites it;
 //! - everything but `host` has a default, so a hand-written `host = "server"` is a profile.
 //!
+//! Schema 2 added the RD Gateway ([`Profile::gateway`], [`Winning::gateway`]). A profile
+//! is written with the oldest schema that holds it ([`Profile::required_schema`]): one
+//! without a gateway stays schema 1, so an rdpshim from before gateways still reads it; one
+//! with a gateway is schema 2, which such an rdpshim refuses instead of connecting
+//! directly and then saving the profile without the gateway.
+//!
 //! Invariant: no field holds a password. Passwords live in the OS keyring.
 
 use std::collections::BTreeMap;
@@ -17,8 +23,12 @@ use std::net::SocketAddr;
 
 use serde::{Deserialize, Serialize};
 
-/// The profile format this build writes and the newest it reads.
-pub const SCHEMA: u32 = 1;
+/// The newest profile format this build reads and writes (2: the RD Gateway).
+pub const SCHEMA: u32 = 2;
+/// The format of a profile without a gateway (what rdpshim before gateways reads).
+pub const SCHEMA_WITHOUT_GATEWAY: u32 = 1;
+/// The HTTPS port an RD Gateway listens on unless told otherwise.
+pub const DEFAULT_GATEWAY_PORT: u16 = 443;
 /// TCP port RDP listens on unless told otherwise.
 pub const DEFAULT_PORT: u16 = 3389;
 /// How many working socket addresses a profile keeps (most recent first).
@@ -55,6 +65,10 @@ pub struct Profile {
     /// The server certificate seen on the first success; a later change is a warning sign.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub certificate: Option<PinnedCertificate>,
+    /// The RD Gateway in front of the host (schema 2): where it is, when to use it, its
+    /// account when it is not the host's, its pinned certificate.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gateway: Option<Gateway>,
     /// Unknown `.rdp` properties kept from imports so an export gives them back:
     /// name -> `"type:value"`, e.g. `"screen mode id" -> "i:2"`.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
@@ -62,6 +76,112 @@ pub struct Profile {
     /// The last [`MAX_OUTCOMES`] attempts' results, newest last.
     #[serde(default)]
     pub outcomes: Vec<OutcomeRecord>,
+}
+
+/// An RD Gateway (MS-TSGU) and how to use it, as mstsc's `.rdp` settings say it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Gateway {
+    /// A name or an IP literal, as given (`gatewayhostname`, `--gateway`).
+    pub host: String,
+    #[serde(default = "default_gateway_port")]
+    pub port: u16,
+    /// When to use it (`gatewayusagemethod`).
+    #[serde(default)]
+    pub usage: GatewayUsage,
+    /// The gateway account, when it is not the host's (`--gateway-user`); `None`: the
+    /// host's credentials, as mstsc's "use my RD Gateway credentials for the remote
+    /// computer". The password is in the keyring under `user@gateway`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub username: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub domain: Option<String>,
+    /// `gatewaycredentialssource` as an `.rdp` file had it, given back on export: 0 a
+    /// password (NTLM), 1 a smart card, 2 the logged-on user's, 3 a password with Basic,
+    /// 4 chosen later (mstsc's default), 5 a cookie. rdpshim authenticates with a password.
+    #[serde(default = "default_credentials_source")]
+    pub credentials_source: u32,
+    /// `gatewayprofileusagemethod`: 1 the file's settings (what a gateway given to rdpshim
+    /// means), 0 the computer's default settings.
+    #[serde(default = "default_profile_usage")]
+    pub profile_usage: u32,
+    /// The gateway's certificate as first seen; a later change is refused like the host's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub certificate: Option<PinnedCertificate>,
+}
+
+impl Gateway {
+    /// A gateway given by hand (`--gateway`): always used, the host's credentials.
+    pub fn new(host: impl Into<String>, port: u16) -> Self {
+        Self {
+            host: host.into(),
+            port,
+            usage: GatewayUsage::Always,
+            username: None,
+            domain: None,
+            credentials_source: default_credentials_source(),
+            profile_usage: default_profile_usage(),
+            certificate: None,
+        }
+    }
+}
+
+/// `gatewayusagemethod` (mstsc's TSC_PROXY_MODE_*), by name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum GatewayUsage {
+    /// 0: do not use a gateway.
+    Off,
+    /// 1: always use the gateway, also for local addresses.
+    #[default]
+    Always,
+    /// 2: use the gateway when a direct connection cannot be made ("bypass the RD Gateway
+    /// server for local addresses").
+    Detect,
+    /// 3: the computer's default gateway settings (group policy; none here: not used).
+    Default,
+    /// 4: do not use a gateway, "bypass for local addresses" ticked (mstsc's default).
+    OffBypassLocal,
+}
+
+impl GatewayUsage {
+    /// From the `.rdp` integer; `None` for a value mstsc does not define.
+    pub fn from_rdp(value: i64) -> Option<Self> {
+        Some(match value {
+            0 => Self::Off,
+            1 => Self::Always,
+            2 => Self::Detect,
+            3 => Self::Default,
+            4 => Self::OffBypassLocal,
+            _ => return None,
+        })
+    }
+
+    pub fn to_rdp(self) -> u32 {
+        match self {
+            Self::Off => 0,
+            Self::Always => 1,
+            Self::Detect => 2,
+            Self::Default => 3,
+            Self::OffBypassLocal => 4,
+        }
+    }
+
+    /// Whether a connection uses the gateway at all (always, or when direct fails).
+    pub fn uses_gateway(self) -> bool {
+        matches!(self, Self::Always | Self::Detect)
+    }
+}
+
+fn default_gateway_port() -> u16 {
+    DEFAULT_GATEWAY_PORT
+}
+
+fn default_credentials_source() -> u32 {
+    4
+}
+
+fn default_profile_usage() -> u32 {
+    1
 }
 
 /// How the host was dialled.
@@ -106,6 +226,32 @@ pub struct Winning {
     /// The downgrades it took to get here, e.g. `["nla-off", "tls-version-downgrade"]`.
     #[serde(default)]
     pub fallbacks: Vec<String>,
+    /// Through the RD Gateway, with the gateway leg's settings (schema 2); absent: direct.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gateway: Option<WinningGateway>,
+}
+
+/// The gateway leg of the winning attempt.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WinningGateway {
+    /// `"rustls"` or `"openssl"`.
+    pub tls_stack: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls_version: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ciphers: Option<String>,
+    /// The transport asked for: `"auto"` (WebSocket, or legacy as the gateway answers),
+    /// `"websocket"`, `"legacy-http"`.
+    pub transport: String,
+    /// The HTTP scheme allowed: `"offered"` (any the gateway offers), `"ntlm"`, `"basic"`.
+    pub auth: String,
+    /// The transport the tunnel ran over: `"websocket"` or `"legacy-http"`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub transport_used: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub negotiated_tls_version: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub negotiated_cipher: Option<String>,
 }
 
 /// The server certificate as first seen. `sha256` is over the DER encoding, written as
@@ -152,7 +298,7 @@ impl Profile {
     /// A fresh profile; `now` is RFC 3339 UTC, passed in so this code reads no clock.
     pub fn new(host: impl Into<String>, port: u16, now: &str) -> Self {
         Self {
-            schema: SCHEMA,
+            schema: SCHEMA_WITHOUT_GATEWAY,
             host: host.into(),
             port,
             username: None,
@@ -162,8 +308,20 @@ impl Profile {
             last_success: None,
             winning: None,
             certificate: None,
+            gateway: None,
             rdp_extra: BTreeMap::new(),
             outcomes: Vec::new(),
+        }
+    }
+
+    /// The oldest schema that holds this profile: 2 with a gateway, else 1 (see the module
+    /// documentation). The store writes it.
+    pub fn required_schema(&self) -> u32 {
+        let through_gateway = self.winning.as_ref().is_some_and(|w| w.gateway.is_some());
+        if self.gateway.is_some() || through_gateway {
+            SCHEMA
+        } else {
+            SCHEMA_WITHOUT_GATEWAY
         }
     }
 
@@ -290,6 +448,26 @@ mod tests {
     }
 
     #[test]
+    fn a_gateway_makes_the_profile_schema_2_and_only_then() {
+        let mut p = Profile::new("server", 3389, NOW);
+        assert_eq!(
+            p.required_schema(),
+            1,
+            "readable by rdpshim before gateways"
+        );
+        p.gateway = Some(Gateway::new("gw.example", 443));
+        assert_eq!(p.required_schema(), SCHEMA);
+        for value in 0..=4 {
+            let usage = GatewayUsage::from_rdp(value).unwrap();
+            assert_eq!(i64::from(usage.to_rdp()), value);
+        }
+        assert_eq!(GatewayUsage::from_rdp(5), None);
+        assert!(
+            GatewayUsage::Detect.uses_gateway() && !GatewayUsage::OffBypassLocal.uses_gateway()
+        );
+    }
+
+    #[test]
     fn record_success_sets_winning_address_and_time() {
         let mut p = Profile::new("server", 3389, NOW);
         p.remember_address("10.0.0.1:3389");
@@ -307,6 +485,7 @@ mod tests {
             udp: false,
             grade: "modern".into(),
             fallbacks: vec![],
+            gateway: None,
         };
         p.record_success(w.clone(), "2026-11-22T00:00:00Z");
         assert_eq!(p.winning, Some(w));

@@ -149,6 +149,7 @@ mod tests {
                 udp: false,
                 grade: "legacy".into(),
                 fallbacks: vec!["tls-stack-openssl".into(), "tls-version-downgrade".into()],
+                gateway: None,
             },
             "2026-11-21T12:00:05Z",
         );
@@ -188,6 +189,39 @@ mod tests {
         assert!(p.addresses.is_empty() && p.winning.is_none());
     }
 
+    /// Schema 2 (the gateway) reads schema 1 files as they are, and a schema 2 file holds
+    /// the gateway and the winning gateway leg through a TOML round trip.
+    #[test]
+    fn schema_1_files_load_and_the_gateway_round_trips() {
+        let old = parse_profile(b"schema = 1\nhost = \"s\"\n[winning]\ndial = \"name\"\nserver_name = \"s\"\nnla = true\ntls_stack = \"rustls\"\ngrade = \"modern\"\n").unwrap();
+        assert!(old.gateway.is_none() && old.winning.as_ref().unwrap().gateway.is_none());
+        assert_eq!(old.required_schema(), 1);
+
+        let mut p = full_profile();
+        let mut gateway = crate::model::Gateway::new("gw.example", 8443);
+        gateway.usage = crate::model::GatewayUsage::Detect;
+        gateway.username = Some("gwuser".into());
+        p.gateway = Some(gateway);
+        p.winning.as_mut().unwrap().gateway = Some(crate::model::WinningGateway {
+            tls_stack: "openssl".into(),
+            tls_version: Some("1.0".into()),
+            ciphers: None,
+            transport: "legacy-http".into(),
+            auth: "ntlm".into(),
+            transport_used: Some("legacy-http".into()),
+            negotiated_tls_version: Some("1.0".into()),
+            negotiated_cipher: None,
+        });
+        p.schema = p.required_schema();
+        let text = profile_to_toml(&p).unwrap();
+        assert!(
+            text.contains("[gateway]") && text.contains("usage = \"detect\""),
+            "{text}"
+        );
+        assert!(!text.to_ascii_lowercase().contains("password"), "{text}");
+        assert_eq!(parse_profile(text.as_bytes()).unwrap(), p);
+    }
+
     #[test]
     fn unknown_keys_are_ignored() {
         let p = parse_profile(b"host = \"s\"\nfuture_key = 3\n[winning2]\nx = 1\n").unwrap();
@@ -197,8 +231,8 @@ mod tests {
     #[test]
     fn newer_schema_is_refused_even_when_types_changed() {
         assert_eq!(
-            parse_profile(b"schema = 2\nhost = \"s\"\n"),
-            Err(ProfileParseError::NewerSchema { found: 2 })
+            parse_profile(b"schema = 3\nhost = \"s\"\n"),
+            Err(ProfileParseError::NewerSchema { found: 3 })
         );
         assert_eq!(
             parse_profile(b"schema = 7\nhost = 12\n"),

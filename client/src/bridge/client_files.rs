@@ -43,6 +43,8 @@ pub fn bridge_profile(
         udp: false,
         grade: if nla { "modern" } else { "no-nla" }.into(),
         fallbacks: Vec::new(),
+        // The client reaches the bridge directly, on this machine.
+        gateway: None,
     });
     profile.certificate = Some(PinnedCertificate {
         sha256: certificate_sha256.to_owned(),

@@ -92,6 +92,14 @@ pub enum BridgeError {
         address: SocketAddr,
         source: std::io::Error,
     },
+    /// The server leg dials the server; a configuration that reached it through an RD
+    /// Gateway would be carried around the gateway, which the user did not choose.
+    #[error(
+        "the configuration found reaches the server through the RD Gateway {gateway}, which \
+         the bridge does not carry (its server leg would go around the gateway): point your \
+         client at the gateway itself (`rdpshim profile export` writes its gateway settings)"
+    )]
+    ThroughGateway { gateway: String },
 }
 
 /// Everything a session needs: how to reach the server, and what to show the client.
@@ -152,6 +160,7 @@ impl Bridge {
     /// the profiles (in [`IDENTITY_DIR`] under the configuration root the session's profile
     /// store uses, generated on first use), and its listener.
     pub async fn open(winner: Winner<'_>, request: Request) -> Result<Self, BridgeError> {
+        direct_only(&winner.step.spec)?;
         let root = ProfileStore::default_root().map_err(BridgeError::NoConfigDirectory)?;
         let identity = Identity::load_or_create(&root.join(IDENTITY_DIR))?;
         let address = request.listen.unwrap_or(DEFAULT_LISTEN);
@@ -216,6 +225,22 @@ impl Bridge {
     }
 }
 
+/// The bridge carries only a configuration that reaches the server directly: its server
+/// leg dials (`engine::server_leg`), and going around a gateway is a step the ladder
+/// announces, never one the bridge takes quietly.
+fn direct_only(spec: &AttemptSpec) -> Result<(), BridgeError> {
+    match &spec.gateway {
+        Some(gateway) => Err(BridgeError::ThroughGateway {
+            gateway: crate::host::HostPort {
+                host: gateway.host.clone(),
+                port: gateway.port,
+            }
+            .label(),
+        }),
+        None => Ok(()),
+    }
+}
+
 /// The server leg's configuration from the attempt that connected: [`Winner::spec`] (its
 /// knobs, the address it reached, the certificate it saw pinned: every session dials what
 /// worked, whatever DNS answers next, and a different certificate ends the leg before
@@ -243,4 +268,34 @@ pub fn server_leg_spec(winner: &Winner<'_>, timeouts: StageTimeouts) -> AttemptS
     spec.timeouts = timeouts;
     spec.screenshot = None;
     spec
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::route::gateway::{GatewayCredentials, GatewaySpec};
+    use crate::secret::Password;
+
+    /// A configuration found through an RD Gateway is refused before anything listens: the
+    /// server leg would dial the server around the gateway.
+    #[test]
+    fn only_a_direct_configuration_is_carried() {
+        let mut spec = AttemptSpec::strongest("desk7.corp.local", 3389);
+        assert!(direct_only(&spec).is_ok());
+        spec.gateway = Some(GatewaySpec::new(
+            "rdg.corp.example",
+            443,
+            GatewayCredentials {
+                username: "alice".into(),
+                domain: None,
+                password: Password::new("s3cret"),
+            },
+        ));
+        let refused = direct_only(&spec).unwrap_err();
+        assert!(
+            matches!(&refused, BridgeError::ThroughGateway { gateway } if gateway == "rdg.corp.example:443"),
+            "{refused}"
+        );
+        assert!(!refused.to_string().contains("s3cret"));
+    }
 }

@@ -15,8 +15,8 @@ use clap::{ArgGroup, Args, Parser, Subcommand, ValueEnum};
 
 use super::exit;
 use super::flags::{
-    Address, AttemptLimit, BridgeOptions, CellLimit, ClientChoice, ColorChoice, Global, Login,
-    MatrixFiles, Output, ProbeLimit, Resolve, Target, Timeout,
+    Address, AttemptLimit, BridgeOptions, CellLimit, ClientChoice, ColorChoice, Gateway, Global,
+    Login, MatrixFiles, Output, ProbeLimit, Resolve, Target, Timeout,
 };
 use rdpshim::host::HostPort;
 use rdpshim::matrix::Shard;
@@ -285,6 +285,9 @@ pub struct ConnectArgs {
     #[command(flatten)]
     pub login: Login,
 
+    #[command(flatten)]
+    pub gateway: Gateway,
+
     /// Save the first decoded frame as PNG.
     #[arg(long, value_name = "FILE.png")]
     pub screenshot: Option<PathBuf>,
@@ -378,6 +381,14 @@ pub struct DiagnoseArgs {
     #[command(flatten)]
     pub target: Target,
 
+    /// Probe this RD Gateway too; with credentials (-u or --gateway-user, and a password),
+    /// also whether it lets the account reach the host.
+    #[command(flatten)]
+    pub gateway: Gateway,
+
+    #[command(flatten)]
+    pub login: Login,
+
     #[command(flatten)]
     pub output: Output,
 
@@ -428,6 +439,11 @@ pub struct MatrixArgs {
     // credentials-required); one password serves every host.
     #[command(flatten)]
     pub login: Login,
+
+    /// With --gateway, every configuration runs directly and through the gateway (the
+    /// `route` dimension; `[matrix] route` in --configs narrows it).
+    #[command(flatten)]
+    pub gateway: Gateway,
 
     /// Attempts at once, all hosts together.
     #[arg(long, value_name = "N", default_value = "8", value_parser = clap::value_parser!(u16).range(1..=512))]

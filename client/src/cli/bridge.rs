@@ -79,7 +79,7 @@ pub fn run(connect: &ConnectArgs, options: &BridgeOptions) -> ExitCode {
 /// The exit code and line for a bridge that cannot start (`open` uses it too).
 pub(super) fn failed_to_open(error: &BridgeError) -> ExitCode {
     let code = match error {
-        BridgeError::Listen { .. } => exit::USAGE,
+        BridgeError::Listen { .. } | BridgeError::ThroughGateway { .. } => exit::USAGE,
         BridgeError::NoConfigDirectory(_) | BridgeError::Identity(_) => exit::LOCAL_FILE,
     };
     fail(code, &error.to_string())

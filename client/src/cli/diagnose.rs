@@ -1,6 +1,7 @@
-//! `rdpshim diagnose HOST[:PORT]`: probes without credentials, then a verdict per known
-//! cause of mstsc's error 0x904. The probing is `engine::probe`, the judging
-//! `diagnose::verdicts`; this file parses flags and prints.
+//! `rdpshim diagnose HOST[:PORT] [--gateway GW]`: probes without credentials, then a verdict
+//! per known cause of mstsc's error 0x904. The probing is `engine::probe` (and
+//! `route::gateway::diagnose` for the gateway, which opens a tunnel only with credentials),
+//! the judging `diagnose::verdicts`; this file parses flags and prints.
 
 use std::io::{IsTerminal as _, Write as _};
 use std::process::ExitCode;
@@ -11,13 +12,19 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 
 use rdpshim::attempt::StageTimeouts;
-use rdpshim::diagnose::findings::{Findings, Reach, Refusal, Tri, X224Answer};
+use rdpshim::diagnose::findings::{
+    CertificateDetails, DnsFinding, Findings, Reach, Refusal, TlsScan, Tri, X224Answer,
+};
+use rdpshim::diagnose::gateway::GatewayFindings;
 use rdpshim::diagnose::progress::Progress;
 use rdpshim::diagnose::verdicts::{self, Severity, Status, Verdict};
 use rdpshim::engine::probe::{self, ProbeLimits};
+use rdpshim::route::gateway::{self, GatewayCredentials};
+use rdpshim::session::credentials::{for_gateway_diagnosis, GatewayAccountNames};
 use rdpshim::terminal::escape;
 
 use super::args::DiagnoseArgs;
+use super::progress::Console;
 use super::{exit, style};
 
 #[derive(Serialize)]
@@ -50,12 +57,43 @@ pub fn run(args: &DiagnoseArgs) -> ExitCode {
             return ExitCode::from(exit::USAGE);
         }
     };
+    // The gateway's tunnel needs a password: asked (or read) before the probes start.
+    let gateway = args.gateway.gateway.as_ref();
+    let credentials = match gateway {
+        Some(gw) => match gateway_credentials(args, &gw.host) {
+            Ok(credentials) => credentials,
+            Err(e) => {
+                eprintln!("rdpshim: {e}");
+                return ExitCode::from(exit::USAGE);
+            }
+        },
+        None => None,
+    };
     let ticker = (std::io::stderr().is_terminal() && !style::quiet())
         .then(|| Ticker::start(format!("{}:{port}", escape(host)), progress));
-    let findings = runtime.block_on(probe::diagnose(host, port, limits));
+    let mut findings = runtime.block_on(async {
+        let host_probes = probe::diagnose(host, port, limits.clone());
+        match gateway {
+            Some(gw) => {
+                let gateway_probes = gateway::diagnose::diagnose(
+                    &gw.host,
+                    gw.port,
+                    host,
+                    port,
+                    credentials,
+                    &limits,
+                );
+                let (mut findings, gateway) = tokio::join!(host_probes, gateway_probes);
+                findings.gateway = Some(gateway);
+                findings
+            }
+            None => host_probes.await,
+        }
+    });
     if let Some(ticker) = ticker {
         ticker.stop();
     }
+    findings.ms = findings.ms.max(0.0);
     let verdicts = verdicts::verdicts(&findings);
     let found = verdicts::found(&verdicts);
     let blocking = verdicts::blocking(&verdicts);
@@ -77,13 +115,46 @@ pub fn run(args: &DiagnoseArgs) -> ExitCode {
         print!("{}", render(&findings, &verdicts));
     }
 
-    if findings.probed.is_none() {
+    // Through the gateway the host was reached even when it is not reachable directly.
+    let through_gateway = findings
+        .gateway
+        .as_ref()
+        .and_then(|g| g.tunnel.as_ref())
+        .is_some_and(|t| t.refusal.is_none());
+    if findings.probed.is_none() && !through_gateway {
         ExitCode::from(exit::UNREACHABLE)
     } else if blocking.is_empty() {
         ExitCode::from(exit::CONNECTED)
     } else {
         ExitCode::from(exit::NO_WORKING_CONFIGURATION)
     }
+}
+
+/// The credentials for the gateway's tunnel probe: `--gateway-user`'s, else `-u`'s; none
+/// without a user (the probes without credentials still run).
+fn gateway_credentials(
+    args: &DiagnoseArgs,
+    gateway: &str,
+) -> Result<Option<GatewayCredentials>, rdpshim::secret::PasswordError> {
+    let names = GatewayAccountNames {
+        gateway_user: args.gateway.gateway_user.as_deref(),
+        gateway_domain: args.gateway.gateway_domain.as_deref(),
+        host_user: args.login.user.as_deref(),
+        host_domain: args.login.domain.as_deref(),
+    };
+    let mut console = Console::new(args.output.json);
+    let found = for_gateway_diagnosis(
+        &names,
+        &args.target.target.host,
+        gateway,
+        args.login.password_stdin,
+        &mut console,
+    )?;
+    Ok(found.map(|c| GatewayCredentials {
+        username: c.username,
+        domain: c.domain,
+        password: c.password,
+    }))
 }
 
 /// A progress line on stderr while the probes run (only on a terminal: it can take
@@ -188,18 +259,7 @@ fn render(f: &Findings, verdicts: &[Verdict]) -> String {
     );
 
     let _ = writeln!(out, "\nReachability");
-    if let Some(error) = &f.dns.error {
-        let _ = writeln!(out, "  DNS      {}", escape(error));
-    }
-    for a in &f.dns.addresses {
-        let what = match a.tcp {
-            Reach::Connected => format!("accepts TCP ({} ms)", a.ms),
-            Reach::Refused => format!("refused, RST ({} ms)", a.ms),
-            Reach::Timeout => format!("no answer ({} ms)", a.ms),
-            Reach::Unreachable => format!("unreachable ({} ms)", a.ms),
-        };
-        let _ = writeln!(out, "  {:<40} {what}", a.address);
-    }
+    render_reach(&mut out, &f.dns);
 
     if !f.security_layers.is_empty() {
         let _ = writeln!(out, "\nSecurity layers (X.224, each requested alone)");
@@ -221,87 +281,12 @@ fn render(f: &Findings, verdicts: &[Verdict]) -> String {
     }
 
     if let Some(tls) = &f.tls {
-        let _ = writeln!(
-            out,
-            "\nTLS ({} handshakes; a modern client (rustls) {})",
-            tls.handshakes,
-            if tls.modern_client_ok {
-                "connects"
-            } else {
-                "does NOT connect"
-            }
-        );
-        for v in &tls.versions {
-            if !v.accepted {
-                // The class, not OpenSSL's error stack (that is in --json).
-                let why = match &v.refusal {
-                    Some(Refusal::Failed(failure)) => failure.class.to_string(),
-                    Some(other) => other.to_string(),
-                    None => "refused".to_owned(),
-                };
-                let _ = writeln!(out, "  TLS {}  no   ({})", v.version.as_str(), escape(&why));
-                continue;
-            }
-            let _ = writeln!(
-                out,
-                "  TLS {}  yes  {} suites",
-                v.version.as_str(),
-                v.suites.len()
-            );
-            for s in &v.suites {
-                let stacks: Vec<&str> = s.stacks.iter().map(|s| s.as_str()).collect();
-                let _ = writeln!(
-                    out,
-                    "    {:<32} {:>3} bits  {:<4} {:<6} [{}]{}",
-                    escape(&s.name),
-                    s.bits,
-                    if s.aead { "AEAD" } else { "CBC" },
-                    if s.forward_secrecy { "FS" } else { "no-FS" },
-                    stacks.join(","),
-                    if v.preferred.as_deref() == Some(s.name.as_str()) {
-                        "  preferred"
-                    } else {
-                        ""
-                    }
-                );
-            }
-        }
+        let _ = writeln!(out);
+        render_tls(&mut out, "TLS", tls);
     }
-
     if let Some(c) = &f.certificate {
-        let i = &c.info;
         let _ = writeln!(out, "\nCertificate");
-        let _ = writeln!(out, "  subject    {}", escape(&i.subject));
-        if !c.san.is_empty() {
-            let _ = writeln!(out, "  SAN        {}", escape(&c.san.join(", ")));
-        }
-        let _ = writeln!(
-            out,
-            "  issuer     {}{}",
-            escape(&i.issuer),
-            if i.self_signed { " (self-signed)" } else { "" }
-        );
-        let state = if i.expired {
-            "  EXPIRED"
-        } else if i.not_yet_valid {
-            "  NOT YET VALID"
-        } else {
-            ""
-        };
-        let _ = writeln!(
-            out,
-            "  validity   {} to {}{state}",
-            escape(&i.not_before),
-            escape(&i.not_after)
-        );
-        let _ = writeln!(
-            out,
-            "  key        {} {} bits, {}",
-            escape(&c.key_type),
-            c.key_bits,
-            escape(&c.signature_algorithm)
-        );
-        let _ = writeln!(out, "  sha256     {}", escape(&i.sha256));
+        render_certificate(&mut out, c);
     }
 
     let n = &f.nla;
@@ -384,6 +369,10 @@ fn render(f: &Findings, verdicts: &[Verdict]) -> String {
         );
     }
 
+    if let Some(g) = &f.gateway {
+        render_gateway(&mut out, g);
+    }
+
     let _ = writeln!(
         out,
         "\nCauses (the causes of mstsc error 0x904 / extended 0x7, and weaknesses)"
@@ -433,4 +422,158 @@ fn render(f: &Findings, verdicts: &[Verdict]) -> String {
         }
     }
     out
+}
+
+fn render_reach(out: &mut String, dns: &DnsFinding) {
+    use std::fmt::Write as _;
+    if let Some(error) = &dns.error {
+        let _ = writeln!(out, "  DNS      {}", escape(error));
+    }
+    for a in &dns.addresses {
+        let what = match a.tcp {
+            Reach::Connected => format!("accepts TCP ({} ms)", a.ms),
+            Reach::Refused => format!("refused, RST ({} ms)", a.ms),
+            Reach::Timeout => format!("no answer ({} ms)", a.ms),
+            Reach::Unreachable => format!("unreachable ({} ms)", a.ms),
+        };
+        let _ = writeln!(out, "  {:<40} {what}", a.address);
+    }
+}
+
+fn render_tls(out: &mut String, title: &str, tls: &TlsScan) {
+    use std::fmt::Write as _;
+    {
+        let _ = writeln!(
+            out,
+            "{title} ({} handshakes; a modern client (rustls) {})",
+            tls.handshakes,
+            if tls.modern_client_ok {
+                "connects"
+            } else {
+                "does NOT connect"
+            }
+        );
+        for v in &tls.versions {
+            if !v.accepted {
+                // The class, not OpenSSL's error stack (that is in --json).
+                let why = match &v.refusal {
+                    Some(Refusal::Failed(failure)) => failure.class.to_string(),
+                    Some(other) => other.to_string(),
+                    None => "refused".to_owned(),
+                };
+                let _ = writeln!(out, "  TLS {}  no   ({})", v.version.as_str(), escape(&why));
+                continue;
+            }
+            let _ = writeln!(
+                out,
+                "  TLS {}  yes  {} suites",
+                v.version.as_str(),
+                v.suites.len()
+            );
+            for s in &v.suites {
+                let stacks: Vec<&str> = s.stacks.iter().map(|s| s.as_str()).collect();
+                let _ = writeln!(
+                    out,
+                    "    {:<32} {:>3} bits  {:<4} {:<6} [{}]{}",
+                    escape(&s.name),
+                    s.bits,
+                    if s.aead { "AEAD" } else { "CBC" },
+                    if s.forward_secrecy { "FS" } else { "no-FS" },
+                    stacks.join(","),
+                    if v.preferred.as_deref() == Some(s.name.as_str()) {
+                        "  preferred"
+                    } else {
+                        ""
+                    }
+                );
+            }
+        }
+    }
+}
+
+fn render_certificate(out: &mut String, c: &CertificateDetails) {
+    use std::fmt::Write as _;
+    {
+        let i = &c.info;
+        let _ = writeln!(out, "  subject    {}", escape(&i.subject));
+        if !c.san.is_empty() {
+            let _ = writeln!(out, "  SAN        {}", escape(&c.san.join(", ")));
+        }
+        let _ = writeln!(
+            out,
+            "  issuer     {}{}",
+            escape(&i.issuer),
+            if i.self_signed { " (self-signed)" } else { "" }
+        );
+        let state = if i.expired {
+            "  EXPIRED"
+        } else if i.not_yet_valid {
+            "  NOT YET VALID"
+        } else {
+            ""
+        };
+        let _ = writeln!(
+            out,
+            "  validity   {} to {}{state}",
+            escape(&i.not_before),
+            escape(&i.not_after)
+        );
+        let _ = writeln!(
+            out,
+            "  key        {} {} bits, {}",
+            escape(&c.key_type),
+            c.key_bits,
+            escape(&c.signature_algorithm)
+        );
+        let _ = writeln!(out, "  sha256     {}", escape(&i.sha256));
+    }
+}
+
+/// The RD Gateway's section: its addresses, TLS, certificate, what its 401 offers, the
+/// WebSocket transport, and the tunnel to the host when credentials were given.
+fn render_gateway(out: &mut String, g: &GatewayFindings) {
+    use std::fmt::Write as _;
+    let endpoint = rdpshim::host::HostPort {
+        host: g.host.clone(),
+        port: g.port,
+    };
+    let _ = writeln!(out, "\nRD Gateway {}", escape(&endpoint.to_string()));
+    render_reach(out, &g.dns);
+    if let Some(tls) = &g.tls {
+        render_tls(out, "  its TLS", tls);
+    }
+    if let Some(c) = &g.certificate {
+        let _ = writeln!(out, "  its certificate");
+        render_certificate(out, c);
+    }
+    let http = match (g.http.status, &g.http.error) {
+        (Some(status), _) => format!(
+            "HTTP {status}, schemes offered: {}",
+            if g.http.schemes.is_empty() {
+                "none".to_owned()
+            } else {
+                escape(&g.http.schemes.join(", ")).into_owned()
+            }
+        ),
+        (None, Some(error)) => format!("no answer ({})", escape(error)),
+        (None, None) => "no answer".to_owned(),
+    };
+    let _ = writeln!(out, "  without credentials: {http}");
+    let _ = writeln!(out, "  WebSocket transport: {}", tri(g.websocket));
+    match &g.tunnel {
+        None => {
+            let _ = writeln!(
+                out,
+                "  tunnel to the host: not tried (no credentials: -u USER or --gateway-user USER)"
+            );
+        }
+        Some(t) => {
+            let what = match (&t.refusal, t.transport) {
+                (None, Some(transport)) => format!("opened ({})", transport.as_str()),
+                (None, None) => "opened".to_owned(),
+                (Some(refusal), _) => escape(&refusal.to_string()).into_owned(),
+            };
+            let _ = writeln!(out, "  tunnel to the host as {}: {what}", escape(&t.user));
+        }
+    }
 }

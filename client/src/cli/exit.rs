@@ -120,7 +120,10 @@ pub const BRIDGE: Codes = &[
         CONNECTED,
         "stopped by Ctrl-C; with --once: the session was carried until one side ended it",
     ),
-    (USAGE, "usage error, or the --listen address cannot be used"),
+    (
+        USAGE,
+        "usage error, the --listen address cannot be used, or the configuration goes through an RD Gateway (not carried)",
+    ),
     (
         AUTH_FAILED,
         "authentication failed; with --once: the client was refused (wrong user name or password)",

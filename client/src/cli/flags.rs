@@ -61,6 +61,45 @@ pub struct Login {
     pub password_stdin: bool,
 }
 
+/// An RD Gateway in front of the host, and its account: `connect`, `diagnose` and `matrix`
+/// take it (and the bridge and `open`, which reuse connect's path).
+#[derive(Debug, Clone, Args)]
+pub struct Gateway {
+    /// Through this RD Gateway (HTTPS): GW, GW:PORT or [IPV6]:PORT, port 443 by default. The
+    /// host's credentials serve for the gateway unless --gateway-user is given.
+    #[arg(long, value_name = "GW[:PORT]", value_parser = gateway)]
+    pub gateway: Option<HostPort>,
+
+    /// When to use the gateway: always (mstsc's gatewayusagemethod 1; going around it is an
+    /// announced fallback) or detect (2: only when the host cannot be reached directly).
+    #[arg(long, value_enum, value_name = "WHEN", requires = "gateway")]
+    pub gateway_usage: Option<GatewayUsageArg>,
+
+    /// The gateway account, when it is not the host's (its password: RDPSHIM_GATEWAY_PASSWORD,
+    /// the keyring entry USER@GATEWAY, a prompt; --password-stdin when no -u is given). A
+    /// profile keeps it with the gateway.
+    #[arg(long, value_name = "USER", requires = "gateway")]
+    pub gateway_user: Option<String>,
+
+    /// The gateway account's domain.
+    #[arg(long, value_name = "DOMAIN", requires = "gateway_user")]
+    pub gateway_domain: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum GatewayUsageArg {
+    /// Through the gateway first.
+    Always,
+    /// Directly first; through the gateway when the host cannot be reached directly.
+    Detect,
+}
+
+/// `--gateway GW[:PORT]`: port 443 unless given.
+pub fn gateway(text: &str) -> Result<HostPort, String> {
+    HostPort::parse_with_port(text, rdpshim::route::gateway::DEFAULT_GATEWAY_PORT)
+        .map_err(|e| e.to_string())
+}
+
 /// `--client NAME`: the user's own RDP client (`open` starts it; an export's FreeRDP command
 /// line is written for it).
 #[derive(Debug, Clone, Args)]

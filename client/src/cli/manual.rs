@@ -64,6 +64,19 @@ pub const EXAMPLES: &[(&str, &[Example])] = &[
                 "One JSON object on standard output for scripts; no profile written.",
             ),
             ex(
+                "rdpshim connect desk7.corp.local --gateway rdg.corp.example -u alice -d CORP \
+                 --password-stdin < password.txt",
+                "Through an RD Gateway with the same account (mstsc's \"use my RD Gateway \
+                 credentials\"); its TLS, transport and scheme fall back like the host's, and \
+                 going around it is announced.",
+            ),
+            ex(
+                "rdpshim connect desk7 --gateway rdg.corp.example:8443 --gateway-usage detect \
+                 --gateway-user bob --gateway-domain EDGE",
+                "Directly first, through the gateway when the host cannot be reached directly; \
+                 the gateway's own account (RDPSHIM_GATEWAY_PASSWORD, the keyring, a prompt).",
+            ),
+            ex(
                 "rdpshim connect 10.0.0.5 -u alice --bridge --once",
                 "Connect, then carry one session of your own RDP client (as rdpshim bridge).",
             ),
@@ -120,6 +133,12 @@ pub const EXAMPLES: &[(&str, &[Example])] = &[
             ex(
                 "rdpshim diagnose 10.0.0.5:3390 --json --timeout 2",
                 "All findings and verdicts as JSON, two seconds per network step.",
+            ),
+            ex(
+                "rdpshim diagnose desk7.corp.local --gateway rdg.corp.example -u alice \
+                 --password-stdin < password.txt",
+                "The gateway too: its TLS, certificate and authentication schemes, and whether \
+                 it lets alice reach the host.",
             ),
         ],
     ),
@@ -248,6 +267,13 @@ pub const ENVIRONMENT: &[(&str, &str)] = &[
         "The password for NLA (connect, matrix) when --password-stdin is not given; it is used \
          before the keyring and the prompt. Prefer --password-stdin: the environment of a \
          process is visible to its user.",
+    ),
+    (
+        "RDPSHIM_GATEWAY_PASSWORD",
+        "The password of the RD Gateway account given with --gateway-user (connect, diagnose, \
+         matrix), before the keyring entry USER@GATEWAY and the prompt. Without --gateway-user \
+         the gateway gets the host's credentials, as mstsc's \"use my RD Gateway credentials for \
+         the remote computer\".",
     ),
     (
         "RDPSHIM_NO_KEYRING",

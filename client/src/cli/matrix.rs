@@ -11,7 +11,7 @@ use std::sync::Arc;
 use rdpshim::attempt::StageTimeouts;
 use rdpshim::matrix::{
     self, configs_file, hosts, json::MatrixJson, junit, merge, table, Baseline, Cell, Comparison,
-    Configuration, HostJob, Limits, MatrixRun, Shard, Target,
+    Configuration, HostJob, Limits, MatrixGateway, MatrixRun, Shard, Target,
 };
 use rdpshim::session::credentials;
 use rdpshim::terminal::escape;
@@ -60,7 +60,8 @@ pub fn run(args: &MatrixArgs) -> ExitCode {
 }
 
 fn run_matrix(args: &MatrixArgs) -> Result<u8, Failure> {
-    let configurations = load_configurations(args.configs.as_deref())?;
+    let configurations =
+        load_configurations(args.configs.as_deref(), args.gateway.gateway.is_some())?;
     if args.list_configs {
         let width = configurations.iter().map(|c| c.id.len()).max().unwrap_or(0);
         for c in &configurations {
@@ -105,7 +106,8 @@ fn run_matrix(args: &MatrixArgs) -> Result<u8, Failure> {
             args.timeout.timeout.as_secs_f64()
         ));
     }
-    let result = execute(jobs, configurations, limits, !json)?;
+    let gateway = matrix_gateway(args)?;
+    let result = execute(jobs, configurations, gateway, limits, !json)?;
     finish(&result, &args.files, json, before.as_ref(), shard)
 }
 
@@ -239,12 +241,16 @@ fn exit_code(run: &MatrixRun, comparison: Option<&Comparison>) -> u8 {
     }
 }
 
-fn load_configurations(path: Option<&Path>) -> Result<Vec<Configuration>, Failure> {
+fn load_configurations(path: Option<&Path>, gateway: bool) -> Result<Vec<Configuration>, Failure> {
     let Some(path) = path else {
-        return Ok(matrix::Dimensions::default().expand());
+        return Ok(if gateway {
+            matrix::Dimensions::with_gateway().expand()
+        } else {
+            matrix::Dimensions::default().expand()
+        });
     };
     let text = read_text(path)?;
-    Ok(configs_file::parse(&text).map_err(|e| {
+    Ok(configs_file::parse_for(&text, gateway).map_err(|e| {
         if e.line == 0 {
             format!("{}: {}", path.display(), e.message)
         } else {
@@ -301,8 +307,10 @@ fn host_jobs(args: &MatrixArgs, targets: Vec<Target>) -> Result<Vec<HostJob>, St
             &mut Console::new(args.output.json),
         )
         .map_err(|e| e.to_string())?,
-        None if login.password_stdin => {
-            return Err("--password-stdin needs a user name (-u USER)".to_owned())
+        None if login.password_stdin && args.gateway.gateway_user.is_none() => {
+            return Err(
+                "--password-stdin needs a user name (-u USER, or --gateway-user USER)".to_owned(),
+            )
         }
         None => vec![None; targets.len()],
     };
@@ -316,11 +324,41 @@ fn host_jobs(args: &MatrixArgs, targets: Vec<Target>) -> Result<Vec<HostJob>, St
         .collect())
 }
 
+/// The gateway of `--gateway`, with `--gateway-user`'s credentials (`RDPSHIM_GATEWAY_PASSWORD`,
+/// the keyring entry `user@gateway`, a prompt; standard input when no `-u` takes it); the
+/// hosts' own credentials serve for the gateway without it.
+fn matrix_gateway(args: &MatrixArgs) -> Result<Option<MatrixGateway>, String> {
+    let Some(given) = &args.gateway.gateway else {
+        return Ok(None);
+    };
+    let names = credentials::GatewayAccountNames {
+        gateway_user: args.gateway.gateway_user.as_deref(),
+        gateway_domain: args.gateway.gateway_domain.as_deref(),
+        host_user: None,
+        host_domain: None,
+    };
+    let stdin = args.login.password_stdin && args.login.user.is_none();
+    let account = credentials::for_gateway_diagnosis(
+        &names,
+        "",
+        &given.host,
+        stdin,
+        &mut Console::new(args.output.json),
+    )
+    .map_err(|e| e.to_string())?;
+    Ok(Some(MatrixGateway {
+        host: given.host.clone(),
+        port: given.port,
+        credentials: account,
+    }))
+}
+
 /// Runs the cells: orchestration on one thread, attempts on one thread per core (at most
 /// `jobs`). On a terminal, a progress count on stderr.
 fn execute(
     jobs: Vec<HostJob>,
     configurations: Vec<Configuration>,
+    gateway: Option<MatrixGateway>,
     limits: Limits,
     show_progress: bool,
 ) -> Result<matrix::MatrixRun, String> {
@@ -350,6 +388,7 @@ fn execute(
         Arc::new(engine),
         jobs,
         configurations,
+        gateway,
         limits,
         progress,
     )))

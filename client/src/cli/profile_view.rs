@@ -196,6 +196,7 @@ mod tests {
                 udp: false,
                 grade: "legacy".into(),
                 fallbacks: vec!["tls-version-downgrade".into()],
+                gateway: None,
             },
             NOW,
         );

@@ -17,7 +17,10 @@ pub struct Console {
     progress: bool,
     /// `--json`: stdout is for the JSON; notes that only explain are left out.
     json: bool,
-    announced: Vec<Fallback>,
+    /// Steps announced, with the leg (`true`: the RD Gateway's), each once.
+    announced: Vec<(Fallback, bool)>,
+    /// The knobs of the attempt before, to tell which leg a TLS downgrade is on.
+    last: Option<Knobs>,
 }
 
 impl Console {
@@ -31,6 +34,7 @@ impl Console {
                 && std::io::stdout().is_terminal(),
             json,
             announced: Vec::new(),
+            last: None,
         }
     }
 
@@ -49,17 +53,18 @@ pub fn say(line: &str) {
 }
 
 impl Console {
-    /// Warns once per run about each step that gives something up (`-q` leaves it to the
-    /// verdict line, which names every fallback).
-    fn announce(&mut self, step: Fallback, why: &str) {
-        if self.announced.contains(&step) {
+    /// Warns once per run about each step that gives something up, on each leg (`-q` leaves
+    /// it to the verdict line, which names every fallback).
+    fn announce(&mut self, step: Fallback, gateway_leg: bool, why: &str) {
+        if self.announced.contains(&(step, gateway_leg)) {
             return;
         }
-        self.announced.push(step);
+        self.announced.push((step, gateway_leg));
         if let Some(cost) = step.gives_up() {
             self.clear_progress();
             say(&format!(
-                "warning: {step}{why}: this attempt gives up {cost}"
+                "warning: {step}{}{why}: this attempt gives up {cost}",
+                leg_words(gateway_leg)
             ));
         }
     }
@@ -74,12 +79,23 @@ impl Observer for Console {
             // A first attempt below the strongest configuration comes from the saved profile
             // or from pinned knobs: announce what it gives up all the same.
             for step in &sure {
-                self.announce(*step, " (saved or pinned configuration)");
+                let leg = on_gateway_leg(*step, None, knobs);
+                self.announce(*step, leg, " (saved or pinned configuration)");
             }
         }
-        for step in fallbacks.iter().filter(|s| sure.contains(s)) {
-            self.announce(*step, "");
+        // A step whose cost depends on what the server chooses waits for `secured`; the
+        // rest (going around or through a gateway, its transport, UDP) are sure now.
+        let uncertain = |s: &Fallback| {
+            matches!(
+                s,
+                Fallback::NlaOff | Fallback::TlsVersionDowngrade | Fallback::CipherDowngrade
+            ) && !sure.contains(s)
+        };
+        for step in fallbacks.iter().filter(|s| !uncertain(s)) {
+            let leg = on_gateway_leg(*step, self.last.as_ref(), knobs);
+            self.announce(*step, leg, "");
         }
+        self.last = Some(knobs.clone());
         if self.progress {
             eprint!("{}", render::progress_line(number, knobs, fallbacks));
             let _ = std::io::stderr().flush();
@@ -89,13 +105,44 @@ impl Observer for Console {
     fn secured(&mut self, _number: usize, used: &Knobs) {
         let why = format!(" (the server chose: {})", escape(&describe(used)));
         for step in rdpshim::planner::downgrades(used) {
-            self.announce(step, &why);
+            let leg = on_gateway_leg(step, None, used);
+            self.announce(step, leg, &why);
         }
     }
 
     fn finished(&mut self, step: &Step) {
         self.clear_progress();
         say(&render::attempt_line(step));
+    }
+}
+
+/// Whether a TLS downgrade is the RD Gateway's (its TLS changed from `before`, or for a
+/// first attempt, it is not the modern one) rather than the RDP leg's.
+fn on_gateway_leg(step: Fallback, before: Option<&Knobs>, now: &Knobs) -> bool {
+    if !matches!(
+        step,
+        Fallback::TlsVersionDowngrade | Fallback::CipherDowngrade
+    ) {
+        return false;
+    }
+    let Some(via) = now.route.gateway() else {
+        return false;
+    };
+    match before {
+        Some(before) => before.tls == now.tls && before.route.gateway() != Some(via),
+        None => !rdpshim::planner::downgrades(&Knobs {
+            route: rdpshim::planner::Route::Direct,
+            ..now.clone()
+        })
+        .contains(&step),
+    }
+}
+
+fn leg_words(gateway: bool) -> &'static str {
+    if gateway {
+        " (the RD Gateway's TLS)"
+    } else {
+        ""
     }
 }
 
@@ -138,15 +185,40 @@ impl Frontend for Console {
     }
 
     fn ask_credentials(&mut self, host: &str, user: Option<&str>) -> Option<(String, Password)> {
+        let why = format!("{} requires Network Level Authentication.", escape(host));
+        self.ask_account(&why, &escape(host), host, user)
+    }
+
+    fn ask_gateway_credentials(
+        &mut self,
+        gateway: &str,
+        user: Option<&str>,
+    ) -> Option<(String, Password)> {
+        let why = format!("The RD Gateway {} requires credentials.", escape(gateway));
+        let whose = format!("the RD Gateway {}", escape(gateway));
+        self.ask_account(&why, &whose, gateway, user)
+    }
+}
+
+impl Console {
+    /// Says `why`, asks the user name for `whose` unless `user` is known, then the password
+    /// for `user@host`; `None` without a terminal or a name.
+    fn ask_account(
+        &mut self,
+        why: &str,
+        whose: &str,
+        host: &str,
+        user: Option<&str>,
+    ) -> Option<(String, Password)> {
         if !std::io::stdin().is_terminal() {
             return None;
         }
         self.clear_progress();
-        eprintln!("{} requires Network Level Authentication.", escape(host));
+        eprintln!("{why}");
         let user = match user {
             Some(user) => user.to_owned(),
             None => {
-                eprint!("User for {}: ", escape(host));
+                eprint!("User for {whose}: ");
                 let _ = std::io::stderr().flush();
                 let mut line = String::new();
                 std::io::stdin().read_line(&mut line).ok()?;

@@ -2,9 +2,10 @@
 //! Text a server (or a profile, or a flag) controls goes through [`escape`] as it is
 //! formatted.
 
+use rdpshim::attempt::TlsChoice;
 use rdpshim::ladder::{Run, Step};
 use rdpshim::planner::{describe, Fallback, Knobs, Nla};
-use rdpshim::report::{AttemptReport, Protocol};
+use rdpshim::report::{AttemptReport, GatewayLeg, Protocol, TlsSession};
 use rdpshim::terminal::escape;
 
 /// `attempt 2 [tls-version-downgrade]: 127.0.0.1:3389 (name srv) nla=negotiate->off tls=openssl TLS 1.0 ... -> ok (ssl, 1024x768), 41 ms`
@@ -18,28 +19,14 @@ pub fn attempt_line(step: &Step) -> String {
     } else {
         join(&step.fallbacks)
     };
-    let address = report.address.map_or_else(
+    let mut address = report.address.map_or_else(
         || format!("{}:{}", escape(&spec.host), spec.port),
         |a| a.to_string(),
     );
-    let tls = match &report.tls {
-        Some(s) => format!(
-            "{} TLS {} {}",
-            s.stack.as_str(),
-            s.version.as_str(),
-            escape(&s.cipher)
-        ),
-        None => format!(
-            "{}/{}{}",
-            spec.tls.stack.as_str(),
-            spec.tls.version.map_or("auto", |v| v.as_str()),
-            spec.tls
-                .ciphers
-                .as_ref()
-                .map(|c| format!(" [{}]", escape(c)))
-                .unwrap_or_default()
-        ),
-    };
+    if let Some(leg) = &report.gateway {
+        address.push_str(&format!(" via gateway {}", gateway_words(leg)));
+    }
+    let tls = tls_words(report.tls.as_ref(), &spec.tls);
     let outcome = match &report.result {
         Ok(c) => format!(
             "ok at first-frame ({}, {}x{})",
@@ -93,6 +80,20 @@ pub fn final_line(run: &Run) -> String {
                 "NLA"
             } else {
                 "no NLA"
+            };
+            // Through a gateway, its leg's TLS too (a downgrade may be the gateway's).
+            let gateway_tls = run
+                .steps
+                .last()
+                .and_then(|s| s.report.gateway.as_ref())
+                .and_then(|leg| leg.tls.as_ref());
+            let nla = match gateway_tls {
+                Some(s) => format!(
+                    "{nla}; through the RD Gateway with TLS {}, {}",
+                    s.version.as_str(),
+                    s.stack.name()
+                ),
+                None => nla.to_owned(),
             };
             let carried = rdpshim::planner::downgrades(&success.winner);
             if success.fallbacks.is_empty() && !carried.is_empty() {
@@ -159,10 +160,16 @@ pub fn verdict_causes(run: &Run) -> String {
 pub fn summary(report: &AttemptReport) -> String {
     let mut out = String::new();
     if let Ok(c) = &report.result {
+        let route = match &report.gateway {
+            Some(leg) => format!("through the RD Gateway {}", gateway_words(leg)),
+            None => format!(
+                "via {}",
+                report.address.map(|a| a.to_string()).unwrap_or_default()
+            ),
+        };
         out.push_str(&format!(
-            "connected to {} via {} in {} ms (to first frame {:.1} ms)\n",
+            "connected to {} {route} in {} ms (to first frame {:.1} ms)\n",
             escape(&report.server_name),
-            report.address.map(|a| a.to_string()).unwrap_or_default(),
             report.total.as_millis(),
             report.connect_to_first_frame().as_secs_f64() * 1000.0,
         ));
@@ -191,17 +198,58 @@ pub fn summary(report: &AttemptReport) -> String {
             ));
         }
     }
-    if let Some(cert) = &report.certificate {
-        out.push_str(&format!(
-            "  certificate: {} (issuer {}), valid {} .. {}\n  sha256: {}\n",
-            escape(&cert.subject),
-            escape(&cert.issuer),
-            escape(&cert.not_before),
-            escape(&cert.not_after),
-            cert.sha256
-        ));
+    let gateway = report.gateway.as_ref().and_then(|g| g.certificate.as_ref());
+    for (whose, cert) in [("", report.certificate.as_ref()), ("gateway ", gateway)] {
+        if let Some(cert) = cert {
+            out.push_str(&format!(
+                "  {whose}certificate: {} (issuer {}), valid {} .. {}\n  {whose}sha256: {}\n",
+                escape(&cert.subject),
+                escape(&cert.issuer),
+                escape(&cert.not_before),
+                escape(&cert.not_after),
+                cert.sha256
+            ));
+        }
     }
     out
+}
+
+/// `gw:443 (openssl TLS 1.0 ECDHE-RSA-AES128-SHA, legacy-http)`: the gateway leg as an
+/// attempt line shows it (what it negotiated, else what it asked for).
+pub fn gateway_words(leg: &GatewayLeg) -> String {
+    let tls = tls_words(leg.tls.as_ref(), &leg.tls_requested);
+    let transport = match leg.transport {
+        Some(used) => used.as_str(),
+        None => leg.transport_requested.as_str(),
+    };
+    let auth = match leg.auth.scheme() {
+        Some(scheme) => format!(", {scheme} only"),
+        None => String::new(),
+    };
+    format!("{} ({tls}, {transport}{auth})", escape(&leg.endpoint))
+}
+
+/// `openssl TLS 1.0 ECDHE-RSA-AES128-SHA` when the handshake completed, else what was
+/// asked for: `openssl/1.1`, `rustls/auto [SUITES]`.
+fn tls_words(session: Option<&TlsSession>, requested: &TlsChoice) -> String {
+    match session {
+        Some(s) => format!(
+            "{} TLS {} {}",
+            s.stack.as_str(),
+            s.version.as_str(),
+            escape(&s.cipher)
+        ),
+        None => format!(
+            "{}/{}{}",
+            requested.stack.as_str(),
+            requested.version.map_or("auto", |v| v.as_str()),
+            requested
+                .ciphers
+                .as_ref()
+                .map(|c| format!(" [{}]", escape(c)))
+                .unwrap_or_default()
+        ),
+    }
 }
 
 fn join(fallbacks: &[Fallback]) -> String {

@@ -7,11 +7,11 @@ use std::net::IpAddr;
 use rdpshim::attempt::{StageTimeouts, TlsChoice, TlsStack, TlsVersion};
 use rdpshim::bridge;
 use rdpshim::ladder::Request;
-use rdpshim::planner::{Dial, Grade, Pins, Policy};
-use rdpshim::session::ConnectRequest;
+use rdpshim::planner::{Dial, GatewayUsage, Grade, Pins, Policy};
+use rdpshim::session::{ConnectRequest, GatewayRequest};
 
 use super::args::{ConnectArgs, FloorArg, OnOff, StackArg, TlsArg};
-use super::flags::BridgeOptions;
+use super::flags::{BridgeOptions, Gateway, GatewayUsageArg};
 
 /// The session's request for these flags.
 pub fn connect_request(args: &ConnectArgs) -> Result<ConnectRequest, String> {
@@ -26,7 +26,12 @@ pub fn connect_request(args: &ConnectArgs) -> Result<ConnectRequest, String> {
         nla: args.nla.map(OnOff::is_on),
         tls: tls_pin(args)?,
         udp: args.udp.map(OnOff::is_on),
+        route: None,
     };
+    let gateway = gateway_request(&args.gateway);
+    // Known before a single attempt pins its route (the profile's gateway comes in later,
+    // and a single attempt leaves the profile out).
+    policy.gateway = gateway.as_ref().map(|g| g.usage);
     if args.no_fallback {
         policy = policy.single_attempt();
     } else {
@@ -51,13 +56,31 @@ pub fn connect_request(args: &ConnectArgs) -> Result<ConnectRequest, String> {
         timeouts: StageTimeouts::uniform(args.timeout.timeout),
         screenshot: args.screenshot.clone(),
         pinned_certificate: None,
+        gateway: None,
     });
+    request.gateway = gateway;
     request.user.clone_from(&args.login.user);
     request.domain.clone_from(&args.login.domain);
     request.password_stdin = args.login.password_stdin;
     request.accept_new_cert = args.accept_new_cert;
     request.save = !args.no_save;
     Ok(request)
+}
+
+/// `--gateway` and its account; `None` without it (a profile's gateway may still come in,
+/// and `--gateway-user` then names that gateway's account).
+pub fn gateway_request(flags: &Gateway) -> Option<GatewayRequest> {
+    let given = flags.gateway.as_ref()?;
+    Some(GatewayRequest {
+        host: given.host.clone(),
+        port: given.port,
+        usage: match flags.gateway_usage {
+            None | Some(GatewayUsageArg::Always) => GatewayUsage::Always,
+            Some(GatewayUsageArg::Detect) => GatewayUsage::Detect,
+        },
+        user: flags.gateway_user.clone(),
+        domain: flags.gateway_domain.clone(),
+    })
 }
 
 /// The TLS pin, when any TLS flag was given; a combination the stacks cannot do is a

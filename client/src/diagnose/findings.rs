@@ -41,6 +41,9 @@ pub struct Findings {
     pub rdp_security: Option<RdpSecurityFinding>,
     pub nla: NlaFinding,
     pub multitransport: MultitransportFinding,
+    /// `--gateway`: the RD Gateway in front of the host (absent without it).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub gateway: Option<super::gateway::GatewayFindings>,
     /// Milliseconds for the whole diagnosis.
     pub ms: f64,
 }
@@ -54,6 +57,16 @@ pub struct DnsFinding {
     pub error: Option<String>,
     /// In resolver order (the order mstsc dials them).
     pub addresses: Vec<AddressReach>,
+}
+
+impl DnsFinding {
+    /// The first address that accepted TCP: the one every later probe uses.
+    pub fn first_connected(&self) -> Option<SocketAddr> {
+        self.addresses
+            .iter()
+            .find(|a| a.tcp == Reach::Connected)
+            .map(|a| a.address)
+    }
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -428,8 +441,9 @@ impl Serialize for Refusal {
 /// TLS versions and suites, as both stacks saw them.
 #[derive(Debug, Clone, Serialize)]
 pub struct TlsScan {
-    /// requestedProtocols of the X.224 requests that preceded each handshake.
-    pub requested: u32,
+    /// requestedProtocols of the X.224 requests that preceded each handshake; `None` for
+    /// an RD Gateway's HTTPS (TLS straight away).
+    pub requested: Option<u32>,
     /// 1.0, 1.1, 1.2, 1.3 in that order.
     pub versions: Vec<VersionScan>,
     /// A handshake with rustls, the modern stack (TLS 1.3/1.2, AEAD, forward secrecy)

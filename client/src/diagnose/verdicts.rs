@@ -56,16 +56,19 @@ pub struct Verdict {
     pub workaround: Option<Fallback>,
 }
 
-/// The causes `diagnose` can judge, in table order (licensing comes after a logon).
-pub fn judged() -> impl Iterator<Item = Cause> {
-    Cause::ALL
-        .into_iter()
-        .filter(|c| c.info().seen_by != SeenBy::Connect)
+/// The causes `diagnose` can judge, in table order (licensing comes after a logon; the
+/// `gateway-*` causes when a gateway was probed).
+pub fn judged(gateway: bool) -> impl Iterator<Item = Cause> {
+    Cause::ALL.into_iter().filter(move |c| {
+        c.info().seen_by != SeenBy::Connect && (gateway || !super::gateway::is_gateway_cause(*c))
+    })
 }
 
 /// The verdict for every cause `diagnose` judges, in table order.
 pub fn verdicts(f: &Findings) -> Vec<Verdict> {
-    judged().map(|cause| judge(cause, f)).collect()
+    judged(f.gateway.is_some())
+        .map(|cause| judge(cause, f))
+        .collect()
 }
 
 /// The causes found, for summaries.
@@ -88,6 +91,14 @@ pub fn blocking(verdicts: &[Verdict]) -> Vec<Cause> {
 
 fn judge(cause: Cause, f: &Findings) -> Verdict {
     let (status, evidence) = match cause {
+        Cause::GatewayUnreachable
+        | Cause::GatewayTls
+        | Cause::GatewayCertificate
+        | Cause::GatewayAuth
+        | Cause::GatewayResourcePolicy => match &f.gateway {
+            Some(gateway) => super::gateway::judge(cause, gateway),
+            None => (Status::CannotTell, "no gateway was given".to_owned()),
+        },
         Cause::NameResolution => name_resolution(f),
         Cause::PortRefused => port(f, |r| r == Reach::Refused, "answered with a reset (RST)"),
         Cause::PortFiltered => port(

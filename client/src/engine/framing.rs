@@ -324,6 +324,37 @@ where
     }
 }
 
+/// Reads an HTTP/1.1 response head, through its blank line, from `stream` into `buf`, never
+/// holding more than `max` bytes: an RD Gateway's answer to `diagnose`'s unauthenticated
+/// request. `Ok(true)` once the blank line is in `buf`, `Ok(false)` when the stream ended
+/// first (what arrived is in `buf`), `TooLong` at `max` bytes without one.
+pub async fn read_http_head<S>(
+    stream: &mut S,
+    buf: &mut BytesMut,
+    max: usize,
+) -> Result<bool, FrameError>
+where
+    S: AsyncRead + Unpin + ?Sized,
+{
+    loop {
+        if buf.windows(4).any(|w| w == b"\r\n\r\n") {
+            return Ok(true);
+        }
+        if buf.len() >= max {
+            return Err(FrameError::TooLong {
+                what: "HTTP response head",
+                length: buf.len() as u64,
+                limit: max,
+            });
+        }
+        let room = (max - buf.len()).min(4096);
+        buf.reserve(room);
+        if stream.read_buf(&mut (&mut *buf).limit(room)).await? == 0 {
+            return Ok(false);
+        }
+    }
+}
+
 /// [`read_frame`] on a framed reader's stream and leftover.
 pub async fn read<S>(framed: &mut TokioFramed<S>, frame: Frame) -> Result<Bytes, FrameError>
 where

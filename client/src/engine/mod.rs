@@ -174,6 +174,15 @@ pub async fn run_attempt_over(spec: &AttemptSpec, stream: tls::BoxStream) -> Att
     run(spec, Some(stream), &mut |_| {}).await
 }
 
+/// [`run_attempt_over`] with [`run_attempt_with`]'s `secured`.
+pub async fn run_attempt_over_with(
+    spec: &AttemptSpec,
+    stream: tls::BoxStream,
+    secured: &mut dyn FnMut(Secured<'_>),
+) -> AttemptReport {
+    run(spec, Some(stream), secured).await
+}
+
 async fn run(
     spec: &AttemptSpec,
     over: Option<tls::BoxStream>,
@@ -206,6 +215,7 @@ async fn run(
         selected: observed.selected,
         tls: observed.tls,
         certificate: observed.certificate,
+        gateway: None,
         stages: clock.finish(),
         rtt,
         total: started.elapsed(),
@@ -233,6 +243,15 @@ async fn attempt(
             stream,
             SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), 0),
         ),
+        // An attempt meant for a gateway never dials the server itself: going around the
+        // gateway is the planner's announced step, never the engine's shortcut.
+        None if spec.gateway.is_some() => {
+            return Err(Failure::new(
+                Stage::GatewayConnect,
+                FailureClass::ProtocolError,
+                "internal: an attempt through an RD Gateway must go through route::run_attempt",
+            ));
+        }
         None => {
             let tcp = open_tcp(spec, clock, observed).await?;
             let local = tcp

@@ -24,6 +24,7 @@ pub fn tls10(host: &str, dial: Dial, address: &str, nla: bool) -> Profile {
             udp: false,
             grade: if nla { "legacy" } else { "no-nla" }.into(),
             fallbacks: vec!["tls-version-downgrade".into()],
+            gateway: None,
         },
         NOW,
     );

@@ -14,7 +14,7 @@ use crate::engine::Secured;
 use crate::planner::{self, Decision, Fallback, Knobs, Policy, Tried, Verdict, VerdictKind};
 use crate::report::AttemptReport;
 
-pub use spec::spec_for;
+pub use spec::{gateway_credentials_for, spec_for};
 
 /// What the caller wants connected, and how.
 #[derive(Debug, Clone)]
@@ -29,6 +29,40 @@ pub struct Request {
     pub screenshot: Option<PathBuf>,
     /// The pinned certificate fingerprint (from the profile), unless the user accepted a new one.
     pub pinned_certificate: Option<String>,
+    /// The RD Gateway the policy may route through (`policy.gateway` says when).
+    pub gateway: Option<GatewayTarget>,
+}
+
+/// An RD Gateway in front of the host.
+#[derive(Debug, Clone)]
+pub struct GatewayTarget {
+    pub host: String,
+    pub port: u16,
+    /// A gateway account of its own (`--gateway-user`: the user and domain; the password
+    /// when one was found). `None`: the host's credentials, as mstsc's "use my RD Gateway
+    /// credentials for the remote computer".
+    pub account: Option<GatewayAccount>,
+    /// The gateway certificate's pinned fingerprint, unless the user accepted a new one.
+    pub pinned_certificate: Option<String>,
+}
+
+/// The gateway's own account.
+#[derive(Debug, Clone)]
+pub struct GatewayAccount {
+    pub username: String,
+    pub domain: Option<String>,
+    pub password: Option<crate::secret::Password>,
+}
+
+impl GatewayTarget {
+    /// `host:port` (brackets around an IPv6 literal).
+    pub fn endpoint(&self) -> String {
+        crate::host::HostPort {
+            host: self.host.clone(),
+            port: self.port,
+        }
+        .to_string()
+    }
 }
 
 /// One attempt of the run.
@@ -60,6 +94,8 @@ pub struct Run {
     pub elapsed: Duration,
     /// Credentials obtained during the run (the caller may save the password).
     pub credentials: Option<Credentials>,
+    /// The gateway's own account's credentials, when it has one and they were found.
+    pub gateway_credentials: Option<Credentials>,
 }
 
 /// Hooks for the front end: progress, per-attempt lines, and asking for credentials.
@@ -73,6 +109,11 @@ pub trait Observer {
     fn finished(&mut self, _step: &Step) {}
     /// The server needs NLA credentials; `None` when they cannot be had (no terminal).
     fn credentials(&mut self) -> Option<Credentials> {
+        None
+    }
+    /// The RD Gateway `gateway` needs credentials for the account `user` (its own, or the
+    /// host's when `user` is `None` and none are known); `None` when they cannot be had.
+    fn gateway_credentials(&mut self, _gateway: &str, _user: Option<&str>) -> Option<Credentials> {
         None
     }
 }
@@ -145,11 +186,18 @@ pub async fn run(mut request: Request, observer: &mut dyn Observer) -> Run {
             },
         };
 
+        if knobs.route.is_gateway() {
+            if let Err(mut verdict) = gateway_credentials(&mut request, observer) {
+                verdict.causes = planner::causes::from_history(&tried);
+                break Err(verdict);
+            }
+        }
+
         let number = steps.len() + 1;
         observer.starting(number, &knobs, &fallbacks);
         let remaining = request.policy.deadline.saturating_sub(started.elapsed());
         let spec = spec_for(&request, &knobs, &tried, remaining);
-        let report = crate::engine::run_attempt_with(&spec, &mut |secured: Secured<'_>| {
+        let report = crate::route::run_attempt_with(&spec, &mut |secured: Secured<'_>| {
             let session = secured.tls;
             let used = knobs.as_used(
                 secured.selected,
@@ -185,5 +233,50 @@ pub async fn run(mut request: Request, observer: &mut dyn Observer) -> Run {
         result,
         elapsed: started.elapsed(),
         credentials: request.credentials,
+        gateway_credentials: request.gateway.and_then(|g| g.account).and_then(|a| {
+            Some(Credentials {
+                username: a.username,
+                domain: a.domain,
+                password: a.password?,
+            })
+        }),
     }
+}
+
+/// Makes sure an attempt through the gateway has credentials for it: the gateway's own
+/// account's password, or the host's credentials; asked of the observer when missing (the
+/// host's, asked for the gateway, then serve the host too, as in mstsc).
+fn gateway_credentials(request: &mut Request, observer: &mut dyn Observer) -> Result<(), Verdict> {
+    let Some(gateway) = request.gateway.as_mut() else {
+        return Err(Verdict::new(
+            VerdictKind::NoWorkingConfiguration,
+            "internal: a route through an RD Gateway without a gateway",
+        ));
+    };
+    let endpoint = gateway.endpoint();
+    match gateway.account.as_mut() {
+        Some(account) if account.password.is_some() => return Ok(()),
+        Some(account) => {
+            if let Some(given) = observer.gateway_credentials(&endpoint, Some(&account.username)) {
+                account.password = Some(given.password);
+                return Ok(());
+            }
+        }
+        None if request.credentials.is_some() => return Ok(()),
+        None => {
+            if let Some(given) = observer.gateway_credentials(&endpoint, None) {
+                request.credentials = Some(given);
+                return Ok(());
+            }
+        }
+    }
+    Err(Verdict::new(
+        VerdictKind::AuthFailed,
+        format!(
+            "the RD Gateway {endpoint} needs credentials and none are available: give -u USER (the \
+             host's account serves for the gateway too) or --gateway-user USER, and a password \
+             (--password-stdin, RDPSHIM_PASSWORD or RDPSHIM_GATEWAY_PASSWORD, the keyring, or a \
+             terminal)"
+        ),
+    ))
 }

@@ -3,9 +3,11 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use crate::attempt::{AttemptSpec, DialTarget, StageTimeouts};
-use crate::planner::{Dial, Knobs, Tried};
+use crate::attempt::{AttemptSpec, Credentials, DialTarget, StageTimeouts};
+use crate::planner::{Dial, Knobs, Route, Tried};
 use crate::report::Stage;
+use crate::route::gateway::{GatewayCredentials, GatewaySpec, GatewayTimeouts};
+use crate::secret::Password;
 
 use super::Request;
 
@@ -40,8 +42,49 @@ pub fn spec_for(
     spec.timeouts = cap(request.timeouts, remaining);
     spec.screenshot = request.screenshot.clone();
     spec.pinned_certificate = request.pinned_certificate.clone();
+    if let (Route::Gateway(via), Some(gateway)) = (&knobs.route, &request.gateway) {
+        let limits = spec.timeouts;
+        spec.gateway = Some(GatewaySpec {
+            host: gateway.host.clone(),
+            port: gateway.port,
+            tls: via.tls.clone(),
+            credentials: gateway_credentials_for(request).unwrap_or(GatewayCredentials {
+                username: String::new(),
+                domain: None,
+                password: Password::new(""),
+            }),
+            transport: via.transport,
+            auth: via.auth,
+            timeouts: GatewayTimeouts {
+                dns: limits.dns,
+                tcp: limits.tcp,
+                tls: limits.tls,
+                tunnel: limits.connection,
+            },
+            pinned_certificate: gateway.pinned_certificate.clone(),
+            client_name: "rdpshim".to_owned(),
+        });
+    }
     spec.preferred_addresses = preferred_addresses(request, history);
     spec
+}
+
+/// The credentials the gateway gets: its own account's, else the host's.
+pub fn gateway_credentials_for(request: &Request) -> Option<GatewayCredentials> {
+    let own = request.gateway.as_ref().and_then(|g| g.account.as_ref());
+    let credentials = match own {
+        Some(account) => Credentials {
+            username: account.username.clone(),
+            domain: account.domain.clone(),
+            password: account.password.clone()?,
+        },
+        None => request.credentials.clone()?,
+    };
+    Some(GatewayCredentials {
+        username: credentials.username,
+        domain: credentials.domain,
+        password: credentials.password,
+    })
 }
 
 /// The addresses a by-name dial races first: those this run's attempts completed TCP with
@@ -98,6 +141,7 @@ mod tests {
             timeouts: StageTimeouts::default(),
             screenshot: None,
             pinned_certificate: None,
+            gateway: None,
         }
     }
 

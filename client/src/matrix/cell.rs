@@ -93,6 +93,21 @@ impl Cell {
             )
     }
 
+    /// Did the attempt fail to reach the RD Gateway at all (so every other gateway
+    /// configuration would fail the same way)?
+    pub fn gateway_unreachable(&self) -> bool {
+        self.stage == Stage::GatewayConnect
+            && matches!(
+                self.failure,
+                Some(
+                    FailureClass::Dns
+                        | FailureClass::TcpTimeout
+                        | FailureClass::TcpRefused
+                        | FailureClass::Timeout
+                )
+            )
+    }
+
     /// The failure this cell is, for inferring the others from it.
     pub fn as_failure(&self) -> Option<Failure> {
         self.failure

@@ -1,12 +1,16 @@
 //! Configurations: the columns of the matrix. A configuration is one point in
-//! NLA x TLS rung x dial x UDP (plus named extras from `--configs`), with a stable id that
-//! baselines, JUnit test names and people refer to.
+//! route x NLA x TLS rung x dial x UDP (plus named extras from `--configs`), with a stable
+//! id that baselines, JUnit test names and people refer to. The route is direct, or (with
+//! `--gateway`) through the RD Gateway: those ids end in `/gateway` (`/gateway-openssl-1.0`
+//! when the gateway leg's TLS is not the modern one), so a direct-only matrix keeps the
+//! ids it always had.
 
 use std::net::SocketAddr;
 
 use crate::attempt::{
     AttemptSpec, Credentials, DialTarget, Nla, StageTimeouts, TlsChoice, TlsStack, TlsVersion,
 };
+use crate::route::gateway::{GatewayCredentials, GatewaySpec, GatewayTimeouts};
 
 /// How a cell dials the host.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -36,6 +40,40 @@ impl DialBy {
     }
 }
 
+/// How a cell reaches the host.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum RouteBy {
+    Direct,
+    /// Through the RD Gateway of `--gateway`.
+    Gateway,
+}
+
+impl RouteBy {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Direct => "direct",
+            Self::Gateway => "gateway",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        match text {
+            "direct" => Some(Self::Direct),
+            "gateway" => Some(Self::Gateway),
+            _ => None,
+        }
+    }
+}
+
+/// The RD Gateway gateway cells go through, and the account it gets.
+#[derive(Debug, Clone)]
+pub struct MatrixGateway {
+    pub host: String,
+    pub port: u16,
+    /// The gateway's own account (`--gateway-user`); `None`: each host's credentials.
+    pub credentials: Option<Credentials>,
+}
+
 /// One configuration of the matrix.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Configuration {
@@ -50,6 +88,8 @@ pub struct Configuration {
     pub autologon: bool,
     /// Defined in a `--configs` file rather than generated from the dimensions.
     pub extra: bool,
+    /// Through the RD Gateway with this TLS on its leg; `None`: direct.
+    pub gateway: Option<TlsChoice>,
 }
 
 impl Configuration {
@@ -69,12 +109,32 @@ impl Configuration {
         if self.autologon {
             text.push_str(" autologon=on");
         }
+        if let Some(tls) = &self.gateway {
+            text.push_str(" route=gateway");
+            if *tls != TlsChoice::modern() {
+                text.push_str(&format!(
+                    " gateway-tls={}",
+                    tls_name(tls).replacen('-', "/", 1)
+                ));
+            }
+        }
         text
+    }
+
+    pub fn route(&self) -> RouteBy {
+        if self.gateway.is_some() {
+            RouteBy::Gateway
+        } else {
+            RouteBy::Direct
+        }
     }
 
     /// The attempt for this configuration against `host:port`, whose first resolved address
     /// is `first`. A by-IP cell dials `first` and names the IP literal, as the ladder's
-    /// ip-for-hostname fallback does.
+    /// ip-for-hostname fallback does; through the gateway it asks the gateway for the IP
+    /// literal (a resource policy may list the name and not the address). A gateway cell
+    /// gets `gateway` with its own account's credentials, else the host's (whatever the NLA
+    /// setting: the gateway authenticates every tunnel).
     ///
     /// Credentials go to NLA cells only (unless `autologon`): a TLS-only cell proves the
     /// server's own logon screen, as a client without saved credentials sees it. Sending the
@@ -85,17 +145,21 @@ impl Configuration {
         &self,
         host: &str,
         port: u16,
-        first: SocketAddr,
+        first: Option<SocketAddr>,
         credentials: Option<&Credentials>,
+        gateway: Option<&MatrixGateway>,
         timeouts: StageTimeouts,
     ) -> AttemptSpec {
         let mut spec = AttemptSpec::strongest(host, port);
-        match self.dial {
-            DialBy::Name => spec.dial = DialTarget::ResolveHost,
-            DialBy::Ip => {
+        match (self.dial, first) {
+            (DialBy::Ip, Some(first)) => {
                 spec.dial = DialTarget::Address(first);
                 spec.server_name = Some(first.ip().to_string());
+                if self.gateway.is_some() {
+                    spec.host = first.ip().to_string();
+                }
             }
+            _ => spec.dial = DialTarget::ResolveHost,
         }
         spec.nla = Nla::exact(self.nla);
         spec.tls = self.tls.clone();
@@ -104,6 +168,33 @@ impl Configuration {
             spec.credentials = credentials.cloned();
         }
         spec.timeouts = timeouts;
+        if let (Some(tls), Some(gateway)) = (&self.gateway, gateway) {
+            let account = gateway.credentials.as_ref().or(credentials);
+            let mut leg = GatewaySpec::new(
+                gateway.host.clone(),
+                gateway.port,
+                match account {
+                    Some(c) => GatewayCredentials {
+                        username: c.username.clone(),
+                        domain: c.domain.clone(),
+                        password: c.password.clone(),
+                    },
+                    None => GatewayCredentials {
+                        username: String::new(),
+                        domain: None,
+                        password: crate::secret::Password::new(""),
+                    },
+                },
+            );
+            leg.tls = tls.clone();
+            leg.timeouts = GatewayTimeouts {
+                dns: timeouts.dns,
+                tcp: timeouts.tcp,
+                tls: timeouts.tls,
+                tunnel: timeouts.connection,
+            };
+            spec.gateway = Some(leg);
+        }
         spec
     }
 }
@@ -167,17 +258,23 @@ pub struct Dimensions {
     pub tls: Vec<TlsChoice>,
     pub dial: Vec<DialBy>,
     pub udp: Vec<bool>,
+    /// Direct, and through the gateway when `--gateway` is given.
+    pub route: Vec<RouteBy>,
+    /// The gateway leg's TLS for the gateway configurations (`[matrix] gateway_tls`).
+    pub gateway_tls: TlsChoice,
 }
 
 impl Default for Dimensions {
     /// The full matrix: NLA on/off x the five TLS rungs ([`tls_rungs`]) x by-name/by-IP x
-    /// UDP on/off = 40 configurations.
+    /// UDP on/off = 40 configurations, direct.
     fn default() -> Self {
         Self {
             nla: vec![true, false],
             tls: tls_rungs(),
             dial: vec![DialBy::Name, DialBy::Ip],
             udp: vec![true, false],
+            route: vec![RouteBy::Direct],
+            gateway_tls: TlsChoice::modern(),
         }
     }
 }
@@ -187,31 +284,55 @@ impl Dimensions {
     /// what mstsc tries (the one a dead host is detected with).
     pub fn expand(&self) -> Vec<Configuration> {
         let mut out = Vec::new();
-        for &nla in &self.nla {
-            for tls in &self.tls {
-                for &dial in &self.dial {
-                    for &udp in &self.udp {
-                        out.push(Configuration {
-                            id: generated_id(nla, tls, dial, udp),
-                            nla,
-                            tls: tls.clone(),
-                            dial,
-                            udp,
-                            autologon: false,
-                            extra: false,
-                        });
+        for &route in &self.route {
+            let gateway = (route == RouteBy::Gateway).then(|| self.gateway_tls.clone());
+            for &nla in &self.nla {
+                for tls in &self.tls {
+                    for &dial in &self.dial {
+                        for &udp in &self.udp {
+                            out.push(Configuration {
+                                id: generated_id(nla, tls, dial, udp, gateway.as_ref()),
+                                nla,
+                                tls: tls.clone(),
+                                dial,
+                                udp,
+                                autologon: false,
+                                extra: false,
+                                gateway: gateway.clone(),
+                            });
+                        }
                     }
                 }
             }
         }
         out
     }
+
+    /// The full matrix on both routes (`--gateway` without a configs file that narrows it).
+    pub fn with_gateway() -> Self {
+        Self {
+            route: vec![RouteBy::Direct, RouteBy::Gateway],
+            ..Self::default()
+        }
+    }
 }
 
-/// `nla/rustls-auto/name/udp`, `no-nla/openssl-1.0/ip/no-udp`.
-pub fn generated_id(nla: bool, tls: &TlsChoice, dial: DialBy, udp: bool) -> String {
+/// `nla/rustls-auto/name/udp`, `no-nla/openssl-1.0/ip/no-udp`, and through the gateway
+/// `nla/rustls-auto/name/udp/gateway` (`.../gateway-openssl-1.0` with that gateway TLS).
+pub fn generated_id(
+    nla: bool,
+    tls: &TlsChoice,
+    dial: DialBy,
+    udp: bool,
+    gateway: Option<&TlsChoice>,
+) -> String {
+    let route = match gateway {
+        None => String::new(),
+        Some(tls) if *tls == TlsChoice::modern() => "/gateway".to_owned(),
+        Some(tls) => format!("/gateway-{}", tls_name(tls)),
+    };
     format!(
-        "{}/{}/{}/{}",
+        "{}/{}/{}/{}{route}",
         if nla { "nla" } else { "no-nla" },
         tls_name(tls),
         dial.as_str(),
@@ -275,11 +396,11 @@ mod tests {
         let first: SocketAddr = "10.0.0.5:3390".parse().unwrap();
         let timeouts = StageTimeouts::default();
         let by_name = configs.iter().find(|c| c.dial == DialBy::Name).unwrap();
-        let spec = by_name.spec("srv", 3390, first, None, timeouts);
+        let spec = by_name.spec("srv", 3390, Some(first), None, None, timeouts);
         assert_eq!(spec.dial, DialTarget::ResolveHost);
         assert_eq!(spec.effective_server_name(), "srv");
         let by_ip = configs.iter().find(|c| c.dial == DialBy::Ip).unwrap();
-        let spec = by_ip.spec("srv", 3390, first, None, timeouts);
+        let spec = by_ip.spec("srv", 3390, Some(first), None, None, timeouts);
         assert_eq!(spec.dial, DialTarget::Address(first));
         assert_eq!(spec.effective_server_name(), "10.0.0.5");
         assert_eq!((spec.nla, spec.udp), (Nla::exact(by_ip.nla), by_ip.udp));
@@ -292,17 +413,17 @@ mod tests {
         let c = credentials();
         let mut config = Dimensions::default().expand().remove(0);
         assert!(config
-            .spec("h", 3389, first, Some(&c), t)
+            .spec("h", 3389, Some(first), Some(&c), None, t)
             .credentials
             .is_some());
         config.nla = false;
         assert!(config
-            .spec("h", 3389, first, Some(&c), t)
+            .spec("h", 3389, Some(first), Some(&c), None, t)
             .credentials
             .is_none());
         config.autologon = true;
         assert!(config
-            .spec("h", 3389, first, Some(&c), t)
+            .spec("h", 3389, Some(first), Some(&c), None, t)
             .credentials
             .is_some());
     }

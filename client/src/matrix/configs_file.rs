@@ -7,6 +7,8 @@
 //! tls = ["rustls-auto", "rustls-1.2", "openssl-1.2", "openssl-1.1", "openssl-1.0"]
 //! dial = ["name", "ip"]
 //! udp = [true, false]
+//! route = ["direct", "gateway"]  # with --gateway (its default then); "gateway" needs it
+//! gateway_tls = "rustls-auto"   # the gateway leg's TLS for the gateway configurations
 //!
 //! [[config]]                    # an extra, named configuration
 //! id = "legacy-cbc"
@@ -16,6 +18,8 @@
 //! dial = "name"                 # or "ip" (default name)
 //! udp = false                   # default true
 //! autologon = false             # NLA off: send the credentials in Client Info
+//! route = "direct"              # or "gateway" (needs --gateway)
+//! gateway_tls = "openssl-1.0"   # the gateway leg's TLS (default rustls-auto)
 //! ```
 //!
 //! Every error names the line and column, so a person can fix the file.
@@ -26,7 +30,7 @@ use std::ops::Range;
 use serde::Deserialize;
 use toml::Spanned;
 
-use super::config::{generated_id, parse_tls_name, Configuration, DialBy, Dimensions};
+use super::config::{generated_id, parse_tls_name, Configuration, DialBy, Dimensions, RouteBy};
 use crate::attempt::TlsChoice;
 
 /// A configs file that cannot be used, and where.
@@ -68,6 +72,8 @@ struct MatrixToml {
     tls: Option<Spanned<Vec<Spanned<String>>>>,
     dial: Option<Spanned<Vec<Spanned<String>>>>,
     udp: Option<Spanned<Vec<Spanned<bool>>>>,
+    route: Option<Spanned<Vec<Spanned<String>>>>,
+    gateway_tls: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -80,11 +86,20 @@ struct ConfigToml {
     dial: Option<Spanned<String>>,
     udp: Option<bool>,
     autologon: Option<bool>,
+    route: Option<Spanned<String>>,
+    gateway_tls: Option<Spanned<String>>,
 }
 
 /// The configurations a configs file asks for, generated ones first (in dimension order),
-/// then the extras in file order.
+/// then the extras in file order; direct only.
 pub fn parse(text: &str) -> Result<Vec<Configuration>, ConfigsError> {
+    parse_for(text, false)
+}
+
+/// [`parse`] for a matrix with `--gateway` (`gateway`): the route dimension is both
+/// routes unless the file narrows it; without it a file that asks for the gateway route
+/// is an error at that line.
+pub fn parse_for(text: &str, gateway: bool) -> Result<Vec<Configuration>, ConfigsError> {
     let at = |span: Range<usize>, message: String| {
         let (line, column) = line_column(text, span.start);
         ConfigsError {
@@ -106,13 +121,14 @@ pub fn parse(text: &str) -> Result<Vec<Configuration>, ConfigsError> {
     let matrix = file.matrix;
     if matrix.as_ref().and_then(|m| m.generate) != Some(false) {
         let dims = match &matrix {
-            Some(m) => dimensions(m, &at)?,
+            Some(m) => dimensions(m, gateway, &at)?,
+            None if gateway => Dimensions::with_gateway(),
             None => Dimensions::default(),
         };
         configs = dims.expand();
     }
     for entry in &file.config {
-        let config = extra(entry.get_ref(), &at)?;
+        let config = extra(entry.get_ref(), gateway, &at)?;
         if configs.iter().any(|c: &Configuration| c.id == config.id) {
             return Err(at(
                 entry.get_ref().id.span(),
@@ -133,9 +149,25 @@ pub fn parse(text: &str) -> Result<Vec<Configuration>, ConfigsError> {
 
 type At<'a> = dyn Fn(Range<usize>, String) -> ConfigsError + 'a;
 
-fn dimensions(m: &MatrixToml, at: &At<'_>) -> Result<Dimensions, ConfigsError> {
-    let all = Dimensions::default();
+fn dimensions(m: &MatrixToml, gateway: bool, at: &At<'_>) -> Result<Dimensions, ConfigsError> {
+    let all = if gateway {
+        Dimensions::with_gateway()
+    } else {
+        Dimensions::default()
+    };
+    let gateway_tls = match &m.gateway_tls {
+        Some(text) => rung(text.get_ref()).map_err(|e| at(text.span(), e.to_string()))?,
+        None => all.gateway_tls.clone(),
+    };
     Ok(Dimensions {
+        route: pick(
+            &m.route,
+            all.route,
+            "route",
+            |v: &String| route(v, gateway),
+            at,
+        )?,
+        gateway_tls,
         nla: pick(&m.nla, all.nla, "nla", |v: &bool| Ok(*v), at)?,
         tls: pick(&m.tls, all.tls, "tls", |v: &String| rung(v), at)?,
         dial: pick(&m.dial, all.dial, "dial", |v: &String| dial(v), at)?,
@@ -182,6 +214,18 @@ enum UnknownValue {
     Tls(String),
     #[error("unknown dial `{0}`: expected name or ip")]
     Dial(String),
+    #[error("unknown route `{0}`: expected direct or gateway")]
+    Route(String),
+    #[error("route `gateway` needs --gateway GW[:PORT]")]
+    NoGateway,
+}
+
+fn route(text: &str, gateway: bool) -> Result<RouteBy, UnknownValue> {
+    match RouteBy::parse(text) {
+        Some(RouteBy::Gateway) if !gateway => Err(UnknownValue::NoGateway),
+        Some(route) => Ok(route),
+        None => Err(UnknownValue::Route(text.to_owned())),
+    }
 }
 
 fn rung(text: &str) -> Result<TlsChoice, UnknownValue> {
@@ -192,7 +236,7 @@ fn dial(text: &str) -> Result<DialBy, UnknownValue> {
     DialBy::parse(text).ok_or_else(|| UnknownValue::Dial(text.to_owned()))
 }
 
-fn extra(entry: &ConfigToml, at: &At<'_>) -> Result<Configuration, ConfigsError> {
+fn extra(entry: &ConfigToml, gateway: bool, at: &At<'_>) -> Result<Configuration, ConfigsError> {
     let id = entry.id.get_ref();
     let id_ok = !id.is_empty()
         && id
@@ -224,8 +268,25 @@ fn extra(entry: &ConfigToml, at: &At<'_>) -> Result<Configuration, ConfigsError>
         None => DialBy::Name,
     };
     let (nla, udp) = (entry.nla.unwrap_or(true), entry.udp.unwrap_or(true));
+    let by = match &entry.route {
+        Some(text) => route(text.get_ref(), gateway).map_err(|e| at(text.span(), e.to_string()))?,
+        None => RouteBy::Direct,
+    };
+    let gateway_tls = match (&entry.gateway_tls, by) {
+        (Some(text), RouteBy::Gateway) => {
+            Some(rung(text.get_ref()).map_err(|e| at(text.span(), e.to_string()))?)
+        }
+        (Some(text), RouteBy::Direct) => {
+            return Err(at(
+                text.span(),
+                format!("configuration `{id}`: gateway_tls needs route = \"gateway\""),
+            ));
+        }
+        (None, RouteBy::Gateway) => Some(TlsChoice::modern()),
+        (None, RouteBy::Direct) => None,
+    };
     // An extra may not take a generated id with other knobs: the baseline would mix them up.
-    if id.contains('/') && *id != generated_id(nla, &tls, dial, udp) {
+    if id.contains('/') && *id != generated_id(nla, &tls, dial, udp, gateway_tls.as_ref()) {
         return Err(at(
             entry.id.span(),
             format!(
@@ -241,6 +302,7 @@ fn extra(entry: &ConfigToml, at: &At<'_>) -> Result<Configuration, ConfigsError>
         udp,
         autologon: entry.autologon.unwrap_or(false),
         extra: true,
+        gateway: gateway_tls,
     })
 }
 
@@ -302,6 +364,43 @@ mod tests {
         let plain = &configs[41];
         assert!(plain.nla && plain.udp && plain.dial == DialBy::Name);
         assert_eq!(plain.tls, TlsChoice::modern());
+    }
+
+    #[test]
+    fn the_route_dimension_needs_a_gateway_and_narrows() {
+        // --gateway: both routes, the direct ids unchanged and first.
+        let both = parse_for("", true).unwrap();
+        assert_eq!(both.len(), 80);
+        assert_eq!(both[0].id, "nla/rustls-auto/name/udp");
+        assert_eq!(both[40].id, "nla/rustls-auto/name/udp/gateway");
+        assert_eq!(
+            both[40].describe(),
+            "nla=on tls=rustls/auto dial=name udp=on route=gateway"
+        );
+        let only = parse_for(
+            "[matrix]\nroute = [\"gateway\"]\ngateway_tls = \"openssl-1.0\"\nnla = [false]\ntls = [\"openssl-1.0\"]\ndial = [\"name\"]\nudp = [false]\n",
+            true,
+        )
+        .unwrap();
+        assert_eq!(
+            ids(&only),
+            ["no-nla/openssl-1.0/name/no-udp/gateway-openssl-1.0"]
+        );
+        assert!(only[0]
+            .describe()
+            .ends_with("route=gateway gateway-tls=openssl/1.0"));
+        // Without --gateway the route is an error where it is asked for.
+        let err = parse("[matrix]\nroute = [\"gateway\"]\n").unwrap_err();
+        assert_eq!(err.line, 2, "{err}");
+        assert!(err.message.contains("--gateway"), "{err}");
+        let err = parse("[[config]]\nid = \"g\"\nroute = \"gateway\"\n").unwrap_err();
+        assert_eq!(err.line, 3, "{err}");
+        let extra = parse_for(
+            "[matrix]\ngenerate = false\n[[config]]\nid = \"via\"\nroute = \"gateway\"\n",
+            true,
+        )
+        .unwrap();
+        assert_eq!(extra[0].gateway, Some(TlsChoice::modern()));
     }
 
     #[test]

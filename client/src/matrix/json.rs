@@ -9,7 +9,7 @@ use super::config::{tls_name, Configuration};
 use super::runner::MatrixRun;
 use super::shard::Shard;
 use crate::planner::causes::of_failure;
-use crate::planner::{CauseId, Knobs, Nla};
+use crate::planner::{CauseId, Knobs, Nla, Route, ViaGateway};
 use crate::report::FailureClass;
 
 #[derive(Debug, Serialize)]
@@ -64,6 +64,11 @@ pub struct ConfigurationJson {
     pub autologon: bool,
     /// Defined in `--configs` rather than generated.
     pub extra: bool,
+    /// `direct` or `gateway`.
+    pub route: &'static str,
+    /// The gateway leg's TLS (`rustls-auto`, ...) for a gateway configuration.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub gateway_tls: Option<String>,
     pub description: String,
 }
 
@@ -142,6 +147,8 @@ fn configuration_json(c: &Configuration) -> ConfigurationJson {
         udp: c.udp,
         autologon: c.autologon,
         extra: c.extra,
+        route: c.route().as_str(),
+        gateway_tls: c.gateway.as_ref().map(tls_name),
         description: c.describe(),
     }
 }
@@ -152,11 +159,19 @@ fn cell_json(
     cell: &Cell,
     change: Option<&'static str>,
 ) -> CellJson {
-    // What the cell offered, as the planner's knobs (only NLA and TLS decide a cause).
+    // What the cell offered, as the planner's knobs (NLA, TLS and the gateway leg's TLS
+    // decide a cause).
     let offered = Knobs {
         nla: Nla::exact(configuration.nla),
         tls: configuration.tls.clone(),
         udp: configuration.udp,
+        route: match &configuration.gateway {
+            Some(tls) => Route::Gateway(ViaGateway {
+                tls: tls.clone(),
+                ..ViaGateway::strongest()
+            }),
+            None => Route::Direct,
+        },
         ..Knobs::strongest()
     };
     CellJson {

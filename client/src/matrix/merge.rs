@@ -257,6 +257,10 @@ struct ConfigurationFile {
     udp: bool,
     autologon: bool,
     extra: bool,
+    /// A gateway configuration's gateway leg TLS (absent for direct ones, and in shards
+    /// written before the route column).
+    #[serde(default)]
+    gateway_tls: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -378,6 +382,10 @@ fn configuration(c: &ConfigurationFile) -> Option<Configuration> {
         udp: c.udp,
         autologon: c.autologon,
         extra: c.extra,
+        gateway: match &c.gateway_tls {
+            Some(name) => Some(parse_tls_name(name)?),
+            None => None,
+        },
     })
 }
 

@@ -1,8 +1,9 @@
 //! The regression harness: every configuration of a matrix against every host.
 //!
 //! A configuration is one point in NLA on/off x TLS rung x dial by name/by IP x UDP
-//! advertised on/off (40 by default, narrowed or extended by a `--configs` file). A cell is
-//! exactly one [`crate::engine::run_attempt`] with that configuration, never the fallback
+//! advertised on/off (40 by default, narrowed or extended by a `--configs` file), directly
+//! or (with `--gateway`, both by default) through an RD Gateway. A cell is
+//! exactly one [`crate::route::run_attempt`] with that configuration, never the fallback
 //! ladder: the matrix answers "what works on this server today", so each cell must be the
 //! configuration it names. The result is `ok` or the failure class.
 //!
@@ -34,7 +35,7 @@ mod test_support;
 
 pub use baseline::{compare, Baseline, ChangeKind, Comparison};
 pub use cell::Cell;
-pub use config::{Configuration, DialBy, Dimensions};
+pub use config::{Configuration, DialBy, Dimensions, MatrixGateway, RouteBy};
 pub use hosts::Target;
 pub use runner::{run, Engine, HostJob, HostRun, Limits, MatrixRun, Progress};
 pub use shard::Shard;

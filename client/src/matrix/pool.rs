@@ -57,7 +57,7 @@ fn serve(runtime: &tokio::runtime::Runtime, mut jobs: mpsc::UnboundedReceiver<Jo
         while let Some((spec, reply)) = jobs.recv().await {
             // A panic ends this task only; `reply` is dropped and the caller sees `None`.
             tokio::task::spawn_local(async move {
-                let report = crate::engine::run_attempt(&spec).await;
+                let report = crate::route::run_attempt(&spec).await;
                 let _ = reply.send(report);
             });
         }

@@ -8,6 +8,11 @@
 //! cell of that host would fail the same way, so they are recorded as not dialled and a
 //! dead host costs its timeout once, not once per cell.
 //!
+//! Through the RD Gateway (`--gateway`) the same holds per route: the first gateway cell
+//! runs alone, and a gateway that does not answer costs its timeout once. The gateway
+//! resolves the host itself, so a host that does not resolve here still gets its by-name
+//! gateway cells (its direct and by-IP cells are not dialled).
+//!
 //! The network is behind [`Network`] so the scheduling rules are unit-tested without
 //! servers; [`Engine`] is the real one.
 
@@ -21,7 +26,7 @@ use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
 use super::cell::Cell;
-use super::config::Configuration;
+use super::config::{Configuration, DialBy, MatrixGateway, RouteBy};
 use super::hosts::Target;
 use super::pool::AttemptPool;
 use crate::attempt::{AttemptSpec, Credentials, StageTimeouts};
@@ -115,6 +120,7 @@ pub type Progress = Arc<dyn Fn(&Target, &Configuration, &Cell) + Send + Sync>;
 struct Shared<N> {
     net: Arc<N>,
     configurations: Arc<Vec<Configuration>>,
+    gateway: Option<Arc<MatrixGateway>>,
     global: Arc<Semaphore>,
     limits: Limits,
     progress: Option<Progress>,
@@ -125,6 +131,7 @@ impl<N> Clone for Shared<N> {
         Self {
             net: self.net.clone(),
             configurations: self.configurations.clone(),
+            gateway: self.gateway.clone(),
             global: self.global.clone(),
             limits: self.limits,
             progress: self.progress.clone(),
@@ -137,6 +144,7 @@ pub async fn run<N: Network>(
     net: Arc<N>,
     jobs: Vec<HostJob>,
     configurations: Vec<Configuration>,
+    gateway: Option<MatrixGateway>,
     limits: Limits,
     progress: Option<Progress>,
 ) -> MatrixRun {
@@ -144,6 +152,7 @@ pub async fn run<N: Network>(
     let shared = Shared {
         net,
         configurations: Arc::new(configurations),
+        gateway: gateway.map(Arc::new),
         global: Arc::new(Semaphore::new(limits.jobs.max(1))),
         limits,
         progress,
@@ -186,93 +195,108 @@ async fn run_host<N: Network>(shared: Shared<N>, job: HostJob) -> HostRun {
             .resolve(target.host.clone(), target.port, timeouts.dns)
             .await
     };
-    let addresses = match resolved {
-        Ok(addresses) if !addresses.is_empty() => addresses,
-        Ok(_) => Vec::new(),
-        Err(failure) => {
-            let cells = configurations
-                .iter()
-                .map(|c| {
-                    let why = match c.dial {
-                        super::config::DialBy::Name => "the host did not resolve",
-                        super::config::DialBy::Ip => {
-                            "no address to dial by IP, the host did not resolve"
-                        }
-                    };
-                    let cell = Cell::not_dialled(&failure, why, target.host.clone());
-                    shared.report(&target, c, &cell);
-                    cell
-                })
-                .collect();
-            return HostRun {
-                target,
-                addresses: Vec::new(),
-                resolve_error: Some(failure),
-                unreachable: false,
-                cells,
-            };
-        }
+    let (addresses, resolve_error) = match resolved {
+        Ok(addresses) if !addresses.is_empty() => (addresses, None),
+        Ok(_) => (
+            Vec::new(),
+            Some(Failure::new(
+                Stage::Dns,
+                FailureClass::Dns,
+                "resolves to no address",
+            )),
+        ),
+        Err(failure) => (Vec::new(), Some(failure)),
     };
-    let Some(&first) = addresses.first() else {
-        let failure = Failure::new(Stage::Dns, FailureClass::Dns, "resolves to no address");
-        return HostRun {
-            cells: configurations
-                .iter()
-                .map(|_| Cell::not_dialled(&failure, "no address", target.host.clone()))
-                .collect(),
-            target,
-            addresses,
-            resolve_error: Some(failure),
-            unreachable: false,
-        };
-    };
+    let first = addresses.first().copied();
 
-    let specs: Vec<AttemptSpec> = configurations
+    // What cannot be attempted without an address: direct cells and by-IP cells. (By
+    // name through a gateway, the gateway resolves the host.)
+    let mut cells: Vec<Option<Cell>> = vec![None; configurations.len()];
+    if let Some(failure) = &resolve_error {
+        for (index, c) in configurations.iter().enumerate() {
+            let needs_address = c.route() == RouteBy::Direct || c.dial == DialBy::Ip;
+            if needs_address {
+                let why = match c.dial {
+                    DialBy::Name => "the host did not resolve",
+                    DialBy::Ip => "no address to dial by IP, the host did not resolve",
+                };
+                let cell = Cell::not_dialled(failure, why, target.host.clone());
+                shared.report(&target, c, &cell);
+                cells[index] = Some(cell);
+            }
+        }
+    }
+    let specs: Vec<Option<AttemptSpec>> = configurations
         .iter()
-        .map(|c| {
-            c.spec(
-                &target.host,
-                target.port,
-                first,
-                credentials.as_ref(),
-                timeouts,
-            )
+        .enumerate()
+        .map(|(index, c)| {
+            cells[index].is_none().then(|| {
+                c.spec(
+                    &target.host,
+                    target.port,
+                    first,
+                    credentials.as_ref(),
+                    shared.gateway.as_deref(),
+                    timeouts,
+                )
+            })
         })
         .collect();
     let per_host = Arc::new(Semaphore::new(shared.limits.per_host.max(1)));
-    let mut cells: Vec<Option<Cell>> = vec![None; specs.len()];
     let mut unreachable = false;
 
-    if let Some(spec) = specs.first() {
-        let cell = attempt_cell(&shared, &per_host, spec.clone()).await;
-        shared.report(&target, &configurations[0], &cell);
-        if let Some(failure) = cell.as_failure().filter(|_| cell.host_unreachable()) {
-            unreachable = true;
-            let why = format!(
-                "the host's first cell ({}) did not reach it",
-                configurations[0].id
-            );
-            for (index, spec) in specs.iter().enumerate().skip(1) {
+    // Per route, its first cell alone: a host (or gateway) it does not reach is dialled
+    // once.
+    for route in [RouteBy::Direct, RouteBy::Gateway] {
+        let Some(index) =
+            (0..specs.len()).find(|&i| specs[i].is_some() && configurations[i].route() == route)
+        else {
+            continue;
+        };
+        let Some(spec) = specs[index].clone() else {
+            continue;
+        };
+        let cell = attempt_cell(&shared, &per_host, spec).await;
+        shared.report(&target, &configurations[index], &cell);
+        let dead = match route {
+            RouteBy::Direct => cell.host_unreachable(),
+            RouteBy::Gateway => cell.gateway_unreachable(),
+        };
+        if let Some(failure) = cell.as_failure().filter(|_| dead) {
+            if route == RouteBy::Direct {
+                unreachable = true;
+            }
+            let what = match route {
+                RouteBy::Direct => "the host's first cell",
+                RouteBy::Gateway => "the host's first gateway cell",
+            };
+            let why = format!("{what} ({}) did not reach it", configurations[index].id);
+            for (other, spec) in specs.iter().enumerate() {
+                let Some(spec) = spec else { continue };
+                if other == index || configurations[other].route() != route {
+                    continue;
+                }
                 let skipped =
                     Cell::not_dialled(&failure, &why, spec.effective_server_name().to_owned());
-                shared.report(&target, &configurations[index], &skipped);
-                cells[index] = Some(skipped);
+                shared.report(&target, &configurations[other], &skipped);
+                cells[other] = Some(skipped);
             }
         }
-        cells[0] = Some(cell);
+        cells[index] = Some(cell);
     }
 
-    if !unreachable {
-        let mut set = JoinSet::new();
-        for (index, spec) in specs.into_iter().enumerate().skip(1) {
-            let (shared, per_host) = (shared.clone(), per_host.clone());
-            set.spawn(async move { (index, attempt_cell(&shared, &per_host, spec).await) });
-        }
-        while let Some(joined) = set.join_next().await {
-            if let Ok((index, cell)) = joined {
-                shared.report(&target, &configurations[index], &cell);
-                cells[index] = Some(cell);
-            }
+    let mut set = JoinSet::new();
+    for (index, spec) in specs.into_iter().enumerate() {
+        let Some(spec) = spec.filter(|_| cells[index].is_none()) else {
+            continue;
+        };
+        let (shared, per_host) = (shared.clone(), per_host.clone());
+        set.spawn(async move { (index, attempt_cell(&shared, &per_host, spec).await) });
+    }
+    while let Some(joined) = set.join_next().await {
+        if let Ok((index, cell)) = joined {
+            shared.report(&target, &configurations[index], &cell);
+            cells[index] = Some(cell);
         }
     }
 
@@ -283,7 +307,7 @@ async fn run_host<N: Network>(shared: Shared<N>, job: HostJob) -> HostRun {
             .collect(),
         target,
         addresses,
-        resolve_error: None,
+        resolve_error,
         unreachable,
     }
 }

@@ -19,6 +19,10 @@ enum Script {
     /// Connects only without NLA; the attempt with this config index panics.
     TlsOnly,
     Panics,
+    /// Does not resolve here; through the gateway (which resolves it) it is TLS only.
+    BehindGateway,
+    /// TLS only directly; the gateway refuses every connection.
+    GatewayDown,
 }
 
 #[derive(Default)]
@@ -56,6 +60,7 @@ fn report(spec: &AttemptSpec, result: Result<Connected, Failure>) -> AttemptRepo
         rtt: None,
         total: Duration::from_millis(1),
         result,
+        gateway: None,
     }
 }
 
@@ -67,7 +72,7 @@ impl Network for Scripted {
         _limit: Duration,
     ) -> BoxFuture<Result<Vec<SocketAddr>, Failure>> {
         let result = match self.hosts.get(&host) {
-            Some(Script::Unresolvable) | None => Err(Failure::new(
+            Some(Script::Unresolvable | Script::BehindGateway) | None => Err(Failure::new(
                 Stage::Dns,
                 FailureClass::Dns,
                 format!("`{host}` does not resolve"),
@@ -78,7 +83,12 @@ impl Network for Scripted {
     }
 
     fn attempt(&self, spec: AttemptSpec) -> BoxFuture<Option<AttemptReport>> {
-        let script = self.hosts.get(&spec.host).cloned();
+        let script = match (self.hosts.get(&spec.host).cloned(), spec.gateway.is_some()) {
+            (Some(Script::BehindGateway), true) => Some(Script::TlsOnly),
+            (Some(Script::GatewayDown), true) => Some(Script::GatewayDown),
+            (Some(Script::GatewayDown), false) => Some(Script::TlsOnly),
+            (script, _) => script,
+        };
         let counters = self.counters.clone();
         Box::pin(async move {
             let host = spec.host.clone();
@@ -106,6 +116,11 @@ impl Network for Scripted {
             counters.running.fetch_sub(1, Ordering::SeqCst);
             let result = match script {
                 Some(Script::Dead(class)) => Err(Failure::new(Stage::Tcp, class, "no answer")),
+                Some(Script::GatewayDown) => Err(Failure::new(
+                    Stage::GatewayConnect,
+                    FailureClass::TcpRefused,
+                    "the gateway refuses",
+                )),
                 Some(Script::Panics) if spec.nla == Nla::Off && !spec.udp => {
                     panic!("scripted panic")
                 }
@@ -176,6 +191,7 @@ async fn a_dead_host_is_dialled_once_and_the_others_fully() {
         net,
         vec![job("h1"), job("h2"), job("h3")],
         configs.clone(),
+        None,
         limits(8, 2),
         None,
     )
@@ -203,7 +219,15 @@ async fn a_dead_host_is_dialled_once_and_the_others_fully() {
 async fn an_unresolvable_host_is_never_dialled_and_says_why_by_ip() {
     let (net, counters) = scripted(&[("h1", Script::Unresolvable)]);
     let configs = Dimensions::default().expand();
-    let run = run(net, vec![job("h1")], configs.clone(), limits(8, 2), None).await;
+    let run = run(
+        net,
+        vec![job("h1")],
+        configs.clone(),
+        None,
+        limits(8, 2),
+        None,
+    )
+    .await;
     assert!(counters.attempts.lock().unwrap().is_empty());
     let host = &run.hosts[0];
     assert!(host.resolve_error.is_some() && host.addresses.is_empty());
@@ -216,6 +240,74 @@ async fn an_unresolvable_host_is_never_dialled_and_says_why_by_ip() {
             "{}",
             cell.detail
         );
+    }
+}
+
+fn gateway() -> MatrixGateway {
+    MatrixGateway {
+        host: "gw".into(),
+        port: 443,
+        credentials: None,
+    }
+}
+
+/// A host that does not resolve here is reached through the gateway by name (its direct
+/// and by-IP cells are not dialled); a gateway that refuses costs one attempt, not one per
+/// gateway cell, and leaves the direct cells alone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_gateway_route_is_scheduled_on_its_own() {
+    let (net, counters) = scripted(&[("h1", Script::BehindGateway), ("h2", Script::GatewayDown)]);
+    let configs = Dimensions::with_gateway().expand();
+    let run = run(
+        net,
+        vec![job("h1"), job("h2")],
+        configs.clone(),
+        Some(gateway()),
+        limits(8, 2),
+        None,
+    )
+    .await;
+    let attempts = counters.attempts.lock().unwrap();
+    let behind = &run.hosts[0];
+    for (config, cell) in configs.iter().zip(&behind.cells) {
+        let through_by_name = config.gateway.is_some() && config.dial == DialBy::Name;
+        assert_eq!(
+            cell.dialled, through_by_name,
+            "{}: {}",
+            config.id, cell.detail
+        );
+        if through_by_name {
+            assert_eq!(cell.is_ok(), !config.nla, "{}", config.id);
+        }
+    }
+    let h1_attempts: Vec<&AttemptSpec> = attempts.iter().filter(|s| s.host == "h1").collect();
+    assert_eq!(
+        h1_attempts.len(),
+        20,
+        "through the gateway by name: 2 NLA x 5 TLS x 2 UDP"
+    );
+    assert!(h1_attempts
+        .iter()
+        .all(|s| s.gateway.as_ref().is_some_and(|g| g.host == "gw")));
+    assert!(
+        h1_attempts
+            .iter()
+            .all(|s| s.gateway.as_ref().unwrap().credentials.username == "u"),
+        "the host's credentials serve for the gateway, NLA or not"
+    );
+
+    let down = &run.hosts[1];
+    let through: Vec<&AttemptSpec> = attempts
+        .iter()
+        .filter(|s| s.host != "h1" && s.gateway.is_some())
+        .collect();
+    assert_eq!(through.len(), 1, "a refusing gateway is dialled once");
+    assert!(!down.unreachable, "the host itself answers directly");
+    for (config, cell) in configs.iter().zip(&down.cells) {
+        match config.gateway {
+            Some(_) => assert_eq!(cell.stage, Stage::GatewayConnect, "{}", config.id),
+            None => assert!(cell.dialled, "{}", config.id),
+        }
     }
 }
 
@@ -232,6 +324,7 @@ async fn concurrency_stays_within_jobs_and_the_per_host_bound() {
         net,
         jobs,
         Dimensions::default().expand(),
+        None,
         limits(5, 2),
         None,
     )
@@ -248,7 +341,15 @@ async fn concurrency_stays_within_jobs_and_the_per_host_bound() {
 async fn specs_follow_the_configuration_and_credentials_reach_nla_cells_only() {
     let (net, counters) = scripted(&[("h7", Script::TlsOnly)]);
     let configs = Dimensions::default().expand();
-    let run = run(net, vec![job("h7")], configs.clone(), limits(3, 3), None).await;
+    let run = run(
+        net,
+        vec![job("h7")],
+        configs.clone(),
+        None,
+        limits(3, 3),
+        None,
+    )
+    .await;
     let attempts = counters.attempts.lock().unwrap();
     assert_eq!(attempts.len(), 40);
     for spec in attempts.iter() {
@@ -276,6 +377,7 @@ async fn a_panicking_attempt_costs_its_cell_only() {
         net,
         vec![job("h1")],
         configs.clone(),
+        None,
         limits(4, 2),
         Some(progress),
     )

@@ -19,6 +19,8 @@ pub mod store;
 
 /// Environment variable read when neither `--password-stdin` nor a prompt is used.
 pub const PASSWORD_ENV: &str = "RDPSHIM_PASSWORD";
+/// The gateway account's password (`--gateway-user`), when it is not the host's.
+pub const GATEWAY_PASSWORD_ENV: &str = "RDPSHIM_GATEWAY_PASSWORD";
 
 /// A secret that never appears in logs, JSON, or debug output.
 #[derive(Clone)]
@@ -98,6 +100,11 @@ pub enum PasswordError {
 /// The password in `RDPSHIM_PASSWORD`, if set.
 pub fn from_environment() -> Option<Password> {
     std::env::var(PASSWORD_ENV).ok().map(Password::new)
+}
+
+/// The gateway account's password in `RDPSHIM_GATEWAY_PASSWORD`, if set.
+pub fn gateway_from_environment() -> Option<Password> {
+    std::env::var(GATEWAY_PASSWORD_ENV).ok().map(Password::new)
 }
 
 /// Obtains the password for `user@host` from the chosen source.

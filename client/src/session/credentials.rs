@@ -1,7 +1,9 @@
 //! Where the password comes from, in order: `--password-stdin`, `RDPSHIM_PASSWORD`, the OS
 //! keyring (`user@host`), a person at a terminal (asked through the [`Frontend`], which
 //! does the terminal I/O). Never an argument, never a file. After a connection that used
-//! it, a password that did not come from the keyring is saved there.
+//! it, a password that did not come from the keyring is saved there. An RD Gateway account
+//! of its own (`--gateway-user`) follows the same rules with `RDPSHIM_GATEWAY_PASSWORD` and
+//! the keyring entry `user@gateway` ([`find_gateway`]).
 
 use crate::attempt::Credentials;
 use crate::host::HostPort;
@@ -65,21 +67,103 @@ pub fn find(
     keyring: &mut Keyring,
     frontend: &mut dyn Frontend,
 ) -> Result<Option<(Password, Origin)>, PasswordError> {
+    let sources = Sources {
+        environment: secret::from_environment,
+        prompt: format!("{user}@{host}"),
+    };
+    find_in(user, host, stdin, ask, &sources, keyring, frontend)
+}
+
+/// The password of a gateway account of its own (`user@gateway`): standard input when
+/// `stdin`, else `RDPSHIM_GATEWAY_PASSWORD`, else the keyring, else (when `ask`) a person.
+pub fn find_gateway(
+    user: &str,
+    gateway: &str,
+    stdin: bool,
+    ask: bool,
+    keyring: &mut Keyring,
+    frontend: &mut dyn Frontend,
+) -> Result<Option<(Password, Origin)>, PasswordError> {
+    let sources = Sources {
+        environment: secret::gateway_from_environment,
+        prompt: format!("{user}@{gateway} (RD Gateway)"),
+    };
+    find_in(user, gateway, stdin, ask, &sources, keyring, frontend)
+}
+
+/// Where an account's password may come from besides standard input and the keyring.
+struct Sources {
+    environment: fn() -> Option<Password>,
+    /// Whom the prompt names.
+    prompt: String,
+}
+
+fn find_in(
+    user: &str,
+    host: &str,
+    stdin: bool,
+    ask: bool,
+    sources: &Sources,
+    keyring: &mut Keyring,
+    frontend: &mut dyn Frontend,
+) -> Result<Option<(Password, Origin)>, PasswordError> {
     if stdin {
         return secret::read_password(PasswordSource::Stdin, "").map(|p| Some((p, Origin::Stdin)));
     }
-    if let Some(password) = secret::from_environment() {
+    if let Some(password) = (sources.environment)() {
         return Ok(Some((password, Origin::Environment)));
     }
     if let Some(found) = from_keyring(user, host, keyring, frontend) {
         return Ok(Some((found, Origin::Keyring)));
     }
     if ask {
-        if let Some(typed) = frontend.ask_password(&format!("{user}@{host}")) {
+        if let Some(typed) = frontend.ask_password(&sources.prompt) {
             return typed.map(|p| Some((p, Origin::Prompt)));
         }
     }
     Ok(None)
+}
+
+/// Who `diagnose --gateway` tries the tunnel as.
+#[derive(Debug, Clone, Default)]
+pub struct GatewayAccountNames<'a> {
+    /// `--gateway-user` / `--gateway-domain`: the gateway's own account.
+    pub gateway_user: Option<&'a str>,
+    pub gateway_domain: Option<&'a str>,
+    /// `-u` / `-d`: the host's account, which serves for the gateway without the above.
+    pub host_user: Option<&'a str>,
+    pub host_domain: Option<&'a str>,
+}
+
+/// The credentials `diagnose --gateway` opens a tunnel with: the gateway's own account
+/// ([`find_gateway`]'s sources), else the host's ([`find`]'s, keyring entry `user@host`);
+/// `None` without a user or a password. Nothing is saved.
+pub fn for_gateway_diagnosis(
+    names: &GatewayAccountNames<'_>,
+    host: &str,
+    gateway: &str,
+    stdin: bool,
+    frontend: &mut dyn Frontend,
+) -> Result<Option<Credentials>, PasswordError> {
+    let mut keyring = Keyring::new();
+    let (user, domain, found) = match (names.gateway_user, names.host_user) {
+        (Some(user), _) => (
+            user,
+            names.gateway_domain,
+            find_gateway(user, gateway, stdin, true, &mut keyring, frontend)?,
+        ),
+        (None, Some(user)) => (
+            user,
+            names.host_domain,
+            find(user, host, stdin, true, &mut keyring, frontend)?,
+        ),
+        (None, None) => return Ok(None),
+    };
+    Ok(found.map(|(password, _)| Credentials {
+        username: user.to_owned(),
+        domain: domain.map(str::to_owned),
+        password,
+    }))
 }
 
 fn from_keyring(

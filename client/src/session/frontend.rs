@@ -50,4 +50,14 @@ pub trait Frontend: Observer {
     /// The server requires NLA and the run has no credentials: the user name (`user`, when
     /// known, is not asked again) and the password.
     fn ask_credentials(&mut self, host: &str, user: Option<&str>) -> Option<(String, Password)>;
+
+    /// The RD Gateway `gateway` needs credentials: the user name (`user`, when known, is
+    /// not asked again) and the password. Nobody to ask by default.
+    fn ask_gateway_credentials(
+        &mut self,
+        _gateway: &str,
+        _user: Option<&str>,
+    ) -> Option<(String, Password)> {
+        None
+    }
 }

@@ -23,11 +23,12 @@ use rdpshim_profiles::{Profile, ProfileStore};
 
 use crate::attempt::{AttemptSpec, Credentials, DialTarget};
 use crate::ladder::{self, Observer, Run, Step};
-use crate::planner::{Fallback, Knobs};
+use crate::planner::{Fallback, GatewayUsage, Knobs};
 use crate::secret::PasswordError;
 
 pub use credentials::{Keyring, Origin};
 pub use frontend::{Frontend, Notice};
+pub use profile::gateway_usage;
 pub use profile::open_store;
 
 /// A connection as the caller asks for it: the ladder's request (policy, pins, timeouts)
@@ -45,6 +46,22 @@ pub struct ConnectRequest {
     pub accept_new_cert: bool,
     /// Record the run in the profile and save the password (`--no-save` turns it off).
     pub save: bool,
+    /// `--gateway`: an RD Gateway in front of the host (else the profile's, if it has one).
+    pub gateway: Option<GatewayRequest>,
+}
+
+/// An RD Gateway as the caller names it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GatewayRequest {
+    pub host: String,
+    pub port: u16,
+    /// When to use it (`--gateway-usage`; mstsc's `gatewayusagemethod` 1 or 2).
+    pub usage: GatewayUsage,
+    /// `--gateway-user`: a gateway account of its own; `None`: the host's credentials
+    /// (or the profile's gateway account).
+    pub user: Option<String>,
+    /// `--gateway-domain`.
+    pub domain: Option<String>,
 }
 
 impl ConnectRequest {
@@ -57,6 +74,7 @@ impl ConnectRequest {
             password_stdin: false,
             accept_new_cert: false,
             save: true,
+            gateway: None,
         }
     }
 }
@@ -64,7 +82,7 @@ impl ConnectRequest {
 /// A request the session cannot start.
 #[derive(Debug, thiserror::Error)]
 pub enum SessionError {
-    #[error("--password-stdin needs a user name (-u USER)")]
+    #[error("--password-stdin needs a user name (-u USER, or --gateway-user USER)")]
     PasswordStdinNeedsUser,
     #[error(transparent)]
     Password(#[from] PasswordError),
@@ -150,14 +168,28 @@ pub async fn connect(
     if let Some(saved) = &saved {
         profile::apply(saved, &mut request);
     }
-    if request.password_stdin && request.user.is_none() {
+    profile::route_through_gateway(saved.as_ref(), &mut request);
+    let gateway_user = request
+        .ladder
+        .gateway
+        .as_ref()
+        .and_then(|g| g.account.as_ref())
+        .is_some();
+    if request.password_stdin && request.user.is_none() && !gateway_user {
         return Err(SessionError::PasswordStdinNeedsUser);
     }
 
     let mut keyring = Keyring::new();
     let origin = up_front(&mut request, &host, user_given, &mut keyring, frontend)?;
+    let gateway_origin = gateway_up_front(&mut request, &mut keyring, frontend)?;
     let had_credentials = request.ladder.credentials.is_some();
 
+    let request_gateway_host = request
+        .ladder
+        .gateway
+        .as_ref()
+        .map(|g| g.host.clone())
+        .unwrap_or_default();
     let mut asking = Asking {
         frontend: &mut *frontend,
         host: &host,
@@ -171,7 +203,16 @@ pub async fn connect(
     if request.save {
         if let Some(store) = store {
             let accept_new_cert = request.accept_new_cert;
-            match profile::record(store, &host, port, &run, had_profile, accept_new_cert) {
+            let gateway = request.gateway.as_ref();
+            match profile::record(
+                store,
+                &host,
+                port,
+                &run,
+                had_profile,
+                accept_new_cert,
+                gateway,
+            ) {
                 Ok(profile) => recorded = profile,
                 Err(error) => frontend.notice(&Notice::ProfileNotSaved(error)),
             }
@@ -183,6 +224,13 @@ pub async fn connect(
             Some(Origin::Prompt)
         };
         keep_password(&run, &host, origin, &mut keyring, frontend);
+        keep_gateway_password(
+            &run,
+            &request_gateway_host,
+            gateway_origin,
+            &mut keyring,
+            frontend,
+        );
     }
     let configuration = match &recorded {
         Some(profile) if run.result.is_ok() => Some(profile.clone()),
@@ -211,7 +259,16 @@ fn up_front(
     let Some(user) = request.user.clone() else {
         return Ok(None);
     };
+    // The gateway takes the host's credentials when it has no account of its own: a
+    // gateway that is used first needs them as surely as NLA does.
+    let gateway_needs_them = request.ladder.policy.gateway == Some(GatewayUsage::Always)
+        && request
+            .ladder
+            .gateway
+            .as_ref()
+            .is_some_and(|g| g.account.is_none());
     let nla_likely = user_given
+        || gateway_needs_them
         || request
             .ladder
             .policy
@@ -232,8 +289,38 @@ fn up_front(
     Ok(Some(origin))
 }
 
-/// After an NLA connection, the password it used goes to the keyring (unless it came from
-/// there).
+/// The gateway account's password before the run, when the gateway has an account of its
+/// own: standard input (when no -u takes it), `RDPSHIM_GATEWAY_PASSWORD`, the keyring
+/// (`user@gateway`), or (when the gateway is used first) a person.
+fn gateway_up_front(
+    request: &mut ConnectRequest,
+    keyring: &mut Keyring,
+    frontend: &mut dyn Frontend,
+) -> Result<Option<Origin>, SessionError> {
+    let always = request.ladder.policy.gateway == Some(GatewayUsage::Always);
+    let stdin = request.password_stdin && request.user.is_none();
+    let Some(gateway) = request.ladder.gateway.as_mut() else {
+        return Ok(None);
+    };
+    let Some(account) = gateway.account.as_mut() else {
+        return Ok(None);
+    };
+    let found = credentials::find_gateway(
+        &account.username,
+        &gateway.host,
+        stdin,
+        always,
+        keyring,
+        frontend,
+    )?;
+    Ok(found.map(|(password, origin)| {
+        account.password = Some(password);
+        origin
+    }))
+}
+
+/// After an NLA connection (or one through a gateway that took the host's credentials), the
+/// password it used goes to the keyring (unless it came from there).
 fn keep_password(
     run: &Run,
     host: &str,
@@ -242,8 +329,28 @@ fn keep_password(
     frontend: &mut dyn Frontend,
 ) {
     if let (Ok(success), Some(used)) = (&run.result, &run.credentials) {
-        if success.winner.nla.is_on() {
+        let gateway_used_it =
+            success.winner.route.is_gateway() && run.gateway_credentials.is_none();
+        if success.winner.nla.is_on() || gateway_used_it {
             credentials::remember(used, host, origin, keyring, frontend);
+        }
+    }
+}
+
+/// After a connection through the gateway with its own account, that password goes to the
+/// keyring under `user@gateway` (unless it came from there).
+fn keep_gateway_password(
+    run: &Run,
+    gateway: &str,
+    origin: Option<Origin>,
+    keyring: &mut Keyring,
+    frontend: &mut dyn Frontend,
+) {
+    if let (Ok(success), Some(used)) = (&run.result, &run.gateway_credentials) {
+        if success.winner.route.is_gateway() {
+            // A password typed during the run has no origin yet.
+            let origin = origin.or(Some(Origin::Prompt));
+            credentials::remember(used, gateway, origin, keyring, frontend);
         }
     }
 }
@@ -272,6 +379,17 @@ impl Observer for Asking<'_> {
 
     fn credentials(&mut self) -> Option<Credentials> {
         let (username, password) = self.frontend.ask_credentials(self.host, self.user)?;
+        Some(Credentials {
+            username,
+            domain: self.domain.map(str::to_owned),
+            password,
+        })
+    }
+
+    fn gateway_credentials(&mut self, gateway: &str, user: Option<&str>) -> Option<Credentials> {
+        // The host's account when the gateway has none of its own: the user already known.
+        let user = user.or(self.user);
+        let (username, password) = self.frontend.ask_gateway_credentials(gateway, user)?;
         Some(Credentials {
             username,
             domain: self.domain.map(str::to_owned),

@@ -5,10 +5,13 @@
 use rdpshim_profiles::store::timestamp::now_rfc3339;
 use rdpshim_profiles::{Profile, ProfileStore, StoreError};
 
+use rdpshim_profiles::model::{Gateway, GatewayUsage as SavedUsage};
+
 use super::frontend::{Frontend, Notice};
 use super::saved;
-use super::ConnectRequest;
-use crate::ladder::Run;
+use super::{ConnectRequest, GatewayRequest};
+use crate::ladder::{GatewayAccount, GatewayTarget, Run};
+use crate::planner::GatewayUsage;
 
 /// The default profile store, or `None` (with a notice) when there is no profile directory.
 pub fn open_store(frontend: &mut dyn Frontend) -> Option<ProfileStore> {
@@ -58,6 +61,69 @@ pub fn apply(profile: &Profile, request: &mut ConnectRequest) {
     }
 }
 
+/// When a gateway is used: mstsc's usage methods 1 (always) and 2 (when direct fails);
+/// 0, 3 and 4 keep the gateway for export but do not use it (3, "the computer's default
+/// settings", means group policy, which rdpshim does not read).
+pub fn gateway_usage(gateway: &Gateway) -> Option<GatewayUsage> {
+    match gateway.usage {
+        SavedUsage::Always => Some(GatewayUsage::Always),
+        SavedUsage::Detect => Some(GatewayUsage::Detect),
+        SavedUsage::Off | SavedUsage::Default | SavedUsage::OffBypassLocal => None,
+    }
+}
+
+/// Sets the run's gateway: `--gateway` (with the profile's account and pin for that same
+/// gateway), else the profile's when it says to use it. The policy learns when to use it,
+/// the ladder where it is. (A single attempt's route was pinned from `--gateway` alone.)
+pub fn route_through_gateway(saved: Option<&Profile>, request: &mut ConnectRequest) {
+    let saved_gateway = saved.and_then(|p| p.gateway.as_ref());
+    let chosen = match (&request.gateway, saved_gateway) {
+        (Some(given), _) => given.clone(),
+        (None, Some(g)) => match gateway_usage(g) {
+            Some(usage) => GatewayRequest {
+                host: g.host.clone(),
+                port: g.port,
+                usage,
+                user: g.username.clone(),
+                domain: g.domain.clone(),
+            },
+            None => return,
+        },
+        (None, None) => return,
+    };
+    let same = saved_gateway.filter(|g| same_gateway(g, &chosen.host, chosen.port));
+    let user = chosen
+        .user
+        .clone()
+        .or_else(|| same.and_then(|g| g.username.clone()));
+    let domain = chosen
+        .domain
+        .clone()
+        .or_else(|| same.and_then(|g| g.domain.clone()));
+    let pinned_certificate = if request.accept_new_cert {
+        None
+    } else {
+        same.and_then(|g| g.certificate.as_ref())
+            .map(|c| c.sha256.clone())
+    };
+    request.ladder.policy.gateway = Some(chosen.usage);
+    request.ladder.gateway = Some(GatewayTarget {
+        host: chosen.host.clone(),
+        port: chosen.port,
+        account: user.map(|username| GatewayAccount {
+            username,
+            domain,
+            password: None,
+        }),
+        pinned_certificate,
+    });
+    request.gateway = Some(chosen);
+}
+
+fn same_gateway(gateway: &Gateway, host: &str, port: u16) -> bool {
+    gateway.host.eq_ignore_ascii_case(host) && gateway.port == port
+}
+
 /// Records a finished run: a success in the profile (a fresh one when there was none), a
 /// failure only in a profile that exists (a failure never creates one). The profile as
 /// saved, or `None` when nothing was written.
@@ -68,6 +134,7 @@ pub fn record(
     run: &Run,
     had_profile: bool,
     accept_new_cert: bool,
+    gateway: Option<&GatewayRequest>,
 ) -> Result<Option<Profile>, StoreError> {
     let now = now_rfc3339();
     match &run.result {
@@ -75,7 +142,11 @@ pub fn record(
             let record = success_record(run, success, accept_new_cert, &now);
             store
                 .update(host, port, |old| {
-                    saved::record_success(old, host, port, &record)
+                    let mut profile = saved::record_success(old, host, port, &record);
+                    if let Some(gateway) = gateway {
+                        saved::record_gateway(&mut profile, gateway, run, accept_new_cert);
+                    }
+                    profile
                 })
                 .map(Some)
         }
@@ -142,6 +213,7 @@ mod tests {
             timeouts: StageTimeouts::default(),
             screenshot: None,
             pinned_certificate: None,
+            gateway: None,
         })
     }
 
@@ -165,6 +237,7 @@ mod tests {
             udp: false,
             grade: "tls12".into(),
             fallbacks: vec!["cipher-downgrade".into()],
+            gateway: None,
         });
         profile.certificate = Some(PinnedCertificate {
             sha256: "AB:CD".into(),

@@ -6,13 +6,15 @@
 use std::net::SocketAddr;
 
 use rdpshim_profiles::model::{
-    Dial as SavedDial, OutcomeRecord, PinnedCertificate, Profile, Winning,
+    Dial as SavedDial, OutcomeRecord, PinnedCertificate, Profile, Winning, WinningGateway,
 };
 
 use crate::attempt::{TlsChoice, TlsStack, TlsVersion};
 use crate::ladder::{Run, Success};
-use crate::planner::{Dial, Knobs, Nla, Remembered};
-use crate::report::CertificateInfo;
+use crate::planner::{
+    Dial, GatewayAuth, GatewayTransport, Knobs, Nla, Remembered, Route, ViaGateway,
+};
+use crate::report::{CertificateInfo, GatewayLeg};
 
 /// Everything the planner takes from a profile: the configuration to try first, the
 /// strength to defend, the addresses that worked.
@@ -55,22 +57,55 @@ pub fn knobs(profile: &Profile) -> Option<Knobs> {
         SavedDial::Name => Dial::ByName,
         SavedDial::Ip => Dial::Ip(winning.address.as_deref()?.parse::<SocketAddr>().ok()?),
     };
-    let stack = TlsStack::parse(&winning.tls_stack)?;
-    let version = match winning.tls_version.as_deref() {
-        None => None,
-        Some(text) => Some(TlsVersion::parse(text)?),
+    let route = match &winning.gateway {
+        None => Route::Direct,
+        Some(leg) => Route::Gateway(ViaGateway {
+            tls: tls_choice(&leg.tls_stack, leg.tls_version.as_deref(), &leg.ciphers)?,
+            transport: GatewayTransport::parse(&leg.transport)?,
+            auth: GatewayAuth::parse(&leg.auth)?,
+        }),
     };
     Some(Knobs {
         dial,
         ip_as_server_name: winning.ip_as_server_name,
         nla: Nla::exact(winning.nla),
-        tls: TlsChoice {
-            stack,
-            version,
-            ciphers: winning.ciphers.clone(),
-        },
+        tls: tls_choice(
+            &winning.tls_stack,
+            winning.tls_version.as_deref(),
+            &winning.ciphers,
+        )?,
         udp: winning.udp,
+        route,
     })
+}
+
+/// A TLS choice as a profile writes it; `None` for a stack or version this build does not
+/// know (a hand edit gone wrong).
+fn tls_choice(stack: &str, version: Option<&str>, ciphers: &Option<String>) -> Option<TlsChoice> {
+    Some(TlsChoice {
+        stack: TlsStack::parse(stack)?,
+        version: match version {
+            None => None,
+            Some(text) => Some(TlsVersion::parse(text)?),
+        },
+        ciphers: ciphers.clone(),
+    })
+}
+
+/// The winning attempt's gateway leg, as a profile keeps it.
+fn winning_gateway(via: &ViaGateway, leg: Option<&GatewayLeg>) -> WinningGateway {
+    WinningGateway {
+        tls_stack: via.tls.stack.as_str().to_owned(),
+        tls_version: via.tls.version.map(|v| v.as_str().to_owned()),
+        ciphers: via.tls.ciphers.clone(),
+        transport: via.transport.as_str().to_owned(),
+        auth: via.auth.as_str().to_owned(),
+        transport_used: leg.and_then(|l| l.transport).map(|t| t.as_str().to_owned()),
+        negotiated_tls_version: leg
+            .and_then(|l| l.tls.as_ref())
+            .map(|t| t.version.as_str().to_owned()),
+        negotiated_cipher: leg.and_then(|l| l.tls.as_ref()).map(|t| t.cipher.clone()),
+    }
 }
 
 /// Addresses that worked before, last good first (for when DNS fails).
@@ -129,6 +164,10 @@ pub fn record_success(
             .iter()
             .map(|f| f.as_str().to_owned())
             .collect(),
+        gateway: winner
+            .route
+            .gateway()
+            .map(|via| winning_gateway(via, report.gateway.as_ref())),
     };
     // A success that started from the saved configuration and needed no fallback keeps the
     // history of how that configuration was found. (Compared with what the run offered
@@ -158,6 +197,47 @@ pub fn record_success(
     }
     profile.record_outcome(outcome(record.run, record.now));
     profile
+}
+
+/// Writes the run's gateway into `profile`: where it is, when to use it, its own account
+/// (never a password), and the certificate the winning attempt's gateway leg showed,
+/// pinned on first use (a pinned one that differs is kept unless `accept_new_cert`; a
+/// different gateway gets a fresh pin). `.rdp` settings of the same gateway are kept.
+pub fn record_gateway(
+    profile: &mut Profile,
+    gateway: &super::GatewayRequest,
+    run: &Run,
+    accept_new_cert: bool,
+) {
+    use rdpshim_profiles::model::{Gateway, GatewayUsage as SavedUsage};
+    let same = profile
+        .gateway
+        .take()
+        .filter(|g| g.host.eq_ignore_ascii_case(&gateway.host) && g.port == gateway.port);
+    let mut saved = same.unwrap_or_else(|| Gateway::new(gateway.host.clone(), gateway.port));
+    saved.usage = match gateway.usage {
+        crate::planner::GatewayUsage::Always => SavedUsage::Always,
+        crate::planner::GatewayUsage::Detect => SavedUsage::Detect,
+    };
+    if gateway.user.is_some() {
+        saved.username.clone_from(&gateway.user);
+        saved.domain.clone_from(&gateway.domain);
+    }
+    let seen = run
+        .steps
+        .last()
+        .and_then(|s| s.report.gateway.as_ref())
+        .and_then(|leg| leg.certificate.as_ref());
+    if let Some(cert) = seen {
+        let keep_old = saved
+            .certificate
+            .as_ref()
+            .is_some_and(|pinned| !accept_new_cert && pinned.sha256 != cert.sha256);
+        if !keep_old {
+            saved.certificate = Some(pin(cert));
+        }
+    }
+    profile.gateway = Some(saved);
 }
 
 /// Records a failed run in an existing profile's history (a failure never creates one).
@@ -217,6 +297,7 @@ mod tests {
             udp: true,
             grade: "no-nla".into(),
             fallbacks: vec![],
+            gateway: None,
         }
     }
 

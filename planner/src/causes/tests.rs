@@ -44,6 +44,10 @@ fn no_remedy_names_a_fallback() {
                 Fallback::NlaOff,
                 Fallback::NlaOn,
                 Fallback::UdpOff,
+                Fallback::DirectInsteadOfGateway,
+                Fallback::ViaGateway,
+                Fallback::GatewayTransport,
+                Fallback::GatewayAuthScheme,
             ] {
                 assert!(!text.contains(fallback.as_str()), "{}: {text}", cause.id);
             }

@@ -10,6 +10,16 @@
 //! | exact TLS version        | `+enforce-tlsv1_2` (1.2 only)| `/tls:enforce:1.0` (ssl3..1.3)    |
 //! | OpenSSL cipher list      | `/tls-ciphers:LIST`          | `/tls:ciphers:LIST`               |
 //! | TLS/CredSSP name (SNI)   | (none)                       | `/server-name:NAME`               |
+//! | RD Gateway               | `/g:GW[:PORT] /gu:U /gd:D`   | `/gateway:g:GW[:PORT],u:U,d:D`    |
+//! | its transport            | `/gt:http[,no-websockets]`   | `type:http[,no-websockets]`       |
+//!
+//! The gateway (checked against `xfreerdp /help` 2.11; FreeRDP 3 from its `cmdline.h`) is
+//! written when the last successful connection went through it, or, before any success,
+//! when the profile says to use it. Without `/gu:` FreeRDP uses the host's credentials for
+//! the gateway, as rdpshim does. FreeRDP applies its TLS settings to the gateway's HTTPS
+//! too, so a legacy TLS gateway gets the same `/tls-seclevel:0` (`/tls:seclevel:0,enforce`)
+//! as a legacy server, and a pinned gateway certificate is one more `fingerprint:` in
+//! `/cert:`.
 //!
 //! FreeRDP 3 (since 3.x) defaults to TLS 1.2 at security level 2, so a server reached with
 //! TLS 1.0/1.1 needs `enforce` as well as `seclevel:0`; FreeRDP 2 negotiates down to 1.0
@@ -35,8 +45,8 @@
 //! `/multimon`. Nothing else is invented: FreeRDP's own defaults apply.
 
 use super::shell_quote;
-use crate::model::{Dial, Profile, Winning};
-use crate::rdpfile::address::join_host_port;
+use crate::model::{Dial, Gateway, Profile, Winning, DEFAULT_GATEWAY_PORT};
+use crate::rdpfile::address::{bracket_if_ipv6, join_host_port};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum FreeRdpVersion {
@@ -85,6 +95,11 @@ pub fn freerdp_command(profile: &Profile, version: FreeRdpVersion) -> FreeRdpCom
         argv.push(format!("/d:{domain}"));
     }
 
+    let gateway = through_gateway(profile, &mut notes);
+    if let Some(gateway) = gateway {
+        gateway_options(gateway, profile.winning.as_ref(), version, &mut argv);
+    }
+
     match &profile.winning {
         Some(winning) => {
             server_name(winning, &host, version, &mut argv, &mut notes);
@@ -96,18 +111,85 @@ pub fn freerdp_command(profile: &Profile, version: FreeRdpVersion) -> FreeRdpCom
         ),
     }
 
-    // The RD Gateway goes here when profiles carry one (the gateway issue): FreeRDP 2
-    // `/g:HOST[:PORT] /gu:USER /gd:DOMAIN`, FreeRDP 3 `/gateway:g:HOST[:PORT],u:USER,d:DOMAIN`,
-    // before the display settings so the server's options stay together.
-
     display(profile, &mut argv);
-    argv.push(certificate_option(profile, &mut notes));
+    argv.push(certificate_option(profile, gateway, &mut notes));
     notes.push(
         "no password on the command line: FreeRDP asks for it (a password in argv is visible \
          to every local user)"
             .into(),
     );
     FreeRdpCommand { argv, notes }
+}
+
+/// The gateway the command line goes through: the one the last success went through, or
+/// (before any success) the one the profile says to use.
+fn through_gateway<'a>(profile: &'a Profile, notes: &mut Vec<String>) -> Option<&'a Gateway> {
+    let gateway = profile.gateway.as_ref()?;
+    let used = match &profile.winning {
+        Some(winning) => winning.gateway.is_some(),
+        None => gateway.usage.uses_gateway(),
+    };
+    if !used && gateway.usage.uses_gateway() {
+        notes.push(format!(
+            "the last successful connection went around the RD Gateway {}: this line connects \
+             directly, as it did",
+            gateway.host
+        ));
+    }
+    used.then_some(gateway)
+}
+
+fn gateway_options(
+    gateway: &Gateway,
+    winning: Option<&Winning>,
+    version: FreeRdpVersion,
+    argv: &mut Vec<String>,
+) {
+    let host = bracket_if_ipv6(&gateway.host);
+    let address = if gateway.port == DEFAULT_GATEWAY_PORT {
+        host
+    } else {
+        format!("{host}:{}", gateway.port)
+    };
+    let leg = winning.and_then(|w| w.gateway.as_ref());
+    // The transport the tunnel ran over: `auto` that ended on the legacy pair is legacy.
+    let legacy_transport = leg.is_some_and(|g| {
+        g.transport == "legacy-http" || g.transport_used.as_deref() == Some("legacy-http")
+    });
+    let transport = if legacy_transport {
+        "http,no-websockets"
+    } else {
+        "http"
+    };
+    let user = gateway.username.as_deref().filter(|u| !u.is_empty());
+    let domain = gateway.domain.as_deref().filter(|d| !d.is_empty());
+    match version {
+        FreeRdpVersion::V2 => {
+            argv.push(format!("/g:{address}"));
+            if let Some(user) = user {
+                argv.push(format!("/gu:{user}"));
+            }
+            if let Some(domain) = domain {
+                argv.push(format!("/gd:{domain}"));
+            }
+            if leg.is_some() {
+                argv.push(format!("/gt:{transport}"));
+            }
+        }
+        FreeRdpVersion::V3 => {
+            let mut options = vec![format!("g:{address}")];
+            if let Some(user) = user {
+                options.push(format!("u:{user}"));
+            }
+            if let Some(domain) = domain {
+                options.push(format!("d:{domain}"));
+            }
+            if leg.is_some() {
+                options.push(format!("type:{transport}"));
+            }
+            argv.push(format!("/gateway:{}", options.join(",")));
+        }
+    }
 }
 
 fn server_name(
@@ -143,9 +225,23 @@ fn tls(
     let openssl = winning.tls_stack.eq_ignore_ascii_case("openssl");
     let pinned = winning.tls_version.as_deref().map(str::trim);
     let negotiated = winning.negotiated_tls_version.as_deref().map(str::trim);
-    let effective = pinned.or(negotiated);
+    // FreeRDP's TLS settings hold for the gateway's HTTPS as well: the weaker leg decides
+    // how far down they must reach (the RDP leg's own version pin stays its own).
+    let leg = winning.gateway.as_ref();
+    let gateway_openssl = leg.is_some_and(|g| g.tls_stack.eq_ignore_ascii_case("openssl"));
+    let gateway_version = leg.and_then(|g| {
+        g.tls_version
+            .as_deref()
+            .or(g.negotiated_tls_version.as_deref())
+            .map(str::trim)
+    });
+    let effective = [pinned.or(negotiated), gateway_version]
+        .into_iter()
+        .flatten()
+        .min_by(|a, b| version_rank(a).cmp(&version_rank(b)));
     let below_1_2 = matches!(effective, Some("1.0" | "1.1"));
-    let seclevel_0 = openssl || below_1_2 || winning.grade.eq_ignore_ascii_case("legacy");
+    let seclevel_0 =
+        openssl || gateway_openssl || below_1_2 || winning.grade.eq_ignore_ascii_case("legacy");
     let ciphers = winning
         .ciphers
         .as_deref()
@@ -226,20 +322,55 @@ fn display(profile: &Profile, argv: &mut Vec<String>) {
     }
 }
 
-fn certificate_option(profile: &Profile, notes: &mut Vec<String>) -> String {
-    let Some(pin) = &profile.certificate else {
-        return "/cert:tofu".into();
-    };
-    match colon_hex(&pin.sha256) {
-        Some(fingerprint) => format!("/cert:deny,fingerprint:sha256:{fingerprint}"),
-        None => {
-            notes.push(format!(
-                "the pinned fingerprint `{}` is not a SHA-256; using trust on first use",
+/// `1.0` < `1.1` < `1.2` < `1.3`; anything else sorts last.
+fn version_rank(version: &str) -> u8 {
+    match version {
+        "1.0" => 0,
+        "1.1" => 1,
+        "1.2" => 2,
+        "1.3" => 3,
+        _ => 4,
+    }
+}
+
+/// `/cert:`: the host's pin, and the gateway's when the line goes through one (FreeRDP
+/// checks both certificates against the same list).
+fn certificate_option(
+    profile: &Profile,
+    gateway: Option<&Gateway>,
+    notes: &mut Vec<String>,
+) -> String {
+    let mut fingerprints = Vec::new();
+    let mut pins = vec![("server", profile.certificate.as_ref())];
+    if let Some(gateway) = gateway {
+        pins.push(("RD Gateway", gateway.certificate.as_ref()));
+    }
+    for (whose, pin) in pins {
+        let Some(pin) = pin else {
+            if whose == "RD Gateway" && !fingerprints.is_empty() {
+                notes.push(
+                    "the RD Gateway's certificate is not pinned yet: FreeRDP must be able to \
+                     verify it against its CA store"
+                        .into(),
+                );
+            }
+            continue;
+        };
+        match colon_hex(&pin.sha256) {
+            Some(fingerprint) => fingerprints.push(format!("fingerprint:sha256:{fingerprint}")),
+            None => notes.push(format!(
+                "the pinned {whose} fingerprint `{}` is not a SHA-256; left out",
                 pin.sha256
-            ));
-            "/cert:tofu".into()
+            )),
         }
     }
+    if fingerprints.is_empty() {
+        if profile.certificate.is_some() {
+            notes.push("no usable pinned fingerprint; using trust on first use".into());
+        }
+        return "/cert:tofu".into();
+    }
+    format!("/cert:deny,{}", fingerprints.join(","))
 }
 
 /// `AB:CD:...` (upper case) from a SHA-256 written with or without `:`/spaces.
@@ -287,6 +418,7 @@ mod tests {
                 udp: false,
                 grade: "legacy".into(),
                 fallbacks: vec!["tls-version-downgrade".into()],
+                gateway: None,
             },
             NOW,
         );
@@ -369,6 +501,7 @@ mod tests {
                 udp: false,
                 grade: "no-nla".into(),
                 fallbacks: vec!["nla-off".into()],
+                gateway: None,
             },
             NOW,
         );
@@ -406,6 +539,106 @@ mod tests {
             "{:?}",
             v3.argv
         );
+    }
+
+    /// Through a TLS 1.0 gateway on its legacy transport, to a modern NLA server: the
+    /// gateway's options in each spelling, its pin next to the server's, and the legacy
+    /// TLS settings FreeRDP applies to the gateway too.
+    fn via_gateway() -> Profile {
+        use crate::model::{GatewayUsage, WinningGateway};
+        let mut p = legacy();
+        let w = p.winning.as_mut().unwrap();
+        w.dial = Dial::Name;
+        w.tls_stack = "rustls".into();
+        w.tls_version = None;
+        w.ciphers = None;
+        w.negotiated_tls_version = Some("1.3".into());
+        w.grade = "legacy".into();
+        w.gateway = Some(WinningGateway {
+            tls_stack: "openssl".into(),
+            tls_version: Some("1.0".into()),
+            ciphers: None,
+            transport: "legacy-http".into(),
+            auth: "offered".into(),
+            transport_used: Some("legacy-http".into()),
+            negotiated_tls_version: Some("1.0".into()),
+            negotiated_cipher: None,
+        });
+        let mut gateway = Gateway::new("gw.example", 8443);
+        gateway.usage = GatewayUsage::Always;
+        gateway.username = Some("gwuser".into());
+        gateway.domain = Some("EDGE".into());
+        gateway.certificate = p.certificate.clone().map(|mut c| {
+            c.sha256 = PIN.replace("00:11", "AA:BB");
+            c
+        });
+        p.gateway = Some(gateway);
+        p
+    }
+
+    #[test]
+    fn through_the_gateway_in_both_spellings() {
+        let p = via_gateway();
+        let gw_pin = PIN.replace("00:11", "AA:BB");
+        let v2 = freerdp_command(&p, FreeRdpVersion::V2);
+        assert_eq!(
+            &v2.argv[1..],
+            [
+                "/v:old.example:3390",
+                "/u:alice",
+                "/d:CORP",
+                "/g:gw.example:8443",
+                "/gu:gwuser",
+                "/gd:EDGE",
+                "/gt:http,no-websockets",
+                "/sec:nla",
+                "/tls-seclevel:0",
+                &format!("/cert:deny,fingerprint:sha256:{PIN},fingerprint:sha256:{gw_pin}"),
+            ]
+        );
+        let v3 = freerdp_command(&p, FreeRdpVersion::V3);
+        assert!(v3.argv.contains(
+            &"/gateway:g:gw.example:8443,u:gwuser,d:EDGE,type:http,no-websockets".to_owned()
+        ));
+        assert!(
+            v3.argv.contains(&"/tls:seclevel:0,enforce:1.0".to_owned()),
+            "the gateway's TLS 1.0 reaches FreeRDP 3's minimum: {:?}",
+            v3.argv
+        );
+        // The host's credentials for the gateway: no /gu, as FreeRDP then uses /u.
+        let mut same = via_gateway();
+        same.gateway.as_mut().unwrap().username = None;
+        same.gateway.as_mut().unwrap().domain = None;
+        let v2 = freerdp_command(&same, FreeRdpVersion::V2);
+        assert!(!v2
+            .argv
+            .iter()
+            .any(|a| a.starts_with("/gu:") || a.starts_with("/gd:")));
+    }
+
+    #[test]
+    fn a_run_that_went_around_the_gateway_is_exported_direct() {
+        let mut p = via_gateway();
+        p.winning.as_mut().unwrap().gateway = None;
+        let cmd = freerdp_command(&p, FreeRdpVersion::V2);
+        assert!(
+            !cmd.argv.iter().any(|a| a.starts_with("/g:")),
+            "{:?}",
+            cmd.argv
+        );
+        assert!(cmd
+            .notes
+            .iter()
+            .any(|n| n.contains("went around the RD Gateway")));
+        // Before any success, the gateway the profile says to use.
+        p.winning = None;
+        let cmd = freerdp_command(&p, FreeRdpVersion::V3);
+        assert!(cmd
+            .argv
+            .contains(&"/gateway:g:gw.example:8443,u:gwuser,d:EDGE".to_owned()));
+        p.gateway.as_mut().unwrap().usage = crate::model::GatewayUsage::OffBypassLocal;
+        let cmd = freerdp_command(&p, FreeRdpVersion::V3);
+        assert!(!cmd.argv.iter().any(|a| a.starts_with("/gateway:")));
     }
 
     #[test]

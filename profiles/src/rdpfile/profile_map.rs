@@ -15,18 +15,26 @@
 //! No password ever: [`super::Property`] cannot hold a password property, so neither
 //! direction can carry one; import reports a dropped `password 51` as a line issue.
 //!
+//! The RD Gateway: a non-empty `gatewayhostname` becomes [`Profile::gateway`] with
+//! `gatewayusagemethod` (mstsc's default 4, "do not use", when the file has none),
+//! `gatewaycredentialssource` and `gatewayprofileusagemethod`; export writes the four back
+//! after the session block. A file without a gateway keeps those properties in
+//! `rdp_extra`, as any other. The gateway's account and pinned certificate are rdpshim's
+//! own (mstsc keeps the account in its credential store): they stay in the profile.
+//!
 //! Round trip: `import(export(p))` gives back `host` (or the dialled IP), `port`,
-//! `username`, `domain` and `rdp_extra` (plus the learned NLA choice, in `rdp_extra`), and
-//! `export(import(export(p)))` is the same file as `export(p)`.
+//! `username`, `domain`, the gateway's host, port and settings, and `rdp_extra` (plus the
+//! learned NLA choice, in `rdp_extra`), and `export(import(export(p)))` is the same file as
+//! `export(p)`.
 
 use std::collections::{BTreeMap, HashSet};
 use std::fmt;
 
-use super::address::{join_host_port, split_host_port, AddressError};
+use super::address::{bracket_if_ipv6, join_host_port, split_host_port, AddressError};
 use super::defaults::{default_for, SECURITY, SESSION};
 use super::document::RdpFile;
 use super::property::{Kind, Property};
-use crate::model::{Profile, DEFAULT_PORT};
+use crate::model::{Gateway, GatewayUsage, Profile, DEFAULT_GATEWAY_PORT, DEFAULT_PORT};
 
 /// Properties that map to profile fields and are never kept in `rdp_extra`.
 pub const MAPPED: &[&str] = &[
@@ -36,6 +44,20 @@ pub const MAPPED: &[&str] = &[
     "username",
     "domain",
 ];
+
+/// The RD Gateway's properties: [`Profile::gateway`]'s when the file names a gateway, kept
+/// in `rdp_extra` otherwise.
+pub const GATEWAY: &[&str] = &[
+    "gatewayhostname",
+    "gatewayusagemethod",
+    "gatewaycredentialssource",
+    "gatewayprofileusagemethod",
+];
+
+/// mstsc's `gatewayprofileusagemethod` when a file has none: the computer's defaults.
+const RDP_DEFAULT_PROFILE_USAGE: u32 = 0;
+/// mstsc's `gatewaycredentialssource` when a file has none: chosen later.
+const RDP_DEFAULT_CREDENTIALS_SOURCE: u32 = 4;
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Imported {
@@ -133,9 +155,70 @@ pub fn import(file: &RdpFile, now: &str) -> Result<Imported, ImportError> {
         }
     }
 
-    profile.rdp_extra = extras(file);
+    profile.gateway = gateway(file, &mut warnings);
+    profile.rdp_extra = extras(file, profile.gateway.is_some());
     warnings.extend(unsupported(file));
     Ok(Imported { profile, warnings })
+}
+
+/// The RD Gateway the file names, with the notes a person needs: a gateway kept but not
+/// used, an authentication rdpshim does not do.
+fn gateway(file: &RdpFile, warnings: &mut Vec<String>) -> Option<Gateway> {
+    let named = non_empty(file.get_str("gatewayhostname"))?;
+    let (host, port) = match split_host_port(named) {
+        Ok(split) => split,
+        Err(why) => {
+            warnings.push(format!("`gatewayhostname` ignored: {why}"));
+            return None;
+        }
+    };
+    let usage = match file.get_int("gatewayusagemethod") {
+        None => GatewayUsage::OffBypassLocal,
+        Some(value) => GatewayUsage::from_rdp(value).unwrap_or_else(|| {
+            warnings.push(format!(
+                "`gatewayusagemethod` {value} is not one of mstsc's (0-4); read as 4, do not use \
+                 the gateway"
+            ));
+            GatewayUsage::OffBypassLocal
+        }),
+    };
+    let small = |name: &str, default: u32| {
+        file.get_int(name)
+            .and_then(|v| u32::try_from(v).ok())
+            .filter(|v| *v <= 5)
+            .unwrap_or(default)
+    };
+    let gateway = Gateway {
+        host,
+        port: port.unwrap_or(DEFAULT_GATEWAY_PORT),
+        usage,
+        username: None,
+        domain: None,
+        credentials_source: small("gatewaycredentialssource", RDP_DEFAULT_CREDENTIALS_SOURCE),
+        profile_usage: small("gatewayprofileusagemethod", RDP_DEFAULT_PROFILE_USAGE),
+        certificate: None,
+    };
+    if !usage.uses_gateway() {
+        warnings.push(format!(
+            "the RD Gateway {named} is kept for export but not used: gatewayusagemethod:i:{} \
+             means do not use a gateway, as mstsc reads it (`rdpshim connect --gateway` uses it)",
+            usage.to_rdp()
+        ));
+    }
+    match gateway.credentials_source {
+        1 => warnings.push(
+            "the RD Gateway is set up for a smart card (gatewaycredentialssource:i:1); rdpshim \
+             authenticates to a gateway with a password (the host's account, or --gateway-user)"
+                .to_owned(),
+        ),
+        5 => warnings.push(
+            "the RD Gateway is set up for cookie or token authentication \
+             (gatewaycredentialssource:i:5); rdpshim authenticates to a gateway with a password"
+                .to_owned(),
+        ),
+        _ => {}
+    }
+    Some(gateway)
 }
 
 /// The `.rdp` properties for `profile`.
@@ -184,6 +267,28 @@ pub fn export(profile: &Profile) -> Exported {
         }
     }
 
+    if let Some(gateway) = &profile.gateway {
+        let host = bracket_if_ipv6(&gateway.host);
+        let address = if gateway.port == DEFAULT_GATEWAY_PORT {
+            host
+        } else {
+            format!("{host}:{}", gateway.port)
+        };
+        out.typed("gatewayhostname", &format!("s:{address}"));
+        out.typed(
+            "gatewayusagemethod",
+            &format!("i:{}", gateway.usage.to_rdp()),
+        );
+        out.typed(
+            "gatewaycredentialssource",
+            &format!("i:{}", gateway.credentials_source),
+        );
+        out.typed(
+            "gatewayprofileusagemethod",
+            &format!("i:{}", gateway.profile_usage),
+        );
+    }
+
     for (name, value) in &extra {
         if MAPPED.iter().any(|m| m.eq_ignore_ascii_case(name.trim())) {
             out.warnings.push(format!(
@@ -228,12 +333,15 @@ impl Writer {
 }
 
 /// Every property not mapped to a field and not equal to its export default, last
-/// occurrence winning, under the first spelling of its name.
-fn extras(file: &RdpFile) -> BTreeMap<String, String> {
+/// occurrence winning, under the first spelling of its name. The gateway's properties are
+/// the profile's gateway's when the file names one (`gateway`).
+fn extras(file: &RdpFile, gateway: bool) -> BTreeMap<String, String> {
     let mut kept: Vec<(String, String)> = Vec::new();
     for property in file.properties() {
         let name = property.name();
-        if MAPPED.iter().any(|m| property.is(m)) {
+        if MAPPED.iter().any(|m| property.is(m))
+            || (gateway && GATEWAY.iter().any(|g| property.is(g)))
+        {
             continue;
         }
         let typed = property.typed_value();
@@ -267,15 +375,6 @@ fn is_default(name: &str, typed: &str) -> bool {
 /// Warnings for settings rdpshim keeps for export but does not act on.
 fn unsupported(file: &RdpFile) -> Vec<String> {
     let mut warnings = Vec::new();
-    let gateway_host = non_empty(file.get_str("gatewayhostname"));
-    let gateway_used = matches!(file.get_int("gatewayusagemethod"), Some(1 | 2));
-    if gateway_host.is_some() && gateway_used {
-        warnings.push(
-            "RD Gateway settings are kept for export, but rdpshim connects directly, \
-             not through the gateway"
-                .to_owned(),
-        );
-    }
     if file.get_int("remoteapplicationmode") == Some(1) {
         warnings.push(
             "RemoteApp settings are kept for export, but rdpshim opens a full desktop".to_owned(),
@@ -311,6 +410,7 @@ mod tests {
             udp: false,
             grade: if nla { "modern" } else { "no-nla" }.into(),
             fallbacks: vec![],
+            gateway: None,
         }
     }
 
@@ -405,16 +505,82 @@ mod tests {
             .iter()
             .map(|(k, v)| (k.as_str(), v.as_str()))
             .collect();
-        assert_eq!(
-            extra,
-            [
-                ("gatewayhostname", "s:gw.example"),
-                ("gatewayusagemethod", "i:1"),
-                ("screen mode id", "i:0"),
-                ("smart sizing", "i:1"),
-            ]
+        assert_eq!(extra, [("screen mode id", "i:0"), ("smart sizing", "i:1")]);
+        let gateway = p.gateway.as_ref().unwrap();
+        assert_eq!((gateway.host.as_str(), gateway.port), ("gw.example", 443));
+        assert_eq!(gateway.usage, GatewayUsage::Always);
+        assert_eq!((gateway.credentials_source, gateway.profile_usage), (4, 0));
+        assert_eq!(imported.warnings.len(), 3, "{:?}", imported.warnings);
+    }
+
+    #[test]
+    fn the_gateway_round_trips_and_an_unused_one_is_kept() {
+        let file = RdpFile::parse(
+            "full address:s:desk.corp\ngatewayhostname:s:[2001:db8::7]:8443\n\
+             gatewayusagemethod:i:2\ngatewaycredentialssource:i:0\ngatewayprofileusagemethod:i:1\n",
+        )
+        .file;
+        let imported = import(&file, NOW).unwrap();
+        assert!(imported.warnings.is_empty(), "{:?}", imported.warnings);
+        let p = imported.profile;
+        let gateway = p.gateway.clone().unwrap();
+        assert_eq!((gateway.host.as_str(), gateway.port), ("2001:db8::7", 8443));
+        assert_eq!(gateway.usage, GatewayUsage::Detect);
+        assert!(p.rdp_extra.is_empty(), "{:?}", p.rdp_extra);
+        let t = text(&p);
+        assert!(
+            t.contains(
+                "gatewayhostname:s:[2001:db8::7]:8443\ngatewayusagemethod:i:2\n\
+                 gatewaycredentialssource:i:0\ngatewayprofileusagemethod:i:1\n"
+            ),
+            "{t}"
         );
-        assert_eq!(imported.warnings.len(), 4, "{:?}", imported.warnings);
+        let back = import(&export(&p).file, NOW).unwrap().profile;
+        assert_eq!(back, p, "import(export(p)) == p");
+
+        // A gateway given to rdpshim: always used, the file's own settings.
+        let mut given = Profile::new("desk.corp", 3389, NOW);
+        given.gateway = Some(Gateway::new("gw.corp", 443));
+        given.gateway.as_mut().unwrap().username = Some("gwuser".into());
+        let t = text(&given);
+        assert!(
+            t.contains(
+                "gatewayhostname:s:gw.corp\ngatewayusagemethod:i:1\n\
+                        gatewaycredentialssource:i:4\ngatewayprofileusagemethod:i:1\n"
+            ),
+            "{t}"
+        );
+        assert!(
+            !t.contains("gwuser"),
+            "the gateway account stays in the profile: {t}"
+        );
+
+        // mstsc's "do not use" (4, its default) keeps the gateway, with a note.
+        let off = RdpFile::parse("full address:s:h\ngatewayhostname:s:gw\n").file;
+        let imported = import(&off, NOW).unwrap();
+        assert_eq!(
+            imported.profile.gateway.unwrap().usage,
+            GatewayUsage::OffBypassLocal
+        );
+        assert!(
+            imported.warnings[0].contains("not used"),
+            "{:?}",
+            imported.warnings
+        );
+        // No gateway named: the properties stay extras, as mstsc wrote them.
+        let none =
+            RdpFile::parse("full address:s:h\ngatewayhostname:s:\ngatewayusagemethod:i:4\n").file;
+        let p = import(&none, NOW).unwrap().profile;
+        assert!(p.gateway.is_none());
+        assert_eq!(p.rdp_extra["gatewayusagemethod"], "i:4");
+        // A smart card is named, not silently replaced.
+        let card = RdpFile::parse("full address:s:h\ngatewayhostname:s:gw\ngatewayusagemethod:i:1\ngatewaycredentialssource:i:1\n").file;
+        let imported = import(&card, NOW).unwrap();
+        assert!(
+            imported.warnings.iter().any(|w| w.contains("smart card")),
+            "{:?}",
+            imported.warnings
+        );
     }
 
     #[test]

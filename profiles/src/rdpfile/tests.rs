@@ -155,6 +155,7 @@ fn round_trip_with_a_learned_configuration() {
             udp: false,
             grade: "no-nla".into(),
             fallbacks: vec!["nla-off".into()],
+            gateway: None,
         },
         NOW,
     );

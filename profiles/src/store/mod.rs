@@ -152,7 +152,8 @@ impl ProfileStore {
     /// large), `f` is not called and the file is left byte for byte as it was.
     ///
     /// The returned profile must belong to the same file (same host up to case and IP
-    /// spelling, same port); `schema` is set to [`SCHEMA`] and the list limits are applied.
+    /// spelling, same port); `schema` is set to the oldest that holds it
+    /// ([`Profile::required_schema`]) and the list limits are applied.
     pub fn update<F>(&self, host: &str, port: u16, f: F) -> Result<Profile, StoreError>
     where
         F: FnOnce(Option<Profile>) -> Profile,
@@ -171,7 +172,7 @@ impl ProfileStore {
                 found: format!("{}:{}", next.host, next.port),
             });
         }
-        next.schema = SCHEMA;
+        next.schema = next.required_schema();
         next.enforce_limits();
         write(&dir, &name, &next)?;
         Ok(next)

@@ -375,3 +375,30 @@ fn root_is_the_override_else_the_config_dir() {
     ));
     assert_eq!(ProfileStore::open("/r").dir(), Path::new("/r/profiles"));
 }
+
+/// A profile is written with the oldest schema that holds it: without a gateway an
+/// rdpshim from before gateways still reads it (schema 1); with one it is schema 2, which
+/// such an rdpshim refuses and never overwrites, instead of dropping the gateway.
+#[test]
+fn the_schema_written_is_the_oldest_that_holds_the_profile() {
+    let scratch = Scratch::new("schema");
+    let store = scratch.store();
+    let plain = store.update("srv", 3389, add_user("srv", 3389)).unwrap();
+    assert_eq!(plain.schema, 1);
+    let text = fs::read_to_string(store.dir().join("srv_3389.toml")).unwrap();
+    assert!(text.starts_with("schema = 1\n"), "{text}");
+    let gated = store
+        .update("srv", 3389, |p| {
+            let mut p = p.unwrap();
+            p.gateway = Some(crate::model::Gateway::new("gw.example", 443));
+            p
+        })
+        .unwrap();
+    assert_eq!(gated.schema, 2);
+    let text = fs::read_to_string(store.dir().join("srv_3389.toml")).unwrap();
+    assert!(
+        text.starts_with("schema = 2\n") && text.contains("[gateway]"),
+        "{text}"
+    );
+    assert_eq!(store.load("srv", 3389).unwrap().unwrap(), gated);
+}

@@ -4,7 +4,8 @@
 //!
 //! ```text
 //! rdpshim-test-gateway --port PORT [--bind 127.0.0.1] --user U --password-env VAR
-//!     [--tls modern|legacy] [--no-websocket] [--auth ntlm,basic] [--allow HOST[:PORT]]...
+//!     [--tls modern|legacy] [--no-websocket] [--upgrade-status CODE] [--auth ntlm,basic]
+//!     [--allow HOST[:PORT]]...
 //!     [--map NAME=ADDR:PORT]...
 //! ```
 //!
@@ -17,7 +18,10 @@
 //!   pair of `RDG_OUT_DATA` (a close-delimited response body after a 10-byte seed) and
 //!   `RDG_IN_DATA` (a chunked request body), paired by `Rdg-Connection-Id`.
 //!   `--no-websocket` answers the upgrade request as a gateway without WebSocket support
-//!   does: with the legacy OUT channel.
+//!   does: with the legacy OUT channel. `--upgrade-status CODE` answers every request asking
+//!   for the upgrade with that HTTP status before authentication, as a reverse proxy in
+//!   front of a gateway does when it cannot pass WebSockets (the legacy transport, which
+//!   asks for no upgrade, goes through).
 //! - HTTP authentication per connection: NTLM (sspi's server) and Basic, offered in the
 //!   401 in `--auth` order; `negotiate` is offered but never accepted (a Kerberos-only
 //!   gateway, to a client without a KDC).
@@ -76,6 +80,10 @@ pub struct Args {
     /// Answer WebSocket upgrade requests with the legacy HTTP transport.
     #[arg(long)]
     pub no_websocket: bool,
+    /// Answer requests asking for the WebSocket upgrade with this HTTP status (a proxy in
+    /// front that cannot pass WebSockets).
+    #[arg(long, value_name = "CODE", value_parser = clap::value_parser!(u16).range(400..=599))]
+    pub upgrade_status: Option<u16>,
     /// HTTP authentication schemes offered in the 401, in order.
     #[arg(long, value_enum, value_delimiter = ',', default_values_t = [Scheme::Ntlm, Scheme::Basic])]
     pub auth: Vec<Scheme>,
@@ -108,6 +116,8 @@ pub struct Config {
     pub bind: SocketAddr,
     pub tls: TlsMode,
     pub websocket: bool,
+    /// Answer WebSocket upgrade requests with this status, before authentication.
+    pub upgrade_status: Option<u16>,
     pub schemes: Vec<Scheme>,
     pub user: String,
     pub password: String,
@@ -122,6 +132,7 @@ impl Config {
             bind: SocketAddr::from(([127, 0, 0, 1], 0)),
             tls: TlsMode::Modern,
             websocket: true,
+            upgrade_status: None,
             schemes: vec![Scheme::Ntlm, Scheme::Basic],
             user: user.to_owned(),
             password: password.to_owned(),
@@ -137,6 +148,7 @@ impl Config {
             bind: SocketAddr::new(args.bind, args.port),
             tls: args.tls,
             websocket: !args.no_websocket,
+            upgrade_status: args.upgrade_status,
             schemes: args.auth,
             user: args.user,
             password,
@@ -188,6 +200,8 @@ pub enum Event {
     },
     TunnelClosed,
     TunnelError(String),
+    /// A WebSocket upgrade request answered with `--upgrade-status`.
+    UpgradeRefused,
 }
 
 pub struct Shared {
@@ -332,6 +346,18 @@ async fn connection(shared: &Shared, mut conn: Conn<Box<dyn Io>>) -> Result<(), 
                 continue;
             }
         };
+        if let (true, Some(status)) = (
+            out && request.wants_websocket(),
+            shared.config.upgrade_status,
+        ) {
+            conn.skip_body(&request).await.map_err(|e| e.to_string())?;
+            let status = format!("{status} WebSocket upgrade not supported by this proxy");
+            conn.respond(&status, &[], b"")
+                .await
+                .map_err(|e| e.to_string())?;
+            shared.record(Event::UpgradeRefused);
+            return Ok(());
+        }
         if !authenticated {
             match auth.check(request.header("authorization")) {
                 Verdict::Challenge(values) => {

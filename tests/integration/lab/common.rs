@@ -105,6 +105,7 @@ pub fn ladder_with(
     command.args(["connect", target, "--json"]).args(args);
     command
         .env_remove("RDPSHIM_PASSWORD")
+        .env_remove("RDPSHIM_GATEWAY_PASSWORD")
         .env_remove("RUST_LOG")
         .env("RDPSHIM_CONFIG_DIR", config_dir(server))
         // Tests never touch the user's keyring (the keyring test uses its own Secret Service).
@@ -119,6 +120,7 @@ pub fn rdpshim(server: &LabServer, args: &[&str], stdin: Option<&str>) -> Run {
     command
         .args(args)
         .env_remove("RDPSHIM_PASSWORD")
+        .env_remove("RDPSHIM_GATEWAY_PASSWORD")
         .env_remove("RUST_LOG")
         .env("RDPSHIM_CONFIG_DIR", config_dir(server))
         .env("RDPSHIM_NO_KEYRING", "1");

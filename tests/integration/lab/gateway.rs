@@ -23,7 +23,8 @@ use crate::exports::xfreerdp;
 pub(crate) const GW_USER: &str = "gwuser";
 pub(crate) const GW_PASSWORD: &str = "Gw-Passw0rd!";
 
-/// A runtime whose worker threads serve the in-process gateway while the test blocks.
+/// A runtime whose worker threads serve the in-process gateway while the test blocks
+/// (also `gateway_ladder.rs`'s and `hostile.rs`'s).
 pub(crate) fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)

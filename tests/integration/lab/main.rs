@@ -18,6 +18,7 @@ mod engine;
 mod exports;
 mod files;
 mod gateway;
+mod gateway_ladder;
 mod hostile;
 mod keyring;
 mod ladder;

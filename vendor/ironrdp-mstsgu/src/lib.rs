@@ -125,6 +125,11 @@ pub struct GwConnectTarget {
     pub smart_card: Option<Box<GwSmartCardCredentials>>,
 
     pub server: String,
+    // rdpshim patch: the HTTP authentication schemes the client may answer with.
+    /// The `WWW-Authenticate` schemes the client may answer with (`Negotiate`, `NTLM`,
+    /// `Basic`, case-insensitive); `None`: whichever the gateway offers. The schemes the
+    /// gateway offered are still reported in full when authentication fails.
+    pub http_schemes: Option<Vec<String>>,
 }
 
 /// Policy parameters reported by the gateway during [tunnel authorization][MS-TSGU 2.2.10.17].

@@ -986,6 +986,7 @@ pub(crate) async fn open_test_transport(
         gw_pass: "pass".to_owned(),
         smart_card: None,
         server: "server.test".to_owned(),
+        http_schemes: None,
     };
     let client_addr = "127.0.0.1:0"
         .parse()
@@ -1147,11 +1148,20 @@ async fn authenticated_rdg_request(
             ));
         }
 
-        let challenges: Vec<String> = www_authenticate_values(response.headers())
+        let mut challenges: Vec<String> = www_authenticate_values(response.headers())
             .into_iter()
             .map(str::to_owned)
             .collect();
         schemes.offered(&challenges);
+        // rdpshim patch: answer only with the schemes the caller allows (after reporting
+        // every scheme the gateway offered).
+        if let Some(allowed) = &context.target.http_schemes {
+            challenges.retain(|challenge| {
+                allowed
+                    .iter()
+                    .any(|scheme| split_auth_challenge(challenge, scheme).is_some())
+            });
+        }
 
         if use_basic {
             drain_response_body(response.into_body(), "drain rdg basic authentication body").await?;

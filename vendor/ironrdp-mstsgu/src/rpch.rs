@@ -2373,6 +2373,7 @@ mod tests {
             gw_pass: "secret".to_owned(),
             smart_card: None,
             server: "rdp.contoso.com".to_owned(),
+            http_schemes: None,
         };
         let stream = RpchStream::connect(
             Box::new(out),

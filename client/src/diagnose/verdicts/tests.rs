@@ -79,7 +79,7 @@ fn healthy() -> Findings {
         probed: Some(addr("10.0.0.5:3389")),
         security_layers: Vec::new(),
         tls: Some(TlsScan {
-            requested: 0xB,
+            requested: Some(0xB),
             versions: vec![
                 version(TlsVersion::Tls10, vec![]),
                 version(TlsVersion::Tls11, vec![]),
@@ -125,6 +125,7 @@ fn healthy() -> Findings {
             rdp_version: Some("10.7".into()),
             detail: None,
         },
+        gateway: None,
         ms: 100.0,
     };
     set_layers(&mut f, layers.to_vec());
@@ -703,8 +704,14 @@ fn an_ip_literal_has_no_name_to_resolve() {
 #[test]
 fn every_cause_diagnose_can_see_has_a_verdict_in_table_order() {
     let v = verdicts(&healthy());
-    let judged: Vec<Cause> = judged().collect();
+    let judged: Vec<Cause> = judged(false).collect();
     assert_eq!(v.iter().map(|v| v.cause).collect::<Vec<_>>(), judged);
     assert!(!judged.contains(&Cause::Licensing), "only a logon shows it");
-    assert_eq!(judged.len(), Cause::ALL.len() - 1);
+    assert!(!judged.contains(&Cause::GatewayTls), "no gateway given");
+    assert_eq!(judged.len(), Cause::ALL.len() - 6);
+    assert_eq!(judged_with_gateway_count(), Cause::ALL.len() - 1);
+}
+
+fn judged_with_gateway_count() -> usize {
+    judged(true).count()
 }

@@ -11,6 +11,7 @@
 //! network step has a time limit. The findings are plain data; judging them is
 //! `crate::diagnose::verdicts`, which does no I/O.
 
+pub mod gateway;
 mod gcc;
 mod negotiation;
 mod ntlm;
@@ -30,7 +31,7 @@ use tokio::time::Instant;
 use super::tls::probe::{handshake, Negotiated, Offer};
 use crate::attempt::StageTimeouts;
 use crate::diagnose::findings::{
-    protocol, ExchangeError, Findings, Layer, LayerProbe, MultitransportFinding, NlaFinding, Reach,
+    protocol, ExchangeError, Findings, Layer, LayerProbe, MultitransportFinding, NlaFinding,
     Refusal, Tri, UnreadableCertificate, X224Answer,
 };
 use crate::diagnose::progress::{Phase, Progress};
@@ -61,6 +62,17 @@ pub(crate) struct Target {
 }
 
 impl Target {
+    /// `address` under a gate of `limits.connections`, with `server_name` as SNI.
+    fn new(address: SocketAddr, server_name: &str, limits: &ProbeLimits) -> Self {
+        Self {
+            address,
+            server_name: server_name.to_owned(),
+            timeouts: limits.timeouts,
+            gate: Semaphore::new(limits.connections.max(1)),
+            progress: limits.progress.clone(),
+        }
+    }
+
     /// A TCP connection under the gate; the permit lives as long as the connection.
     async fn connect(&self) -> Result<(tokio::sync::SemaphorePermit<'_>, TcpStream), Refusal> {
         // The gate is never closed; if it were, the probe would be ours to stop.
@@ -74,13 +86,21 @@ impl Target {
         Ok((permit, stream))
     }
 
-    /// X.224 requesting `requested`, then one TLS handshake with `offer`.
-    async fn tls_handshake(&self, requested: u32, offer: &Offer) -> Result<Negotiated, Refusal> {
+    /// X.224 requesting `requested` (none for a port that speaks TLS straight away, an RD
+    /// Gateway's), then one TLS handshake with `offer`.
+    async fn tls_handshake(
+        &self,
+        requested: Option<u32>,
+        offer: &Offer,
+    ) -> Result<Negotiated, Refusal> {
         let (_permit, mut tcp) = self.connect().await?;
-        match negotiation::exchange(&mut tcp, requested, self.timeouts.x224).await {
-            X224Answer::Selected { selected, .. }
-                if selected & (protocol::SSL | protocol::HYBRID | protocol::HYBRID_EX) != 0 => {}
-            other => return Err(Refusal::X224(other)),
+        if let Some(requested) = requested {
+            match negotiation::exchange(&mut tcp, requested, self.timeouts.x224).await {
+                X224Answer::Selected { selected, .. }
+                    if selected & (protocol::SSL | protocol::HYBRID | protocol::HYBRID_EX) != 0 => {
+                }
+                other => return Err(Refusal::X224(other)),
+            }
         }
         let failed = |class, detail| Refusal::Failed(Failure::new(Stage::Tls, class, detail));
         match tokio::time::timeout(self.timeouts.tls, handshake(tcp, offer, &self.server_name))
@@ -107,11 +127,7 @@ pub async fn diagnose(host: &str, port: u16, limits: ProbeLimits) -> Findings {
     };
     enter(Phase::Reachability);
     let dns = reach::reach_all(host, port, t.dns, t.tcp).await;
-    let probed = dns
-        .addresses
-        .iter()
-        .find(|a| a.tcp == Reach::Connected)
-        .map(|a| a.address);
+    let probed = dns.first_connected();
 
     let mut findings = Findings {
         host: host.to_owned(),
@@ -137,6 +153,7 @@ pub async fn diagnose(host: &str, port: u16, limits: ProbeLimits) -> Findings {
             rdp_version: None,
             detail: Some("the server was not reached".into()),
         },
+        gateway: None,
         ms: 0.0,
     };
     let Some(address) = probed else {
@@ -146,13 +163,7 @@ pub async fn diagnose(host: &str, port: u16, limits: ProbeLimits) -> Findings {
     };
     enter(Phase::Probing);
 
-    let target = Arc::new(Target {
-        address,
-        server_name: host.to_owned(),
-        timeouts: t,
-        gate: Semaphore::new(limits.connections.max(1)),
-        progress: limits.progress.clone(),
-    });
+    let target = Arc::new(Target::new(address, host, &limits));
     let requested_tls = protocol::SSL | protocol::HYBRID | protocol::HYBRID_EX;
 
     // One request first: a server that never answers X.224 costs one time limit, not one
@@ -204,7 +215,7 @@ pub async fn diagnose(host: &str, port: u16, limits: ProbeLimits) -> Findings {
     };
     let ((layers, nla_tail), (scan, scanned_cert), multitransport) = tokio::join!(
         layers,
-        tls_scan::scan(target.clone(), requested_tls),
+        tls_scan::scan(target.clone(), Some(requested_tls)),
         multitransport
     );
 

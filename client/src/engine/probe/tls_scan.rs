@@ -37,8 +37,9 @@ struct Chain {
     handshakes: usize,
 }
 
-/// Scans with X.224 requesting `requested` before each handshake.
-pub async fn scan(target: Arc<Target>, requested: u32) -> (TlsScan, Option<Vec<u8>>) {
+/// Scans with X.224 requesting `requested` before each handshake (`None`: TLS straight
+/// away, as an RD Gateway's HTTPS).
+pub async fn scan(target: Arc<Target>, requested: Option<u32>) -> (TlsScan, Option<Vec<u8>>) {
     // One handshake that any TLS server completes first: a server that never answers a
     // ClientHello (or never selects TLS) costs one time limit, not one per chain.
     if let Err(why) = target.tls_handshake(requested, &Offer::Anything).await {
@@ -81,7 +82,7 @@ pub async fn scan(target: Arc<Target>, requested: u32) -> (TlsScan, Option<Vec<u
     (merge(requested, &chains), certificate)
 }
 
-fn merge(requested: u32, chains: &[Chain]) -> TlsScan {
+fn merge(requested: Option<u32>, chains: &[Chain]) -> TlsScan {
     let versions = VERSIONS
         .iter()
         .map(|&version| {
@@ -137,7 +138,12 @@ fn merge(requested: u32, chains: &[Chain]) -> TlsScan {
     }
 }
 
-async fn chain(target: Arc<Target>, requested: u32, stack: TlsStack, version: TlsVersion) -> Chain {
+async fn chain(
+    target: Arc<Target>,
+    requested: Option<u32>,
+    stack: TlsStack,
+    version: TlsVersion,
+) -> Chain {
     let mut chain = Chain {
         stack,
         version,

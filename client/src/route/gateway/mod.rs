@@ -4,11 +4,14 @@
 //! WebSocket transport first and the legacy `RDG_OUT_DATA`/`RDG_IN_DATA` pair second, then
 //! the tunnel to `HOST:PORT`. The result is a byte stream to the RDP server.
 //!
-//! Every failure comes back as a [`GatewayError`] with its stage and failure class. Every
+//! The ladder's attempts through a gateway go through [`crate::route::run_attempt`], which
+//! opens the tunnel and makes the attempt over it. Every failure comes back as a
+//! [`GatewayError`] with its stage and failure class. Every
 //! stage is under a time limit; the HTTP layer's reads are bounded by ironrdp-mstsgu (hyper's
 //! header limits, 16 KiB error bodies, 16 MiB packets and WebSocket messages: see the
 //! vendored crate's PATCHES.md).
 
+pub mod diagnose;
 mod error;
 
 use std::net::SocketAddr;
@@ -18,48 +21,28 @@ use std::time::Duration;
 use ironrdp_mstsgu::{
     GwClient, GwConnectTarget, GwErrorKind, GwTransportKind, GwTransportPreference,
 };
-use serde::Serialize;
+use tokio::time::Instant;
 
 pub use error::GatewayError;
 
 use crate::attempt::{TlsChoice, DEFAULT_RDP_PORT};
 use crate::engine::tls::BoxStream;
 use crate::engine::{open_tls_channel, ChannelLimits};
-use crate::report::{CertificateInfo, Failure, TlsSession};
+use crate::report::{CertificateInfo, Failure, Stage, StageTime, TlsSession};
 use crate::secret::Password;
 
-/// The port an RD Gateway listens on unless told otherwise (HTTPS).
-pub const DEFAULT_GATEWAY_PORT: u16 = 443;
-
-/// Which HTTP transports to try.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Transport {
-    /// Ask for the WebSocket upgrade; a gateway that answers with the legacy OUT channel
-    /// gets the legacy transport (what mstsc does).
-    Auto,
-    /// WebSocket only: a gateway that does not upgrade is a `gateway-transport-refused`.
-    WebSocket,
-    /// The legacy `RDG_OUT_DATA` + `RDG_IN_DATA` channel pair only.
-    LegacyHttp,
-}
-
+/// Which of the gateway's HTTP authentication schemes to answer with.
+pub use crate::planner::GatewayAuth;
+/// Which HTTP transports to try: `Auto` asks for the WebSocket upgrade and takes the
+/// legacy OUT channel when the gateway answers with it (what mstsc does); `WebSocket`
+/// fails with `gateway-transport-refused` on a gateway that does not upgrade;
+/// `LegacyHttp` opens the `RDG_OUT_DATA` + `RDG_IN_DATA` pair without asking.
+pub use crate::planner::GatewayTransport as Transport;
 /// The transport a tunnel runs over.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum TransportUsed {
-    WebSocket,
-    LegacyHttp,
-}
+pub use crate::report::TransportUsed;
 
-impl TransportUsed {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::WebSocket => "websocket",
-            Self::LegacyHttp => "legacy-http",
-        }
-    }
-}
+/// The port an RD Gateway listens on unless told otherwise (HTTPS).
+pub const DEFAULT_GATEWAY_PORT: u16 = rdpshim_profiles::model::DEFAULT_GATEWAY_PORT;
 
 /// The gateway account (mstsc's "use my RD Gateway credentials for the remote computer":
 /// usually the target's).
@@ -100,6 +83,8 @@ pub struct GatewaySpec {
     pub tls: TlsChoice,
     pub credentials: GatewayCredentials,
     pub transport: Transport,
+    /// Answer only with this scheme (`Offered`: the strongest the gateway offers).
+    pub auth: GatewayAuth,
     pub timeouts: GatewayTimeouts,
     /// SHA-256 fingerprint the gateway's certificate must have; another one stops the
     /// route before any credential is sent.
@@ -117,6 +102,7 @@ impl GatewaySpec {
             tls: TlsChoice::modern(),
             credentials,
             transport: Transport::Auto,
+            auth: GatewayAuth::Offered,
             timeouts: GatewayTimeouts::uniform(Duration::from_secs(10)),
             pinned_certificate: None,
             client_name: "rdpshim".to_owned(),
@@ -155,21 +141,58 @@ impl std::fmt::Debug for Tunnel {
     }
 }
 
+/// What the way through the gateway showed before it ended, tunnel or not: the gateway's
+/// address, TLS session and certificate once its handshake completed, and the time of its
+/// two parts (`gateway-tls`: DNS, TCP and TLS to the gateway; `gateway-tunnel`: HTTP
+/// authentication, the transport and the tunnel, which ironrdp-mstsgu runs as one
+/// exchange).
+#[derive(Debug, Default, Clone)]
+pub struct Observed {
+    pub address: Option<SocketAddr>,
+    pub tls: Option<TlsSession>,
+    pub certificate: Option<CertificateInfo>,
+    pub times: Vec<StageTime>,
+}
+
 /// Opens a tunnel through the gateway in `spec` to `target_host:target_port`.
 pub async fn open(
     spec: &GatewaySpec,
     target_host: &str,
     target_port: u16,
 ) -> Result<Tunnel, GatewayError> {
+    open_observed(spec, target_host, target_port, &mut Observed::default()).await
+}
+
+/// [`open`], recording in `observed` what the gateway showed on the way.
+pub async fn open_observed(
+    spec: &GatewaySpec,
+    target_host: &str,
+    target_port: u16,
+    observed: &mut Observed,
+) -> Result<Tunnel, GatewayError> {
+    let started = Instant::now();
     let limits = ChannelLimits {
         dns: spec.timeouts.dns,
         tcp: spec.timeouts.tcp,
         tls: spec.timeouts.tls,
     };
     let endpoint = spec.endpoint();
-    let out = open_tls_channel(&spec.host, spec.port, None, &spec.tls, limits)
-        .await
-        .map_err(|f| GatewayError::from_channel(&endpoint, f))?;
+    let out = open_tls_channel(&spec.host, spec.port, None, &spec.tls, limits).await;
+    let stage = |channel: &Result<_, Failure>| match channel {
+        Err(f) if matches!(f.stage, Stage::Dns | Stage::Tcp) => Stage::GatewayConnect,
+        _ => Stage::GatewayTls,
+    };
+    observed.times.push(StageTime {
+        stage: stage(&out),
+        elapsed: started.elapsed(),
+        // The gateway leg is not metered (its own TLS, HTTP and tunnel set-up).
+        round_trips: 0,
+    });
+    let out = out.map_err(|f| GatewayError::from_channel(&endpoint, f))?;
+    observed.address = Some(out.address);
+    observed.tls = Some(out.session.clone());
+    observed.certificate = Some(out.certificate.clone());
+    let tunnel_started = Instant::now();
     if let Some(pinned) = &spec.pinned_certificate {
         if !pinned.eq_ignore_ascii_case(&out.certificate.sha256) {
             return Err(GatewayError::CertificateChanged {
@@ -219,7 +242,13 @@ pub async fn open(
         out.stream,
         open_in,
     );
-    let connected = match tokio::time::timeout(spec.timeouts.tunnel, connect).await {
+    let connected = tokio::time::timeout(spec.timeouts.tunnel, connect).await;
+    observed.times.push(StageTime {
+        stage: Stage::GatewayTunnel,
+        elapsed: tunnel_started.elapsed(),
+        round_trips: 0,
+    });
+    let connected = match connected {
         Err(_) => {
             return Err(GatewayError::Timeout {
                 stage: crate::report::Stage::GatewayHttp,
@@ -287,6 +316,7 @@ fn connect_target(spec: &GatewaySpec, target_host: &str) -> GwConnectTarget {
         gw_pass: credentials.password.expose().to_owned(),
         smart_card: None,
         server: target_host.to_owned(),
+        http_schemes: spec.auth.scheme().map(|scheme| vec![scheme.to_owned()]),
     }
 }
 
