@@ -7,7 +7,7 @@ use std::fmt::Write as _;
 use std::path::Path;
 
 use rdpshim::terminal::escape;
-use rdpshim_profiles::model::{Dial, Winning};
+use rdpshim_profiles::model::{Dial, Gateway, GatewayUsage, Winning};
 use rdpshim_profiles::store::timestamp::days_between;
 use rdpshim_profiles::Profile;
 
@@ -53,6 +53,12 @@ pub fn summary(profile: &Profile, file: &Path, now: &str) -> String {
     if !profile.addresses.is_empty() {
         row("addresses", e(&profile.addresses.join(", ")));
     }
+    if let Some(g) = &profile.gateway {
+        row("gateway", gateway(g, profile.winning.as_ref()));
+        if let Some(c) = &g.certificate {
+            row("", format!("its certificate sha256 {}", e(&c.sha256)));
+        }
+    }
 
     match &profile.certificate {
         Some(c) => {
@@ -92,6 +98,48 @@ pub fn summary(profile: &Profile, file: &Path, now: &str) -> String {
         row(if i == 0 { "last outcomes" } else { "" }, line);
     }
     row("file", e(&file.display().to_string()));
+    out
+}
+
+/// `rdg.corp:443, always, the host's account; last through it: TLS 1.2 (rustls), websocket`.
+fn gateway(g: &Gateway, winning: Option<&Winning>) -> String {
+    let e = |text: &str| escape(text).into_owned();
+    let endpoint = rdpshim::host::HostPort {
+        host: g.host.clone(),
+        port: g.port,
+    };
+    let usage = match g.usage {
+        GatewayUsage::Always => "always",
+        GatewayUsage::Detect => "when the host cannot be reached directly",
+        _ => "not used (the .rdp file's setting, kept for export)",
+    };
+    let account = match (g.username.as_deref(), g.domain.as_deref()) {
+        (Some(user), Some(domain)) if !domain.is_empty() => {
+            format!("account {}\\{}", e(domain), e(user))
+        }
+        (Some(user), _) => format!("account {}", e(user)),
+        (None, _) => "the host's account".to_owned(),
+    };
+    let mut out = format!("{}, {usage}, {account}", e(&endpoint.label()));
+    match winning.and_then(|w| w.gateway.as_ref()) {
+        Some(leg) => {
+            let version = leg
+                .negotiated_tls_version
+                .as_deref()
+                .or(leg.tls_version.as_deref())
+                .unwrap_or("auto");
+            let transport = leg.transport_used.as_deref().unwrap_or(&leg.transport);
+            let _ = write!(
+                out,
+                "; last through it: TLS {} ({}), {}",
+                e(version),
+                e(&leg.tls_stack),
+                e(transport)
+            );
+        }
+        None if winning.is_some() => out.push_str("; the last success went directly"),
+        None => {}
+    }
     out
 }
 
@@ -255,6 +303,37 @@ mod tests {
             validity("2027-01-01T00:00:00Z", "2028-01-01T00:00:00Z", NOW).contains("not yet valid")
         );
         assert_eq!(validity("x", "y", NOW), "valid x to y");
+    }
+
+    #[test]
+    fn a_gateway_says_where_when_whose_account_and_how_it_was_last_crossed() {
+        let mut p = profile();
+        let mut gateway = Gateway::new("rdg.example", 443);
+        gateway.username = Some("bob".into());
+        gateway.domain = Some("EDGE".into());
+        p.gateway = Some(gateway);
+        let text = summary(&p, Path::new("/p/old.toml"), NOW);
+        assert!(
+            text.contains("  gateway       rdg.example:443, always, account EDGE\\bob; the last success went directly\n"),
+            "{text}"
+        );
+        if let Some(w) = p.winning.as_mut() {
+            w.gateway = Some(rdpshim_profiles::model::WinningGateway {
+                tls_stack: "openssl".into(),
+                tls_version: None,
+                ciphers: None,
+                transport: "auto".into(),
+                auth: "offered".into(),
+                transport_used: Some("legacy-http".into()),
+                negotiated_tls_version: Some("1.0".into()),
+                negotiated_cipher: None,
+            });
+        }
+        let text = summary(&p, Path::new("/p/old.toml"), NOW);
+        assert!(
+            text.contains("; last through it: TLS 1.0 (openssl), legacy-http\n"),
+            "{text}"
+        );
     }
 
     #[test]
