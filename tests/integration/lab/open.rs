@@ -371,12 +371,9 @@ fn a_password_from_the_environment_is_not_passed_on_in_it() {
 /// A directory with a stand-in `remmina` that records its arguments and the file it was
 /// given, then exits with `status`.
 fn fake_remmina(dir: &Path, status: i32) -> PathBuf {
-    let bin = dir.join("fake-bin");
-    std::fs::create_dir_all(&bin).unwrap();
-    let script = bin.join("remmina");
-    std::fs::write(
-        &script,
-        format!(
+    stand_in_remmina(
+        &dir.join("fake-bin"),
+        &format!(
             "#!/bin/sh\nprintf '%s\\n' \"$@\" > '{0}/remmina.args'\n\
              [ \"$1\" = -c ] && /bin/cp \"$2\" '{0}/remmina.file' && \
              /usr/bin/stat -c %a \"$2\" > '{0}/remmina.mode' && \
@@ -384,9 +381,6 @@ fn fake_remmina(dir: &Path, status: i32) -> PathBuf {
             dir.display()
         ),
     )
-    .unwrap();
-    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
-    bin
 }
 
 fn open_with_remmina(server: &LabServer, status: i32) -> (crate::common::Run, PathBuf) {
@@ -443,12 +437,9 @@ fn remmina_gets_a_private_remmina_file_and_its_status_is_passed_on() {
 /// reaches exactly what Remmina can; the certificate it accepts as a person clicking
 /// "accept" would (`/cert:ignore`). A copy of the file is kept as `remmina.file`.
 fn remmina_on_xfreerdp(dir: &Path) -> PathBuf {
-    let bin = dir.join("remmina-bin");
-    std::fs::create_dir_all(&bin).unwrap();
-    let script = bin.join("remmina");
-    std::fs::write(
-        &script,
-        format!(
+    stand_in_remmina(
+        &dir.join("remmina-bin"),
+        &format!(
             "#!/bin/sh\n[ \"$1\" = -c ] || exit 64\nfile=\"$2\"\n\
              /bin/cp \"$file\" '{0}/remmina.file'\n\
              key() {{ /bin/sed -n \"s/^$1=//p\" \"$file\"; }}\n\
@@ -460,9 +451,15 @@ fn remmina_on_xfreerdp(dir: &Path) -> PathBuf {
             dir.display()
         ),
     )
-    .unwrap();
+}
+
+/// `bin/remmina`, executable, with `text`; returns `bin` (for the front of `PATH`).
+fn stand_in_remmina(bin: &Path, text: &str) -> PathBuf {
+    std::fs::create_dir_all(bin).unwrap();
+    let script = bin.join("remmina");
+    std::fs::write(&script, text).unwrap();
     std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
-    bin
+    bin.to_owned()
 }
 
 /// The bridge's listen port from the ready line on `stdout`.
