@@ -1,5 +1,5 @@
 # What the bench scripts share; sourced by run.sh, diagnose.sh, matrix.sh, hostile.sh,
-# attempts.sh and latency.sh, not run.
+# attempts.sh, latency.sh and bridge.sh, not run.
 # Paths, logging, usage from the script's header, dependency checks, the release binary, a
 # private work dir whose lab servers are stopped on any exit, free loopback ports, lab
 # servers started with retries, warm-up plus interleaved measured rounds, and the facts

@@ -41,6 +41,7 @@ contents=$(dpkg-deb -c "$deb" | awk '{print $NF}')
 for path in ./usr/bin/rdpshim ./usr/share/man/man1/rdpshim.1.gz ./usr/share/man/man1/rdpshim-connect.1.gz \
     ./usr/share/man/man1/rdpshim-diagnose.1.gz ./usr/share/man/man1/rdpshim-matrix.1.gz \
     ./usr/share/man/man1/rdpshim-profile.1.gz ./usr/share/man/man1/rdpshim-import.1.gz \
+    ./usr/share/man/man1/rdpshim-bridge.1.gz \
     ./usr/share/bash-completion/completions/rdpshim ./usr/share/zsh/vendor-completions/_rdpshim \
     ./usr/share/fish/vendor_completions.d/rdpshim.fish ./usr/share/doc/rdpshim/copyright \
     ./usr/share/doc/rdpshim/changelog.Debian.gz; do

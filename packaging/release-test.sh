@@ -40,7 +40,7 @@ ruby -c "$formula"
 echo "== tarball contents"
 listing=$(tar -tzf "$out/dist/$bin_tar")
 for member in rdpshim man/rdpshim.1 man/rdpshim-connect.1 man/rdpshim-diagnose.1 man/rdpshim-matrix.1 \
-    man/rdpshim-profile.1 man/rdpshim-import.1 completions/rdpshim.bash completions/_rdpshim \
+    man/rdpshim-profile.1 man/rdpshim-import.1 man/rdpshim-bridge.1 completions/rdpshim.bash completions/_rdpshim \
     completions/rdpshim.fish README.md LICENSE-MIT LICENSE-APACHE; do
     grep -qxF "rdpshim-$version-$triple/$member" <<<"$listing" || fail "$bin_tar lacks $member"
 done

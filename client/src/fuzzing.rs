@@ -118,11 +118,13 @@ pub fn certificate(data: &[u8]) {
     }
 }
 
-/// The capped framing: sizes within each kind's bounds, a header that asks for more than it
-/// has, and frames read back to back from `data` exactly as measured, never past its end.
+/// The capped framing (a bridge reads its client through it too): sizes within each kind's
+/// bounds, a header that asks for more than it has, and frames read back to back from
+/// `data` exactly as measured, never past its end.
 pub fn framing(data: &[u8]) {
     for (frame, min, max) in [
         (Frame::X224Confirm, 11, 260),
+        (Frame::X224Request, 11, 260),
         (Frame::Rdp, 2, 0xFFFF),
         (Frame::TsRequest, 2, MAX_TS_REQUEST),
         (Frame::Fixed(4), 4, 4),

@@ -17,10 +17,12 @@
 //! - [`diagnose`]: findings without credentials and a verdict per known cause of failure;
 //! - [`matrix`]: the regression harness over hosts x configurations;
 //! - [`handoff`]: the user's own RDP client started with a working configuration
-//!   (`rdpshim open`), and what each client can express.
+//!   (`rdpshim open`), and what each client can express;
+//! - [`bridge`]: the user's own RDP client reaches the server through rdpshim.
 
 pub mod advice;
 pub mod attempt;
+pub mod bridge;
 pub mod diagnose;
 pub mod engine;
 #[doc(hidden)]

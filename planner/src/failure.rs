@@ -37,6 +37,21 @@ impl NegotiationCode {
         }
     }
 
+    /// The code on the wire, the inverse of [`NegotiationCode::from_u32`]: what a bridge
+    /// passes on to its client when the server refused the negotiation.
+    pub fn code(self) -> u32 {
+        match self {
+            Self::SslRequiredByServer => 1,
+            Self::SslNotAllowedByServer => 2,
+            Self::SslCertNotOnServer => 3,
+            Self::InconsistentFlags => 4,
+            Self::HybridRequiredByServer => 5,
+            Self::SslWithUserAuthRequiredByServer => 6,
+            Self::EntraAuthRequiredByServer => 7,
+            Self::Unknown(code) => code,
+        }
+    }
+
     pub fn name(self) -> String {
         match self {
             Self::SslRequiredByServer => "SSL_REQUIRED_BY_SERVER".to_owned(),

@@ -958,3 +958,10 @@ fn verdicts_name_the_causes_the_attempts_proved() {
         "blocking first"
     );
 }
+
+#[test]
+fn a_negotiation_code_reads_back_to_the_code_on_the_wire() {
+    for code in 0..=9 {
+        assert_eq!(NegotiationCode::from_u32(code).code(), code);
+    }
+}

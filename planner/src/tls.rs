@@ -23,6 +23,15 @@ impl TlsStack {
         }
     }
 
+    /// "rustls" / "OpenSSL", as people write them (lines for people; `as_str` is the
+    /// `--json` value).
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Rustls => "rustls",
+            Self::Openssl => "OpenSSL",
+        }
+    }
+
     /// The inverse of [`TlsStack::as_str`].
     pub fn parse(text: &str) -> Option<Self> {
         [Self::Rustls, Self::Openssl]

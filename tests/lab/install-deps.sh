@@ -12,7 +12,7 @@ packages=(
     freerdp2-x11        # xfreerdp: the reference client for checks by hand
     xvfb                # X display for the shadow kinds
     x11-xserver-utils   # xsetroot: non-uniform root window
-    x11-apps            # xclock on the shadow screen, xwd for screenshots (also of open's client window)
+    x11-apps            # xclock on the shadow screen, xwd for screenshots (bridge tests, open's client window)
     iproute2            # ip netns/veth, ss
     iptables            # netns-drop / netns-reject
     openssl             # certificates
@@ -26,7 +26,7 @@ packages=(
     dbus                # dbus-run-session / dbus-daemon
     sslscan             # lab tests (diagnose): TLS findings compared with sslscan --rdp
     nmap                # lab tests (diagnose): security layers compared with rdp-enum-encryption
-    xdotool             # lab tests (open): find the window of the client rdpshim started
+    xdotool             # lab tests (open, bridge): find the client's window, type into it
     zsh                 # lab tests (completion): the generated zsh script parses (zsh -n)
     fish                # lab tests (completion): saved hosts complete in fish (complete -C)
     "$@"

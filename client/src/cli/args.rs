@@ -1,7 +1,8 @@
 //! Every flag of every subcommand, defined once (clap derive), with the groups several
-//! share in [`super::flags`]. These types stop at the CLI: `request.rs` turns `connect`'s
-//! into the library's request at one boundary, the other subcommands read theirs in their
-//! own module, and nothing below sees clap.
+//! share in [`super::flags`] (and [`ConnectArgs`], the flags of finding a configuration,
+//! shared by `connect`, `bridge` and `open`). These types stop at the CLI: `request.rs` turns
+//! `connect`'s and `bridge`'s into the library's requests at one boundary, the other
+//! subcommands read theirs in their own module, and nothing below sees clap.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -10,12 +11,12 @@ use std::ffi::OsStr;
 
 use clap::builder::{PossibleValue, TypedValueParser};
 use clap::error::{ContextKind, ContextValue, ErrorKind};
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::{ArgGroup, Args, Parser, Subcommand, ValueEnum};
 
 use super::exit;
 use super::flags::{
-    Address, AttemptLimit, CellLimit, ClientChoice, ColorChoice, Gateway, Global, Login,
-    MatrixFiles, Output, ProbeLimit, Resolve, Target, Timeout,
+    Address, AttemptLimit, BridgeOptions, CellLimit, ClientChoice, ColorChoice, Gateway, Global,
+    Login, MatrixFiles, Output, ProbeLimit, Resolve, Target, Timeout,
 };
 use rdpshim::host::HostPort;
 use rdpshim::matrix::Shard;
@@ -81,7 +82,7 @@ fn color_flag(args: impl Iterator<Item = std::ffi::OsString>) -> Option<ColorCho
 pub enum Command {
     /// Connect to HOST[:PORT] and prove the connection by decoding the first frame.
     #[command(after_help = exit::help(exit::CONNECT))]
-    Connect(Box<ConnectArgs>),
+    Connect(Box<ConnectCommand>),
     /// Find the working configuration (the profile first, else the ladder, exactly as
     /// connect) and start your own RDP client with it: FreeRDP (the password on its
     /// standard input), Remmina, or Windows App on macOS.
@@ -107,6 +108,10 @@ pub enum Command {
         disable_help_subcommand = true
     )]
     Matrix(Box<MatrixArgs>),
+    /// Find a working configuration as `connect` does, then let your own RDP client (mstsc,
+    /// Windows App, FreeRDP) reach the server through rdpshim over it.
+    #[command(after_help = format!("{BRIDGE_HELP}\n\n{}", exit::help(exit::BRIDGE)))]
+    Bridge(Box<BridgeArgs>),
     /// Print or write the man pages or shell completions (for packaging).
     #[command(hide = true)]
     Generate(GenerateArgs),
@@ -211,6 +216,27 @@ pub enum FloorArg {
     NoNla,
 }
 
+/// `rdpshim connect`: connect's flags, and `--bridge` to go on as `rdpshim bridge` does.
+#[derive(Debug, Args)]
+#[command(group(
+    ArgGroup::new("bridge_options")
+        .args(["listen", "once", "max_sessions", "rdp"])
+        .multiple(true)
+        .requires("bridge")
+))]
+pub struct ConnectCommand {
+    #[command(flatten)]
+    pub connect: ConnectArgs,
+
+    /// After connecting, keep a bridge open for your own RDP client (as `rdpshim bridge`).
+    #[arg(long)]
+    pub bridge: bool,
+
+    #[command(flatten)]
+    pub bridge_options: BridgeOptions,
+}
+
+/// Finding a working configuration: `connect`'s flags, which `bridge` takes too.
 #[derive(Debug, Args)]
 pub struct ConnectArgs {
     #[command(flatten)]
@@ -293,8 +319,30 @@ pub struct ConnectArgs {
     #[arg(long)]
     pub no_save: bool,
 
+    // With a bridge: JSON Lines, connect's object first, then one object per bridge event.
     #[command(flatten)]
     pub output: Output,
+}
+
+// ---------------------------------------------------------------- bridge
+
+const BRIDGE_HELP: &str = "\
+The bridge finds the configuration as `connect` does (profile first, then the ladder, with the
+same --min-security, --accept-downgrade and --accept-new-cert rules), then listens on 127.0.0.1
+and a free port (--listen for another address). Your client speaks modern TLS to the bridge (its
+own certificate: compare the printed SHA-256 fingerprint); the bridge speaks whatever the server
+needs. For an NLA server, sign in with the same user name and password the bridge uses: it checks
+them before it uses its own. For a server without NLA you log on at the server's own login
+screen. Ctrl-C stops the bridge. With --json, standard output is JSON Lines: connect's object,
+then ready, connected, session, turned-away, accept-failed and stopped events.";
+
+#[derive(Debug, Args)]
+pub struct BridgeArgs {
+    #[command(flatten)]
+    pub connect: ConnectArgs,
+
+    #[command(flatten)]
+    pub options: BridgeOptions,
 }
 
 // ---------------------------------------------------------------- open
@@ -308,7 +356,8 @@ Examples:
 Clients: FreeRDP can be told everything a working configuration holds (TLS version, suites,
 certificate pin) and takes the password on its standard input (/from-stdin:force), never in
 argv. Remmina and Windows App ask for the password, and cannot reach a server that needs TLS
-below 1.2 (an .rdp file has no TLS setting): open says so and names the client that can.";
+below 1.2 (an .rdp file has no TLS setting): open says so and starts them pointed at an
+in-process bridge on 127.0.0.1 (as rdpshim bridge), which ends when the client exits.";
 
 #[derive(Debug, Args)]
 pub struct OpenArgs {
@@ -317,6 +366,12 @@ pub struct OpenArgs {
 
     #[command(flatten)]
     pub client: ClientChoice,
+
+    /// Carry the session through an in-process bridge (as `rdpshim bridge`, on 127.0.0.1)
+    /// even when the client could be told the configuration itself. Without it the bridge
+    /// is used only for a client that cannot (an .rdp file or Remmina and a TLS 1.0 server).
+    #[arg(long)]
+    pub bridge: bool,
 }
 
 // ---------------------------------------------------------------- diagnose
@@ -566,7 +621,11 @@ mod tests {
 
     #[test]
     fn no_password_flag_exists() {
-        for command in [&["connect", "host"][..], &["matrix", "host"][..]] {
+        for command in [
+            &["connect", "host"][..],
+            &["bridge", "host"][..],
+            &["matrix", "host"][..],
+        ] {
             for flag in ["--password", "-p"] {
                 let mut args = command.to_vec();
                 args.extend([flag, "x"]);
@@ -579,6 +638,7 @@ mod tests {
     fn host_port_is_parsed_by_clap_for_every_subcommand() {
         for command in [
             &["connect"][..],
+            &["bridge"][..],
             &["diagnose"][..],
             &["matrix"][..],
             &["profile", "show"][..],
@@ -624,7 +684,7 @@ mod tests {
                 .unwrap()
                 .command
             {
-                Command::Connect(c) => assert_eq!(c.tls, Some(tls)),
+                Command::Connect(c) => assert_eq!(c.connect.tls, Some(tls)),
                 other => panic!("{other:?}"),
             }
         }
@@ -656,13 +716,15 @@ mod tests {
             let mut full = vec!["rdpshim"];
             full.extend_from_slice(args);
             match Cli::try_parse_from(full).expect("parses").command {
-                Command::Connect(c) => c.timeout.timeout,
+                Command::Connect(c) => c.connect.timeout.timeout,
+                Command::Bridge(b) => b.connect.timeout.timeout,
                 Command::Diagnose(d) => d.timeout.timeout,
                 Command::Matrix(m) => m.timeout.timeout,
                 other => panic!("no timeout: {other:?}"),
             }
         };
         assert_eq!(timeout(&["connect", "h"]), Duration::from_secs(10));
+        assert_eq!(timeout(&["bridge", "h"]), Duration::from_secs(10));
         assert_eq!(timeout(&["diagnose", "h"]), Duration::from_secs(4));
         assert_eq!(timeout(&["matrix", "h"]), Duration::from_secs(5));
         assert_eq!(
@@ -672,5 +734,25 @@ mod tests {
         assert!(!parses(&["diagnose", "h", "--timeout", "0.01"]));
         assert!(!parses(&["connect", "h", "--deadline", "x"]));
         assert!(!parses(&["matrix", "a", "--jobs", "0"]));
+    }
+
+    #[test]
+    fn bridge_flags_need_a_bridge() {
+        assert!(parses(&[
+            "connect", "h", "--bridge", "--once", "--listen", ":4000"
+        ]));
+        assert!(parses(&["bridge", "h", "--once", "--max-sessions", "3"]));
+        for flag in [
+            &["--once"][..],
+            &["--listen", "127.0.0.1:0"],
+            &["--max-sessions", "2"],
+            &["--rdp", "x.rdp"],
+        ] {
+            let mut args = vec!["connect", "h"];
+            args.extend_from_slice(flag);
+            assert!(!parses(&args), "{args:?} without --bridge");
+        }
+        assert!(!parses(&["bridge", "h", "--bridge"]));
+        assert!(!parses(&["bridge", "h", "--listen", "localhost:1"]));
     }
 }

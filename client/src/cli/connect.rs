@@ -1,6 +1,7 @@
 //! `rdpshim connect`: flags in, [`rdpshim::session::connect`] (the ladder from the host's
 //! profile, recorded back into it), the result out for people or as JSON, an exit code, and
-//! how to open the session in a client.
+//! how to open the session in a client. `rdpshim bridge` (`bridge.rs`) and `rdpshim open`
+//! start with exactly this and go on from its outcome.
 
 use std::io::Write as _;
 use std::process::ExitCode;
@@ -30,7 +31,7 @@ pub fn run(args: &ConnectArgs) -> ExitCode {
 
 /// Runs the session for `args` and prints it as `connect` does (progress, warnings, the
 /// verdict line, the summary or JSON): the outcome when it connected, else the exit code.
-/// `open` starts the same way.
+/// `open` and `bridge` start the same way.
 pub fn connect(args: &ConnectArgs) -> Result<Outcome, ExitCode> {
     let request = request::connect_request(args).map_err(|message| usage(&message))?;
     let json = args.output.json;

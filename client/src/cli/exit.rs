@@ -4,6 +4,7 @@
 use std::process::ExitCode;
 
 use rdpshim::planner::VerdictKind;
+use rdpshim::report::FailureClass;
 
 pub const CONNECTED: u8 = 0;
 pub const USAGE: u8 = 2;
@@ -15,12 +16,13 @@ pub const CERTIFICATE_CHANGED: u8 = 7;
 /// `rdpshim matrix --baseline`: a cell that was ok in the baseline fails now.
 pub const REGRESSION: u8 = 8;
 /// A local file or profile cannot be read or written: `import`, `profile ...`, an export's
-/// `-o`, a matrix baseline, configs, hosts or JUnit file (missing, not a regular file, a
-/// symbolic link, too large, does not parse as a profile or `.rdp` file, permissions, disk
-/// full).
+/// `-o`, a matrix baseline, configs, hosts or JUnit file, the bridge's certificate or its
+/// `--rdp` file (missing, not a regular file, a symbolic link, too large, does not parse as
+/// a profile or `.rdp` file, permissions, disk full).
 pub const LOCAL_FILE: u8 = 9;
-/// `rdpshim open`: no client was started (none installed, the one named cannot express the
-/// configuration, or it would not start). Once a client runs, `open` exits with its status.
+/// `rdpshim open`: no client was started (none installed, or it would not start). A client
+/// that cannot express the configuration is started through the bridge. Once a client
+/// runs, `open` exits with its status.
 pub const NO_CLIENT: u8 = 10;
 
 /// Codes and their meaning for one subcommand.
@@ -56,7 +58,10 @@ pub const OPEN: Codes = &[
         CONNECTED,
         "the client ran and exited with 0 (once a client started, open exits with its status)",
     ),
-    (USAGE, "usage error"),
+    (
+        USAGE,
+        "usage error, or the bridge for a client that needs one cannot listen",
+    ),
     (AUTH_FAILED, "authentication failed (as connect; no client started)"),
     (NO_WORKING_CONFIGURATION, "no working configuration (as connect)"),
     (UNREACHABLE, "unreachable (as connect)"),
@@ -64,11 +69,11 @@ pub const OPEN: Codes = &[
     (CERTIFICATE_CHANGED, "certificate changed (as connect)"),
     (
         LOCAL_FILE,
-        "the file for the client (.remmina, .rdp) cannot be written in the private runtime directory",
+        "the file for the client (.remmina, .rdp) cannot be written in the private runtime directory, or the bridge's certificate cannot be read or written",
     ),
     (
         NO_CLIENT,
-        "no client started: none installed, the one named cannot express the configuration (the message names one that can), or it would not start",
+        "no client started: none installed, or it would not start (a client that cannot express the configuration goes through the bridge)",
     ),
 ];
 
@@ -108,6 +113,43 @@ pub const MATRIX: Codes = &[
     ),
 ];
 
+/// `rdpshim bridge` (and `connect --bridge`): connect's codes while the configuration is
+/// found; afterwards, with `--once`, how the one session went.
+pub const BRIDGE: Codes = &[
+    (
+        CONNECTED,
+        "stopped by Ctrl-C; with --once: the session was carried until one side ended it",
+    ),
+    (
+        USAGE,
+        "usage error, the --listen address cannot be used, or the configuration goes through an RD Gateway (not carried)",
+    ),
+    (
+        AUTH_FAILED,
+        "authentication failed; with --once: the client was refused (wrong user name or password)",
+    ),
+    (
+        NO_WORKING_CONFIGURATION,
+        "no working configuration; with --once: the session failed before it started",
+    ),
+    (
+        UNREACHABLE,
+        "unreachable; with --once: the session's server leg could not reach the server",
+    ),
+    (
+        REFUSED_BY_POLICY,
+        "refused by policy (--min-security, or a possible downgrade against the profile)",
+    ),
+    (
+        CERTIFICATE_CHANGED,
+        "certificate changed (when connecting, or on a session's server leg)",
+    ),
+    (
+        LOCAL_FILE,
+        "the bridge's certificate or key, or the --rdp file, cannot be read or written",
+    ),
+];
+
 pub const PROFILE: Codes = &[
     (CONNECTED, "done"),
     (USAGE, "usage error"),
@@ -121,18 +163,18 @@ pub const PROFILE: Codes = &[
 pub const ALL: Codes = &[
     (CONNECTED, "success"),
     (USAGE, "usage error"),
-    (AUTH_FAILED, "connect, open: authentication failed"),
+    (AUTH_FAILED, "connect, open, bridge: authentication failed"),
     (
         NO_WORKING_CONFIGURATION,
-        "connect: no working configuration; diagnose: a blocking cause found; matrix: no cell connected",
+        "connect, bridge: no working configuration; diagnose: a blocking cause found; matrix: no cell connected",
     ),
-    (UNREACHABLE, "connect, open, diagnose: unreachable"),
-    (REFUSED_BY_POLICY, "connect, open: refused by policy"),
-    (CERTIFICATE_CHANGED, "connect, open: certificate changed"),
+    (UNREACHABLE, "connect, open, bridge, diagnose: unreachable"),
+    (REFUSED_BY_POLICY, "connect, open, bridge: refused by policy"),
+    (CERTIFICATE_CHANGED, "connect, open, bridge: certificate changed"),
     (REGRESSION, "matrix: a cell regressed against --baseline"),
     (
         LOCAL_FILE,
-        "profile, import, matrix: a local file or profile cannot be read or written (open: the file for the client)",
+        "profile, import, matrix: a local file or profile cannot be read or written (open: the file for the client; bridge: its certificate, the --rdp file)",
     ),
     (
         NO_CLIENT,
@@ -151,6 +193,17 @@ pub fn help(codes: Codes) -> String {
 
 pub fn for_verdict(kind: VerdictKind) -> ExitCode {
     ExitCode::from(verdict_code(kind))
+}
+
+/// What a failure means as an exit code, for a bridged session that ended before it
+/// started (`--once`): the verdict a connect would give for the same class.
+pub fn for_failure(class: &FailureClass) -> ExitCode {
+    ExitCode::from(match class {
+        FailureClass::AuthFailed | FailureClass::CredentialsRequired => AUTH_FAILED,
+        FailureClass::Dns | FailureClass::TcpRefused | FailureClass::TcpTimeout => UNREACHABLE,
+        FailureClass::CertificateChanged => CERTIFICATE_CHANGED,
+        _ => NO_WORKING_CONFIGURATION,
+    })
 }
 
 fn verdict_code(kind: VerdictKind) -> u8 {
@@ -185,7 +238,7 @@ mod tests {
             .take_while(|l| l.starts_with('|'))
             .filter_map(|l| l.trim_matches('|').split('|').next()?.trim().parse().ok())
             .collect();
-        for codes in [CONNECT, OPEN, DIAGNOSE, MATRIX, PROFILE, ALL] {
+        for codes in [CONNECT, OPEN, DIAGNOSE, MATRIX, BRIDGE, PROFILE, ALL] {
             for (code, meaning) in codes {
                 assert!(
                     listed.contains(code),
@@ -212,7 +265,7 @@ mod tests {
             VerdictKind::CertificateChanged,
         ] {
             let code = verdict_code(kind);
-            for (name, codes) in [("connect", CONNECT), ("open", OPEN)] {
+            for (name, codes) in [("connect", CONNECT), ("open", OPEN), ("bridge", BRIDGE)] {
                 assert!(
                     codes.iter().any(|(c, _)| *c == code),
                     "{kind:?} exits {code}, which {name} --help does not list"

@@ -3,7 +3,7 @@
 //! not at all: nothing below re-parses a flag's text.
 
 use std::marker::PhantomData;
-use std::net::{IpAddr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -173,6 +173,49 @@ impl StageLimit for CellLimit {
     const SECONDS: &'static str = "5";
 }
 
+/// The bridge's own flags: `rdpshim bridge` and `rdpshim connect --bridge`.
+#[derive(Debug, Clone, Args)]
+pub struct BridgeOptions {
+    /// Where the bridge listens for your RDP client: ADDR:PORT, ADDR or :PORT (default
+    /// 127.0.0.1 and a free port). Any other address than loopback lets other machines
+    /// reach the server through you: only when you say so.
+    #[arg(long, value_name = "ADDR:PORT", value_parser = listen)]
+    pub listen: Option<SocketAddr>,
+
+    /// Exit when the first session ends.
+    #[arg(long)]
+    pub once: bool,
+
+    /// Sessions carried at once; another client waits 2 s for one to end, then is turned away.
+    #[arg(long, value_name = "N", default_value = "1", value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub max_sessions: u16,
+
+    /// Write an .rdp file for the bridge's address (mstsc, Windows App, Remmina); no
+    /// password. Written atomically, mode 0600; a link, FIFO or device there is refused.
+    #[arg(long, value_name = "FILE.rdp")]
+    pub rdp: Option<PathBuf>,
+}
+
+/// `--listen`: `ADDR:PORT`, `[V6]:PORT`, `ADDR` or `:PORT` (loopback); port 0 or none is a
+/// free port. An address, never a name: what the bridge exposes must be what was typed.
+pub fn listen(text: &str) -> Result<SocketAddr, String> {
+    let text = text.trim();
+    if let Ok(address) = text.parse::<SocketAddr>() {
+        return Ok(address);
+    }
+    if let Ok(ip) = unbracket(text).parse::<IpAddr>() {
+        return Ok(SocketAddr::new(ip, 0));
+    }
+    if let Some(port) = text.strip_prefix(':') {
+        if let Ok(port) = port.parse::<u16>() {
+            return Ok(SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), port));
+        }
+    }
+    Err(format!(
+        "`{text}`: expected ADDR:PORT, ADDR or :PORT (an IP address, not a name)"
+    ))
+}
+
 /// Seconds as a decimal number, 0.05 to 3600: every time flag.
 pub fn seconds(text: &str) -> Result<Duration, String> {
     let secs: f64 = text
@@ -242,4 +285,21 @@ pub fn resolve(entry: &str) -> Result<Resolve, String> {
 
 fn unbracket(text: &str) -> &str {
     text.trim_start_matches('[').trim_end_matches(']')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn listen_forms() {
+        let parsed = |text| listen(text).map(|a| a.to_string());
+        assert_eq!(parsed("127.0.0.1:13389").unwrap(), "127.0.0.1:13389");
+        assert_eq!(parsed("0.0.0.0").unwrap(), "0.0.0.0:0");
+        assert_eq!(parsed("[::1]:5").unwrap(), "[::1]:5");
+        assert_eq!(parsed("::1").unwrap(), "[::1]:0");
+        assert_eq!(parsed(":4000").unwrap(), "127.0.0.1:4000");
+        assert!(listen("localhost:1").is_err());
+        assert!(listen("1.2.3.4:99999").is_err());
+    }
 }

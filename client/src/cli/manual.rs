@@ -76,6 +76,30 @@ pub const EXAMPLES: &[(&str, &[Example])] = &[
                 "Directly first, through the gateway when the host cannot be reached directly; \
                  the gateway's own account (RDPSHIM_GATEWAY_PASSWORD, the keyring, a prompt).",
             ),
+            ex(
+                "rdpshim connect 10.0.0.5 -u alice --bridge --once",
+                "Connect, then carry one session of your own RDP client (as rdpshim bridge).",
+            ),
+        ],
+    ),
+    (
+        "rdpshim bridge",
+        &[
+            ex(
+                "rdpshim bridge oldserver.corp",
+                "Find the configuration, then listen on 127.0.0.1 and a free port: point your \
+                 RDP client at the address printed (xfreerdp /v:127.0.0.1:PORT, the FreeRDP \
+                 line shows it).",
+            ),
+            ex(
+                "rdpshim bridge 10.0.0.5 -u alice --rdp oldserver.rdp",
+                "An NLA server: write an .rdp file for the bridge (open it in mstsc or Windows \
+                 App) and sign in as alice; the bridge checks her password before it uses its own.",
+            ),
+            ex(
+                "rdpshim bridge oldserver.corp --listen 127.0.0.1:13389 --once --json",
+                "A fixed port, one session, JSON Lines events on standard output for scripts.",
+            ),
         ],
     ),
     (
@@ -90,6 +114,11 @@ pub const EXAMPLES: &[(&str, &[Example])] = &[
                 "rdpshim open 10.0.0.5 -u alice --password-stdin --client xfreerdp < password.txt",
                 "Start xfreerdp; the password reaches it on its standard input, never its \
                  arguments or environment.",
+            ),
+            ex(
+                "rdpshim open oldserver.corp --client remmina",
+                "Remmina cannot be told TLS 1.0: it is started pointed at a bridge on 127.0.0.1 \
+                 that carries the session, and the bridge ends with it.",
             ),
         ],
     ),
@@ -220,7 +249,8 @@ downgrades, NLA on or off, UDP not advertised), until the first frame of the rem
 arrives, and saves what worked as a profile: the next connect needs one attempt. \
 `rdpshim diagnose` names the cause without credentials; `rdpshim matrix` runs every \
 configuration against every host as a regression test; profiles export to .rdp files and \
-FreeRDP command lines.
+FreeRDP command lines; `rdpshim bridge` lets your own RDP client (mstsc, Windows App, FreeRDP) \
+reach the server through rdpshim over the configuration it found.
 
 --min-security sets a floor no fallback crosses, a saved profile guards against downgrades, \
 and a changed certificate stops the attempt before any credential is sent.";
@@ -268,6 +298,13 @@ pub const FILES: &[(&str, &str)] = &[
     (
         "~/Library/Application Support/rdpshim/profiles/HOST_PORT.toml",
         "Profiles on macOS.",
+    ),
+    (
+        "~/.config/rdpshim/bridge/certificate.pem, key.pem",
+        "The bridge's own certificate and key (RSA 2048, self-signed, generated on first use, \
+         key mode 0600) beside profiles/ under the same configuration root: your client \
+         sees the same fingerprint every run. A key others can read, or a link there, is \
+         refused and left as it is.",
     ),
     (
         "OS keyring, service \"rdpshim\"",

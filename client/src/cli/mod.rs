@@ -2,6 +2,7 @@
 //! library's; this is flags in, text or JSON out, an exit code.
 
 pub mod args;
+pub mod bridge;
 pub mod complete_hosts;
 pub mod connect;
 pub mod diagnose;

@@ -74,13 +74,7 @@ pub fn final_line(run: &Run) -> String {
                 .steps
                 .last()
                 .and_then(|s| s.report.tls.as_ref())
-                .map(|s| {
-                    format!(
-                        "TLS {}, {}",
-                        s.version.as_str(),
-                        stack_name(s.stack.as_str())
-                    )
-                })
+                .map(|s| format!("TLS {}, {}", s.version.as_str(), s.stack.name()))
                 .unwrap_or_default();
             let nla = if success.winner.nla.is_on() {
                 "NLA"
@@ -97,7 +91,7 @@ pub fn final_line(run: &Run) -> String {
                 Some(s) => format!(
                     "{nla}; through the RD Gateway with TLS {}, {}",
                     s.version.as_str(),
-                    stack_name(s.stack.as_str())
+                    s.stack.name()
                 ),
                 None => nla.to_owned(),
             };
@@ -264,14 +258,6 @@ fn join(fallbacks: &[Fallback]) -> String {
         .map(|f| f.as_str())
         .collect::<Vec<_>>()
         .join("+")
-}
-
-fn stack_name(stack: &str) -> &'static str {
-    if stack == "openssl" {
-        "OpenSSL"
-    } else {
-        "rustls"
-    }
 }
 
 fn on_off(value: bool) -> &'static str {

@@ -1,16 +1,17 @@
-//! `connect`'s flags into the library's request: the one conversion between what clap
-//! parsed and what the session runs (ripgrep's low args to high args). Nothing after this
-//! reads a flag.
+//! `connect`'s and `bridge`'s flags into the library's requests: the one conversion between
+//! what clap parsed and what the session and the bridge run (ripgrep's low args to high
+//! args). Nothing after this reads a flag.
 
 use std::net::IpAddr;
 
 use rdpshim::attempt::{StageTimeouts, TlsChoice, TlsStack, TlsVersion};
+use rdpshim::bridge;
 use rdpshim::ladder::Request;
 use rdpshim::planner::{Dial, GatewayUsage, Grade, Pins, Policy};
 use rdpshim::session::{ConnectRequest, GatewayRequest};
 
 use super::args::{ConnectArgs, FloorArg, OnOff, StackArg, TlsArg};
-use super::flags::{Gateway, GatewayUsageArg};
+use super::flags::{BridgeOptions, Gateway, GatewayUsageArg};
 
 /// The session's request for these flags.
 pub fn connect_request(args: &ConnectArgs) -> Result<ConnectRequest, String> {
@@ -110,6 +111,17 @@ fn tls_pin(args: &ConnectArgs) -> Result<Option<TlsChoice>, String> {
     Ok(Some(tls))
 }
 
+/// The bridge's request: where to listen, how many sessions, and the stage limits of every
+/// session's legs (connect's `--timeout`).
+pub fn bridge_request(connect: &ConnectArgs, options: &BridgeOptions) -> bridge::Request {
+    bridge::Request {
+        listen: options.listen,
+        once: options.once,
+        max_sessions: usize::from(options.max_sessions),
+        timeouts: StageTimeouts::uniform(connect.timeout.timeout),
+    }
+}
+
 fn version(tls: TlsArg) -> Option<TlsVersion> {
     match tls {
         TlsArg::Auto => None,
@@ -142,7 +154,7 @@ mod tests {
         let mut full = vec!["rdpshim", "connect"];
         full.extend_from_slice(args);
         match Cli::try_parse_from(full).expect("parses").command {
-            Command::Connect(c) => connect_request(&c),
+            Command::Connect(c) => connect_request(&c.connect),
             other => panic!("not connect: {other:?}"),
         }
     }
@@ -212,6 +224,33 @@ mod tests {
         ];
         assert_eq!(request.ladder.policy.known_addresses, expected);
         assert!(Cli::try_parse_from(["rdpshim", "connect", "srv", "--resolve", "srv"]).is_err());
+    }
+
+    #[test]
+    fn bridge_flags_reach_the_bridge_with_connects_stage_limit() {
+        let parsed = Cli::try_parse_from([
+            "rdpshim",
+            "bridge",
+            "h",
+            "--timeout",
+            "3",
+            "--listen",
+            ":4000",
+            "--once",
+        ])
+        .expect("parses");
+        let Command::Bridge(args) = parsed.command else {
+            panic!("not bridge");
+        };
+        let request = bridge_request(&args.connect, &args.options);
+        assert_eq!(request.listen, Some("127.0.0.1:4000".parse().unwrap()));
+        assert!(request.once);
+        assert_eq!(request.max_sessions, 1);
+        assert_eq!(
+            request.timeouts,
+            StageTimeouts::uniform(std::time::Duration::from_secs(3))
+        );
+        assert!(connect_request(&args.connect).is_ok());
     }
 
     #[test]

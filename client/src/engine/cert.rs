@@ -6,7 +6,7 @@ use sha2::{Digest as _, Sha256};
 use x509_parser::prelude::{FromDer as _, X509Certificate};
 
 use crate::diagnose::findings::CertificateDetails;
-use crate::report::CertificateInfo;
+use crate::report::{CertificateInfo, Failure, FailureClass, Stage};
 
 /// A server certificate we cannot read: no pinning, no key for CredSSP.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -104,6 +104,22 @@ pub fn details(der: &[u8], now: SystemTime) -> Result<CertificateDetails, CertEr
         key_bits: u32::try_from(key_bits).unwrap_or(0),
         signature_algorithm: oid_name(&cert.signature_algorithm.algorithm),
     })
+}
+
+/// A certificate other than the pinned one stops the connection right after TLS, before
+/// CredSSP sends anything (trust on first use: the profile pinned the first one seen).
+pub fn check_pin(pinned: Option<&str>, presented: &CertificateInfo) -> Result<(), Failure> {
+    match pinned {
+        Some(pinned) if !pinned.eq_ignore_ascii_case(&presented.sha256) => Err(Failure::new(
+            Stage::Tls,
+            FailureClass::CertificateChanged,
+            format!(
+                "the server certificate changed: pinned {pinned}, presented {}; nothing was sent",
+                presented.sha256
+            ),
+        )),
+        _ => Ok(()),
+    }
 }
 
 /// Issued by itself: the issuer is the subject and, where the signature can be checked,

@@ -31,18 +31,25 @@ pub fn connector_failure(stage: Stage, error: &ConnectorError) -> Failure {
     Failure::new(stage, class, detail)
 }
 
-/// Classifies a read or write error on the framed stream.
+/// Classifies a read or write error on the framed stream to the server.
 pub fn io_failure(stage: Stage, error: &io::Error) -> Failure {
+    io_failure_from("server", stage, error)
+}
+
+/// Classifies a read or write error on a connection to `peer` ("server", or "client" for
+/// a bridge's client leg), naming it when it closed.
+pub fn io_failure_from(peer: &str, stage: Stage, error: &io::Error) -> Failure {
     let class = io_class(error);
     let detail = match class {
         FailureClass::PeerClosed => {
-            format!("the server closed the connection during {stage} ({error})")
+            format!("the {peer} closed the connection during {stage} ({error})")
         }
         _ => format!("{error}"),
     };
     Failure::new(stage, class, detail)
 }
 
+/// What a failed read or write means: the peer closed or reset, a time-out, anything else.
 fn io_class(error: &io::Error) -> FailureClass {
     match error.kind() {
         io::ErrorKind::UnexpectedEof

@@ -25,19 +25,37 @@ fn udp_flags() -> MultiTransportFlags {
         | MultiTransportFlags::SOFT_SYNC_TCP_TO_UDP
 }
 
-pub fn build(spec: &AttemptSpec) -> Config {
-    let (username, password, domain) = match &spec.credentials {
+/// The CredSSP identity of `spec`: user name, password, domain. Empty for TLS-only servers
+/// (xrdp), which show their own login screen and need none.
+pub fn identity(spec: &AttemptSpec) -> (Credentials, Option<String>) {
+    match &spec.credentials {
         Some(c) => (
-            c.username.clone(),
-            c.password.expose().to_owned(),
+            Credentials::UsernamePassword {
+                username: c.username.clone(),
+                password: c.password.expose().to_owned(),
+            },
             c.domain.clone(),
         ),
-        // TLS-only servers (xrdp) show their own login screen: no credentials needed.
-        None => (String::new(), String::new(), None),
-    };
+        None => (
+            Credentials::UsernamePassword {
+                username: String::new(),
+                password: String::new(),
+            },
+            None,
+        ),
+    }
+}
 
-    let password_is_empty = password.is_empty();
-    let no_user = username.is_empty();
+pub fn build(spec: &AttemptSpec) -> Config {
+    let (credentials, domain) = identity(spec);
+    let password_is_empty = spec
+        .credentials
+        .as_ref()
+        .is_none_or(|c| c.password.is_empty());
+    let no_user = spec
+        .credentials
+        .as_ref()
+        .is_none_or(|c| c.username.is_empty());
     Config {
         desktop_size: DESKTOP,
         monitor_layout: None,
@@ -56,7 +74,7 @@ pub fn build(spec: &AttemptSpec) -> Config {
         enable_credssp: spec.nla != Nla::Off,
         // IronRDP does Standard RDP Security only without encryption: never over a network.
         enable_standard_rdp_security: false,
-        credentials: Credentials::UsernamePassword { username, password },
+        credentials,
         domain,
         client_build: 0,
         client_name: "rdpshim".to_owned(),

@@ -10,8 +10,9 @@ use std::time::Duration;
 
 use ironrdp_connector::credssp::CredsspSequence;
 use ironrdp_connector::sspi::generator::GeneratorState;
-use ironrdp_connector::{ClientConnector, ClientConnectorState, ServerName};
+use ironrdp_connector::{ClientConnector, ClientConnectorState, Credentials, ServerName};
 use ironrdp_core::WriteBuf;
+use ironrdp_pdu::nego::SecurityProtocol;
 use ironrdp_tokio::{FramedWrite as _, TokioFramed};
 
 use super::classify::{connector_failure, credssp_class, io_failure};
@@ -55,10 +56,34 @@ async fn exchange(
             "the server requires NLA and no user name was given (-u USER)",
         ));
     }
-
-    let (mut sequence, mut ts_request) = CredsspSequence::init(
+    run(
+        framed,
         connector.config.credentials.clone(),
         connector.config.domain.as_deref(),
+        selected_protocol,
+        server_name,
+        server_public_key,
+    )
+    .await?;
+
+    connector.mark_credssp_as_done();
+    Ok(())
+}
+
+/// The CredSSP client exchange itself, for any stream that reached the security upgrade:
+/// the connector's (above) and a bridge's server leg (`server_leg.rs`), which has no
+/// connector because the session after CredSSP belongs to the bridged client.
+pub(super) async fn run(
+    framed: &mut TokioFramed<BoxStream>,
+    credentials: Credentials,
+    domain: Option<&str>,
+    selected_protocol: SecurityProtocol,
+    server_name: &str,
+    server_public_key: Vec<u8>,
+) -> Result<(), Failure> {
+    let (mut sequence, mut ts_request) = CredsspSequence::init(
+        credentials,
+        domain,
         selected_protocol,
         ServerName::new(server_name),
         server_public_key,
@@ -128,8 +153,6 @@ async fn exchange(
             None => break,
         }
     }
-
-    connector.mark_credssp_as_done();
     Ok(())
 }
 

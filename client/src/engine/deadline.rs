@@ -12,7 +12,7 @@ pub(crate) fn secs(d: Duration) -> String {
 }
 
 /// Runs `work` for at most `limit`; past it, a `timeout` at `stage`: "`what` within `limit`".
-pub(super) async fn bounded<T>(
+pub(crate) async fn bounded<T>(
     stage: Stage,
     limit: Duration,
     what: &str,

@@ -1,5 +1,6 @@
 //! Capped framing: every length-prefixed PDU rdpshim reads from a server goes through here,
-//! in the engine's stages and in `diagnose`'s probes alike.
+//! in the engine's stages and in `diagnose`'s probes alike, and so does every PDU a bridge
+//! reads from its client before the splice (a hostile client must not grow memory either).
 //!
 //! ironrdp's `Framed::read_by_hint` trusts its hint: it reserves whatever length the hint
 //! announces, and while the hint cannot size a frame yet it reads on, without end. The
@@ -20,7 +21,7 @@ use ironrdp_pdu::PduHint;
 use ironrdp_tokio::TokioFramed;
 use tokio::io::{AsyncRead, AsyncReadExt as _};
 
-use super::classify::io_failure;
+use super::classify::io_failure_from;
 use crate::report::{Failure, FailureClass, Stage};
 
 /// TPKT (RFC 1006 / T.123): version 3, a reserved byte, a 16-bit big-endian length that
@@ -49,11 +50,15 @@ pub const MAX_TS_REQUEST: usize = 0xFFFF;
 /// 32-bit 1920x1080 screens, and still a few milliseconds of a flood on loopback.
 pub const MAX_SKIPPED: usize = 16 * 1024 * 1024;
 
-/// The kinds of frame a server sends.
+/// The kinds of frame a server (or a bridge's client) sends.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Frame {
     /// The TPKT of an X.224 Connection Confirm (at most 260 bytes).
     X224Confirm,
+    /// The TPKT of an X.224 Connection Request, a bridge's client's first PDU: its TPDU has
+    /// the same one-byte length indicator and 6 fixed bytes (MS-RDPBCGR 2.2.1.1), so the
+    /// same bounds as a confirm.
+    X224Request,
     /// A slow-path PDU (TPKT) or a fast-path output PDU (MS-RDPBCGR 2.2.9.1.2: a 15-bit
     /// length, so at most 0x7FFF bytes), told apart by the first byte.
     Rdp,
@@ -67,6 +72,7 @@ impl Frame {
     fn name(self) -> &'static str {
         match self {
             Self::X224Confirm => "X.224 Connection Confirm",
+            Self::X224Request => "X.224 Connection Request",
             Self::Rdp => "RDP PDU",
             Self::TsRequest => "CredSSP TSRequest",
             Self::Fixed(_) => "fixed-size message",
@@ -117,9 +123,22 @@ impl FrameError {
     /// The failure at `stage`: a closed stream is `peer-closed`, everything the server
     /// sent wrong is `protocol-error`.
     pub fn failure(&self, stage: Stage) -> Failure {
+        self.failure_from("server", stage)
+    }
+
+    /// [`Self::failure`] for a frame from `peer` ("server", or "client": a bridge's client
+    /// leg), named in the detail.
+    pub fn failure_from(&self, peer: &str, stage: Stage) -> Failure {
         match self {
-            Self::Io(e) => io_failure(stage, e),
-            other => Failure::new(stage, FailureClass::ProtocolError, other.to_string()),
+            Self::Io(e) => io_failure_from(peer, stage, e),
+            // The texts speak of "the server"; from a bridge's client, they name it.
+            other => Failure::new(
+                stage,
+                FailureClass::ProtocolError,
+                other
+                    .to_string()
+                    .replacen("the server", &format!("the {peer}"), 1),
+            ),
         }
     }
 }
@@ -128,7 +147,7 @@ impl FrameError {
 pub fn measure(frame: Frame, bytes: &[u8]) -> Result<Size, FrameError> {
     match frame {
         Frame::Fixed(len) => Ok(Size::Frame(len)),
-        Frame::X224Confirm => {
+        Frame::X224Confirm | Frame::X224Request => {
             let len = tpkt_length(frame, bytes)?;
             match len {
                 Size::Frame(n) if n < X224_CONFIRM_MIN => Err(FrameError::malformed(

@@ -1,6 +1,7 @@
 //! The engine: one fully controlled connection attempt, TCP to first decoded frame.
 //!
-//! This is the only module that opens sockets. It takes an [`AttemptSpec`] and returns an
+//! This is the only module that opens connections (the bridge's listener only accepts, the
+//! gateway route gets its connections from [`open_tls_channel`]). It takes an [`AttemptSpec`] and returns an
 //! [`AttemptReport`]; it never retries and never decides what to try next (that is the
 //! planner's job), so every attempt is exactly the configuration it was asked to make.
 //!
@@ -20,6 +21,7 @@ pub mod probe;
 pub mod rtt;
 mod screenshot;
 mod sequence;
+pub mod server_leg;
 pub mod tls;
 pub(crate) mod x224;
 
@@ -36,10 +38,19 @@ use crate::attempt::{AttemptSpec, DialTarget};
 use crate::report::{
     AttemptReport, Connected, Failure, FailureClass, RacedAddress, Stage, StageTime,
 };
+/// The SHA-256 fingerprint as users compare it (`AB:CD:...`), for the bridge's own certificate.
+pub use cert::fingerprint;
 pub use channel::{open_tls_channel, ChannelLimits, TlsChannel};
+/// How a read or write on a connection failed, for the bridge's legs: the server leg's
+/// (`io_failure`) and the client leg's (`io_failure_from("client", ..)`).
+pub use classify::{io_failure, io_failure_from};
+/// A stage under its time limit, for the bridge's steps between the engine's.
+pub(crate) use deadline::bounded;
 /// Resolution under a time limit, for callers that need addresses before any attempt
 /// (the matrix dials by IP; diagnose lists every address).
 pub use dial::resolve;
+/// One X.224 PDU sent or read, for the bridge's client leg (the server leg's are here).
+pub use x224::{read_pdu as read_x224, send_pdu as send_x224};
 
 /// Records how long each stage took and how many round trips it waited for, in the order
 /// the stages were entered.
@@ -266,18 +277,7 @@ async fn attempt(
     observed.tls = Some(upgraded.session.clone());
     let inspected = channel::inspect(&upgraded.certificate_der)?;
     observed.certificate = Some(inspected.info.clone());
-    if let Some(pinned) = &spec.pinned_certificate {
-        if !pinned.eq_ignore_ascii_case(&inspected.info.sha256) {
-            return Err(Failure::new(
-                Stage::Tls,
-                FailureClass::CertificateChanged,
-                format!(
-                    "the server certificate changed: pinned {pinned}, presented {}; nothing was sent",
-                    inspected.info.sha256
-                ),
-            ));
-        }
-    }
+    cert::check_pin(spec.pinned_certificate.as_deref(), &inspected.info)?;
     secured(Secured {
         selected: observed.selected,
         tls: &upgraded.session,

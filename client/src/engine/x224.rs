@@ -21,11 +21,12 @@
 use std::time::Duration;
 
 use ironrdp_connector::{ClientConnector, ClientConnectorState, Sequence as _};
-use ironrdp_core::WriteBuf;
+use ironrdp_core::{encode_vec, Decode, Encode, WriteBuf};
 use ironrdp_pdu::nego::SecurityProtocol;
+use ironrdp_pdu::x224::X224;
 use ironrdp_tokio::{FramedWrite as _, TokioFramed};
 
-use super::classify::{connector_failure, io_failure};
+use super::classify::{connector_failure, io_failure, io_failure_from};
 use super::deadline::bounded;
 use super::framing::{self, Frame};
 use super::probe::decode_confirm;
@@ -148,6 +149,66 @@ fn unexpected_state(state: &ClientConnectorState) -> Failure {
             ironrdp_connector::State::name(state)
         ),
     )
+}
+
+/// Sends one X.224 PDU (`what`: "Connection Request", "Connection Confirm") to `peer`
+/// ("server", or "client" for a bridge's client leg), for a leg that builds its own PDUs
+/// instead of the connector's (`server_leg.rs`, `bridge/client_leg.rs`).
+pub async fn send_pdu<S: AsyncStream, P>(
+    framed: &mut TokioFramed<S>,
+    pdu: P,
+    what: &str,
+    peer: &str,
+) -> Result<(), Failure>
+where
+    X224<P>: Encode,
+{
+    let bytes = encode_vec(&X224(pdu)).map_err(|e| {
+        Failure::new(
+            Stage::X224,
+            FailureClass::ProtocolError,
+            format!("encoding the {what}: {e}"),
+        )
+    })?;
+    framed
+        .write_all(&bytes)
+        .await
+        .map_err(|e| io_failure_from(peer, Stage::X224, &e))
+}
+
+/// Reads one X.224 PDU from `peer` through the capped framing (`frame`: a Connection
+/// Request from a bridge's client, a Connection Confirm from a server; either is at most
+/// 260 bytes by its one-byte length indicator); anything that does not decode as `what` is
+/// a `protocol-error`.
+pub async fn read_pdu<S: AsyncStream, P>(
+    framed: &mut TokioFramed<S>,
+    frame: Frame,
+    what: &str,
+    peer: &str,
+) -> Result<P, Failure>
+where
+    X224<P>: for<'de> Decode<'de>,
+{
+    let bytes = framing::read(framed, frame)
+        .await
+        .map_err(|e| e.failure_from(peer, Stage::X224))?;
+    decode_pdu(&bytes, what, peer)
+}
+
+/// `bytes` (one frame) as the X.224 PDU `what` from `peer`.
+pub fn decode_pdu<P>(bytes: &[u8], what: &str, peer: &str) -> Result<P, Failure>
+where
+    X224<P>: for<'de> Decode<'de>,
+{
+    ironrdp_core::decode::<X224<P>>(bytes)
+        .map(|X224(pdu)| pdu)
+        .map_err(|e| {
+            Failure::new(
+                Stage::X224,
+                FailureClass::ProtocolError,
+                format!("what the {peer} sent is not an X.224 {what}: {e}"),
+            )
+        })
 }
 
 /// "ssl", "hybrid", "hybrid-ex" for reports.

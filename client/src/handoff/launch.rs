@@ -150,7 +150,7 @@ pub fn plan(client: &Client, profile: &Profile, credentials: Option<&Credentials
 
 /// A file name for `profile` in the runtime directory: `open-HOST_PORT` with anything but
 /// letters, digits, `.` and `-` as `_` (an IPv6 literal's `:` too).
-fn file_stem(profile: &Profile) -> String {
+pub(super) fn file_stem(profile: &Profile) -> String {
     let host: String = profile
         .host
         .chars()

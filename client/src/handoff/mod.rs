@@ -7,11 +7,14 @@
 //! - [`express`]: what a client can express of a configuration, the one decision between
 //!   starting it and saying it cannot reach the server ([`express::what_client_can_express`]);
 //! - [`remmina`]: the `.remmina` file;
-//! - [`launch`]: the command, the file and the password on the client's standard input.
+//! - [`launch`]: the command, the file and the password on the client's standard input;
+//! - [`bridged`]: where the client cannot express the configuration, the client pointed at
+//!   an in-process bridge (`rdpshim bridge`) that lives as long as the client.
 //!
 //! The configuration comes from the session ([`crate::session::Outcome::configuration`]):
 //! the profile as the run recorded it, so `open` hands over exactly what the ladder proved.
 
+pub mod bridged;
 pub mod client;
 pub mod express;
 pub mod freerdp_version;

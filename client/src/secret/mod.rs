@@ -2,8 +2,12 @@
 //!
 //! A [`Password`] cannot be printed: its `Debug` and `Display` say `<redacted>`, it has no
 //! `Serialize`, and its bytes are zeroed on drop. Its clear text leaves through
-//! [`Password::expose`] in exactly two places: the engine's connector configuration (for
-//! CredSSP) and the keyring store below; a grep for `expose(` finds every use. The one other
+//! [`Password::expose`] in exactly four places: the engine's connector configuration (for
+//! CredSSP as a client), the gateway route (ironrdp-mstsgu's HTTP authentication), the
+//! bridge's CredSSP server (`bridge/client_credssp.rs`, which checks a client's NTLM
+//! response with it) and the keyring store below; a grep for `expose(` finds every use
+//! (and `tests/integration/architecture` fails on a new one). A bridged client's delegated
+//! password is compared here, [`Password::matches`], never exposed for it. The one other
 //! way out is [`Password::write_line_to`], a client's standard input (`rdpshim open`).
 
 use std::fmt;
@@ -34,6 +38,13 @@ impl Password {
 
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
+    }
+
+    /// Whether `candidate` is this password, compared in constant time (a bridged client's
+    /// delegated password against the bridge's own; the clear text stays here).
+    pub fn matches(&self, candidate: &str) -> bool {
+        use subtle::ConstantTimeEq as _;
+        self.0.as_bytes().ct_eq(candidate.as_bytes()).into()
     }
 
     /// Writes the password and a line feed to `to`: another program's standard input

@@ -1,11 +1,11 @@
-//! What `connect`, `matrix` and the coming `bridge` and `open` share: given a connect
+//! What `connect`, `matrix`, `bridge` and `open` share: given a connect
 //! request and the profile store, run the ladder from the host's profile and record the
 //! outcome; find the credentials (stdin, `RDPSHIM_PASSWORD`, keyring, a person) and keep
 //! them; merge an imported `.rdp` into a profile.
 //!
 //! The person at the other end is a [`Frontend`]: the session tells it typed notices and
-//! asks it questions, and never prints. The CLI's frontend is a terminal; the bridge's can
-//! be its own.
+//! asks it questions, and never prints. The CLI's frontend is a terminal (for `bridge` too:
+//! it finds its configuration as `connect` does, then goes on from [`Outcome::winner`]).
 //!
 //! - [`profile`]: read the profile, start a request from it, record a run in it;
 //!   [`saved`]: the profile <-> planner knobs conversions;

@@ -129,6 +129,25 @@ impl Dir {
         }
     }
 
+    /// As [`Dir::read`], for a private key: a file that group or others may read is
+    /// refused ([`FileError::ReadableByOthers`], as ssh refuses such a key) and left as it is.
+    pub fn read_secret(&self, name: &str, limit: u64) -> Result<Option<Vec<u8>>, FileError> {
+        let shown = self.join(name);
+        let file = match open_regular(self.fd.as_fd(), Path::new(name), &shown, Links::Refuse) {
+            Ok(file) => file,
+            Err(FileError::Missing { .. }) => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        let stat =
+            rustix::fs::fstat(&file).map_err(|e| FileError::io(&shown, "look at", e.into()))?;
+        #[allow(clippy::useless_conversion)] // `st_mode` is a u16 on macOS
+        let mode = u32::from(stat.st_mode) & 0o777;
+        if mode & 0o077 != 0 {
+            return Err(FileError::ReadableByOthers { path: shown, mode });
+        }
+        read_bounded(file, &shown, limit).map(Some)
+    }
+
     /// Atomically replaces `name` with `bytes` (a new file gets `mode`, less the umask):
     /// a temporary file created `O_EXCL | O_NOFOLLOW` under a random name here, written,
     /// synced, renamed over `name`, and the directory synced (`replace.rs`).

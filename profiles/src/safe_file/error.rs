@@ -40,6 +40,13 @@ pub enum FileError {
         limit: u64,
     },
 
+    /// A private key that group or others may read: refused, and left as it is.
+    #[error(
+        "{} is readable by others (mode {mode:03o}): refused; `chmod 600` it",
+        .path.display()
+    )]
+    ReadableByOthers { path: PathBuf, mode: u32 },
+
     /// A private directory (the profile store) that others could change behind our back.
     #[error("{} cannot hold rdpshim's files: {problem}", .path.display())]
     UnsafeDirectory { path: PathBuf, problem: DirProblem },
@@ -81,6 +88,7 @@ impl FileError {
             | Self::NotAFile { path, .. }
             | Self::Symlink { path, .. }
             | Self::TooLarge { path, .. }
+            | Self::ReadableByOthers { path, .. }
             | Self::UnsafeDirectory { path, .. }
             | Self::NoFileName { path }
             | Self::DescriptorOfAFile { path }

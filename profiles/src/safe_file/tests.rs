@@ -307,6 +307,35 @@ fn own_files_are_never_read_or_locked_through_a_link() {
 }
 
 #[test]
+fn a_secret_others_may_read_is_refused_and_left_alone() {
+    let tree = Tree::new("secret");
+    let dir = Dir::open_private(&tree.out("private"), true)
+        .unwrap()
+        .unwrap();
+    assert_eq!(dir.read_secret("key.pem", 1024).unwrap(), None);
+    dir.replace("key.pem", b"key", PRIVATE).unwrap();
+    assert_eq!(dir.read_secret("key.pem", 1024).unwrap().unwrap(), b"key");
+
+    let key = tree.out("private/key.pem");
+    fs::set_permissions(&key, fs::Permissions::from_mode(0o640)).unwrap();
+    let before = tree.snapshot(&[]);
+    let err = dir.read_secret("key.pem", 1024).unwrap_err();
+    assert!(
+        matches!(err, FileError::ReadableByOthers { mode: 0o640, .. }),
+        "{err}"
+    );
+    assert!(err.to_string().contains("chmod 600"), "{err}");
+    before.assert_unchanged(&tree.snapshot(&[]));
+
+    fs::remove_file(&key).unwrap();
+    symlink(tree.outside("victim"), &key).unwrap();
+    assert!(matches!(
+        dir.read_secret("key.pem", 1024),
+        Err(FileError::Symlink { .. })
+    ));
+}
+
+#[test]
 fn a_private_directory_is_created_0700_and_must_be_safe() {
     let tree = Tree::new("private");
     let path = tree.out("a/b");

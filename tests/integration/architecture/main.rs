@@ -81,7 +81,9 @@ fn diagnose_verdicts_are_pure() {
 }
 
 #[test]
-fn only_the_engine_opens_sockets_or_speaks_tls() {
+fn only_the_engine_and_the_bridge_touch_sockets_or_speak_tls() {
+    // The engine connects (and does client TLS); the bridge listens and does server TLS
+    // (its own certificate, made with openssl); nothing else names a socket or TLS.
     let forbidden = [
         "tokio::net",
         "TcpStream",
@@ -94,10 +96,96 @@ fn only_the_engine_opens_sockets_or_speaks_tls() {
     ];
     for dir in ["client/src", "planner/src", "profiles/src"] {
         assert_none(
-            offenders(dir, &forbidden, &["client/src/engine/"]),
-            "network code outside the engine",
+            offenders(
+                dir,
+                &forbidden,
+                &["client/src/engine/", "client/src/bridge/"],
+            ),
+            "network code outside the engine and the bridge",
         );
     }
+}
+
+#[test]
+fn the_bridge_only_accepts_every_outbound_connection_is_the_engines() {
+    // bridge/ listens and speaks TLS as a server; dialling, resolving and client-side TLS
+    // (the server leg) are engine::server_leg's, so every outbound connection goes through
+    // the engine's timeouts, TLS stacks and certificate pinning.
+    assert_none(
+        offenders(
+            "client/src/bridge",
+            &[
+                "TcpStream::connect",
+                "TcpSocket",
+                "UdpSocket",
+                "lookup_host",
+                "to_socket_addrs",
+                "TlsConnector",
+                "SslConnector",
+                "ClientConfig",
+                "tls::upgrade",
+                "open_tls_channel",
+                "dial::",
+            ],
+            &[],
+        ),
+        "the bridge dials or speaks client TLS itself",
+    );
+}
+
+#[test]
+fn the_bridge_reads_only_bounded_frames() {
+    // A hostile client must not grow the bridge's memory either: before the splice every
+    // read of either peer is one frame through engine/framing.rs (X.224 by its length
+    // indicator, TSRequests as capped DER, MCS as TPKT), and the splice reads into its two
+    // fixed buffers (`poll_read`). Nothing reads around the framing, to the end, or into a
+    // growing buffer.
+    let mut forbidden = UNCAPPED_READS.to_vec();
+    forbidden.extend(["copy_bidirectional", "extend_from_slice"]);
+    // (identity.rs reads the bridge's own certificate file, capped, through safe_file.)
+    assert_none(
+        offenders(
+            "client/src/bridge",
+            &forbidden,
+            &["client/src/bridge/identity.rs"],
+        ),
+        "a read in the bridge around the capped framing (client/src/engine/framing.rs)",
+    );
+}
+
+#[test]
+fn the_bridge_checks_the_client_before_it_authenticates_to_the_server() {
+    // The bridge never gives anyone a session they could not get without it: in the
+    // session's order, the client's CredSSP check comes before the server leg's CredSSP,
+    // and that is the one place the bridge's credentials go to the server.
+    let session = sources("client/src/bridge")
+        .into_iter()
+        .find(|s| s.path == "client/src/bridge/session.rs")
+        .expect("client/src/bridge/session.rs");
+    let line = |needle: &str| {
+        let found = session.lines_with(needle);
+        assert_eq!(
+            found.len(),
+            1,
+            "`{needle}` once in bridge/session.rs: {found:?}"
+        );
+        found[0].0
+    };
+    let verify = line("client_credssp::verify(");
+    let authenticate = line(".authenticate(");
+    assert!(
+        verify < authenticate,
+        "bridge/session.rs authenticates to the server (line {authenticate}) before checking \
+         the client (line {verify})"
+    );
+    assert_none(
+        offenders(
+            "client/src",
+            &["server_leg::", "server_leg}", "server_leg,"],
+            &["client/src/engine/", "client/src/bridge/session.rs"],
+        ),
+        "the server leg used outside the bridge's session",
+    );
 }
 
 #[test]
@@ -111,6 +199,10 @@ fn only_the_secret_module_and_credssp_config_see_the_clear_password() {
                 "client/src/engine/connector_config.rs",
                 // Hands the gateway password to ironrdp-mstsgu's NTLM/Negotiate/Basic exchange.
                 "client/src/route/gateway/mod.rs",
+                // The bridge's CredSSP server: sspi's NTLM server needs the clear password to
+                // check a client's AUTHENTICATE (the NTLMv2 response is keyed by it). The
+                // delegated password is compared inside secret/ (`Password::matches`).
+                "client/src/bridge/client_credssp.rs",
             ],
         ),
         "the clear-text password escapes",
@@ -369,6 +461,26 @@ fn the_gateway_route_opens_no_sockets_of_its_own() {
     );
 }
 
+/// Readers that trust a hint or read without a frame's cap: outside engine/framing.rs, none
+/// may touch bytes from a server or a bridge's client.
+const UNCAPPED_READS: [&str; 15] = [
+    "read_by_hint(",
+    "read_pdu(",
+    "single_sequence_step",
+    " perform_credssp(",
+    "::perform_credssp(",
+    "connect_finalize(",
+    "read_exact(",
+    "read_to_end(",
+    "read_to_string(",
+    "read_buf(",
+    ".read(",
+    "read_u8(",
+    "read_u16(",
+    "read_u32(",
+    "BufReader",
+];
+
 #[test]
 fn every_read_of_server_bytes_is_capped() {
     // Server bytes are read through engine/framing.rs, which sizes every frame from the
@@ -378,29 +490,18 @@ fn every_read_of_server_bytes_is_capped() {
     // Server streams exist only where sockets are opened (the engine, checked above) and
     // where the engine hands them on (the routes: the gateway tunnel); both are checked.
     // (Reading a local child's output, as handoff/ does, is not reading a server.)
-    let forbidden = [
-        "read_by_hint(",
-        "read_pdu(",
-        "single_sequence_step",
-        " perform_credssp(",
-        "::perform_credssp(",
-        "connect_finalize(",
-        "read_exact(",
-        "read_to_end(",
-        "read_to_string(",
-        "read_buf(",
-        ".read(",
-        "read_u8(",
-        "read_u16(",
-        "read_u32(",
-        "BufReader",
-    ];
+    // The bridge reads its server leg through the engine (server_leg.rs) and its client
+    // through the same framing (`the_bridge_reads_only_bounded_frames`).
     let mut found = Vec::new();
-    for dir in ["client/src/engine", "client/src/route"] {
+    for dir in ["client/src/engine", "client/src/route", "client/src/bridge"] {
         found.extend(offenders(
             dir,
-            &forbidden,
-            &["client/src/engine/framing.rs"],
+            &UNCAPPED_READS,
+            &[
+                "client/src/engine/framing.rs",
+                // The bridge's own certificate file, capped, through safe_file.
+                "client/src/bridge/identity.rs",
+            ],
         ));
     }
     assert_none(

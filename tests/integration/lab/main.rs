@@ -10,6 +10,7 @@
 mod common;
 
 mod acceptor;
+mod bridge;
 mod causes;
 mod conventions;
 mod diagnose;

@@ -2,7 +2,9 @@
 //! private Xvfb, against the lab's TLS 1.0-only, CBC-only and NLA servers: the client rdpshim
 //! starts connects and draws the desktop (a screenshot of its window is not one flat
 //! colour), and the password is in neither its argv nor its environment. Remmina (not
-//! installed here) is a stand-in script that records what rdpshim handed it.
+//! installed here) is a stand-in script that records what rdpshim handed it, or that runs
+//! the real xfreerdp with what a `.remmina` file says, where `open` carries a server Remmina
+//! cannot reach through the bridge.
 
 use std::io::Write as _;
 use std::os::unix::fs::PermissionsExt as _;
@@ -143,6 +145,7 @@ fn children(parent: u32, name: &str) -> Vec<u32> {
 struct Opened {
     rdpshim: Child,
     client: Option<u32>,
+    stdout: PathBuf,
     stderr: PathBuf,
 }
 
@@ -151,8 +154,12 @@ impl Opened {
         std::fs::read_to_string(&self.stderr).unwrap_or_default()
     }
 
-    /// Ends the client, then waits for rdpshim (which waits for the client).
-    fn finish(mut self) -> Option<i32> {
+    fn stdout(&self) -> String {
+        std::fs::read_to_string(&self.stdout).unwrap_or_default()
+    }
+
+    /// Ends the client, then waits for rdpshim (which waits for the client): its status.
+    fn finish(&mut self) -> Option<i32> {
         if let Some(pid) = self.client.take() {
             let _ = Command::new("kill").arg(pid.to_string()).status();
         }
@@ -188,6 +195,7 @@ fn open(
     let home = server.dir().join("open-home");
     std::fs::create_dir_all(&home).unwrap();
     let stderr = server.dir().join("open.stderr");
+    let stdout = server.dir().join("open.stdout");
     let mut command = server.command(RDPSHIM);
     command
         .args(["open", &server.dial_addr()])
@@ -203,7 +211,7 @@ fn open(
         } else {
             Stdio::null()
         })
-        .stdout(Stdio::null())
+        .stdout(std::fs::File::create(&stdout).unwrap())
         .stderr(std::fs::File::create(&stderr).unwrap());
     let mut rdpshim = command.spawn().expect("spawn rdpshim");
     if let Some(input) = stdin {
@@ -213,6 +221,7 @@ fn open(
     let mut opened = Opened {
         rdpshim,
         client: None,
+        stdout,
         stderr,
     };
     let deadline = Instant::now() + Duration::from_secs(90);
@@ -296,7 +305,7 @@ fn opens_and_draws(kind: &str, expected: &[&str], login: Login) {
             vec![("RDPSHIM_PASSWORD", server.password.as_str())],
         ),
     };
-    let opened = open(&server, &display, &args, stdin, &env);
+    let mut opened = open(&server, &display, &args, stdin, &env);
     let colours = desktop_drawn(&display, &opened);
     let client = opened.client.unwrap();
     let (argv, environment) = argv_and_environment(client);
@@ -362,12 +371,9 @@ fn a_password_from_the_environment_is_not_passed_on_in_it() {
 /// A directory with a stand-in `remmina` that records its arguments and the file it was
 /// given, then exits with `status`.
 fn fake_remmina(dir: &Path, status: i32) -> PathBuf {
-    let bin = dir.join("fake-bin");
-    std::fs::create_dir_all(&bin).unwrap();
-    let script = bin.join("remmina");
-    std::fs::write(
-        &script,
-        format!(
+    stand_in_remmina(
+        &dir.join("fake-bin"),
+        &format!(
             "#!/bin/sh\nprintf '%s\\n' \"$@\" > '{0}/remmina.args'\n\
              [ \"$1\" = -c ] && /bin/cp \"$2\" '{0}/remmina.file' && \
              /usr/bin/stat -c %a \"$2\" > '{0}/remmina.mode' && \
@@ -375,9 +381,6 @@ fn fake_remmina(dir: &Path, status: i32) -> PathBuf {
             dir.display()
         ),
     )
-    .unwrap();
-    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
-    bin
 }
 
 fn open_with_remmina(server: &LabServer, status: i32) -> (crate::common::Run, PathBuf) {
@@ -428,29 +431,177 @@ fn remmina_gets_a_private_remmina_file_and_its_status_is_passed_on() {
     );
 }
 
+/// A stand-in Remmina on the real xfreerdp 2.11 (Remmina 1.4 is FreeRDP 2 underneath): it
+/// reads the `.remmina` file as Remmina's RDP plugin does (`server`, `username`,
+/// `security`, `tls-seclevel`) and connects with those settings and no others, so it
+/// reaches exactly what Remmina can; the certificate it accepts as a person clicking
+/// "accept" would (`/cert:ignore`). A copy of the file is kept as `remmina.file`.
+fn remmina_on_xfreerdp(dir: &Path) -> PathBuf {
+    stand_in_remmina(
+        &dir.join("remmina-bin"),
+        &format!(
+            "#!/bin/sh\n[ \"$1\" = -c ] || exit 64\nfile=\"$2\"\n\
+             /bin/cp \"$file\" '{0}/remmina.file'\n\
+             key() {{ /bin/sed -n \"s/^$1=//p\" \"$file\"; }}\n\
+             set -- \"/v:$(key server)\" /cert:ignore\n\
+             [ -n \"$(key security)\" ] && set -- \"$@\" \"/sec:$(key security)\"\n\
+             [ -n \"$(key username)\" ] && set -- \"$@\" \"/u:$(key username)\"\n\
+             [ -n \"$(key tls-seclevel)\" ] && set -- \"$@\" \"/tls-seclevel:$(key tls-seclevel)\"\n\
+             exec /usr/bin/xfreerdp \"$@\"\n",
+            dir.display()
+        ),
+    )
+}
+
+/// `bin/remmina`, executable, with `text`; returns `bin` (for the front of `PATH`).
+fn stand_in_remmina(bin: &Path, text: &str) -> PathBuf {
+    std::fs::create_dir_all(bin).unwrap();
+    let script = bin.join("remmina");
+    std::fs::write(&script, text).unwrap();
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    bin.to_owned()
+}
+
+/// The bridge's listen port from the ready line on `stdout`.
+fn ready_port(stdout: &str) -> u16 {
+    let prefix = "bridge ready: connect your RDP client to 127.0.0.1:";
+    let line = stdout
+        .lines()
+        .find(|l| l.starts_with(prefix))
+        .unwrap_or_else(|| panic!("no ready line on loopback in\n{stdout}"));
+    line[prefix.len()..]
+        .split(' ')
+        .next()
+        .and_then(|p| p.parse().ok())
+        .unwrap_or_else(|| panic!("no port in {line}"))
+}
+
+/// xrdp-tls10 speaks only TLS 1.0, which Remmina has no setting for (`express.rs`:
+/// NeedsBridge): `open` starts the bridge on loopback and points Remmina at it. The
+/// Remmina (the real xfreerdp with only what a `.remmina` says) draws the desktop; its file
+/// names the bridge with modern TLS (no security level 0); rdpshim exits with the client's
+/// status once the client is gone, and the bridge with it.
 #[test]
-fn a_client_that_cannot_express_the_configuration_is_not_started_and_freerdp_is_named() {
+fn remmina_reaches_a_tls10_only_server_through_the_bridge_open_starts() {
     let server = lab!("xrdp-tls10");
-    let (run, dir) = open_with_remmina(&server, 0);
-    assert_eq!(run.code, 10, "{}", run.stderr);
-    assert!(
-        run.stderr.contains("connected with fallbacks"),
-        "the ladder ran first:\n{}",
-        run.stderr
+    let display = Display::start(server.dir());
+    let dir = server.dir().join("remmina-bridged");
+    std::fs::create_dir_all(&dir).unwrap();
+    let runtime = dir.join("runtime");
+    std::fs::create_dir_all(&runtime).unwrap();
+    std::fs::set_permissions(&runtime, std::fs::Permissions::from_mode(0o700)).unwrap();
+    let bin = remmina_on_xfreerdp(&dir);
+    let path = format!("{}:/usr/bin:/bin", bin.display());
+    let runtime_dir = runtime.display().to_string();
+    let mut opened = open(
+        &server,
+        &display,
+        &["--client", "remmina"],
+        None,
+        &[("PATH", &path), ("XDG_RUNTIME_DIR", &runtime_dir)],
     );
+    let colours = desktop_drawn(&display, &opened);
+    let client = opened.client.unwrap();
+    let (argv, _) = argv_and_environment(client);
+    let stderr = opened.stderr();
     for words in [
         "Remmina cannot open",
         "TLS 1.0",
-        "--client xfreerdp",
-        "/tls-seclevel:0",
-        "rdpshim bridge",
+        "carrying the session through a bridge",
+        "opening with Remmina",
     ] {
-        assert!(run.stderr.contains(words), "{words} in\n{}", run.stderr);
+        assert!(stderr.contains(words), "{words} in\n{stderr}");
+    }
+    let port = ready_port(&opened.stdout());
+    let bridge = format!("127.0.0.1:{port}");
+    assert!(argv.contains(&format!("/v:{bridge}")), "{argv:?}");
+    assert!(
+        !argv.iter().any(|a| a.starts_with("/tls")),
+        "no TLS setting reaches the client: {argv:?}"
+    );
+    let file = std::fs::read_to_string(dir.join("remmina.file")).unwrap();
+    assert!(
+        file.lines().any(|l| l == format!("server={bridge}")),
+        "{file}"
+    );
+    assert!(file.lines().any(|l| l == "security=tls"), "{file}");
+    assert!(!file.contains("tls-seclevel"), "{file}");
+    assert!(
+        runtime
+            .join("rdpshim")
+            .join(format!(
+                "open-{}_{}-bridge.remmina",
+                server.host, server.port
+            ))
+            .exists(),
+        "the file is named after the server"
+    );
+    eprintln!("xrdp-tls10 through open's bridge: {colours}+ colours; argv {argv:?}");
+
+    assert!(opened.finish().is_some(), "rdpshim exits with its client");
+    let stderr = opened.stderr();
+    assert!(
+        stderr.contains("bridge stopped (the client exited): 1 sessions, 1 carried"),
+        "{stderr}"
+    );
+    assert!(
+        std::net::TcpStream::connect(&bridge).is_err(),
+        "the bridge is gone with the client"
+    );
+}
+
+/// `--bridge` with the real xfreerdp and an NLA server: xfreerdp is pointed at the bridge
+/// with the bridge's certificate pinned (the fingerprint the ready block prints) and the
+/// password on its standard input; the bridge checks it before it uses its own, and the
+/// desktop is drawn. The password is in neither the client's argv nor its environment.
+#[test]
+fn open_bridge_pins_the_bridges_certificate_and_hands_the_password_on_stdin() {
+    let server = lab!("shadow-nla");
+    let display = Display::start(server.dir());
+    let password_line = format!("{}\n", server.password);
+    let mut opened = open(
+        &server,
+        &display,
+        &[
+            "--client",
+            "xfreerdp",
+            "--bridge",
+            "-u",
+            &server.user,
+            "--password-stdin",
+        ],
+        Some(&password_line),
+        &[],
+    );
+    let colours = desktop_drawn(&display, &opened);
+    let client = opened.client.unwrap();
+    let (argv, environment) = argv_and_environment(client);
+    let stdout = opened.stdout();
+    let port = ready_port(&stdout);
+    let fingerprint = stdout
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("certificate SHA-256 "))
+        .and_then(|rest| rest.split([' ', ',']).next())
+        .unwrap_or_else(|| panic!("no fingerprint in\n{stdout}"))
+        .to_owned();
+    for option in [
+        format!("/v:127.0.0.1:{port}"),
+        format!("/u:{}", server.user),
+        "/sec:nla".to_owned(),
+        "/from-stdin:force".to_owned(),
+    ] {
+        assert!(argv.contains(&option), "{option} in {argv:?}");
     }
     assert!(
-        !dir.join("remmina.args").exists(),
-        "Remmina was not started"
+        argv.contains(&format!("/cert:deny,fingerprint:sha256:{fingerprint}")),
+        "the bridge's certificate {fingerprint} pinned: {argv:?}"
     );
+    let password = server.password.as_str();
+    assert!(!argv.iter().any(|a| a.contains(password)), "{argv:?}");
+    assert!(!environment.iter().any(|v| v.contains(password)));
+    assert!(!stdout.contains(password) && !opened.stderr().contains(password));
+    eprintln!("shadow-nla through open --bridge: {colours}+ colours; argv {argv:?}");
+    assert!(opened.finish().is_some(), "rdpshim exits with its client");
 }
 
 #[test]

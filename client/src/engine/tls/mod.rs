@@ -11,6 +11,9 @@ mod openssl;
 pub mod probe;
 mod rustls;
 
+/// What a rustls session negotiated; the bridge's client leg (a rustls server) reports it too.
+pub use self::rustls::negotiated as rustls_negotiated;
+
 use std::io;
 use std::net::IpAddr;
 

@@ -101,14 +101,7 @@ pub(super) async fn handshake<S: AsyncStream + 'static>(
         .and_then(|chain| chain.first())
         .map(|cert| cert.to_vec())
         .ok_or_else(no_certificate)?;
-    let version = match connection.protocol_version() {
-        Some(rustls::ProtocolVersion::TLSv1_3) => TlsVersion::Tls13,
-        _ => TlsVersion::Tls12,
-    };
-    let cipher = connection
-        .negotiated_cipher_suite()
-        .map(|s| format!("{:?}", s.suite()))
-        .unwrap_or_default();
+    let (version, cipher) = negotiated(connection);
 
     Ok(Upgraded {
         stream: Box::new(stream),
@@ -119,6 +112,20 @@ pub(super) async fn handshake<S: AsyncStream + 'static>(
         },
         certificate_der,
     })
+}
+
+/// The version and suite a rustls connection (client or server side) negotiated, named as
+/// reports name them (`TLS13_AES_256_GCM_SHA384`).
+pub fn negotiated(state: &rustls::CommonState) -> (TlsVersion, String) {
+    let version = match state.protocol_version() {
+        Some(rustls::ProtocolVersion::TLSv1_3) => TlsVersion::Tls13,
+        _ => TlsVersion::Tls12,
+    };
+    let cipher = state
+        .negotiated_cipher_suite()
+        .map(|s| format!("{:?}", s.suite()))
+        .unwrap_or_default();
+    (version, cipher)
 }
 
 fn classify(error: std::io::Error) -> HandshakeError {

@@ -1,0 +1,322 @@
+//! One bridged session, from the accepted connection to the end of the splice.
+//!
+//! Order (after Devolutions Gateway's `rdp_proxy.rs` and FreeRDP's proxy, with one change
+//! for the security invariant):
+//! 1. the client's X.224 Connection Request;
+//! 2. the server leg's TCP and X.224, with the protocols `protocols.rs` derives from it
+//!    (a server's RDP_NEG_FAILURE is passed on to the client with its code);
+//! 3. the bridge's Confirm to the client;
+//! 4. TLS on both legs at once (client: the bridge's certificate; server: the found
+//!    stack, version and suites, certificate pinned);
+//! 5. NLA legs: CredSSP with the client, which must prove the bridge's own credentials,
+//!    **then** CredSSP with the server using them; Devolutions runs the two at once, but
+//!    here nothing is sent to the server for a client that has not passed (the bridge
+//!    never gives anyone a session they could not get without it);
+//! 6. HYBRID_EX toward the client: the Early User Authorization Result, success only when
+//!    the server leg authenticated too (the server leg's own one is consumed by its
+//!    CredSSP sequence);
+//! 7. the MCS Connect Initial and Response, rewritten by `gcc.rs`;
+//! 8. the splice, until either side ends.
+//!
+//! Every read before the splice is bounded by a frame cap and a stage time limit (the
+//! found configuration's per-stage timeouts).
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use ironrdp_connector::sspi::credssp::EarlyUserAuthResult;
+use ironrdp_pdu::nego::{ConnectionConfirm, ConnectionRequest};
+use ironrdp_tokio::{FramedWrite as _, TokioFramed};
+use tokio::net::TcpStream;
+use tokio::time::Instant;
+
+use super::client_leg::{self, client_io};
+use super::record::{Outcome, Phase, SessionRecord};
+use super::splice::{splice, Side};
+use super::{client_credssp, gcc, protocols, BridgeConfig};
+use crate::engine::framing::{self, Frame};
+use crate::engine::{bounded, io_failure, server_leg};
+use crate::planner::causes::of_failure;
+use crate::planner::Protocol;
+use crate::report::{Failure, FailureClass, NegotiationCode, Stage};
+
+/// Why a session ended before the splice.
+enum Stop {
+    /// The client was turned away on purpose (its failure: what it lacked).
+    Refused(Failure),
+    Failed(Side, Failure),
+}
+
+/// Carries one client's session through the bridge and says how it went.
+pub async fn carry(
+    client: TcpStream,
+    peer: SocketAddr,
+    number: usize,
+    config: &BridgeConfig,
+) -> SessionRecord {
+    let started = Instant::now();
+    let mut record = SessionRecord::new(number, peer);
+    let _ = client.set_nodelay(true);
+    if let Err(stop) = run(client, config, &mut record, started).await {
+        record.outcome = match stop {
+            Stop::Refused(failure) => Outcome::Refused { failure },
+            Stop::Failed(side, failure) => {
+                // A server leg failure is a fact about the server: the table of causes
+                // names it as connect and the matrix would.
+                let cause = (side == Side::Server)
+                    .then(|| of_failure(&config.knobs, failure.stage, &failure.class))
+                    .flatten();
+                Outcome::Failed {
+                    side,
+                    failure,
+                    cause,
+                }
+            }
+        };
+    }
+    record.duration = started.elapsed();
+    record
+}
+
+/// `work`'s output and how long it took.
+async fn timed<T>(work: impl std::future::Future<Output = T>) -> (T, Duration) {
+    let started = Instant::now();
+    let output = work.await;
+    (output, started.elapsed())
+}
+
+async fn run(
+    client: TcpStream,
+    config: &BridgeConfig,
+    record: &mut SessionRecord,
+    started: Instant,
+) -> Result<(), Stop> {
+    let spec = &config.server;
+    let t = &spec.timeouts;
+    let mark = |record: &mut SessionRecord, phase| record.phases.push((phase, started.elapsed()));
+
+    // 1. The client's request.
+    let mut client = TokioFramed::new(client);
+    let request = bounded(
+        Stage::X224,
+        t.x224,
+        "no X.224 Connection Request from the client",
+        client_leg::read_request(&mut client),
+    )
+    .await
+    .map_err(|f| Stop::Failed(Side::Client, f))?;
+    mark(record, Phase::ClientRequest);
+
+    // 2. The server leg, asked for what the client and the configuration allow.
+    let to_server = match protocols::server_request(request.protocol, spec.nla.is_on()) {
+        Ok(protocols) => protocols,
+        Err(code) => {
+            let _ =
+                client_leg::send_confirm(&mut client, ConnectionConfirm::Failure { code }).await;
+            let detail = if spec.nla.is_on() {
+                format!(
+                    "the client did not offer NLA (requested protocols 0x{:x}); the server leg \
+                     needs it, and the bridge uses its credentials only for a client that \
+                     proves them",
+                    request.protocol.bits()
+                )
+            } else {
+                format!(
+                    "the client did not offer TLS (requested protocols 0x{:x})",
+                    request.protocol.bits()
+                )
+            };
+            let code = NegotiationCode::from_u32(u32::from(code));
+            return Err(Stop::Refused(Failure::new(
+                Stage::X224,
+                FailureClass::NegotiationFailure(code),
+                detail,
+            )));
+        }
+    };
+    let server_request = ConnectionRequest {
+        nego_data: request.nego_data.clone(),
+        flags: protocols::forwarded_request_flags(request.flags),
+        protocol: to_server,
+        correlation_info: request.correlation_info.clone(),
+    };
+    let (negotiated, took) = timed(server_leg::negotiate(spec, &server_request)).await;
+    record.server_leg += took;
+    let negotiated = match negotiated {
+        Ok(negotiated) => negotiated,
+        Err(failure) => {
+            if let FailureClass::NegotiationFailure(code) = failure.class {
+                let code = ironrdp_pdu::nego::FailureCode::from(code.code());
+                let _ = client_leg::send_confirm(&mut client, ConnectionConfirm::Failure { code })
+                    .await;
+            }
+            return Err(Stop::Failed(Side::Server, failure));
+        }
+    };
+    record.server = Some(negotiated.address);
+    record.server_protocol = Some(negotiated.selected);
+    mark(record, Phase::ServerNegotiated);
+
+    // 3. The Confirm toward the client.
+    let toward_client = protocols::client_selection(request.protocol, negotiated.selected);
+    record.client_protocol = Some(toward_client);
+    let confirm = ConnectionConfirm::Response {
+        flags: protocols::forwarded_response_flags(negotiated.flags),
+        protocol: protocols::wire(toward_client),
+    };
+    client_leg::send_confirm(&mut client, confirm)
+        .await
+        .map_err(|f| Stop::Failed(Side::Client, f))?;
+
+    // 4. TLS on both legs at once.
+    let (client_tcp, client_leftover) = client.into_inner();
+    let client_tls = bounded(
+        Stage::Tls,
+        t.tls,
+        "the client did not complete TLS",
+        client_leg::accept_tls(client_tcp, &client_leftover, config.identity.tls_config()),
+    );
+    let ((client_tls, client_took), (secured, server_took)) =
+        tokio::join!(timed(client_tls), timed(negotiated.secure(spec)));
+    // The two handshakes overlap: the bridge adds only what the client's takes longer.
+    record.server_leg += server_took;
+    record.own += client_took.saturating_sub(server_took);
+    let (client_stream, client_facts) = client_tls.map_err(|f| Stop::Failed(Side::Client, f))?;
+    record.client_tls = Some(client_facts);
+    let secured = secured.map_err(|f| Stop::Failed(Side::Server, f))?;
+    record.server_tls = Some(secured.tls.clone());
+    mark(record, Phase::Tls);
+
+    // 5. The client proves the bridge's credentials before the bridge uses them.
+    let mut client = TokioFramed::new(client_stream);
+    let client_nla = toward_client.nla() == Some(true);
+    let hybrid_ex = toward_client == Protocol::HybridEx;
+    if client_nla {
+        let Some(credentials) = spec.credentials.as_ref() else {
+            return Err(Stop::Failed(
+                Side::Server,
+                Failure::new(
+                    Stage::Credssp,
+                    FailureClass::CredentialsRequired,
+                    "the server leg needs NLA and the bridge holds no credentials",
+                ),
+            ));
+        };
+        let (verified, took) = timed(client_credssp::verify(
+            &mut client,
+            credentials,
+            config.identity.public_key.clone(),
+            record.client.ip().to_string(),
+            hybrid_ex,
+            t.credssp,
+        ))
+        .await;
+        record.own += took;
+        match verified {
+            Ok(()) => mark(record, Phase::ClientCredssp),
+            Err(failure) if failure.class == FailureClass::AuthFailed => {
+                return Err(Stop::Refused(failure));
+            }
+            Err(failure) => return Err(Stop::Failed(Side::Client, failure)),
+        }
+    }
+    let (ready, took) = timed(secured.authenticate(spec)).await;
+    record.server_leg += took;
+    let ready = match ready {
+        Ok(ready) => ready,
+        Err(failure) => {
+            if hybrid_ex {
+                let _ = client_credssp::send_early_result(
+                    &mut client,
+                    EarlyUserAuthResult::AccessDenied,
+                )
+                .await;
+            }
+            return Err(Stop::Failed(Side::Server, failure));
+        }
+    };
+    if client_nla {
+        mark(record, Phase::ServerCredssp);
+    }
+
+    // 6. HYBRID_EX: the client learns the outcome before its MCS Connect Initial.
+    if hybrid_ex {
+        client_credssp::send_early_result(&mut client, EarlyUserAuthResult::Success)
+            .await
+            .map_err(|f| Stop::Failed(Side::Client, f))?;
+    }
+
+    // 7. MCS Connect Initial and Response, rewritten.
+    let mut server = TokioFramed::new_with_leftover(ready.stream, ready.leftover);
+    let (mut rewriting, mut waiting) = (Duration::ZERO, Duration::ZERO);
+    let exchange = async {
+        let initial = framing::read(&mut client, Frame::Rdp)
+            .await
+            .map_err(|e| (Side::Client, e.failure_from("client", Stage::Mcs)))?;
+        let started = Instant::now();
+        let rewritten = gcc::connect_initial(&initial, protocols::wire(ready.selected))
+            .map_err(|e| (Side::Client, mcs_failure(e)))?;
+        rewriting += started.elapsed();
+        let started = Instant::now();
+        server
+            .write_all(&rewritten.bytes)
+            .await
+            .map_err(|e| (Side::Server, io_failure(Stage::Mcs, &e)))?;
+        let response = framing::read(&mut server, Frame::Rdp)
+            .await
+            .map_err(|e| (Side::Server, e.failure(Stage::Mcs)))?;
+        waiting += started.elapsed();
+        let started = Instant::now();
+        let patched = gcc::connect_response(&response, request.protocol)
+            .map_err(|e| (Side::Server, mcs_failure(e)))?;
+        rewriting += started.elapsed();
+        client
+            .write_all(&patched.bytes)
+            .await
+            .map_err(|e| (Side::Client, client_io(Stage::Mcs, &e)))?;
+        Ok::<_, (Side, Failure)>([rewritten.changes, patched.changes].concat())
+    };
+    // The side a failure came from; a time-out is the server's (its Connect Response is
+    // what the exchange waits for).
+    let mut failed_side = Side::Server;
+    let exchange = async {
+        exchange.await.map_err(|(side, failure)| {
+            failed_side = side;
+            failure
+        })
+    };
+    let changes = bounded(
+        Stage::Mcs,
+        t.connection,
+        "the MCS Connect Initial/Response did not go through",
+        exchange,
+    )
+    .await
+    .map_err(|failure| Stop::Failed(failed_side, failure))?;
+    record.changes = changes;
+    record.own += rewriting;
+    record.server_leg += waiting;
+    mark(record, Phase::Mcs);
+
+    // 8. The session itself.
+    let (mut client_stream, client_rest) = client.into_inner();
+    let (mut server_stream, server_rest) = server.into_inner();
+    let spliced = splice(
+        &mut client_stream,
+        &mut server_stream,
+        &client_rest,
+        &server_rest,
+    )
+    .await;
+    record.to_server = spliced.to_server;
+    record.to_client = spliced.to_client;
+    record.outcome = Outcome::Carried {
+        ended_by: spliced.ended_by,
+        ending: spliced.ending,
+    };
+    Ok(())
+}
+
+fn mcs_failure(error: gcc::GccError) -> Failure {
+    Failure::new(Stage::Mcs, FailureClass::ProtocolError, error.to_string())
+}
