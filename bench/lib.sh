@@ -151,7 +151,7 @@ bench_knobs() {
 # bench_cleanup_hook).
 bench_start_xvfb() {
     local dfile="$WORK/xvfb.display" i
-    Xvfb -displayfd 3 -screen 0 1024x768x24 -nolisten tcp 3>"$dfile" >"$WORK/xvfb.log" 2>&1 &
+    Xvfb -displayfd 3 -screen 0 1024x768x24 -nolisten tcp -noreset 3>"$dfile" >"$WORK/xvfb.log" 2>&1 &
     XVFB_PID=$!
     for ((i = 0; i < 100; i++)); do
         if [[ -s "$dfile" ]]; then

@@ -25,11 +25,14 @@ impl Display {
         let file = dir.join("open-display");
         let _ = std::fs::remove_file(&file);
         // `sh -c 'exec Xvfb ... 3>FILE'`: the shell becomes Xvfb (one PID to stop) and fd 3
-        // carries the display number.
+        // carries the display number. `-noreset`: without it the server resets when its
+        // last client leaves (`xfreerdp --version`, which `open` runs to read the version,
+        // or an `xdotool` poll), and a client connecting during the reset fails with
+        // "failed to open display" (seen once under load).
         let xvfb = Command::new("sh")
             .args([
                 "-c",
-                "exec Xvfb -displayfd 3 -screen 0 1280x1024x24 -nolisten tcp 3>\"$1\"",
+                "exec Xvfb -displayfd 3 -screen 0 1280x1024x24 -nolisten tcp -noreset 3>\"$1\"",
                 "xvfb",
             ])
             .arg(&file)
