@@ -147,6 +147,14 @@ impl TransportUsed {
             Self::LegacyHttp => "legacy-http",
         }
     }
+
+    /// This transport and no other, as a gateway spec asks for it (a pin).
+    pub fn as_requested(self) -> rdpshim_planner::GatewayTransport {
+        match self {
+            Self::WebSocket => rdpshim_planner::GatewayTransport::WebSocket,
+            Self::LegacyHttp => rdpshim_planner::GatewayTransport::LegacyHttp,
+        }
+    }
 }
 
 /// The RD Gateway leg of an attempt that went through one.
