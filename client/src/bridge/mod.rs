@@ -346,15 +346,8 @@ mod tests {
         gateway.transport = via.transport;
         gateway.timeouts = GatewayTimeouts::uniform(Duration::from_millis(700));
         spec.gateway = Some(gateway);
-        let connected = Connected {
-            selected_protocol: "ssl".into(),
-            desktop_width: 1024,
-            desktop_height: 768,
-            declined_multitransport: false,
-            screenshot: None,
-            screenshot_error: None,
-        };
-        let mut report = AttemptReport::not_run(&spec, Duration::from_millis(90), Ok(connected));
+        let connected = Ok(Connected::for_tests("ssl"));
+        let mut report = AttemptReport::not_run(&spec, Duration::from_millis(90), connected);
         report.selected = Some(Protocol::Ssl);
         report.tls = Some(tls(TlsStack::Openssl, TlsVersion::Tls10));
         report.certificate = Some(certificate("AA:01"));

@@ -489,18 +489,42 @@ fn carried_session(
     session
 }
 
+/// The user name and password xfreerdp signs in with to `server`: none without NLA.
+fn client_credentials(server: &LabServer) -> (Option<&str>, Option<&str>) {
+    if server.user.is_empty() {
+        (None, None)
+    } else {
+        (Some(server.user.as_str()), Some(server.password.as_str()))
+    }
+}
+
+/// The client was killed: the `--once` bridge's record of its session (carried, ended by
+/// the client, the desktop's bytes to it), and the bridge's clean exit after it.
+fn ended_by_the_client(bridge: &mut Bridge, kind: &str) -> Value {
+    let (_, session) = bridge
+        .wait_event("session", Duration::from_secs(10))
+        .unwrap_or_else(|| panic!("{kind}: no session record:\n{}", bridge.stderr()));
+    assert_eq!(session["outcome"], "carried", "{session}");
+    assert_eq!(session["detail"]["ended_by"], "client", "{session}");
+    assert!(
+        session["bytes_to_client"].as_u64().unwrap() > 10_000,
+        "{session}"
+    );
+    let status = bridge
+        .wait_exit(Duration::from_secs(10))
+        .expect("--once: the bridge exits after the session");
+    assert!(status.success(), "{}", bridge.stderr());
+    session
+}
+
 /// Draws `kind`'s desktop in xfreerdp through the bridge; for xrdp, also types into the
 /// login screen and sees it change. Before that, the same xfreerdp command straight to
 /// the server, whose outcome is returned (true: it drew the desktop too).
 fn draws_through_the_bridge(server: &LabServer, desktop: Desktop) -> bool {
     let kind = server.kind.as_str();
     let x = Xvfb::start();
-    let nla = !server.user.is_empty();
-    let (user, password) = if nla {
-        (Some(server.user.as_str()), Some(server.password.as_str()))
-    } else {
-        (None, None)
-    };
+    let (user, password) = client_credentials(server);
+    let nla = user.is_some();
 
     // Straight to the server, same command (its own certificate ignored, as the bridge's
     // is pinned: the certificate is not what decides here).
@@ -590,27 +614,15 @@ fn draws_through_the_bridge(server: &LabServer, desktop: Desktop) -> bool {
     }
 
     client.kill();
-    let (_, session) = bridge
-        .wait_event("session", Duration::from_secs(10))
-        .unwrap_or_else(|| panic!("{kind}: no session record:\n{}", bridge.stderr()));
-    assert_eq!(session["outcome"], "carried", "{session}");
-    assert_eq!(session["detail"]["ended_by"], "client", "{session}");
+    let session = ended_by_the_client(&mut bridge, kind);
     assert_eq!(
         session["client_leg"]["protocol"],
         if nla { "hybrid" } else { "ssl" }
     );
     assert!(
-        session["bytes_to_client"].as_u64().unwrap() > 10_000,
-        "{session}"
-    );
-    assert!(
         session["bytes_to_server"].as_u64().unwrap() > 100,
         "{session}"
     );
-    let status = bridge
-        .wait_exit(Duration::from_secs(10))
-        .expect("--once: the bridge exits after the session");
-    assert!(status.success(), "{}", bridge.stderr());
     eprintln!("{kind}: xfreerdp straight to the server drew the desktop: {direct_drew}");
     if !direct_drew {
         eprintln!("{kind}: direct xfreerdp log:\n{direct_log}");
@@ -1317,12 +1329,7 @@ fn draws_through_the_bridge_and_the_gateway(
     let found = gateway_tunnels(gw).len();
     assert!(found > 0, "the configuration was found through the gateway");
 
-    let nla = !server.user.is_empty();
-    let (user, password) = if nla {
-        (Some(server.user.as_str()), Some(server.password.as_str()))
-    } else {
-        (None, None)
-    };
+    let (user, password) = client_credentials(server);
     let mut client = XFreeRdp::start(
         &x,
         server.dir(),
@@ -1353,11 +1360,7 @@ fn draws_through_the_bridge_and_the_gateway(
     );
 
     client.kill();
-    let (_, session) = bridge
-        .wait_event("session", Duration::from_secs(10))
-        .unwrap_or_else(|| panic!("{kind}: no session record:\n{}", bridge.stderr()));
-    assert_eq!(session["outcome"], "carried", "{session}");
-    assert_eq!(session["detail"]["ended_by"], "client", "{session}");
+    let session = ended_by_the_client(&mut bridge, kind);
     assert_eq!(
         session["gateway"]["endpoint"],
         address.as_str(),
@@ -1371,14 +1374,6 @@ fn draws_through_the_bridge_and_the_gateway(
         session["phases_ms"].get("gateway-tunnel").is_some(),
         "{session}"
     );
-    assert!(
-        session["bytes_to_client"].as_u64().unwrap() > 10_000,
-        "{session}"
-    );
-    let status = bridge
-        .wait_exit(Duration::from_secs(10))
-        .expect("--once: the bridge exits after the session");
-    assert!(status.success(), "{}", bridge.stderr());
     let stderr = bridge.stderr();
     assert!(
         stderr.contains(&format!("through the RD Gateway {address} TLS")),
