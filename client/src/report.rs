@@ -131,6 +131,21 @@ pub struct Connected {
     pub screenshot_error: Option<String>,
 }
 
+#[cfg(test)]
+impl Connected {
+    /// A 1024x768 session with `selected_protocol` and nothing else to say: the unit tests'.
+    pub(crate) fn for_tests(selected_protocol: &str) -> Self {
+        Self {
+            selected_protocol: selected_protocol.into(),
+            desktop_width: 1024,
+            desktop_height: 768,
+            declined_multitransport: false,
+            screenshot: None,
+            screenshot_error: None,
+        }
+    }
+}
+
 /// The transport a gateway tunnel runs over (MS-TSGU 3.3.5.1).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub enum TransportUsed {
@@ -145,6 +160,14 @@ impl TransportUsed {
         match self {
             Self::WebSocket => "websocket",
             Self::LegacyHttp => "legacy-http",
+        }
+    }
+
+    /// This transport and no other, as a gateway spec asks for it (a pin).
+    pub fn as_requested(self) -> rdpshim_planner::GatewayTransport {
+        match self {
+            Self::WebSocket => rdpshim_planner::GatewayTransport::WebSocket,
+            Self::LegacyHttp => rdpshim_planner::GatewayTransport::LegacyHttp,
         }
     }
 }

@@ -4,7 +4,9 @@
 //! The client leg speaks modern RDP (TLS 1.3/1.2 with rustls and the bridge's own
 //! certificate, NLA when the server needs credentials); the server leg is the engine's
 //! ([`crate::engine::server_leg`]), with whatever stack, version, suites and NLA setting
-//! connected. After the security handshakes the session flows unchanged in both directions,
+//! connected, and through the RD Gateway the configuration was found through, if any
+//! (every session opens its own tunnel with `route::gateway`, the gateway leg as found:
+//! its TLS version, transport, certificate and account). After the security handshakes the session flows unchanged in both directions,
 //! except the two GCC fields the separate negotiations make wrong ([`gcc`]), and the
 //! multitransport advertisement, which is removed (the bridge carries TCP only).
 //!
@@ -54,7 +56,8 @@ use tokio::net::TcpListener;
 
 use crate::attempt::{AttemptSpec, StageTimeouts, TlsChoice};
 use crate::planner::{Knobs, Nla, Protocol};
-use crate::report::TlsSession;
+use crate::report::{GatewayLeg, TlsSession};
+use crate::route::gateway::GatewayTimeouts;
 use crate::session::Winner;
 
 pub use identity::{Identity, IdentityError};
@@ -92,14 +95,6 @@ pub enum BridgeError {
         address: SocketAddr,
         source: std::io::Error,
     },
-    /// The server leg dials the server; a configuration that reached it through an RD
-    /// Gateway would be carried around the gateway, which the user did not choose.
-    #[error(
-        "the configuration found reaches the server through the RD Gateway {gateway}, which \
-         the bridge does not carry (its server leg would go around the gateway): point your \
-         client at the gateway itself (`rdpshim profile export` writes its gateway settings)"
-    )]
-    ThroughGateway { gateway: String },
 }
 
 /// Everything a session needs: how to reach the server, and what to show the client.
@@ -119,8 +114,12 @@ pub struct Ready {
     pub listen: SocketAddr,
     /// Whether only this machine can reach the listener.
     pub loopback: bool,
-    /// The server as every session's leg reaches it: the address that connected.
+    /// The server as every session's leg reaches it: the address that connected (through
+    /// a gateway, the host and port the gateway is asked for).
     pub server: String,
+    /// The RD Gateway every session's server leg goes through, as the configuration found
+    /// it (endpoint, TLS, transport); `None`: the server is dialled directly.
+    pub gateway: Option<GatewayLeg>,
     /// The TLS the server leg negotiated when the configuration was found.
     pub server_tls: Option<TlsSession>,
     /// NLA on the server leg, and so on the client leg.
@@ -160,7 +159,6 @@ impl Bridge {
     /// the profiles (in [`IDENTITY_DIR`] under the configuration root the session's profile
     /// store uses, generated on first use), and its listener.
     pub async fn open(winner: Winner<'_>, request: Request) -> Result<Self, BridgeError> {
-        direct_only(&winner.step.spec)?;
         let root = ProfileStore::default_root().map_err(BridgeError::NoConfigDirectory)?;
         let identity = Identity::load_or_create(&root.join(IDENTITY_DIR))?;
         let address = request.listen.unwrap_or(DEFAULT_LISTEN);
@@ -185,6 +183,7 @@ impl Bridge {
                 || format!("{}:{}", server.host, server.port),
                 |a| a.to_string(),
             ),
+            gateway: server.gateway.as_ref().and(report.gateway.clone()),
             server_tls: report.tls.clone(),
             nla: server.nla.is_on(),
             server_name: server.effective_server_name().to_owned(),
@@ -225,36 +224,31 @@ impl Bridge {
     }
 }
 
-/// The bridge carries only a configuration that reaches the server directly: its server
-/// leg dials (`engine::server_leg`), and going around a gateway is a step the ladder
-/// announces, never one the bridge takes quietly.
-fn direct_only(spec: &AttemptSpec) -> Result<(), BridgeError> {
-    match &spec.gateway {
-        Some(gateway) => Err(BridgeError::ThroughGateway {
-            gateway: crate::host::HostPort {
-                host: gateway.host.clone(),
-                port: gateway.port,
-            }
-            .label(),
-        }),
-        None => Ok(()),
-    }
-}
-
 /// The server leg's configuration from the attempt that connected: [`Winner::spec`] (its
 /// knobs, the address it reached, the certificate it saw pinned: every session dials what
 /// worked, whatever DNS answers next, and a different certificate ends the leg before
 /// anything is sent), with the TLS version it negotiated pinned too (the bridge carries the
 /// configuration it announced, not whatever "auto" gives later), credentials only when NLA
-/// was used, `timeouts` per stage, and no screenshot.
+/// was used, `timeouts` per stage, and no screenshot. Through an RD Gateway, the gateway
+/// leg as found ([`Winner::spec`]: its transport, certificate and account) with its TLS
+/// version pinned the same way and the same per-stage limits: every session opens its own
+/// tunnel through it.
 pub fn server_leg_spec(winner: &Winner<'_>, timeouts: StageTimeouts) -> AttemptSpec {
     let mut spec = winner.spec();
     if let Some(tls) = &winner.step.report.tls {
-        spec.tls = TlsChoice {
-            stack: tls.stack,
-            version: Some(tls.version),
-            ciphers: spec.tls.ciphers.clone(),
-        };
+        spec.tls = as_negotiated(&spec.tls, tls);
+    }
+    if let Some(gateway) = &mut spec.gateway {
+        if let Some(tls) = winner
+            .step
+            .report
+            .gateway
+            .as_ref()
+            .and_then(|g| g.tls.as_ref())
+        {
+            gateway.tls = as_negotiated(&gateway.tls, tls);
+        }
+        gateway.timeouts = GatewayTimeouts::from_stages(&timeouts);
     }
     // The winner's knobs are as used (`Knobs::as_used`): NLA on or off as the server
     // selected, which is what every session's server leg must get again.
@@ -270,32 +264,137 @@ pub fn server_leg_spec(winner: &Winner<'_>, timeouts: StageTimeouts) -> AttemptS
     spec
 }
 
+/// `choice` with the stack and version `session` negotiated (the suites as asked).
+fn as_negotiated(choice: &TlsChoice, session: &TlsSession) -> TlsChoice {
+    TlsChoice {
+        stack: session.stack,
+        version: Some(session.version),
+        ciphers: choice.ciphers.clone(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
     use super::*;
+    use crate::attempt::{Credentials, TlsStack, TlsVersion};
+    use crate::ladder::Step;
+    use crate::planner::{GatewayAuth, GatewayTransport, Route, ViaGateway};
+    use crate::report::{AttemptReport, CertificateInfo, Connected, TransportUsed};
     use crate::route::gateway::{GatewayCredentials, GatewaySpec};
     use crate::secret::Password;
 
-    /// A configuration found through an RD Gateway is refused before anything listens: the
-    /// server leg would dial the server around the gateway.
+    fn certificate(sha256: &str) -> CertificateInfo {
+        CertificateInfo {
+            sha256: sha256.into(),
+            subject: "CN=x".into(),
+            issuer: "CN=x".into(),
+            not_before: "2020-01-01T00:00:00Z".into(),
+            not_after: "2040-01-01T00:00:00Z".into(),
+            self_signed: true,
+            expired: false,
+            not_yet_valid: false,
+            names: Vec::new(),
+        }
+    }
+
+    fn tls(stack: TlsStack, version: TlsVersion) -> TlsSession {
+        TlsSession {
+            stack,
+            version,
+            cipher: "X".into(),
+        }
+    }
+
+    /// A configuration found through an RD Gateway is carried through it: every session's
+    /// server leg asks the gateway for exactly what the winning attempt got (its TLS
+    /// version, the transport its tunnel ran over, its certificate pinned), with the
+    /// gateway account the attempt used and the bridge's stage limits, and the RDP leg's
+    /// own pin as over a direct route. TLS without NLA: no host credentials on the server
+    /// leg, while the gateway keeps its own account's.
     #[test]
-    fn only_a_direct_configuration_is_carried() {
+    fn a_gateway_configuration_is_carried_through_the_gateway_as_found() {
+        let via = ViaGateway::strongest();
+        let knobs = Knobs {
+            nla: Nla::Off,
+            tls: TlsChoice {
+                stack: TlsStack::Openssl,
+                version: Some(TlsVersion::Tls10),
+                ciphers: None,
+            },
+            route: Route::Gateway(via.clone()),
+            ..Knobs::strongest()
+        };
         let mut spec = AttemptSpec::strongest("desk7.corp.local", 3389);
-        assert!(direct_only(&spec).is_ok());
-        spec.gateway = Some(GatewaySpec::new(
+        spec.nla = Nla::Negotiate;
+        spec.credentials = Some(Credentials {
+            username: "alice".into(),
+            domain: None,
+            password: Password::new("host-secret"),
+        });
+        let mut gateway = GatewaySpec::new(
             "rdg.corp.example",
             443,
             GatewayCredentials {
-                username: "alice".into(),
+                username: "gwuser".into(),
                 domain: None,
-                password: Password::new("s3cret"),
+                password: Password::new("gw-secret"),
             },
-        ));
-        let refused = direct_only(&spec).unwrap_err();
-        assert!(
-            matches!(&refused, BridgeError::ThroughGateway { gateway } if gateway == "rdg.corp.example:443"),
-            "{refused}"
         );
-        assert!(!refused.to_string().contains("s3cret"));
+        gateway.tls = via.tls.clone();
+        gateway.transport = via.transport;
+        gateway.timeouts = GatewayTimeouts::uniform(Duration::from_millis(700));
+        spec.gateway = Some(gateway);
+        let connected = Ok(Connected::for_tests("ssl"));
+        let mut report = AttemptReport::not_run(&spec, Duration::from_millis(90), connected);
+        report.selected = Some(Protocol::Ssl);
+        report.tls = Some(tls(TlsStack::Openssl, TlsVersion::Tls10));
+        report.certificate = Some(certificate("AA:01"));
+        report.gateway = Some(GatewayLeg {
+            endpoint: "rdg.corp.example:443".into(),
+            address: Some("192.0.2.7:443".parse().unwrap()),
+            tls_requested: via.tls.clone(),
+            transport_requested: via.transport,
+            auth: via.auth,
+            tls: Some(tls(TlsStack::Rustls, TlsVersion::Tls13)),
+            certificate: Some(certificate("BB:02")),
+            transport: Some(TransportUsed::LegacyHttp),
+        });
+        let step = Step {
+            number: 3,
+            knobs: knobs.clone(),
+            fallbacks: Vec::new(),
+            spec,
+            report,
+        };
+        let winner = Winner {
+            knobs: &knobs,
+            fallbacks: &[],
+            step: &step,
+        };
+        let limits = StageTimeouts::uniform(Duration::from_secs(7));
+        let leg = server_leg_spec(&winner, limits);
+
+        assert_eq!(leg.nla, Nla::Off);
+        assert!(leg.credentials.is_none(), "no NLA: no host credentials");
+        assert_eq!(leg.pinned_certificate.as_deref(), Some("AA:01"));
+        assert_eq!(leg.tls.version, Some(TlsVersion::Tls10));
+        let gateway = leg
+            .gateway
+            .expect("the server leg goes through the gateway");
+        assert_eq!(gateway.endpoint(), "rdg.corp.example:443");
+        assert_eq!(gateway.transport, GatewayTransport::LegacyHttp);
+        assert_eq!(gateway.auth, GatewayAuth::Offered);
+        assert_eq!(gateway.pinned_certificate.as_deref(), Some("BB:02"));
+        assert_eq!(
+            (gateway.tls.stack, gateway.tls.version),
+            (TlsStack::Rustls, Some(TlsVersion::Tls13))
+        );
+        assert_eq!(
+            gateway.timeouts,
+            GatewayTimeouts::uniform(Duration::from_secs(7))
+        );
+        assert_eq!(gateway.credentials.username, "gwuser");
     }
 }

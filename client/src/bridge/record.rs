@@ -14,7 +14,7 @@ use super::client_leg::ClientTls;
 use super::splice::{Ending, Side};
 use crate::planner::causes::CauseId;
 use crate::planner::Protocol;
-use crate::report::{Failure, FailureClass, Stage, TlsSession};
+use crate::report::{Failure, FailureClass, Stage, TlsSession, TransportUsed};
 use crate::terminal::escape;
 
 /// The handshake steps of a session, each timed from the accept.
@@ -22,6 +22,8 @@ use crate::terminal::escape;
 pub enum Phase {
     /// The client's X.224 Connection Request arrived.
     ClientRequest,
+    /// The server leg's tunnel through the RD Gateway is open (gateway routes only).
+    GatewayTunnel,
     /// The server leg's TCP and X.224 are done.
     ServerNegotiated,
     /// TLS is up on both legs (the two handshakes run at once).
@@ -38,6 +40,7 @@ impl Phase {
     pub fn as_str(self) -> &'static str {
         match self {
             Self::ClientRequest => "client-request",
+            Self::GatewayTunnel => "gateway-tunnel",
             Self::ServerNegotiated => "server-negotiated",
             Self::Tls => "tls",
             Self::ClientCredssp => "client-credssp",
@@ -65,13 +68,30 @@ pub enum Outcome {
     },
 }
 
+/// The RD Gateway a session's server leg went through: its own tunnel.
+#[derive(Debug, Clone)]
+pub struct GatewayHop {
+    /// `host:port` of the gateway, as the configuration names it.
+    pub endpoint: String,
+    /// `host:port` the gateway was asked to reach (it resolves the name).
+    pub target: String,
+    /// The gateway's address, once TCP got there.
+    pub address: Option<SocketAddr>,
+    /// The gateway's TLS, once its handshake completed.
+    pub tls: Option<TlsSession>,
+    /// The transport the tunnel ran over, once it opened.
+    pub transport: Option<TransportUsed>,
+}
+
 /// One session, start to end.
 #[derive(Debug)]
 pub struct SessionRecord {
     pub number: usize,
     pub client: SocketAddr,
-    /// The server leg's address, once dialled.
+    /// The server leg's address, once dialled (`None` through a gateway's tunnel).
     pub server: Option<SocketAddr>,
+    /// The RD Gateway the server leg went through, when the configuration has one.
+    pub gateway: Option<GatewayHop>,
     /// What each leg selected: `ssl`, `hybrid`, `hybrid-ex`.
     pub client_protocol: Option<Protocol>,
     pub server_protocol: Option<Protocol>,
@@ -99,6 +119,7 @@ impl SessionRecord {
             number,
             client,
             server: None,
+            gateway: None,
             client_protocol: None,
             server_protocol: None,
             client_tls: None,
@@ -190,9 +211,18 @@ impl SessionRecord {
                 nla_suffix(self.client_protocol)
             ));
         }
-        if let (Some(address), Some(tls)) = (self.server, &self.server_tls) {
+        let server = match (self.server, &self.gateway) {
+            (Some(address), _) => Some(address.to_string()),
+            (None, Some(hop)) => Some(format!(
+                "{} through the RD Gateway {}",
+                escape(&hop.target),
+                escape(&hop.endpoint)
+            )),
+            (None, None) => None,
+        };
+        if let (Some(server), Some(tls)) = (server, &self.server_tls) {
             parts.push(format!(
-                "server leg {address} TLS {} ({}, {}){}",
+                "server leg {server} TLS {} ({}, {}){}",
                 tls.version.as_str(),
                 tls.stack.name(),
                 tls.cipher,
@@ -252,6 +282,13 @@ impl SessionRecord {
             "number": self.number,
             "client": self.client.to_string(),
             "server": self.server.map(|a| a.to_string()),
+            "gateway": self.gateway.as_ref().map(|hop| json!({
+                "endpoint": hop.endpoint,
+                "target": hop.target,
+                "address": hop.address.map(|a| a.to_string()),
+                "tls": hop.tls,
+                "transport": hop.transport,
+            })),
             "client_leg": {
                 "protocol": self.client_protocol,
                 "tls": self.client_tls.as_ref().map(|t| json!({"version": t.version, "cipher": t.cipher})),
@@ -334,5 +371,40 @@ mod tests {
         assert_eq!(record.json()["outcome"], "failed");
         assert_eq!(record.json()["detail"]["class"], "tcp-refused");
         assert_eq!(record.json()["detail"]["cause"], "port-refused");
+    }
+
+    /// Through an RD Gateway the server leg has no address of its own: the line names the
+    /// target and the gateway, the JSON the gateway's side of it.
+    #[test]
+    fn a_server_leg_through_a_gateway_names_the_gateway() {
+        use crate::attempt::{TlsStack, TlsVersion};
+        let tls = |stack, version| TlsSession {
+            stack,
+            version,
+            cipher: "X".into(),
+        };
+        let mut record = SessionRecord::new(1, "127.0.0.1:5000".parse().unwrap());
+        record.server_tls = Some(tls(TlsStack::Openssl, TlsVersion::Tls10));
+        record.gateway = Some(GatewayHop {
+            endpoint: "rdg.example:443".into(),
+            target: "desk7:3389".into(),
+            address: Some("192.0.2.7:443".parse().unwrap()),
+            tls: Some(tls(TlsStack::Rustls, TlsVersion::Tls13)),
+            transport: Some(TransportUsed::WebSocket),
+        });
+        record.outcome = Outcome::Carried {
+            ended_by: Side::Client,
+            ending: Ending::Closed,
+        };
+        let line = record.line();
+        assert!(
+            line.contains("server leg desk7:3389 through the RD Gateway rdg.example:443 TLS 1.0"),
+            "{line}"
+        );
+        let json = record.json();
+        assert_eq!(json["server"], serde_json::Value::Null);
+        assert_eq!(json["gateway"]["endpoint"], "rdg.example:443");
+        assert_eq!(json["gateway"]["transport"], "websocket");
+        assert_eq!(json["gateway"]["tls"]["version"], "1.3");
     }
 }

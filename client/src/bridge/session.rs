@@ -3,8 +3,11 @@
 //! Order (after Devolutions Gateway's `rdp_proxy.rs` and FreeRDP's proxy, with one change
 //! for the security invariant):
 //! 1. the client's X.224 Connection Request;
-//! 2. the server leg's TCP and X.224, with the protocols `protocols.rs` derives from it
-//!    (a server's RDP_NEG_FAILURE is passed on to the client with its code);
+//! 2. the server leg's TCP, or its own tunnel through the RD Gateway the configuration was
+//!    found through (`route::gateway`; a gateway failure is the server leg's failure at
+//!    its gateway stage, as `route::run_attempt` makes it an attempt's), and X.224 with the
+//!    protocols `protocols.rs` derives from it (a server's RDP_NEG_FAILURE is passed on to
+//!    the client with its code);
 //! 3. the bridge's Confirm to the client;
 //! 4. TLS on both legs at once (client: the bridge's certificate; server: the found
 //!    stack, version and suites, certificate pinned);
@@ -31,7 +34,7 @@ use tokio::net::TcpStream;
 use tokio::time::Instant;
 
 use super::client_leg::{self, client_io};
-use super::record::{Outcome, Phase, SessionRecord};
+use super::record::{GatewayHop, Outcome, Phase, SessionRecord};
 use super::splice::{splice, Side};
 use super::{client_credssp, gcc, protocols, BridgeConfig};
 use crate::engine::framing::{self, Frame};
@@ -39,6 +42,7 @@ use crate::engine::{bounded, io_failure, server_leg};
 use crate::planner::causes::of_failure;
 use crate::planner::Protocol;
 use crate::report::{Failure, FailureClass, NegotiationCode, Stage};
+use crate::route::gateway;
 
 /// Why a session ended before the splice.
 enum Stop {
@@ -140,7 +144,7 @@ async fn run(
         protocol: to_server,
         correlation_info: request.correlation_info.clone(),
     };
-    let (negotiated, took) = timed(server_leg::negotiate(spec, &server_request)).await;
+    let (negotiated, took) = timed(negotiate(spec, &server_request, record, started)).await;
     record.server_leg += took;
     let negotiated = match negotiated {
         Ok(negotiated) => negotiated,
@@ -153,7 +157,7 @@ async fn run(
             return Err(Stop::Failed(Side::Server, failure));
         }
     };
-    record.server = Some(negotiated.address);
+    record.server = negotiated.address;
     record.server_protocol = Some(negotiated.selected);
     mark(record, Phase::ServerNegotiated);
 
@@ -315,6 +319,46 @@ async fn run(
         ending: spliced.ending,
     };
     Ok(())
+}
+
+/// The server leg up to the server's Connection Confirm: dialled, or through a tunnel of
+/// its own when the configuration was found through an RD Gateway (the gateway leg as
+/// `Winner::spec` pinned it). The gateway's address, TLS and transport go into `record`.
+async fn negotiate(
+    spec: &crate::attempt::AttemptSpec,
+    request: &ConnectionRequest,
+    record: &mut SessionRecord,
+    started: Instant,
+) -> Result<server_leg::Negotiated, Failure> {
+    let Some(via) = &spec.gateway else {
+        return server_leg::negotiate(spec, request).await;
+    };
+    let mut observed = gateway::Observed::default();
+    let opened = gateway::open_observed(via, &spec.host, spec.port, &mut observed).await;
+    let mut hop = GatewayHop {
+        endpoint: via.endpoint(),
+        target: crate::host::HostPort {
+            host: spec.host.clone(),
+            port: spec.port,
+        }
+        .label(),
+        address: observed.address,
+        tls: observed.tls,
+        transport: None,
+    };
+    let tunnel = match opened {
+        Ok(tunnel) => tunnel,
+        Err(error) => {
+            record.gateway = Some(hop);
+            return Err(error.failure());
+        }
+    };
+    hop.transport = Some(tunnel.transport);
+    record.gateway = Some(hop);
+    record
+        .phases
+        .push((Phase::GatewayTunnel, started.elapsed()));
+    server_leg::negotiate_over(spec, request, tunnel.stream, None).await
 }
 
 fn mcs_failure(error: gcc::GccError) -> Failure {

@@ -79,7 +79,7 @@ pub fn run(connect: &ConnectArgs, options: &BridgeOptions) -> ExitCode {
 /// The exit code and line for a bridge that cannot start (`open` uses it too).
 pub(super) fn failed_to_open(error: &BridgeError) -> ExitCode {
     let code = match error {
-        BridgeError::Listen { .. } | BridgeError::ThroughGateway { .. } => exit::USAGE,
+        BridgeError::Listen { .. } => exit::USAGE,
         BridgeError::NoConfigDirectory(_) | BridgeError::Identity(_) => exit::LOCAL_FILE,
     };
     fail(code, &error.to_string())
@@ -134,12 +134,22 @@ impl Console {
             .map(|t| format!("TLS {}, {}", t.version.as_str(), t.stack.name()))
             .unwrap_or_else(|| "TLS".into());
         let nla = if ready.nla { "NLA" } else { "no NLA" };
+        let through = ready
+            .gateway
+            .as_ref()
+            .map(|g| format!(", through the RD Gateway {}", escape(&g.endpoint)))
+            .unwrap_or_default();
         let listen = ready.listen;
         let freerdp = ready.freerdp();
         if !ready.loopback {
             eprintln!(
                 "WARNING: the bridge listens on {listen}, which other machines can reach: anyone who \
-                 can connect to it reaches {server} through this machine{}",
+                 can connect to it reaches {server} through this machine{}{}",
+                if ready.gateway.is_some() {
+                    " and the RD Gateway account the bridge holds"
+                } else {
+                    ""
+                },
                 if ready.nla {
                     " (they still need the user's password)"
                 } else {
@@ -148,7 +158,7 @@ impl Console {
             );
         }
         let line = format!(
-            "bridge ready: connect your RDP client to {listen} (server {server} over {tls}, {nla})"
+            "bridge ready: connect your RDP client to {listen} (server {server} over {tls}, {nla}{through})"
         );
         if self.json {
             eprintln!("{line}");
@@ -161,6 +171,12 @@ impl Console {
                     "nla": ready.nla,
                     "tls": ready.server_tls.as_ref().map(|t| json!({"stack": t.stack, "version": t.version, "cipher": t.cipher})),
                     "server_name": ready.server_name,
+                    "gateway": ready.gateway.as_ref().map(|g| json!({
+                        "endpoint": g.endpoint,
+                        "address": g.address.map(|a| a.to_string()),
+                        "tls": g.tls,
+                        "transport": g.transport,
+                    })),
                 },
                 "client_leg": {"nla": ready.nla, "tls": ["1.3", "1.2"]},
                 "certificate_sha256": ready.certificate_sha256,

@@ -100,6 +100,11 @@ pub const EXAMPLES: &[(&str, &[Example])] = &[
                 "rdpshim bridge oldserver.corp --listen 127.0.0.1:13389 --once --json",
                 "A fixed port, one session, JSON Lines events on standard output for scripts.",
             ),
+            ex(
+                "rdpshim bridge desk7.corp.local --gateway rdg.corp.example -u alice -d CORP",
+                "Through an RD Gateway: every session opens its own tunnel through it, as the \
+                 configuration was found (the gateway's TLS, transport and certificate).",
+            ),
         ],
     ),
     (

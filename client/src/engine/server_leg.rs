@@ -9,7 +9,8 @@
 //!
 //! Three steps, each a type, so that the bridge can put its client leg's checks between
 //! them: [`negotiate`] (TCP, X.224 with the client's requestedProtocols where the
-//! configuration allows) -> [`Negotiated::secure`] (TLS with the found stack, version and
+//! configuration allows; [`negotiate_over`] for a stream that already reaches the server,
+//! an RD Gateway tunnel the bridge opened through `route::gateway`) -> [`Negotiated::secure`] (TLS with the found stack, version and
 //! suites, certificate pin) -> [`Secured::authenticate`] (CredSSP with the bridge's own
 //! credentials, only when the server selected NLA). The bridge calls the last step only
 //! after the client proved it knows those credentials.
@@ -19,7 +20,6 @@ use std::net::SocketAddr;
 use ironrdp_pdu::nego::{ConnectionConfirm, ConnectionRequest, ResponseFlags, SecurityProtocol};
 use ironrdp_tokio::bytes::BytesMut;
 use ironrdp_tokio::TokioFramed;
-use tokio::net::TcpStream;
 
 use super::deadline::bounded;
 use super::framing::{self, Frame};
@@ -29,11 +29,12 @@ use crate::attempt::{AttemptSpec, DialTarget, Nla};
 use crate::planner::Protocol;
 use crate::report::{CertificateInfo, Failure, FailureClass, NegotiationCode, Stage, TlsSession};
 
-/// TCP is up and the server answered the Connection Request.
+/// The server answered the Connection Request (over TCP, or through a gateway's tunnel).
 pub struct Negotiated {
-    tcp: TcpStream,
+    stream: BoxStream,
     leftover: BytesMut,
-    pub address: SocketAddr,
+    /// The server's address as dialled; `None` through a tunnel (the gateway resolves it).
+    pub address: Option<SocketAddr>,
     /// What the server selected: one protocol, requested, with the configuration's NLA.
     pub selected: Protocol,
     /// The server's RDP_NEG_RSP flags (EXTENDED_CLIENT_DATA_SUPPORTED and friends).
@@ -44,7 +45,7 @@ pub struct Negotiated {
 pub struct Secured {
     stream: BoxStream,
     leftover: BytesMut,
-    pub address: SocketAddr,
+    pub address: Option<SocketAddr>,
     pub selected: Protocol,
     pub tls: TlsSession,
     pub certificate: CertificateInfo,
@@ -57,36 +58,63 @@ pub struct Ready {
     pub stream: BoxStream,
     /// Bytes the server sent after the last handshake message, not yet consumed.
     pub leftover: BytesMut,
-    pub address: SocketAddr,
+    pub address: Option<SocketAddr>,
     pub selected: Protocol,
     pub tls: TlsSession,
     pub certificate: CertificateInfo,
 }
 
 /// Dials the server of `spec` and sends `request` (the bridge builds it from its client's
-/// request); the selection must be one `spec` allows.
+/// request); the selection must be one `spec` allows. A spec that names an RD Gateway is
+/// refused here, as `run_attempt` refuses it: the bridge opens the tunnel and calls
+/// [`negotiate_over`], and going around a gateway is never the engine's shortcut.
 pub async fn negotiate(
     spec: &AttemptSpec,
     request: &ConnectionRequest,
 ) -> Result<Negotiated, Failure> {
+    if spec.gateway.is_some() {
+        return Err(Failure::new(
+            Stage::GatewayConnect,
+            FailureClass::ProtocolError,
+            "internal: a server leg through an RD Gateway must be negotiated over its tunnel",
+        ));
+    }
     let t = &spec.timeouts;
     let address = match &spec.dial {
         DialTarget::Address(address) => *address,
         DialTarget::ResolveHost => dial::resolve(&spec.host, spec.port, t.dns).await?[0],
     };
     let tcp = dial::connect(address, t.tcp).await?;
-    let mut framed = TokioFramed::new(tcp);
+    negotiate_over(spec, request, Box::new(tcp), Some(address)).await
+}
+
+/// [`negotiate`] over `stream`, which already reaches the server of `spec` (an RD Gateway
+/// tunnel from `route::gateway`; `address`: where it goes when known): X.224 onwards,
+/// judged exactly as over TCP.
+pub async fn negotiate_over(
+    spec: &AttemptSpec,
+    request: &ConnectionRequest,
+    stream: BoxStream,
+    address: Option<SocketAddr>,
+) -> Result<Negotiated, Failure> {
+    let mut framed = TokioFramed::new(stream);
     let exchange = async {
         x224::send_pdu(&mut framed, request.clone(), "Connection Request", "server").await?;
         framing::read(&mut framed, Frame::X224Confirm)
             .await
             .map_err(|e| e.failure(Stage::X224))
     };
-    let confirm = bounded(Stage::X224, t.x224, "no X.224 Connection Confirm", exchange).await?;
+    let confirm = bounded(
+        Stage::X224,
+        spec.timeouts.x224,
+        "no X.224 Connection Confirm",
+        exchange,
+    )
+    .await?;
     let (flags, selected) = judge(spec, request.protocol, &confirm)?;
-    let (tcp, leftover) = framed.into_inner();
+    let (stream, leftover) = framed.into_inner();
     Ok(Negotiated {
-        tcp,
+        stream,
         leftover,
         address,
         selected,
@@ -152,7 +180,7 @@ impl Negotiated {
     pub async fn secure(self, spec: &AttemptSpec) -> Result<Secured, Failure> {
         let server_name = spec.effective_server_name();
         let upgraded =
-            channel::handshake(self.tcp, &spec.tls, server_name, spec.timeouts.tls).await?;
+            channel::handshake(self.stream, &spec.tls, server_name, spec.timeouts.tls).await?;
         let inspected = channel::inspect(&upgraded.certificate_der)?;
         cert::check_pin(spec.pinned_certificate.as_deref(), &inspected.info)?;
         Ok(Secured {

@@ -43,7 +43,6 @@ pub fn spec_for(
     spec.screenshot = request.screenshot.clone();
     spec.pinned_certificate = request.pinned_certificate.clone();
     if let (Route::Gateway(via), Some(gateway)) = (&knobs.route, &request.gateway) {
-        let limits = spec.timeouts;
         spec.gateway = Some(GatewaySpec {
             host: gateway.host.clone(),
             port: gateway.port,
@@ -55,12 +54,7 @@ pub fn spec_for(
             }),
             transport: via.transport,
             auth: via.auth,
-            timeouts: GatewayTimeouts {
-                dns: limits.dns,
-                tcp: limits.tcp,
-                tls: limits.tls,
-                tunnel: limits.connection,
-            },
+            timeouts: GatewayTimeouts::from_stages(&spec.timeouts),
             pinned_certificate: gateway.pinned_certificate.clone(),
             client_name: "rdpshim".to_owned(),
         });

@@ -111,14 +111,9 @@ impl Network for Scripted {
                 Some(Script::Panics) if spec.nla == Nla::Off && !spec.udp => {
                     panic!("scripted panic")
                 }
-                Some(Script::TlsOnly | Script::Panics) if spec.nla == Nla::Off => Ok(Connected {
-                    selected_protocol: "ssl".into(),
-                    desktop_width: 1024,
-                    desktop_height: 768,
-                    declined_multitransport: false,
-                    screenshot: None,
-                    screenshot_error: None,
-                }),
+                Some(Script::TlsOnly | Script::Panics) if spec.nla == Nla::Off => {
+                    Ok(Connected::for_tests("ssl"))
+                }
                 _ => Err(Failure::new(
                     Stage::X224,
                     FailureClass::NegotiationFailure(

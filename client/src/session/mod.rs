@@ -118,7 +118,9 @@ impl Winner<'_> {
     /// The winning attempt's spec again, for a new connection to the same server: dialling
     /// the address that worked, asking for exactly the NLA and TLS it used (not the offer
     /// that let the server choose) and pinning the certificate it presented, so the new
-    /// connection is the one the ladder proved or nothing.
+    /// connection is the one the ladder proved or nothing. Through an RD Gateway the same
+    /// for the gateway leg: the transport its tunnel ran over (not `auto`, which lets the
+    /// gateway choose) and its certificate pinned, with the account the attempt used.
     pub fn spec(&self) -> AttemptSpec {
         let mut spec = self.step.spec.clone();
         spec.nla = self.knobs.nla;
@@ -128,6 +130,14 @@ impl Winner<'_> {
         }
         if let Some(certificate) = &self.step.report.certificate {
             spec.pinned_certificate = Some(certificate.sha256.clone());
+        }
+        if let (Some(gateway), Some(leg)) = (&mut spec.gateway, &self.step.report.gateway) {
+            if let Some(transport) = leg.transport {
+                gateway.transport = transport.as_requested();
+            }
+            if let Some(certificate) = &leg.certificate {
+                gateway.pinned_certificate = Some(certificate.sha256.clone());
+            }
         }
         spec
     }

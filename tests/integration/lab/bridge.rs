@@ -16,7 +16,9 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 use crate::common::{LabServer, RDPSHIM};
+use crate::gateway::{runtime, start_gateway, GW_PASSWORD, GW_USER};
 use rdpshim_test_acceptor::{spawn, Args};
+use rdpshim_test_gateway::{Config, Event, Gateway, TlsMode};
 
 /// A private X display.
 struct Xvfb {
@@ -487,18 +489,42 @@ fn carried_session(
     session
 }
 
+/// The user name and password xfreerdp signs in with to `server`: none without NLA.
+fn client_credentials(server: &LabServer) -> (Option<&str>, Option<&str>) {
+    if server.user.is_empty() {
+        (None, None)
+    } else {
+        (Some(server.user.as_str()), Some(server.password.as_str()))
+    }
+}
+
+/// The client was killed: the `--once` bridge's record of its session (carried, ended by
+/// the client, the desktop's bytes to it), and the bridge's clean exit after it.
+fn ended_by_the_client(bridge: &mut Bridge, kind: &str) -> Value {
+    let (_, session) = bridge
+        .wait_event("session", Duration::from_secs(10))
+        .unwrap_or_else(|| panic!("{kind}: no session record:\n{}", bridge.stderr()));
+    assert_eq!(session["outcome"], "carried", "{session}");
+    assert_eq!(session["detail"]["ended_by"], "client", "{session}");
+    assert!(
+        session["bytes_to_client"].as_u64().unwrap() > 10_000,
+        "{session}"
+    );
+    let status = bridge
+        .wait_exit(Duration::from_secs(10))
+        .expect("--once: the bridge exits after the session");
+    assert!(status.success(), "{}", bridge.stderr());
+    session
+}
+
 /// Draws `kind`'s desktop in xfreerdp through the bridge; for xrdp, also types into the
 /// login screen and sees it change. Before that, the same xfreerdp command straight to
 /// the server, whose outcome is returned (true: it drew the desktop too).
 fn draws_through_the_bridge(server: &LabServer, desktop: Desktop) -> bool {
     let kind = server.kind.as_str();
     let x = Xvfb::start();
-    let nla = !server.user.is_empty();
-    let (user, password) = if nla {
-        (Some(server.user.as_str()), Some(server.password.as_str()))
-    } else {
-        (None, None)
-    };
+    let (user, password) = client_credentials(server);
+    let nla = user.is_some();
 
     // Straight to the server, same command (its own certificate ignored, as the bridge's
     // is pinned: the certificate is not what decides here).
@@ -588,27 +614,15 @@ fn draws_through_the_bridge(server: &LabServer, desktop: Desktop) -> bool {
     }
 
     client.kill();
-    let (_, session) = bridge
-        .wait_event("session", Duration::from_secs(10))
-        .unwrap_or_else(|| panic!("{kind}: no session record:\n{}", bridge.stderr()));
-    assert_eq!(session["outcome"], "carried", "{session}");
-    assert_eq!(session["detail"]["ended_by"], "client", "{session}");
+    let session = ended_by_the_client(&mut bridge, kind);
     assert_eq!(
         session["client_leg"]["protocol"],
         if nla { "hybrid" } else { "ssl" }
     );
     assert!(
-        session["bytes_to_client"].as_u64().unwrap() > 10_000,
-        "{session}"
-    );
-    assert!(
         session["bytes_to_server"].as_u64().unwrap() > 100,
         "{session}"
     );
-    let status = bridge
-        .wait_exit(Duration::from_secs(10))
-        .expect("--once: the bridge exits after the session");
-    assert!(status.success(), "{}", bridge.stderr());
     eprintln!("{kind}: xfreerdp straight to the server drew the desktop: {direct_drew}");
     if !direct_drew {
         eprintln!("{kind}: direct xfreerdp log:\n{direct_log}");
@@ -817,8 +831,8 @@ fn the_listener_is_loopback_unless_told_otherwise() {
 }
 
 /// Every TCP socket (/proc/net/tcp and tcp6) as (local address hex, local port, remote
-/// port, state hex: `0A` listening, `01` established).
-fn tcp_sockets() -> Vec<(String, u16, u16, String)> {
+/// port, state hex: `0A` listening, `01` established, inode).
+fn tcp_sockets() -> Vec<(String, u16, u16, String, u64)> {
     let mut sockets = Vec::new();
     for file in ["/proc/net/tcp", "/proc/net/tcp6"] {
         for line in std::fs::read_to_string(file)
@@ -831,10 +845,11 @@ fn tcp_sockets() -> Vec<(String, u16, u16, String)> {
                 let (address, port) = cols.get(i)?.rsplit_once(':')?;
                 Some((address.to_owned(), u16::from_str_radix(port, 16).ok()?))
             };
+            let inode = cols.get(9).and_then(|i| i.parse().ok()).unwrap_or(0);
             if let (Some((address, local)), Some((_, remote)), Some(state)) =
                 (endpoint(1), endpoint(2), cols.get(3))
             {
-                sockets.push((address, local, remote, (*state).to_owned()));
+                sockets.push((address, local, remote, (*state).to_owned(), inode));
             }
         }
     }
@@ -845,7 +860,7 @@ fn tcp_sockets() -> Vec<(String, u16, u16, String)> {
 fn listening_on(port: u16) -> Vec<String> {
     tcp_sockets()
         .into_iter()
-        .filter(|(_, local, _, state)| *local == port && state == "0A")
+        .filter(|(_, local, _, state, _)| *local == port && state == "0A")
         .map(|(address, ..)| match u32::from_str_radix(&address, 16) {
             Ok(n) if address.len() == 8 => std::net::Ipv4Addr::from(n.swap_bytes()).to_string(),
             _ => address,
@@ -857,8 +872,30 @@ fn listening_on(port: u16) -> Vec<String> {
 fn established_with(port: u16) -> usize {
     tcp_sockets()
         .into_iter()
-        .filter(|(_, local, remote, state)| state == "01" && (*local == port || *remote == port))
+        .filter(|(_, local, remote, state, _)| state == "01" && (*local == port || *remote == port))
         .count()
+}
+
+/// The remote ports of the established TCP connections process `pid` holds.
+fn connected_ports_of(pid: u32) -> Vec<u16> {
+    let inodes: Vec<u64> = std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .map(|dir| {
+            dir.filter_map(|fd| std::fs::read_link(fd.ok()?.path()).ok())
+                .filter_map(|link| {
+                    let link = link.to_string_lossy().into_owned();
+                    link.strip_prefix("socket:[")?
+                        .strip_suffix(']')?
+                        .parse()
+                        .ok()
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    tcp_sockets()
+        .into_iter()
+        .filter(|(.., state, inode)| state == "01" && inodes.contains(inode))
+        .map(|(_, _, remote, ..)| remote)
+        .collect()
 }
 
 #[test]
@@ -1247,4 +1284,248 @@ fn a_hostile_client_is_refused_at_its_first_bad_header_and_grows_nothing() {
         .output()
         .unwrap();
     assert!(out.status.success(), "{}", bridge.stderr());
+}
+
+/// The tunnels `gw` opened, as (transport, target port).
+fn gateway_tunnels(gw: &Gateway) -> Vec<(&'static str, u16)> {
+    gw.events()
+        .into_iter()
+        .filter_map(|e| match e {
+            Event::Tunnel {
+                transport, port, ..
+            } => Some((transport, port)),
+            _ => None,
+        })
+        .collect()
+}
+
+/// `rdpshim bridge SERVER --gateway GW ARGS --once` finds its configuration through the
+/// test RD Gateway and carries xfreerdp 2.11 (default security flags) through it: the
+/// session opens a tunnel of its own (one more `Tunnel` event, to the server's port) and
+/// the bridge holds a connection to the gateway and none to the server while the desktop
+/// is drawn. Returns the session record.
+fn draws_through_the_bridge_and_the_gateway(
+    server: &LabServer,
+    gw: &Gateway,
+    args: &[&str],
+    stdin: &str,
+    desktop: Desktop,
+) -> Value {
+    let kind = server.kind.as_str();
+    let x = Xvfb::start();
+    let address = gw.addr.to_string();
+    let mut bridge_args = vec!["--once", "--gateway", &address];
+    bridge_args.extend_from_slice(args);
+    let mut bridge = Bridge::start(server, &bridge_args, Some(stdin));
+    let leg = bridge.ready["server_leg"]["gateway"].clone();
+    assert_eq!(leg["endpoint"], address.as_str(), "{}", bridge.ready);
+    assert!(
+        bridge
+            .stderr()
+            .contains(&format!(", through the RD Gateway {address})")),
+        "the ready line names the gateway:\n{}",
+        bridge.stderr()
+    );
+    let found = gateway_tunnels(gw).len();
+    assert!(found > 0, "the configuration was found through the gateway");
+
+    let (user, password) = client_credentials(server);
+    let mut client = XFreeRdp::start(
+        &x,
+        server.dir(),
+        &xfreerdp_args(&bridge.listen, Some(&bridge.fingerprint), user),
+        password,
+    );
+    wait_for_desktop(&x, &mut client, desktop, Duration::from_secs(30)).unwrap_or_else(|e| {
+        panic!(
+            "{kind} through the bridge and the gateway: {e}\nbridge:\n{}",
+            bridge.stderr()
+        )
+    });
+    let tunnels = gateway_tunnels(gw);
+    assert_eq!(
+        tunnels.len(),
+        found + 1,
+        "the session opened one tunnel of its own: {tunnels:?}"
+    );
+    assert_eq!(tunnels.last().unwrap().1, server.port, "{tunnels:?}");
+    let ports = connected_ports_of(bridge.pid());
+    assert!(
+        ports.contains(&gw.addr.port()),
+        "the bridge holds no connection to the gateway: {ports:?}"
+    );
+    assert!(
+        !ports.contains(&server.port),
+        "the bridge dialled the server around the gateway: {ports:?}"
+    );
+
+    client.kill();
+    let session = ended_by_the_client(&mut bridge, kind);
+    assert_eq!(
+        session["gateway"]["endpoint"],
+        address.as_str(),
+        "{session}"
+    );
+    assert_eq!(
+        session["gateway"]["transport"], leg["transport"],
+        "{session}"
+    );
+    assert!(
+        session["phases_ms"].get("gateway-tunnel").is_some(),
+        "{session}"
+    );
+    let stderr = bridge.stderr();
+    assert!(
+        stderr.contains(&format!("through the RD Gateway {address} TLS")),
+        "the session line names the gateway:\n{stderr}"
+    );
+    for secret in [GW_PASSWORD, server.password.as_str()] {
+        assert!(
+            secret.is_empty() || !stderr.contains(secret),
+            "a password in the bridge's output"
+        );
+    }
+    session
+}
+
+/// The TLS 1.0-only xrdp behind the test gateway (modern TLS, WebSocket), the gateway's
+/// own account `gwuser` (its password on stdin): the server leg walks its TLS ladder
+/// through the tunnel and the bridge carries the login screen through the gateway.
+#[test]
+fn a_configuration_found_through_a_gateway_is_carried_through_it() {
+    let server = lab!("xrdp-tls10");
+    let rt = runtime();
+    let gw = start_gateway(&rt, Config::new(GW_USER, GW_PASSWORD));
+    let session = draws_through_the_bridge_and_the_gateway(
+        &server,
+        &gw,
+        &["--gateway-user", GW_USER, "--password-stdin"],
+        &format!("{GW_PASSWORD}\n"),
+        Desktop::XrdpLogin,
+    );
+    assert_eq!(session["server_leg"]["tls"]["version"], "1.0", "{session}");
+    assert_eq!(session["gateway"]["transport"], "websocket", "{session}");
+    assert_eq!(session["client_leg"]["protocol"], "ssl", "{session}");
+}
+
+/// The NLA server behind a TLS 1.0, legacy-HTTP-only gateway that takes the host's own
+/// account: the session's tunnel opens as the configuration was found (TLS 1.0, legacy
+/// HTTP), the client proves the password to the bridge, then the bridge authenticates to
+/// the server through the tunnel.
+#[test]
+fn an_nla_server_behind_a_legacy_gateway_is_carried_through_it() {
+    let server = lab!("shadow-nla");
+    let rt = runtime();
+    let mut config = Config::new(&server.user, &server.password);
+    config.tls = TlsMode::Legacy;
+    config.websocket = false;
+    let gw = start_gateway(&rt, config);
+    let session = draws_through_the_bridge_and_the_gateway(
+        &server,
+        &gw,
+        &["-u", &server.user, "--password-stdin"],
+        &format!("{}\n", server.password),
+        Desktop::ShadowPlaid,
+    );
+    assert_eq!(session["gateway"]["transport"], "legacy-http", "{session}");
+    assert_eq!(session["gateway"]["tls"]["version"], "1.0", "{session}");
+    assert!(
+        session["phases_ms"].get("server-credssp").is_some(),
+        "{session}"
+    );
+}
+
+/// `spawn(config)` on `rt`, retried while the address is still held (a gateway at the
+/// same address was just dropped).
+fn gateway_at(rt: &tokio::runtime::Runtime, address: std::net::SocketAddr) -> Gateway {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let mut config = Config::new(GW_USER, GW_PASSWORD);
+        config.bind = address;
+        match rt.block_on(rdpshim_test_gateway::spawn(config)) {
+            Ok(gateway) => return gateway,
+            Err(e) if Instant::now() > deadline => panic!("{e}"),
+            Err(_) => std::thread::sleep(Duration::from_millis(100)),
+        }
+    }
+}
+
+/// Every session opens its own tunnel with the gateway leg as found: a gateway at the same
+/// address with another certificate is refused at `gateway-tls` before any credential
+/// reaches it (`certificate-changed`), and no gateway at all is the server leg's
+/// `gateway-unreachable`, in connect's failure classes and causes. The bridge serves on.
+#[test]
+fn a_session_through_a_gateway_that_changed_or_went_away_fails_at_the_gateway() {
+    let server = lab!("xrdp-modern");
+    let rt = runtime();
+    let gw = start_gateway(&rt, Config::new(GW_USER, GW_PASSWORD));
+    let gw_addr = gw.addr;
+    let address = gw_addr.to_string();
+    let mut bridge = Bridge::start(
+        &server,
+        &[
+            "--gateway",
+            &address,
+            "--gateway-user",
+            GW_USER,
+            "--password-stdin",
+        ],
+        Some(&format!("{GW_PASSWORD}\n")),
+    );
+    let through = rdpshim_client(&bridge.listen, server.dir(), &["--nla", "off"], None);
+    assert_eq!(through["connected"], true, "{through}\n{}", bridge.stderr());
+    let (_, session) = bridge
+        .wait_event("session", Duration::from_secs(10))
+        .unwrap();
+    assert_eq!(session["outcome"], "carried", "{session}");
+    assert_eq!(
+        session["gateway"]["endpoint"],
+        address.as_str(),
+        "{session}"
+    );
+
+    let failed_session = |bridge: &mut Bridge| {
+        let run = rdpshim_client(&bridge.listen, server.dir(), &["--nla", "off"], None);
+        assert_eq!(run["connected"], false, "{run}");
+        let (_, session) = bridge
+            .wait_event("session", Duration::from_secs(15))
+            .unwrap_or_else(|| panic!("no session record:\n{}", bridge.stderr()));
+        assert_eq!(session["outcome"], "failed", "{session}");
+        assert_eq!(session["detail"]["side"], "server", "{session}");
+        session
+    };
+
+    // Another gateway (a new certificate) where the first one was.
+    drop(gw);
+    let other = gateway_at(&rt, gw_addr);
+    let session = failed_session(&mut bridge);
+    assert_eq!(session["detail"]["stage"], "gateway-tls", "{session}");
+    assert_eq!(
+        session["detail"]["class"], "certificate-changed",
+        "{session}"
+    );
+    assert!(
+        !other
+            .events()
+            .iter()
+            .any(|e| matches!(e, Event::Authenticated { .. } | Event::Tunnel { .. })),
+        "credentials reached a gateway with another certificate: {:?}",
+        other.events()
+    );
+
+    // No gateway at all.
+    drop(other);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while std::net::TcpStream::connect(gw_addr).is_ok() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let session = failed_session(&mut bridge);
+    assert_eq!(session["detail"]["stage"], "gateway-connect", "{session}");
+    assert_eq!(session["detail"]["class"], "tcp-refused", "{session}");
+    assert_eq!(
+        session["detail"]["cause"], "gateway-unreachable",
+        "{session}"
+    );
+    assert!(bridge.interrupt().success(), "{}", bridge.stderr());
+    assert!(!bridge.stderr().contains(GW_PASSWORD));
 }

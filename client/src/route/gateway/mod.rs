@@ -73,6 +73,17 @@ impl GatewayTimeouts {
             tunnel: limit,
         }
     }
+
+    /// The gateway leg's limits from the RDP leg's: DNS, TCP and TLS alike, and the
+    /// tunnel's exchange under the connection stage's limit.
+    pub fn from_stages(stages: &crate::attempt::StageTimeouts) -> Self {
+        Self {
+            dns: stages.dns,
+            tcp: stages.tcp,
+            tls: stages.tls,
+            tunnel: stages.connection,
+        }
+    }
 }
 
 /// Everything one route through a gateway needs.
