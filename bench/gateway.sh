@@ -100,7 +100,7 @@ for kind in "${KINDS[@]}"; do
     mg=$(printf '%s\n' "${gateway[@]}" | median)
     mt=$(printf '%s\n' "${tunnel[@]}" | median)
     mx=$(printf '%s\n' "${xf[@]}" | median)
-    over=$(awk -v g="$mg" -v d="$md" 'BEGIN{printf "+%.1f", g-d}')
+    over=$(awk -v g="$mg" -v d="$md" 'BEGIN{printf "%+.1f", g-d}')
     echo "| $kind | $md | $mg | $mt | $over | $mx |" >>"$WORK/report.md"
     "$LAB" stop "$WORK/lab-$kind" >/dev/null
 done
@@ -120,8 +120,9 @@ ladder_ms() { # config-dir kind-args... -> "ms attempts"
     echo
     echo "\`rdpshim connect\` with no knobs (ms for the whole run, median of $N after one warm-up;"
     echo "attempts in parentheses), on the same server directly and through the same test gateway."
-    echo "Cold: no profile, so every fallback the server needs (xrdp-tls10: nla-off, then TLS 1.1"
-    echo "and 1.0), each attempt through its own tunnel; warm: the saved profile, one attempt."
+    echo "Cold: no profile, so every fallback the server needs (xrdp-tls10: mstsc's offer, where it"
+    echo "selects TLS, then the legacy hello), each attempt through its own tunnel; warm: the saved"
+    echo "profile, one attempt."
     echo
     echo "| server | direct cold | gateway cold | direct warm | gateway warm |"
     echo "|---|---|---|---|---|"
