@@ -471,4 +471,78 @@ mod tests {
         );
         assert_eq!(gateway.credentials.username, "gwuser");
     }
+
+    /// Which account each server leg makes the client prove (`client_account`, from the
+    /// leg `server_leg_spec` derived): none direct without NLA, the host's with NLA, the
+    /// gateway's (own or the host's) in front of a TLS server, the host's through a gateway
+    /// that takes it in front of an NLA server, and a refusal naming the gateway's user when
+    /// the gateway has its own account in front of an NLA server.
+    #[test]
+    fn the_client_proves_the_account_of_each_server_leg() {
+        let host = Credentials {
+            username: "alice".into(),
+            domain: Some("CORP".into()),
+            password: Password::new("host-secret"),
+        };
+        let own = GatewayCredentials {
+            username: "gwuser".into(),
+            domain: None,
+            password: Password::new("gw-secret"),
+        };
+        let hosts = GatewayCredentials {
+            username: "alice".into(),
+            domain: Some("CORP".into()),
+            password: Password::new("host-secret"),
+        };
+        // (gateway account, server NLA, the user the client proves, or refused)
+        let cases = [
+            (None, false, Ok(None)),
+            (None, true, Ok(Some("alice"))),
+            (Some(&own), false, Ok(Some("gwuser"))),
+            (Some(&hosts), false, Ok(Some("alice"))),
+            (Some(&hosts), true, Ok(Some("alice"))),
+            (Some(&own), true, Err("gwuser")),
+        ];
+        for (gateway, nla, expected) in cases {
+            let mut spec = AttemptSpec::strongest("desk7.corp.local", 3389);
+            spec.nla = Nla::exact(nla);
+            // As `server_leg_spec` leaves them: host credentials only with NLA.
+            spec.credentials = nla.then(|| host.clone());
+            spec.gateway = gateway.map(|g| GatewaySpec::new("rdg.corp.example", 443, g.clone()));
+            let got = client_account(&spec, Some(&host));
+            let what = format!("gateway {:?}, NLA {nla}", gateway.map(|g| &g.username));
+            match (got, expected) {
+                (Ok(account), Ok(user)) => {
+                    assert_eq!(
+                        account.as_ref().map(|a| a.username.as_str()),
+                        user,
+                        "{what}"
+                    );
+                    if let Some(account) = account {
+                        let password = if user == Some("gwuser") {
+                            "gw-secret"
+                        } else {
+                            "host-secret"
+                        };
+                        assert!(account.password.matches(password), "{what}");
+                    }
+                }
+                (Err(BridgeError::TwoAccounts { gateway_user }), Err(user)) => {
+                    assert_eq!(gateway_user, user, "{what}");
+                }
+                (got, expected) => panic!(
+                    "{what}: {got:?} vs {expected:?}",
+                    got = got.map(|a| a.map(|a| a.username))
+                ),
+            }
+        }
+        let message = BridgeError::TwoAccounts {
+            gateway_user: "gwuser".into(),
+        }
+        .to_string();
+        assert!(
+            message.contains("--gateway-user") && message.contains("--format freerdp"),
+            "{message}"
+        );
+    }
 }

@@ -220,7 +220,11 @@ mod tests {
             // A client that offered NLA only still reaches a TLS server: its leg is NLA.
             (P::HYBRID, false, P::SSL),
         ] {
-            assert_eq!(server_request_after_proof(client, nla), expected, "{client} {nla}");
+            assert_eq!(
+                server_request_after_proof(client, nla),
+                expected,
+                "{client} {nla}"
+            );
         }
     }
 

@@ -474,8 +474,7 @@ async fn verify_client(
 /// in its Early User Authorization Result, so it says why rather than seeing a reset.
 async fn deny_early(client: &mut TokioFramed<BoxStream>, hybrid_ex: bool) {
     if hybrid_ex {
-        let _ =
-            client_credssp::send_early_result(client, EarlyUserAuthResult::AccessDenied).await;
+        let _ = client_credssp::send_early_result(client, EarlyUserAuthResult::AccessDenied).await;
     }
 }
 
