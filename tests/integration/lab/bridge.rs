@@ -1691,7 +1691,7 @@ fn a_gateway_account_of_its_own_in_front_of_an_nla_server_is_refused_at_open() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{stdout}\n{stderr}");
     assert!(
-        gateway_tunnels(&gw).len() > 0,
+        !gateway_tunnels(&gw).is_empty(),
         "the configuration was found through the gateway first: {stderr}"
     );
     assert!(!stdout.contains("\"ready\""), "{stdout}");
