@@ -661,6 +661,64 @@ fn nla_server_draws_through_the_bridge() {
     draws_through_the_bridge(&server, Desktop::ShadowPlaid);
 }
 
+/// xfreerdp with `args` and the `wrong` password: the bridge refuses it (`auth-failed`, no
+/// server CredSSP), xfreerdp fails and says LOGON_FAILURE. The session record.
+fn refused_wrong_password(
+    x: &Xvfb,
+    bridge: &mut Bridge,
+    dir: &Path,
+    args: &[String],
+    wrong: &str,
+) -> Value {
+    let mut client = XFreeRdp::start(x, dir, args, Some(wrong));
+    let (_, session) = bridge
+        .wait_event("session", Duration::from_secs(20))
+        .unwrap_or_else(|| panic!("no session record:\n{}", bridge.stderr()));
+    assert_eq!(session["outcome"], "refused", "{session}");
+    assert!(
+        session["detail"]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("wrong user name or password"),
+        "{session}"
+    );
+    assert_eq!(session["detail"]["class"], "auth-failed", "{session}");
+    // The bridge never authenticated to the server for this client.
+    assert!(
+        session["phases_ms"].get("server-credssp").is_none(),
+        "{session}"
+    );
+    let status = wait_for_exit(&mut client.child, Duration::from_secs(10));
+    assert!(
+        status.is_some_and(|s| !s.success()),
+        "xfreerdp with a wrong password must fail: {status:?}\n{}",
+        client.log()
+    );
+    assert!(
+        client.log().contains("LOGON_FAILURE"),
+        "the client is told why:\n{}",
+        client.log()
+    );
+    session
+}
+
+/// rdpshim's own client offering no NLA: answered HYBRID_REQUIRED_BY_SERVER and refused.
+fn refused_without_nla(bridge: &mut Bridge, dir: &Path) {
+    let run = rdpshim_client(&bridge.listen, dir, &["--nla", "off"], None);
+    assert_eq!(
+        run["attempts"][0]["outcome"], "negotiation-failure",
+        "{run}"
+    );
+    assert!(
+        run.to_string().contains("HYBRID_REQUIRED_BY_SERVER"),
+        "{run}"
+    );
+    let (_, session) = bridge
+        .wait_event("session", Duration::from_secs(10))
+        .unwrap();
+    assert_eq!(session["outcome"], "refused", "{session}");
+}
+
 #[test]
 fn a_wrong_password_is_refused_although_the_bridge_holds_the_right_one() {
     let server = lab!("shadow-nla");
@@ -678,35 +736,7 @@ fn a_wrong_password_is_refused_although_the_bridge_holds_the_right_one() {
     );
 
     for wrong in ["Wrong-Passw0rd!", "lab-passw0rd!"] {
-        let mut client = XFreeRdp::start(&x, server.dir(), &args, Some(wrong));
-        let (_, session) = bridge
-            .wait_event("session", Duration::from_secs(20))
-            .unwrap_or_else(|| panic!("no session record:\n{}", bridge.stderr()));
-        assert_eq!(session["outcome"], "refused", "{session}");
-        assert!(
-            session["detail"]["reason"]
-                .as_str()
-                .unwrap()
-                .contains("wrong user name or password"),
-            "{session}"
-        );
-        assert_eq!(session["detail"]["class"], "auth-failed", "{session}");
-        // The bridge never authenticated to the server for this client.
-        assert!(
-            session["phases_ms"].get("server-credssp").is_none(),
-            "{session}"
-        );
-        let status = wait_for_exit(&mut client.child, Duration::from_secs(10));
-        assert!(
-            status.is_some_and(|s| !s.success()),
-            "xfreerdp with a wrong password must fail: {status:?}\n{}",
-            client.log()
-        );
-        assert!(
-            client.log().contains("LOGON_FAILURE"),
-            "the client is told why:\n{}",
-            client.log()
-        );
+        refused_wrong_password(&x, &mut bridge, server.dir(), &args, wrong);
     }
 
     // Another user name with the right password: refused too.
@@ -723,19 +753,7 @@ fn a_wrong_password_is_refused_although_the_bridge_holds_the_right_one() {
     client.kill();
 
     // A client that offers no NLA gets the server's answer, not the bridge's credentials.
-    let run = rdpshim_client(&bridge.listen, server.dir(), &["--nla", "off"], None);
-    assert_eq!(
-        run["attempts"][0]["outcome"], "negotiation-failure",
-        "{run}"
-    );
-    assert!(
-        run.to_string().contains("HYBRID_REQUIRED_BY_SERVER"),
-        "{run}"
-    );
-    let (_, session) = bridge
-        .wait_event("session", Duration::from_secs(10))
-        .unwrap();
-    assert_eq!(session["outcome"], "refused", "{session}");
+    refused_without_nla(&mut bridge, server.dir());
 
     // The right password still gets in afterwards.
     let session = carried_session(
@@ -1286,6 +1304,22 @@ fn a_hostile_client_is_refused_at_its_first_bad_header_and_grows_nothing() {
     assert!(out.status.success(), "{}", bridge.stderr());
 }
 
+/// `rdpshim bridge SERVER --gateway ADDRESS` with the test gateway's own account
+/// (`--gateway-user`, its password on stdin), ready.
+fn bridge_through(server: &LabServer, address: &str) -> Bridge {
+    Bridge::start(
+        server,
+        &[
+            "--gateway",
+            address,
+            "--gateway-user",
+            GW_USER,
+            "--password-stdin",
+        ],
+        Some(&format!("{GW_PASSWORD}\n")),
+    )
+}
+
 /// The tunnels `gw` opened, as (transport, target port).
 fn gateway_tunnels(gw: &Gateway) -> Vec<(&'static str, u16)> {
     gw.events()
@@ -1479,17 +1513,7 @@ fn a_session_through_a_gateway_that_changed_or_went_away_fails_at_the_gateway() 
     let gw = start_gateway(&rt, Config::new(GW_USER, GW_PASSWORD));
     let gw_addr = gw.addr;
     let address = gw_addr.to_string();
-    let mut bridge = Bridge::start(
-        &server,
-        &[
-            "--gateway",
-            &address,
-            "--gateway-user",
-            GW_USER,
-            "--password-stdin",
-        ],
-        Some(&format!("{GW_PASSWORD}\n")),
-    );
+    let mut bridge = bridge_through(&server, &address);
     // Through a gateway the client proves the gateway's account to the bridge (NLA).
     let proving = ["--nla", "on", "-u", GW_USER];
     let through = rdpshim_client(&bridge.listen, server.dir(), &proving, Some(GW_PASSWORD));
@@ -1573,17 +1597,7 @@ fn through_a_gateway_a_server_without_nla_is_reached_only_by_a_client_that_prove
     let rt = runtime();
     let gw = start_gateway(&rt, Config::new(GW_USER, GW_PASSWORD));
     let address = gw.addr.to_string();
-    let mut bridge = Bridge::start(
-        &server,
-        &[
-            "--gateway",
-            &address,
-            "--gateway-user",
-            GW_USER,
-            "--password-stdin",
-        ],
-        Some(&format!("{GW_PASSWORD}\n")),
-    );
+    let mut bridge = bridge_through(&server, &address);
     assert_eq!(bridge.ready["server_leg"]["nla"], false, "{}", bridge.ready);
     assert_eq!(bridge.ready["client_leg"]["nla"], true, "{}", bridge.ready);
     let freerdp = bridge.ready["freerdp"].as_str().unwrap().to_owned();
@@ -1600,19 +1614,8 @@ fn through_a_gateway_a_server_without_nla_is_reached_only_by_a_client_that_prove
     let before = gateway_activity(&gw);
 
     let x = Xvfb::start();
-    let mut client = XFreeRdp::start(&x, server.dir(), &recipe, Some("Wrong-Passw0rd!"));
-    let (_, session) = bridge
-        .wait_event("session", Duration::from_secs(20))
-        .unwrap_or_else(|| panic!("no session record:\n{}", bridge.stderr()));
-    assert_eq!(session["outcome"], "refused", "{session}");
-    assert_eq!(session["detail"]["class"], "auth-failed", "{session}");
+    let session = refused_wrong_password(&x, &mut bridge, server.dir(), &recipe, "Wrong-Passw0rd!");
     assert!(session["gateway"].is_null(), "{session}");
-    let status = wait_for_exit(&mut client.child, Duration::from_secs(10));
-    assert!(
-        status.is_some_and(|s| !s.success()),
-        "xfreerdp with a wrong password must fail: {status:?}\n{}",
-        client.log()
-    );
     assert_eq!(
         gateway_activity(&gw),
         before,
@@ -1620,15 +1623,7 @@ fn through_a_gateway_a_server_without_nla_is_reached_only_by_a_client_that_prove
         gw.events()
     );
 
-    let run = rdpshim_client(&bridge.listen, server.dir(), &["--nla", "off"], None);
-    assert!(
-        run.to_string().contains("HYBRID_REQUIRED_BY_SERVER"),
-        "{run}"
-    );
-    let (_, session) = bridge
-        .wait_event("session", Duration::from_secs(10))
-        .unwrap();
-    assert_eq!(session["outcome"], "refused", "{session}");
+    refused_without_nla(&mut bridge, server.dir());
     assert_eq!(gateway_activity(&gw), before, "{:?}", gw.events());
 
     let session = carried_session(
