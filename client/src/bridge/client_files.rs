@@ -4,9 +4,11 @@
 //! level:i:2`, the certificate pinned as `/cert:deny,fingerprint:sha256:...`).
 //!
 //! The profile they are made from describes the *client leg*: the listen address, TLS
-//! with rustls (modern, so no legacy flag is needed), NLA exactly when the server leg uses
-//! it, the bridge's own certificate as the pin, and the user name only for NLA (without
-//! NLA the user logs on at the server's own login screen).
+//! with rustls (modern, so no legacy flag is needed), NLA exactly when the bridge makes the
+//! client prove an account (`proof.rs`: the server leg uses NLA, or the server is reached
+//! through an RD Gateway), the bridge's own certificate as the pin, and the user name of
+//! that account only for NLA (without NLA the user logs on at the server's own login
+//! screen).
 
 use std::net::SocketAddr;
 

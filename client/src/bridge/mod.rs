@@ -6,24 +6,30 @@
 //! ([`crate::engine::server_leg`]), with whatever stack, version, suites and NLA setting
 //! connected, and through the RD Gateway the configuration was found through, if any
 //! (every session opens its own tunnel with `route::gateway`, the gateway leg as found:
-//! its TLS version, transport, certificate and account). After the security handshakes the session flows unchanged in both directions,
-//! except the two GCC fields the separate negotiations make wrong ([`gcc`]), and the
+//! its TLS version, transport, certificate and account). After the security handshakes the
+//! session flows unchanged in both directions, except the two GCC fields the separate negotiations make wrong ([`gcc`]), and the
 //! multitransport advertisement, which is removed (the bridge carries TCP only).
 //!
 //! Invariants (ARCHITECTURE.md, checked by tests):
-//! - **The bridge never gives anyone a session they could not get without it.** A server
-//!   leg with NLA is used only after the client proved, with CredSSP toward the bridge,
-//!   the same user name and password the bridge holds ([`client_credssp`]); a wrong
-//!   password is refused although the bridge holds the right one. A server leg without NLA
-//!   gets no credentials from the bridge: the client leg is TLS only and the user logs on
-//!   at the server's own login screen.
+//! - **The bridge never gives anyone a session they could not get without it.** The client
+//!   proves, with CredSSP toward the bridge, every account the bridge would use for it
+//!   ([`proof`], verified by [`client_credssp`]) before the bridge uses it: a server leg
+//!   with NLA is authenticated only after the client proved the host's user name and
+//!   password; a tunnel through an RD Gateway is opened only after the client proved the
+//!   gateway's account (the host's by default), whatever the server needs; a wrong
+//!   password is refused although the bridge holds the right one. A gateway with an
+//!   account of its own in front of an NLA server would need two proofs: [`Bridge::open`]
+//!   refuses it ([`BridgeError::TwoAccounts`]). A server leg without NLA gets no
+//!   credentials from the bridge: the user logs on at the server's own login screen (the
+//!   client leg is TLS only when the server is dialled directly).
 //! - **Listening is loopback unless asked**: [`Bridge::open`] binds 127.0.0.1 unless the
 //!   request names another address ([`Ready::loopback`] tells the front end to say so).
 //! - **Bounded**: every read before the splice is capped and under a stage time limit; the
 //!   splice holds two fixed buffers ([`splice`]).
 //!
-//! Files: [`identity`] (the bridge's own certificate), [`protocols`] (which protocol each
-//! leg uses: pure), [`client_leg`] (X.224 and TLS toward the client), [`client_credssp`]
+//! Files: [`identity`] (the bridge's own certificate), [`proof`] (what a client proves
+//! before the bridge uses what it holds: pure), [`protocols`] (which protocol each leg
+//! uses: pure), [`client_leg`] (X.224 and TLS toward the client), [`client_credssp`]
 //! (CredSSP as a server, the credential check), [`gcc`] (the Connect Initial/Response
 //! rewrites), [`splice`] (both directions until either side ends), [`session`] (one
 //! session, in order), [`listener`] (accepting, limits, Ctrl-C), [`record`] (the session
@@ -41,6 +47,7 @@ pub mod client_leg;
 pub mod gcc;
 pub mod identity;
 pub mod listener;
+pub mod proof;
 pub mod protocols;
 pub mod record;
 pub mod session;
@@ -54,7 +61,7 @@ use std::rc::Rc;
 use rdpshim_profiles::{Profile, ProfileStore};
 use tokio::net::TcpListener;
 
-use crate::attempt::{AttemptSpec, StageTimeouts, TlsChoice};
+use crate::attempt::{AttemptSpec, Credentials, StageTimeouts, TlsChoice};
 use crate::planner::{Knobs, Nla, Protocol};
 use crate::report::{GatewayLeg, TlsSession};
 use crate::route::gateway::GatewayTimeouts;
@@ -95,6 +102,16 @@ pub enum BridgeError {
         address: SocketAddr,
         source: std::io::Error,
     },
+    /// [`proof::ProofError::TwoAccounts`]: the gateway signs in with an account of its own
+    /// and the server needs NLA.
+    #[error(
+        "the RD Gateway signs in as {gateway_user}, another account than the server's, and the \
+         server needs NLA: a client proves one account to the bridge (CredSSP) before the \
+         bridge uses any, so it cannot prove both. Use the server's account for the gateway \
+         too (drop --gateway-user), or connect your client to the gateway directly \
+         (`rdpshim profile export HOST --format freerdp` or `--format rdp` keeps the gateway)"
+    )]
+    TwoAccounts { gateway_user: String },
 }
 
 /// Everything a session needs: how to reach the server, and what to show the client.
@@ -105,6 +122,18 @@ pub struct BridgeConfig {
     /// named by the table of causes (`planner::causes::of_failure`).
     pub knobs: Knobs,
     pub identity: Identity,
+    /// The account a client must prove (CredSSP toward the bridge) before the bridge uses
+    /// anything for it ([`proof`]); `None`: nothing, the client leg is TLS only.
+    pub client_account: Option<Credentials>,
+}
+
+impl BridgeConfig {
+    /// Whether the client proves its account before the server leg starts: through an RD
+    /// Gateway, whose tunnel the bridge opens with the account it holds (see
+    /// `session.rs` for the order).
+    pub fn proof_first(&self) -> bool {
+        self.server.gateway.is_some()
+    }
 }
 
 /// What a person needs to point their client at the bridge (the ready line, the `ready`
@@ -122,8 +151,15 @@ pub struct Ready {
     pub gateway: Option<GatewayLeg>,
     /// The TLS the server leg negotiated when the configuration was found.
     pub server_tls: Option<TlsSession>,
-    /// NLA on the server leg, and so on the client leg.
+    /// NLA on the server leg.
     pub nla: bool,
+    /// NLA on the client leg: the client proves [`Ready::client_user`]'s password before
+    /// the bridge uses anything it holds ([`proof`]). Through an RD Gateway always, even
+    /// in front of a server without NLA.
+    pub client_nla: bool,
+    /// The account the client proves, as the user types it (`None` without NLA); through a
+    /// gateway in front of a server without NLA, the gateway's.
+    pub client_user: Option<String>,
     /// The name the server leg gives TLS and CredSSP.
     pub server_name: String,
     pub certificate_sha256: String,
@@ -158,21 +194,23 @@ impl Bridge {
     /// The bridge over the configuration that connected: its own certificate, kept beside
     /// the profiles (in [`IDENTITY_DIR`] under the configuration root the session's profile
     /// store uses, generated on first use), and its listener.
+    /// A configuration no client could be let through on ([`BridgeError::TwoAccounts`]) is
+    /// refused first, before anything is created or bound.
     pub async fn open(winner: Winner<'_>, request: Request) -> Result<Self, BridgeError> {
+        let server = server_leg_spec(&winner, request.timeouts);
+        let client_account = client_account(&server, winner.credentials())?;
         let root = ProfileStore::default_root().map_err(BridgeError::NoConfigDirectory)?;
         let identity = Identity::load_or_create(&root.join(IDENTITY_DIR))?;
         let address = request.listen.unwrap_or(DEFAULT_LISTEN);
         let (listener, local) = listener::bind(address)
             .await
             .map_err(|source| BridgeError::Listen { address, source })?;
-        let server = server_leg_spec(&winner, request.timeouts);
         let report = &winner.step.report;
-        let credentials = server.credentials.as_ref();
         let client_profile = client_files::bridge_profile(
             local,
-            server.nla.is_on(),
-            credentials.map(|c| c.username.as_str()),
-            credentials.and_then(|c| c.domain.as_deref()),
+            client_account.is_some(),
+            client_account.as_ref().map(|c| c.username.as_str()),
+            client_account.as_ref().and_then(|c| c.domain.as_deref()),
             &identity.sha256,
             &rdpshim_profiles::store::timestamp::now_rfc3339(),
         );
@@ -186,6 +224,11 @@ impl Bridge {
             gateway: server.gateway.as_ref().and(report.gateway.clone()),
             server_tls: report.tls.clone(),
             nla: server.nla.is_on(),
+            client_nla: client_account.is_some(),
+            client_user: client_account.as_ref().map(|c| match &c.domain {
+                Some(domain) => format!("{domain}\\{}", c.username),
+                None => c.username.clone(),
+            }),
             server_name: server.effective_server_name().to_owned(),
             certificate_sha256: identity.sha256.clone(),
             certificate_new: identity.created,
@@ -196,6 +239,7 @@ impl Bridge {
             server,
             knobs: winner.knobs.clone(),
             identity,
+            client_account,
         });
         Ok(Self {
             listener,
@@ -207,6 +251,12 @@ impl Bridge {
 
     pub fn ready(&self) -> &Ready {
         &self.ready
+    }
+
+    /// The account a client must prove to this bridge (`open` hands it to the client it
+    /// starts); `None`: the client leg is TLS only.
+    pub fn client_account(&self) -> Option<&Credentials> {
+        self.config.client_account.as_ref()
     }
 
     /// Carries sessions until `stop` resolves or (`once`) the first one ends; the records
@@ -262,6 +312,30 @@ pub fn server_leg_spec(winner: &Winner<'_>, timeouts: StageTimeouts) -> AttemptS
     spec.timeouts = timeouts;
     spec.screenshot = None;
     spec
+}
+
+/// The account a client must prove for the server leg `server` ([`proof::required`]):
+/// the host's (`server.credentials`, present exactly when the leg uses NLA), the gateway's,
+/// or none; refused when a gateway with its own account stands in front of an NLA server.
+/// `host`: the run's host credentials before the server leg dropped them (a gateway that
+/// took them is the host's account, not one of its own).
+fn client_account(
+    server: &AttemptSpec,
+    host: Option<&Credentials>,
+) -> Result<Option<Credentials>, BridgeError> {
+    let gateway = server.gateway.as_ref().map(|g| &g.credentials);
+    let account = gateway.map(|g| proof::gateway_account(host, g));
+    let proof = proof::required(account, server.nla.is_on()).map_err(|e| match e {
+        proof::ProofError::TwoAccounts => BridgeError::TwoAccounts {
+            gateway_user: gateway.map(|g| g.username.clone()).unwrap_or_default(),
+        },
+    })?;
+    Ok(match (proof, gateway) {
+        (proof::Proof::Nothing, _) => None,
+        (proof::Proof::HostAccount, _) => server.credentials.clone(),
+        (proof::Proof::GatewayAccount, Some(gateway)) => Some(proof::gateway_credentials(gateway)),
+        (proof::Proof::GatewayAccount, None) => None,
+    })
 }
 
 /// `choice` with the stack and version `session` negotiated (the suites as asked).
@@ -396,5 +470,79 @@ mod tests {
             GatewayTimeouts::uniform(Duration::from_secs(7))
         );
         assert_eq!(gateway.credentials.username, "gwuser");
+    }
+
+    /// Which account each server leg makes the client prove (`client_account`, from the
+    /// leg `server_leg_spec` derived): none direct without NLA, the host's with NLA, the
+    /// gateway's (own or the host's) in front of a TLS server, the host's through a gateway
+    /// that takes it in front of an NLA server, and a refusal naming the gateway's user when
+    /// the gateway has its own account in front of an NLA server.
+    #[test]
+    fn the_client_proves_the_account_of_each_server_leg() {
+        let host = Credentials {
+            username: "alice".into(),
+            domain: Some("CORP".into()),
+            password: Password::new("host-secret"),
+        };
+        let own = GatewayCredentials {
+            username: "gwuser".into(),
+            domain: None,
+            password: Password::new("gw-secret"),
+        };
+        let hosts = GatewayCredentials {
+            username: "alice".into(),
+            domain: Some("CORP".into()),
+            password: Password::new("host-secret"),
+        };
+        // (gateway account, server NLA, the user the client proves, or refused)
+        let cases = [
+            (None, false, Ok(None)),
+            (None, true, Ok(Some("alice"))),
+            (Some(&own), false, Ok(Some("gwuser"))),
+            (Some(&hosts), false, Ok(Some("alice"))),
+            (Some(&hosts), true, Ok(Some("alice"))),
+            (Some(&own), true, Err("gwuser")),
+        ];
+        for (gateway, nla, expected) in cases {
+            let mut spec = AttemptSpec::strongest("desk7.corp.local", 3389);
+            spec.nla = Nla::exact(nla);
+            // As `server_leg_spec` leaves them: host credentials only with NLA.
+            spec.credentials = nla.then(|| host.clone());
+            spec.gateway = gateway.map(|g| GatewaySpec::new("rdg.corp.example", 443, g.clone()));
+            let got = client_account(&spec, Some(&host));
+            let what = format!("gateway {:?}, NLA {nla}", gateway.map(|g| &g.username));
+            match (got, expected) {
+                (Ok(account), Ok(user)) => {
+                    assert_eq!(
+                        account.as_ref().map(|a| a.username.as_str()),
+                        user,
+                        "{what}"
+                    );
+                    if let Some(account) = account {
+                        let password = if user == Some("gwuser") {
+                            "gw-secret"
+                        } else {
+                            "host-secret"
+                        };
+                        assert!(account.password.matches(password), "{what}");
+                    }
+                }
+                (Err(BridgeError::TwoAccounts { gateway_user }), Err(user)) => {
+                    assert_eq!(gateway_user, user, "{what}");
+                }
+                (got, expected) => panic!(
+                    "{what}: {got:?} vs {expected:?}",
+                    got = got.map(|a| a.map(|a| a.username))
+                ),
+            }
+        }
+        let message = BridgeError::TwoAccounts {
+            gateway_user: "gwuser".into(),
+        }
+        .to_string();
+        assert!(
+            message.contains("--gateway-user") && message.contains("--format freerdp"),
+            "{message}"
+        );
     }
 }

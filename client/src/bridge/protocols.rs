@@ -16,6 +16,18 @@
 //!   about to use. TLS when the server leg is TLS only: the client's user logs on at the
 //!   server's own login screen. Never a protocol the client did not request; a client that
 //!   cannot follow gets the RDP_NEG_FAILURE code a server would send (MS-RDPBCGR 2.2.1.2.2).
+//! - **Through an RD Gateway** the client proves an account before the bridge opens the
+//!   tunnel (`proof.rs`), and the server's Connection Confirm only comes through that
+//!   tunnel, so the order cannot be "server first": the bridge answers the client's X.224
+//!   itself, selecting NLA (HYBRID_EX when offered, else HYBRID; a client offering neither
+//!   gets HYBRID_REQUIRED_BY_SERVER) with no RDP_NEG_RSP flags (it has not seen the
+//!   server's: promising nothing is what an older server does, and every client copes),
+//!   verifies CredSSP, and only then opens the tunnel and asks the server for
+//!   [`server_request_after_proof`]: the client's NLA bits for an NLA server, TLS alone
+//!   for a TLS one. The two legs' selections may then differ (HYBRID toward the client,
+//!   TLS toward the server); the GCC rewrite below and the Early User Authorization Result
+//!   the bridge sends itself on a HYBRID_EX client leg cover that, as they cover HYBRID vs
+//!   HYBRID_EX.
 //! - When the requestedProtocols the server saw differ from the client's, the server's
 //!   echo of them (clientRequestedProtocols, MS-RDPBCGR 2.2.1.4.2) is rewritten toward the
 //!   client (`gcc.rs`), which may compare it with what it sent to detect a downgrade.
@@ -64,6 +76,35 @@ pub fn client_selection(client: SecurityProtocol, server_selected: Protocol) -> 
         }
     } else {
         Protocol::Ssl
+    }
+}
+
+/// What the bridge selects toward a client that must prove an account before any server
+/// leg exists (through an RD Gateway), or the failure code to answer it with.
+pub fn selection_before_server(client: SecurityProtocol) -> Result<Protocol, FailureCode> {
+    if client.contains(SecurityProtocol::HYBRID_EX) {
+        Ok(Protocol::HybridEx)
+    } else if client.contains(SecurityProtocol::HYBRID) {
+        Ok(Protocol::Hybrid)
+    } else {
+        Err(FailureCode::HYBRID_REQUIRED_BY_SERVER)
+    }
+}
+
+/// The RDP_NEG_RSP flags of a Confirm the bridge sends before it has heard the server:
+/// none (no extended client data, no graphics pipeline promised on the server's behalf).
+pub fn response_flags_before_server() -> ResponseFlags {
+    ResponseFlags::empty()
+}
+
+/// What the bridge requests from the server after the client proved its account
+/// ([`selection_before_server`] accepted `client`, so it offered NLA): the client's own
+/// carried bits for an NLA server (as [`server_request`]), exactly TLS for a TLS one.
+pub fn server_request_after_proof(client: SecurityProtocol, server_nla: bool) -> SecurityProtocol {
+    if server_nla {
+        client & carried()
+    } else {
+        SecurityProtocol::SSL
     }
 }
 
@@ -145,6 +186,45 @@ mod tests {
             assert_eq!(selected, expected, "client {client} server {server}");
             assert!(client.contains(wire(selected)), "never unrequested");
             assert_eq!(selected.nla(), server.nla());
+        }
+    }
+
+    /// Through a gateway the client leg is NLA whatever the server does, decided before the
+    /// server is asked; the server is then asked for what the configuration found.
+    #[test]
+    fn before_the_server_the_client_gets_nla_or_a_refusal() {
+        use Protocol::{Hybrid, HybridEx};
+        let mstsc = P::SSL | P::HYBRID | P::HYBRID_EX;
+        let freerdp2 = P::SSL | P::HYBRID;
+        let cases = [
+            (mstsc, Ok(HybridEx)),
+            (freerdp2, Ok(Hybrid)),
+            (P::HYBRID_EX, Ok(HybridEx)),
+            (P::HYBRID, Ok(Hybrid)),
+            (P::SSL, Err(FailureCode::HYBRID_REQUIRED_BY_SERVER)),
+            (P::empty(), Err(FailureCode::HYBRID_REQUIRED_BY_SERVER)),
+        ];
+        for (client, expected) in cases {
+            let selected = selection_before_server(client);
+            assert_eq!(selected, expected, "client {client}");
+            if let Ok(selected) = selected {
+                assert!(client.contains(wire(selected)), "never unrequested");
+            }
+        }
+        assert_eq!(response_flags_before_server(), ResponseFlags::empty());
+        for (client, nla, expected) in [
+            (mstsc, true, mstsc),
+            (mstsc | P::RDSTLS, true, mstsc),
+            (P::HYBRID, true, P::HYBRID),
+            (mstsc, false, P::SSL),
+            // A client that offered NLA only still reaches a TLS server: its leg is NLA.
+            (P::HYBRID, false, P::SSL),
+        ] {
+            assert_eq!(
+                server_request_after_proof(client, nla),
+                expected,
+                "{client} {nla}"
+            );
         }
     }
 

@@ -22,6 +22,9 @@ use crate::terminal::escape;
 pub enum Phase {
     /// The client's X.224 Connection Request arrived.
     ClientRequest,
+    /// TLS is up on the client leg alone, before its CredSSP and before any server leg
+    /// (through an RD Gateway, where the client proves its account first).
+    ClientTls,
     /// The server leg's tunnel through the RD Gateway is open (gateway routes only).
     GatewayTunnel,
     /// The server leg's TCP and X.224 are done.
@@ -40,6 +43,7 @@ impl Phase {
     pub fn as_str(self) -> &'static str {
         match self {
             Self::ClientRequest => "client-request",
+            Self::ClientTls => "client-tls",
             Self::GatewayTunnel => "gateway-tunnel",
             Self::ServerNegotiated => "server-negotiated",
             Self::Tls => "tls",

@@ -79,10 +79,12 @@ pub fn run(connect: &ConnectArgs, options: &BridgeOptions) -> ExitCode {
 /// The exit code and line for a bridge that cannot start (`open` uses it too).
 pub(super) fn failed_to_open(error: &BridgeError) -> ExitCode {
     let code = match error {
-        BridgeError::Listen { .. } => exit::USAGE,
+        // Both are the user's to change: another address, another gateway account.
+        BridgeError::Listen { .. } | BridgeError::TwoAccounts { .. } => exit::USAGE,
         BridgeError::NoConfigDirectory(_) | BridgeError::Identity(_) => exit::LOCAL_FILE,
     };
-    fail(code, &error.to_string())
+    // The gateway user may come from an imported `.rdp` file.
+    fail(code, &escape(&error.to_string()))
 }
 
 /// `--rdp FILE`: through `safe_file` (atomically, 0600; a link, FIFO or device there is
@@ -150,8 +152,8 @@ impl Console {
                 } else {
                     ""
                 },
-                if ready.nla {
-                    " (they still need the user's password)"
+                if ready.client_nla {
+                    " (they still need the account's password)"
                 } else {
                     " (its login screen, with no NLA in front of it)"
                 }
@@ -178,7 +180,7 @@ impl Console {
                         "transport": g.transport,
                     })),
                 },
-                "client_leg": {"nla": ready.nla, "tls": ["1.3", "1.2"]},
+                "client_leg": {"nla": ready.client_nla, "user": ready.client_user, "tls": ["1.3", "1.2"]},
                 "certificate_sha256": ready.certificate_sha256,
                 "certificate_new": ready.certificate_new,
                 "certificate_file": ready.certificate_path.display().to_string(),
@@ -205,10 +207,18 @@ impl Console {
         let _ = writeln!(
             out,
             "  {}",
-            if ready.nla {
-                "sign in with the same user name and password the bridge uses; it checks them first"
-            } else {
-                "no credentials pass through the bridge: log on at the server's own login screen"
+            match (ready.client_nla, ready.nla) {
+                (true, true) => "sign in with the same user name and password the bridge uses; \
+                                 it checks them first"
+                    .to_owned(),
+                (true, false) => format!(
+                    "sign in with the RD Gateway's account ({}); the bridge checks it before it \
+                     opens a tunnel, then log on at the server's own login screen",
+                    escape(ready.client_user.as_deref().unwrap_or_default())
+                ),
+                (false, _) => "no credentials pass through the bridge: log on at the server's \
+                               own login screen"
+                    .to_owned(),
             }
         );
         let _ = out.flush();

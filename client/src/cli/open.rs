@@ -80,7 +80,7 @@ pub fn run(args: &OpenArgs) -> ExitCode {
                     escape(&blocking_reason(client, &needs))
                 ));
             }
-            through_bridge(args, &outcome, profile, client, credentials.as_ref())
+            through_bridge(args, &outcome, profile, client)
         }
     }
 }
@@ -92,7 +92,6 @@ fn through_bridge(
     outcome: &Outcome,
     profile: &Profile,
     client: &Client,
-    credentials: Option<&Credentials>,
 ) -> ExitCode {
     let Some(winner) = outcome.winner() else {
         return no_client("the run connected but left no configuration to hand over");
@@ -123,8 +122,11 @@ fn through_bridge(
         };
         let mut console = Console::new(args.connect.output.json);
         console.ready(bridge.ready(), &options, None);
-        let plan = bridged::plan(client, bridge.ready(), profile, credentials);
-        let started = match start(client, &plan, credentials) {
+        // The account the bridge makes the client prove (the host's, or through an RD
+        // Gateway in front of a server without NLA, the gateway's): what the client gets.
+        let account = bridge.client_account().cloned();
+        let plan = bridged::plan(client, bridge.ready(), profile, account.as_ref());
+        let started = match start(client, &plan, account.as_ref()) {
             Ok(started) => started,
             Err(code) => return code,
         };

@@ -4,8 +4,11 @@
 //! loopback, and the client is started pointed at it.
 //!
 //! The client gets the bridge's client leg ([`Ready::client_profile`]: modern TLS with the
-//! bridge's own certificate pinned, NLA exactly when the server leg uses it), through the
-//! same [`launch::plan`] as a direct `open`, so the same rules hold: the password, when NLA
+//! bridge's own certificate pinned, NLA exactly when the bridge makes the client prove an
+//! account: the server leg uses NLA, or the server is reached through an RD Gateway), and
+//! the account to prove ([`Bridge::client_account`](crate::bridge::Bridge::client_account):
+//! the host's, or the gateway's in front of a server without NLA), through the same
+//! [`launch::plan`] as a direct `open`, so the same rules hold: the password, when NLA
 //! needs one, on FreeRDP's standard input, never argv; the file for Remmina or Windows App
 //! in the private runtime directory. The bridge checks that password before it uses its own
 //! (the bridge's invariant), so the client proves the credentials it was handed.

@@ -47,6 +47,12 @@ impl Password {
         self.0.as_bytes().ct_eq(candidate.as_bytes()).into()
     }
 
+    /// Whether `other` holds the same password, in constant time (is an RD Gateway's
+    /// account the host's: `bridge::proof`).
+    pub fn same_as(&self, other: &Password) -> bool {
+        self.matches(&other.0)
+    }
+
     /// Writes the password and a line feed to `to`: another program's standard input
     /// (`rdpshim open` hands it to FreeRDP, whose `/from-stdin:force` reads one line), never
     /// its argv or environment, which other local users read with `ps`. A password holding

@@ -156,28 +156,73 @@ fn the_bridge_reads_only_bounded_frames() {
 #[test]
 fn the_bridge_checks_the_client_before_it_authenticates_to_the_server() {
     // The bridge never gives anyone a session they could not get without it: in the
-    // session's order, the client's CredSSP check comes before the server leg's CredSSP,
-    // and that is the one place the bridge's credentials go to the server.
+    // session's order, the client's CredSSP check comes before the server leg's CredSSP
+    // (the one place the bridge's credentials go to the server) and, through an RD
+    // Gateway, before the tunnel the bridge opens with the gateway's account.
     let session = sources("client/src/bridge")
         .into_iter()
         .find(|s| s.path == "client/src/bridge/session.rs")
         .expect("client/src/bridge/session.rs");
-    let line = |needle: &str| {
-        let found = session.lines_with(needle);
+    let lines = |needle: &str| -> Vec<usize> {
+        session
+            .lines_with(needle)
+            .into_iter()
+            .map(|(n, _)| n)
+            .collect()
+    };
+    let once = |needle: &str| {
+        let found = lines(needle);
         assert_eq!(
             found.len(),
             1,
             "`{needle}` once in bridge/session.rs: {found:?}"
         );
-        found[0].0
+        found[0]
     };
-    let verify = line("client_credssp::verify(");
-    let authenticate = line(".authenticate(");
+    // The lines of `fn name`'s body (up to the next `}` in column 0).
+    let body = |name: &str| {
+        let start = once(&format!("async fn {name}("));
+        let end = session
+            .code
+            .lines()
+            .enumerate()
+            .skip(start)
+            .find(|(_, l)| l.starts_with('}'))
+            .map(|(i, _)| i + 1)
+            .expect("the function ends");
+        start..=end
+    };
+    let within = |needle: &str, name: &str| {
+        let range = body(name);
+        let found: Vec<usize> = lines(needle)
+            .into_iter()
+            .filter(|n| range.contains(n))
+            .collect();
+        assert_eq!(found.len(), 1, "`{needle}` once in `{name}`: {found:?}");
+        found[0]
+    };
+    // One CredSSP check, in `verify_client`, which both orders call.
+    within("client_credssp::verify(", "verify_client");
+    let authenticate = within(".authenticate(", "run");
+    for order in ["server_first", "proof_first"] {
+        let called = within(&format!("{order}(client"), "run");
+        assert!(
+            called < authenticate,
+            "bridge/session.rs authenticates to the server (line {authenticate}) before \
+             `{order}` checked the client (line {called})"
+        );
+        within("verify_client(", order);
+    }
+    // Through an RD Gateway the tunnel (`negotiate`) opens only after the client proved.
+    let proved = within("verify_client(", "proof_first");
+    let tunnel = within("negotiate(", "proof_first");
     assert!(
-        verify < authenticate,
-        "bridge/session.rs authenticates to the server (line {authenticate}) before checking \
-         the client (line {verify})"
+        proved < tunnel,
+        "bridge/session.rs opens the gateway tunnel (line {tunnel}) before checking the \
+         client (line {proved})"
     );
+    // Which order is the route's: through a gateway, the client proves first.
+    within("if config.proof_first()", "run");
     assert_none(
         offenders(
             "client/src",

@@ -661,6 +661,64 @@ fn nla_server_draws_through_the_bridge() {
     draws_through_the_bridge(&server, Desktop::ShadowPlaid);
 }
 
+/// xfreerdp with `args` and the `wrong` password: the bridge refuses it (`auth-failed`, no
+/// server CredSSP), xfreerdp fails and says LOGON_FAILURE. The session record.
+fn refused_wrong_password(
+    x: &Xvfb,
+    bridge: &mut Bridge,
+    dir: &Path,
+    args: &[String],
+    wrong: &str,
+) -> Value {
+    let mut client = XFreeRdp::start(x, dir, args, Some(wrong));
+    let (_, session) = bridge
+        .wait_event("session", Duration::from_secs(20))
+        .unwrap_or_else(|| panic!("no session record:\n{}", bridge.stderr()));
+    assert_eq!(session["outcome"], "refused", "{session}");
+    assert!(
+        session["detail"]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("wrong user name or password"),
+        "{session}"
+    );
+    assert_eq!(session["detail"]["class"], "auth-failed", "{session}");
+    // The bridge never authenticated to the server for this client.
+    assert!(
+        session["phases_ms"].get("server-credssp").is_none(),
+        "{session}"
+    );
+    let status = wait_for_exit(&mut client.child, Duration::from_secs(10));
+    assert!(
+        status.is_some_and(|s| !s.success()),
+        "xfreerdp with a wrong password must fail: {status:?}\n{}",
+        client.log()
+    );
+    assert!(
+        client.log().contains("LOGON_FAILURE"),
+        "the client is told why:\n{}",
+        client.log()
+    );
+    session
+}
+
+/// rdpshim's own client offering no NLA: answered HYBRID_REQUIRED_BY_SERVER and refused.
+fn refused_without_nla(bridge: &mut Bridge, dir: &Path) {
+    let run = rdpshim_client(&bridge.listen, dir, &["--nla", "off"], None);
+    assert_eq!(
+        run["attempts"][0]["outcome"], "negotiation-failure",
+        "{run}"
+    );
+    assert!(
+        run.to_string().contains("HYBRID_REQUIRED_BY_SERVER"),
+        "{run}"
+    );
+    let (_, session) = bridge
+        .wait_event("session", Duration::from_secs(10))
+        .unwrap();
+    assert_eq!(session["outcome"], "refused", "{session}");
+}
+
 #[test]
 fn a_wrong_password_is_refused_although_the_bridge_holds_the_right_one() {
     let server = lab!("shadow-nla");
@@ -678,35 +736,7 @@ fn a_wrong_password_is_refused_although_the_bridge_holds_the_right_one() {
     );
 
     for wrong in ["Wrong-Passw0rd!", "lab-passw0rd!"] {
-        let mut client = XFreeRdp::start(&x, server.dir(), &args, Some(wrong));
-        let (_, session) = bridge
-            .wait_event("session", Duration::from_secs(20))
-            .unwrap_or_else(|| panic!("no session record:\n{}", bridge.stderr()));
-        assert_eq!(session["outcome"], "refused", "{session}");
-        assert!(
-            session["detail"]["reason"]
-                .as_str()
-                .unwrap()
-                .contains("wrong user name or password"),
-            "{session}"
-        );
-        assert_eq!(session["detail"]["class"], "auth-failed", "{session}");
-        // The bridge never authenticated to the server for this client.
-        assert!(
-            session["phases_ms"].get("server-credssp").is_none(),
-            "{session}"
-        );
-        let status = wait_for_exit(&mut client.child, Duration::from_secs(10));
-        assert!(
-            status.is_some_and(|s| !s.success()),
-            "xfreerdp with a wrong password must fail: {status:?}\n{}",
-            client.log()
-        );
-        assert!(
-            client.log().contains("LOGON_FAILURE"),
-            "the client is told why:\n{}",
-            client.log()
-        );
+        refused_wrong_password(&x, &mut bridge, server.dir(), &args, wrong);
     }
 
     // Another user name with the right password: refused too.
@@ -723,19 +753,7 @@ fn a_wrong_password_is_refused_although_the_bridge_holds_the_right_one() {
     client.kill();
 
     // A client that offers no NLA gets the server's answer, not the bridge's credentials.
-    let run = rdpshim_client(&bridge.listen, server.dir(), &["--nla", "off"], None);
-    assert_eq!(
-        run["attempts"][0]["outcome"], "negotiation-failure",
-        "{run}"
-    );
-    assert!(
-        run.to_string().contains("HYBRID_REQUIRED_BY_SERVER"),
-        "{run}"
-    );
-    let (_, session) = bridge
-        .wait_event("session", Duration::from_secs(10))
-        .unwrap();
-    assert_eq!(session["outcome"], "refused", "{session}");
+    refused_without_nla(&mut bridge, server.dir());
 
     // The right password still gets in afterwards.
     let session = carried_session(
@@ -1286,6 +1304,22 @@ fn a_hostile_client_is_refused_at_its_first_bad_header_and_grows_nothing() {
     assert!(out.status.success(), "{}", bridge.stderr());
 }
 
+/// `rdpshim bridge SERVER --gateway ADDRESS` with the test gateway's own account
+/// (`--gateway-user`, its password on stdin), ready.
+fn bridge_through(server: &LabServer, address: &str) -> Bridge {
+    Bridge::start(
+        server,
+        &[
+            "--gateway",
+            address,
+            "--gateway-user",
+            GW_USER,
+            "--password-stdin",
+        ],
+        Some(&format!("{GW_PASSWORD}\n")),
+    )
+}
+
 /// The tunnels `gw` opened, as (transport, target port).
 fn gateway_tunnels(gw: &Gateway) -> Vec<(&'static str, u16)> {
     gw.events()
@@ -1300,15 +1334,17 @@ fn gateway_tunnels(gw: &Gateway) -> Vec<(&'static str, u16)> {
 }
 
 /// `rdpshim bridge SERVER --gateway GW ARGS --once` finds its configuration through the
-/// test RD Gateway and carries xfreerdp 2.11 (default security flags) through it: the
-/// session opens a tunnel of its own (one more `Tunnel` event, to the server's port) and
-/// the bridge holds a connection to the gateway and none to the server while the desktop
-/// is drawn. Returns the session record.
+/// test RD Gateway and carries xfreerdp 2.11 (default security flags, signing in as
+/// `account`, which the bridge makes it prove before it opens a tunnel) through it: the
+/// session opens a tunnel of its own (one more `Tunnel` event, to the server's port) after
+/// the client's CredSSP, and the bridge holds a connection to the gateway and none to the
+/// server while the desktop is drawn. Returns the session record.
 fn draws_through_the_bridge_and_the_gateway(
     server: &LabServer,
     gw: &Gateway,
     args: &[&str],
     stdin: &str,
+    account: (&str, &str),
     desktop: Desktop,
 ) -> Value {
     let kind = server.kind.as_str();
@@ -1328,13 +1364,15 @@ fn draws_through_the_bridge_and_the_gateway(
     );
     let found = gateway_tunnels(gw).len();
     assert!(found > 0, "the configuration was found through the gateway");
+    let (user, password) = account;
+    assert_eq!(bridge.ready["client_leg"]["nla"], true, "{}", bridge.ready);
+    assert_eq!(bridge.ready["client_leg"]["user"], user, "{}", bridge.ready);
 
-    let (user, password) = client_credentials(server);
     let mut client = XFreeRdp::start(
         &x,
         server.dir(),
-        &xfreerdp_args(&bridge.listen, Some(&bridge.fingerprint), user),
-        password,
+        &xfreerdp_args(&bridge.listen, Some(&bridge.fingerprint), Some(user)),
+        Some(password),
     );
     wait_for_desktop(&x, &mut client, desktop, Duration::from_secs(30)).unwrap_or_else(|e| {
         panic!(
@@ -1370,9 +1408,11 @@ fn draws_through_the_bridge_and_the_gateway(
         session["gateway"]["transport"], leg["transport"],
         "{session}"
     );
+    let phases = &session["phases_ms"];
+    let (proved, tunnel) = (&phases["client-credssp"], &phases["gateway-tunnel"]);
     assert!(
-        session["phases_ms"].get("gateway-tunnel").is_some(),
-        "{session}"
+        proved.as_f64().unwrap() <= tunnel.as_f64().unwrap(),
+        "the tunnel opened after the client proved its account: {session}"
     );
     let stderr = bridge.stderr();
     assert!(
@@ -1390,7 +1430,9 @@ fn draws_through_the_bridge_and_the_gateway(
 
 /// The TLS 1.0-only xrdp behind the test gateway (modern TLS, WebSocket), the gateway's
 /// own account `gwuser` (its password on stdin): the server leg walks its TLS ladder
-/// through the tunnel and the bridge carries the login screen through the gateway.
+/// through the tunnel and the bridge carries the login screen through the gateway. The
+/// client proves the gateway's account (NLA toward the bridge) although the server has no
+/// NLA, and the server gets no credentials.
 #[test]
 fn a_configuration_found_through_a_gateway_is_carried_through_it() {
     let server = lab!("xrdp-tls10");
@@ -1401,11 +1443,17 @@ fn a_configuration_found_through_a_gateway_is_carried_through_it() {
         &gw,
         &["--gateway-user", GW_USER, "--password-stdin"],
         &format!("{GW_PASSWORD}\n"),
+        (GW_USER, GW_PASSWORD),
         Desktop::XrdpLogin,
     );
     assert_eq!(session["server_leg"]["tls"]["version"], "1.0", "{session}");
     assert_eq!(session["gateway"]["transport"], "websocket", "{session}");
-    assert_eq!(session["client_leg"]["protocol"], "ssl", "{session}");
+    assert_eq!(session["server_leg"]["protocol"], "ssl", "{session}");
+    assert_eq!(session["client_leg"]["protocol"], "hybrid", "{session}");
+    assert!(
+        session["phases_ms"].get("server-credssp").is_none(),
+        "{session}"
+    );
 }
 
 /// The NLA server behind a TLS 1.0, legacy-HTTP-only gateway that takes the host's own
@@ -1425,6 +1473,7 @@ fn an_nla_server_behind_a_legacy_gateway_is_carried_through_it() {
         &gw,
         &["-u", &server.user, "--password-stdin"],
         &format!("{}\n", server.password),
+        (&server.user, &server.password),
         Desktop::ShadowPlaid,
     );
     assert_eq!(session["gateway"]["transport"], "legacy-http", "{session}");
@@ -1454,25 +1503,20 @@ fn gateway_at(rt: &tokio::runtime::Runtime, address: std::net::SocketAddr) -> Ga
 /// address with another certificate is refused at `gateway-tls` before any credential
 /// reaches it (`certificate-changed`), and no gateway at all is the server leg's
 /// `gateway-unreachable`, in connect's failure classes and causes. The bridge serves on.
+/// The client proves the gateway's account (NLA toward the bridge) each time; the server is
+/// freerdp-shadow without NLA, which reaches its first frame whatever the client's Client
+/// Info carries (xrdp would try to log the gateway's account on).
 #[test]
 fn a_session_through_a_gateway_that_changed_or_went_away_fails_at_the_gateway() {
-    let server = lab!("xrdp-modern");
+    let server = lab!("shadow-tls");
     let rt = runtime();
     let gw = start_gateway(&rt, Config::new(GW_USER, GW_PASSWORD));
     let gw_addr = gw.addr;
     let address = gw_addr.to_string();
-    let mut bridge = Bridge::start(
-        &server,
-        &[
-            "--gateway",
-            &address,
-            "--gateway-user",
-            GW_USER,
-            "--password-stdin",
-        ],
-        Some(&format!("{GW_PASSWORD}\n")),
-    );
-    let through = rdpshim_client(&bridge.listen, server.dir(), &["--nla", "off"], None);
+    let mut bridge = bridge_through(&server, &address);
+    // Through a gateway the client proves the gateway's account to the bridge (NLA).
+    let proving = ["--nla", "on", "-u", GW_USER];
+    let through = rdpshim_client(&bridge.listen, server.dir(), &proving, Some(GW_PASSWORD));
     assert_eq!(through["connected"], true, "{through}\n{}", bridge.stderr());
     let (_, session) = bridge
         .wait_event("session", Duration::from_secs(10))
@@ -1485,7 +1529,7 @@ fn a_session_through_a_gateway_that_changed_or_went_away_fails_at_the_gateway() 
     );
 
     let failed_session = |bridge: &mut Bridge| {
-        let run = rdpshim_client(&bridge.listen, server.dir(), &["--nla", "off"], None);
+        let run = rdpshim_client(&bridge.listen, server.dir(), &proving, Some(GW_PASSWORD));
         assert_eq!(run["connected"], false, "{run}");
         let (_, session) = bridge
             .wait_event("session", Duration::from_secs(15))
@@ -1528,4 +1572,132 @@ fn a_session_through_a_gateway_that_changed_or_went_away_fails_at_the_gateway() 
     );
     assert!(bridge.interrupt().success(), "{}", bridge.stderr());
     assert!(!bridge.stderr().contains(GW_PASSWORD));
+}
+
+/// What `gw` saw: tunnels opened and connections authenticated.
+fn gateway_activity(gw: &Gateway) -> (usize, usize) {
+    let events = gw.events();
+    let authenticated = events
+        .iter()
+        .filter(|e| matches!(e, Event::Authenticated { .. }))
+        .count();
+    (gateway_tunnels(gw).len(), authenticated)
+}
+
+/// The TLS 1.0-only xrdp (no NLA) behind the test gateway with its own account
+/// (`--gateway-user gwuser`). Without the bridge's rule anyone who reached the listener
+/// would get the server's login screen through a tunnel opened with that account. The bridge asks every client to prove it first: the ready line's FreeRDP
+/// command says `/sec:nla /u:gwuser`; xfreerdp with a wrong password is refused and the
+/// gateway sees no connection for it (no authentication, no tunnel), a client that offers
+/// no NLA gets HYBRID_REQUIRED_BY_SERVER and nothing either, and the right password draws
+/// the login screen through one tunnel of its own.
+#[test]
+fn through_a_gateway_a_server_without_nla_is_reached_only_by_a_client_that_proves_the_account() {
+    let server = lab!("xrdp-tls10");
+    let rt = runtime();
+    let gw = start_gateway(&rt, Config::new(GW_USER, GW_PASSWORD));
+    let address = gw.addr.to_string();
+    let mut bridge = bridge_through(&server, &address);
+    assert_eq!(bridge.ready["server_leg"]["nla"], false, "{}", bridge.ready);
+    assert_eq!(bridge.ready["client_leg"]["nla"], true, "{}", bridge.ready);
+    let freerdp = bridge.ready["freerdp"].as_str().unwrap().to_owned();
+    assert!(
+        freerdp.contains("/sec:nla") && freerdp.contains(&format!("/u:{GW_USER}")),
+        "{freerdp}"
+    );
+    // The bridge's own recipe, as a user would paste it (the password on stdin).
+    let recipe: Vec<String> = freerdp
+        .split_whitespace()
+        .skip(1)
+        .map(|a| a.trim_matches('\'').to_owned())
+        .collect();
+    let before = gateway_activity(&gw);
+
+    let x = Xvfb::start();
+    let session = refused_wrong_password(&x, &mut bridge, server.dir(), &recipe, "Wrong-Passw0rd!");
+    assert!(session["gateway"].is_null(), "{session}");
+    assert_eq!(
+        gateway_activity(&gw),
+        before,
+        "the gateway saw a connection for a client that proved nothing: {:?}",
+        gw.events()
+    );
+
+    refused_without_nla(&mut bridge, server.dir());
+    assert_eq!(gateway_activity(&gw), before, "{:?}", gw.events());
+
+    let session = carried_session(
+        &x,
+        &mut bridge,
+        server.dir(),
+        &recipe,
+        Some(GW_PASSWORD),
+        Desktop::XrdpLogin,
+    );
+    assert_eq!(session["server_leg"]["protocol"], "ssl", "{session}");
+    assert_eq!(session["client_leg"]["protocol"], "hybrid", "{session}");
+    assert!(
+        session["phases_ms"].get("server-credssp").is_none(),
+        "the server without NLA gets no credentials: {session}"
+    );
+    assert_eq!(gateway_activity(&gw).0, before.0 + 1, "{:?}", gw.events());
+    assert!(bridge.interrupt().success(), "{}", bridge.stderr());
+    assert!(!bridge.stderr().contains(GW_PASSWORD));
+}
+
+/// The NLA server behind a gateway with an account of its own (`--gateway-user`): a client
+/// would have to prove two accounts and CredSSP proves one, so the bridge refuses to start
+/// (exit 2, usage) and says what to do instead; it never listens.
+#[test]
+fn a_gateway_account_of_its_own_in_front_of_an_nla_server_is_refused_at_open() {
+    let server = lab!("shadow-nla");
+    let rt = runtime();
+    let gw = start_gateway(&rt, Config::new(GW_USER, GW_PASSWORD));
+    let address = gw.addr.to_string();
+    let mut child = Command::new(RDPSHIM)
+        .args(["bridge", &server.addr(), "--json", "--gateway", &address])
+        .args([
+            "-u",
+            &server.user,
+            "--gateway-user",
+            GW_USER,
+            "--password-stdin",
+        ])
+        .env(
+            "RDPSHIM_CONFIG_DIR",
+            server.dir().join("bridge-two-accounts"),
+        )
+        .env("RDPSHIM_NO_KEYRING", "1")
+        .env("RDPSHIM_GATEWAY_PASSWORD", GW_PASSWORD)
+        .env_remove("RDPSHIM_PASSWORD")
+        .env_remove("RUST_LOG")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    stdin
+        .write_all(format!("{}\n", server.password).as_bytes())
+        .unwrap();
+    drop(stdin);
+    let out = child.wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stdout}\n{stderr}");
+    assert!(
+        !gateway_tunnels(&gw).is_empty(),
+        "the configuration was found through the gateway first: {stderr}"
+    );
+    assert!(!stdout.contains("\"ready\""), "{stdout}");
+    for what in [
+        "the RD Gateway signs in as gwuser",
+        "--gateway-user",
+        "--format freerdp",
+    ] {
+        assert!(stderr.contains(what), "{what}:\n{stderr}");
+    }
+    for secret in [GW_PASSWORD, server.password.as_str()] {
+        assert!(!stderr.contains(secret) && !stdout.contains(secret));
+    }
 }
