@@ -18,8 +18,8 @@
 //!   password; a tunnel through an RD Gateway is opened only after the client proved the
 //!   gateway's account (the host's by default), whatever the server needs; a wrong
 //!   password is refused although the bridge holds the right one. A gateway with an
-//!   account of its own in front of an NLA server would need two proofs: [`Bridge::open`]
-//!   refuses it ([`BridgeError::TwoAccounts`]). A server leg without NLA gets no
+//!   account of its own is refused by [`Bridge::open`] ([`BridgeError::OwnGatewayAccount`]:
+//!   two accounts to prove, or the gateway's password carried to the server). A server leg without NLA gets no
 //!   credentials from the bridge: the user logs on at the server's own login screen (the
 //!   client leg is TLS only when the server is dialled directly).
 //! - **Listening is loopback unless asked**: [`Bridge::open`] binds 127.0.0.1 unless the
@@ -102,16 +102,17 @@ pub enum BridgeError {
         address: SocketAddr,
         source: std::io::Error,
     },
-    /// [`proof::ProofError::TwoAccounts`]: the gateway signs in with an account of its own
-    /// and the server needs NLA.
+    /// [`proof::ProofError::OwnGatewayAccount`]: the gateway signs in with an account of its
+    /// own.
     #[error(
-        "the RD Gateway signs in as {gateway_user}, another account than the server's, and the \
-         server needs NLA: a client proves one account to the bridge (CredSSP) before the \
-         bridge uses any, so it cannot prove both. Use the server's account for the gateway \
-         too (drop --gateway-user), or connect your client to the gateway directly \
+        "the RD Gateway signs in as {gateway_user}, an account of its own: the bridge lets a \
+         client through only on an account the client proved to it (CredSSP), one account per \
+         client, and a client proving the gateway's account would then log on to the server \
+         with it, carrying the gateway's password to the server. Use the server's account for \
+         the gateway too (drop --gateway-user), or connect your client to the gateway directly \
          (`rdpshim profile export HOST --format freerdp` or `--format rdp` keeps the gateway)"
     )]
-    TwoAccounts { gateway_user: String },
+    OwnGatewayAccount { gateway_user: String },
 }
 
 /// Everything a session needs: how to reach the server, and what to show the client.
@@ -194,7 +195,7 @@ impl Bridge {
     /// The bridge over the configuration that connected: its own certificate, kept beside
     /// the profiles (in [`IDENTITY_DIR`] under the configuration root the session's profile
     /// store uses, generated on first use), and its listener.
-    /// A configuration no client could be let through on ([`BridgeError::TwoAccounts`]) is
+    /// A configuration no client could be let through on ([`BridgeError::OwnGatewayAccount`]) is
     /// refused first, before anything is created or bound.
     pub async fn open(winner: Winner<'_>, request: Request) -> Result<Self, BridgeError> {
         let server = server_leg_spec(&winner, request.timeouts);
@@ -326,7 +327,7 @@ fn client_account(
     let gateway = server.gateway.as_ref().map(|g| &g.credentials);
     let account = gateway.map(|g| proof::gateway_account(host, g));
     let proof = proof::required(account, server.nla.is_on()).map_err(|e| match e {
-        proof::ProofError::TwoAccounts => BridgeError::TwoAccounts {
+        proof::ProofError::OwnGatewayAccount => BridgeError::OwnGatewayAccount {
             gateway_user: gateway.map(|g| g.username.clone()).unwrap_or_default(),
         },
     })?;
@@ -474,9 +475,8 @@ mod tests {
 
     /// Which account each server leg makes the client prove (`client_account`, from the
     /// leg `server_leg_spec` derived): none direct without NLA, the host's with NLA, the
-    /// gateway's (own or the host's) in front of a TLS server, the host's through a gateway
-    /// that takes it in front of an NLA server, and a refusal naming the gateway's user when
-    /// the gateway has its own account in front of an NLA server.
+    /// host's (which is the gateway's) in front of a TLS server and of an NLA server, and a
+    /// refusal naming the gateway's user when the gateway has an account of its own.
     #[test]
     fn the_client_proves_the_account_of_each_server_leg() {
         let host = Credentials {
@@ -498,7 +498,7 @@ mod tests {
         let cases = [
             (None, false, Ok(None)),
             (None, true, Ok(Some("alice"))),
-            (Some(&own), false, Ok(Some("gwuser"))),
+            (Some(&own), false, Err("gwuser")),
             (Some(&hosts), false, Ok(Some("alice"))),
             (Some(&hosts), true, Ok(Some("alice"))),
             (Some(&own), true, Err("gwuser")),
@@ -527,7 +527,7 @@ mod tests {
                         assert!(account.password.matches(password), "{what}");
                     }
                 }
-                (Err(BridgeError::TwoAccounts { gateway_user }), Err(user)) => {
+                (Err(BridgeError::OwnGatewayAccount { gateway_user }), Err(user)) => {
                     assert_eq!(gateway_user, user, "{what}");
                 }
                 (got, expected) => panic!(
@@ -536,7 +536,7 @@ mod tests {
                 ),
             }
         }
-        let message = BridgeError::TwoAccounts {
+        let message = BridgeError::OwnGatewayAccount {
             gateway_user: "gwuser".into(),
         }
         .to_string();

@@ -12,9 +12,16 @@
 //! |---|---|---|---|
 //! | direct | no | - | nothing: TLS only, the server's own login screen |
 //! | direct | yes | - | the host's account |
-//! | gateway | no | the host's or its own | the gateway's account; the server gets none |
+//! | gateway | no | the host's | the host's account (the gateway's); the server gets none |
 //! | gateway | yes | the host's | the host's account (which is the gateway's) |
-//! | gateway | yes | its own | refused at [`super::Bridge::open`]: one CredSSP proves one account |
+//! | gateway | either | its own | refused at [`super::Bridge::open`] |
+//!
+//! A gateway account of its own is refused whatever the server: in front of an NLA server
+//! the client would have to prove two accounts and one CredSSP proves one; in front of a
+//! server without NLA the client would prove the gateway's account, and the logon its own
+//! client sends next (the Client Info PDU, which the bridge forwards as it is) would carry
+//! that account's password to the RDP server, which mstsc with the same settings never
+//! sends there.
 //!
 //! A server without NLA behind a gateway used to be the hole: its login screen came through
 //! a tunnel the bridge opened with its gateway account for anyone who reached the listener.
@@ -41,17 +48,18 @@ pub enum Proof {
     /// The host's account, before the bridge authenticates to the server (and, through a
     /// gateway with the same account, before it opens the tunnel).
     HostAccount,
-    /// The gateway's account, before the bridge opens a tunnel; the server (no NLA) gets no
-    /// credentials and shows its own login screen.
+    /// The gateway's account (the host's), before the bridge opens a tunnel; the server (no
+    /// NLA) gets no credentials from the bridge and shows its own login screen.
     GatewayAccount,
 }
 
 /// Why no client can be let through.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ProofError {
-    /// The gateway has an account of its own and the server needs NLA: a client would have
-    /// to prove two accounts, and CredSSP toward the bridge proves one.
-    TwoAccounts,
+    /// The gateway has an account of its own (see the module doc: two accounts to prove
+    /// with one CredSSP, or the gateway's password carried to the server by the client's
+    /// logon).
+    OwnGatewayAccount,
 }
 
 /// The rule (the table above). `gateway`: `None` when the server is dialled directly.
@@ -59,8 +67,8 @@ pub fn required(gateway: Option<GatewayAccount>, server_nla: bool) -> Result<Pro
     match (gateway, server_nla) {
         (None, false) => Ok(Proof::Nothing),
         (None, true) | (Some(GatewayAccount::Host), true) => Ok(Proof::HostAccount),
-        (Some(_), false) => Ok(Proof::GatewayAccount),
-        (Some(GatewayAccount::Own), true) => Err(ProofError::TwoAccounts),
+        (Some(GatewayAccount::Host), false) => Ok(Proof::GatewayAccount),
+        (Some(GatewayAccount::Own), _) => Err(ProofError::OwnGatewayAccount),
     }
 }
 
@@ -109,9 +117,9 @@ mod tests {
             (None, false, Ok(Proof::Nothing)),
             (None, true, Ok(Proof::HostAccount)),
             (Some(Host), false, Ok(Proof::GatewayAccount)),
-            (Some(Own), false, Ok(Proof::GatewayAccount)),
+            (Some(Own), false, Err(ProofError::OwnGatewayAccount)),
             (Some(Host), true, Ok(Proof::HostAccount)),
-            (Some(Own), true, Err(ProofError::TwoAccounts)),
+            (Some(Own), true, Err(ProofError::OwnGatewayAccount)),
         ];
         for (gateway, nla, expected) in cases {
             let proof = required(gateway, nla);

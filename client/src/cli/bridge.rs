@@ -80,7 +80,7 @@ pub fn run(connect: &ConnectArgs, options: &BridgeOptions) -> ExitCode {
 pub(super) fn failed_to_open(error: &BridgeError) -> ExitCode {
     let code = match error {
         // Both are the user's to change: another address, another gateway account.
-        BridgeError::Listen { .. } | BridgeError::TwoAccounts { .. } => exit::USAGE,
+        BridgeError::Listen { .. } | BridgeError::OwnGatewayAccount { .. } => exit::USAGE,
         BridgeError::NoConfigDirectory(_) | BridgeError::Identity(_) => exit::LOCAL_FILE,
     };
     // The gateway user may come from an imported `.rdp` file.
