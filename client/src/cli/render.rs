@@ -4,7 +4,7 @@
 
 use rdpshim::attempt::TlsChoice;
 use rdpshim::ladder::{Run, Step};
-use rdpshim::planner::{describe, Fallback, Knobs, Nla};
+use rdpshim::planner::{describe, Fallback, Knobs, Nla, VerdictKind};
 use rdpshim::report::{AttemptReport, GatewayLeg, Protocol, TlsSession};
 use rdpshim::terminal::escape;
 
@@ -148,8 +148,16 @@ pub fn verdict_causes(run: &Run) -> String {
         ));
         let taken = |f: &Fallback| run.steps.iter().any(|s| s.fallbacks.contains(f));
         if let Some(fallback) = info.workaround.filter(|f| !taken(f)) {
+            // Why not: the floor or the profile's strength said no (the verdict says which),
+            // or the run ended on another cause (a pinned knob, a blocking cause the fallback
+            // cannot help with) before the fallback could matter.
+            let why = if verdict.kind == VerdictKind::RefusedByPolicy {
+                "--min-security or the saved profile's strength forbids it"
+            } else {
+                "a pinned knob, or another cause ended the run first"
+            };
             out.push_str(&format!(
-                "  the `{fallback}` fallback works around it; this run did not take it (a pin, --min-security, or the saved profile's strength)\n"
+                "  the `{fallback}` fallback works around it; not taken in this run ({why})\n"
             ));
         }
     }
