@@ -336,10 +336,14 @@ pub async fn read_http_head<S>(
 where
     S: AsyncRead + Unpin + ?Sized,
 {
+    // Where the blank line could start that has not been looked for yet: a gateway that
+    // drips its head a byte at a time is scanned once, not once per read.
+    let mut searched = 0;
     loop {
-        if buf.windows(4).any(|w| w == b"\r\n\r\n") {
+        if buf[searched..].windows(4).any(|w| w == b"\r\n\r\n") {
             return Ok(true);
         }
+        searched = buf.len().saturating_sub(3);
         if buf.len() >= max {
             return Err(FrameError::TooLong {
                 what: "HTTP response head",

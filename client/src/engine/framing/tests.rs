@@ -304,3 +304,46 @@ fn the_first_bytes_of_a_foreign_answer_are_capped_in_size_and_time() {
     assert_eq!(&first_bytes(&mut silent, b"\x16", 50)[..], b"\x16");
     assert!(started.elapsed() < std::time::Duration::from_secs(2));
 }
+
+/// One byte per read, the way a hostile gateway could drip it.
+struct Drip(Vec<u8>);
+
+impl AsyncRead for Drip {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        _cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        if !self.0.is_empty() && buf.remaining() > 0 {
+            let byte = self.0.remove(0);
+            buf.put_slice(&[byte]);
+        }
+        Poll::Ready(Ok(()))
+    }
+}
+
+/// An HTTP head ends at its blank line, also when it arrives a byte at a time (the blank
+/// line split across reads); without one, the read stops at the cap, or at the end of the
+/// stream with what came.
+#[test]
+fn an_http_head_is_read_to_its_blank_line_within_the_cap() {
+    let head = b"HTTP/1.1 401 Unauthorized\r\nWWW-Authenticate: NTLM\r\n\r\n";
+    let mut dripped = Drip(head.to_vec());
+    let mut buf = BytesMut::new();
+    assert!(run(read_http_head(&mut dripped, &mut buf, 16 * 1024)).unwrap());
+    assert_eq!(&buf[..], &head[..]);
+
+    let mut endless = Endless::new(b"HTTP/1.1 200 OK\r\n");
+    let mut buf = BytesMut::new();
+    let result = run(read_http_head(&mut endless, &mut buf, 1000));
+    assert!(
+        matches!(result, Err(FrameError::TooLong { limit: 1000, .. })),
+        "{result:?}"
+    );
+    assert_eq!(endless.served, 1000, "never read past the cap");
+
+    let mut closed = Drip(b"HTTP/1.1 200".to_vec());
+    let mut buf = BytesMut::new();
+    assert!(!run(read_http_head(&mut closed, &mut buf, 1000)).unwrap());
+    assert_eq!(&buf[..], b"HTTP/1.1 200");
+}
